@@ -1,0 +1,1 @@
+"""ldsim: the glibc 2.36 dynamic loader, simulated."""

@@ -1,0 +1,3 @@
+from ldsim.cli import main
+
+raise SystemExit(main())

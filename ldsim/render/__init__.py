@@ -1,0 +1,1 @@
+"""Renderers: pure functions from simulation results to lines."""

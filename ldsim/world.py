@@ -1,0 +1,216 @@
+"""The one filesystem seam: every stat, read, readlink and listdir of ldsim goes through a World.
+
+Paths given to a World are the paths the simulated loader sees (absolute inside its root, or relative to
+the simulated cwd).  Three kinds exist: the host root (`HostWorld`), a sysroot that nothing escapes
+(`RootedWorld`), and an in-memory world for scenarios (`VirtualWorld`, in `ldsim.virtual`).
+Errors are `OSError` with the errno the kernel would give, because the loader's messages depend on it.
+"""
+
+from __future__ import annotations
+
+import errno
+import fnmatch
+import os
+import stat as stat_mod
+from typing import Protocol
+
+MAXSYMLINKS = 40  # Linux's limit before ELOOP
+
+
+class World(Protocol):
+    """What the resolver may ask of a filesystem."""
+
+    root: str
+
+    def stat(self, path: str) -> os.stat_result: ...
+    def lstat(self, path: str) -> os.stat_result: ...
+    def readlink(self, path: str) -> str: ...
+    def read(self, path: str, limit: int | None = None) -> bytes: ...
+    def listdir(self, path: str) -> list[str]: ...
+    def realpath(self, path: str) -> str: ...
+    def readable(self, path: str) -> bool: ...
+    def host_path(self, path: str) -> str: ...
+
+
+def _read_regular(host: str, limit: int | None) -> bytes:
+    """Read a file without ever blocking on a FIFO or device: O_NONBLOCK, then refuse non-regular files."""
+    fd = os.open(host, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if stat_mod.S_ISDIR(st.st_mode):
+            raise OSError(errno.EISDIR, os.strerror(errno.EISDIR), host)
+        if not stat_mod.S_ISREG(st.st_mode):
+            # ld.so would read() a FIFO; we never do.  ENODEV keeps the search going like a bad open.
+            raise OSError(errno.ENODEV, "not a regular file", host)
+        chunks = []
+        remaining = st.st_size if limit is None else min(limit, st.st_size)
+        while remaining > 0:
+            chunk = os.read(fd, remaining)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+class HostWorld:
+    """The machine's own root: the kernel resolves paths."""
+
+    root = "/"
+
+    def __init__(self, cwd: str | None = None) -> None:
+        self.cwd = cwd or os.getcwd()
+
+    def host_path(self, path: str) -> str:
+        return path if path.startswith("/") else os.path.join(self.cwd, path)
+
+    def stat(self, path: str) -> os.stat_result:
+        return os.stat(self.host_path(path))
+
+    def lstat(self, path: str) -> os.stat_result:
+        return os.lstat(self.host_path(path))
+
+    def readlink(self, path: str) -> str:
+        return os.readlink(self.host_path(path))
+
+    def read(self, path: str, limit: int | None = None) -> bytes:
+        return _read_regular(self.host_path(path), limit)
+
+    def listdir(self, path: str) -> list[str]:
+        return os.listdir(self.host_path(path))
+
+    def realpath(self, path: str) -> str:
+        return os.path.realpath(self.host_path(path))
+
+    def readable(self, path: str) -> bool:
+        return os.access(self.host_path(path), os.R_OK)
+
+
+class RootedWorld:
+    """A sysroot: every path, symlink target and `..` is resolved inside `root`, never outside it.
+
+    Symlinks are followed by hand, component by component, the way the kernel would inside a chroot:
+    an absolute target restarts at the root, `..` at the root stays at the root.
+    """
+
+    def __init__(self, root: str, cwd: str = "/") -> None:
+        self.root = os.path.abspath(root)
+        self.cwd = cwd
+
+    def _resolve(self, path: str, follow_last: bool) -> str:
+        """Return the in-root canonical path (starting with '/') of `path`."""
+        if not path.startswith("/"):
+            path = self.cwd.rstrip("/") + "/" + path
+        pending = [c for c in path.split("/") if c]
+        pending.reverse()
+        parts: list[str] = []
+        hops = 0
+        while pending:
+            comp = pending.pop()
+            if comp == ".":
+                continue
+            if comp == "..":
+                if parts:
+                    parts.pop()
+                continue
+            candidate = "/" + "/".join(parts + [comp])
+            if not pending and not follow_last:
+                parts.append(comp)
+                break
+            host = self.root + candidate
+            try:
+                st = os.lstat(host)
+            except OSError as e:
+                if pending:  # a missing directory component
+                    raise OSError(e.errno, os.strerror(e.errno), candidate) from None
+                parts.append(comp)
+                break
+            if stat_mod.S_ISLNK(st.st_mode):
+                hops += 1
+                if hops > MAXSYMLINKS:
+                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+                target = os.readlink(host)
+                if target.startswith("/"):
+                    parts = []
+                for c in reversed([c for c in target.split("/") if c]):
+                    pending.append(c)
+                continue
+            if pending and not stat_mod.S_ISDIR(st.st_mode):
+                raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), candidate)
+            parts.append(comp)
+        return "/" + "/".join(parts)
+
+    def host_path(self, path: str) -> str:
+        """The host path of the fully resolved in-root path (symlinks already followed)."""
+        return self.root + self._resolve(path, True)
+
+    def _host_nofollow(self, path: str) -> str:
+        return self.root + self._resolve(path, False)
+
+    def stat(self, path: str) -> os.stat_result:
+        return os.lstat(self.host_path(path))
+
+    def lstat(self, path: str) -> os.stat_result:
+        return os.lstat(self._host_nofollow(path))
+
+    def readlink(self, path: str) -> str:
+        return os.readlink(self._host_nofollow(path))
+
+    def read(self, path: str, limit: int | None = None) -> bytes:
+        host = self.host_path(path)
+        if os.path.islink(host):  # cannot happen after resolution, but never follow one out of the root
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+        return _read_regular(host, limit)
+
+    def listdir(self, path: str) -> list[str]:
+        return os.listdir(self.host_path(path))
+
+    def realpath(self, path: str) -> str:
+        return self._resolve(path, True)
+
+    def readable(self, path: str) -> bool:
+        try:
+            return os.access(self.host_path(path), os.R_OK)
+        except OSError:
+            return False
+
+
+def make_world(root: str | None, cwd: str | None = None) -> World:
+    """The host root for None or '/', a confined sysroot otherwise."""
+    if root is None or os.path.abspath(root) == "/":
+        return HostWorld(cwd)
+    return RootedWorld(root, cwd or "/")
+
+
+def glob_in(world: World, pattern: str) -> list[str]:
+    """glob(3) with no flags over a World: sorted matches, hidden files only when the pattern says so."""
+    if not pattern.startswith("/"):
+        raise ValueError("glob_in needs an absolute pattern")
+    results = ["/"]
+    parts = [p for p in pattern.split("/") if p]
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        nxt: list[str] = []
+        for base in results:
+            prefix = base.rstrip("/") + "/"
+            if not any(ch in part for ch in "*?["):
+                cand = prefix + part
+                try:
+                    world.lstat(cand) if last else world.stat(cand)
+                except OSError:
+                    continue
+                nxt.append(cand)
+                continue
+            try:
+                names = world.listdir(base)
+            except OSError:
+                continue
+            for name in names:
+                if name.startswith(".") and not part.startswith("."):
+                    continue
+                if fnmatch.fnmatchcase(name, part):
+                    nxt.append(prefix + name)
+        results = nxt
+    return sorted(results, key=lambda s: s.encode("utf-8", "surrogateescape"))
