@@ -1,0 +1,78 @@
+"""Shared pieces of the conformance suite: build worlds, run the real loader and ldsim, diff the outcomes.
+
+The real loader is the oracle at test time: nothing here pins this machine's output.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from tests import oracle
+
+TRACE_ENV = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs"}
+MODES = ("ldd", "trace", "exec")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One command against a built world.
+
+    `prog` and every env value may contain `{root}` (the world's directory); `cwd` is relative to it.
+    modes: `ldd` = ldd vs `ldsim ldd`; `trace` = `ld.so PROG` with LD_TRACE_LOADED_OBJECTS=1 LD_DEBUG=libs
+    vs `ldsim ld.so`; `exec` = `ld.so PROG` without tracing (executes PROG: only programs built here),
+    once plain and once with LD_DEBUG=libs.
+    """
+
+    prog: str
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: str = "."
+    modes: tuple[str, ...] = ("ldd", "trace")
+    name: str = ""
+    args: tuple[str, ...] = ()  # ld.so options before PROG (trace/exec modes only)
+
+
+def _fmt(text: str, root: str) -> str:
+    return text.replace("{root}", root)
+
+
+def outcomes(run: Run, mode: str, root: str) -> tuple[oracle.Outcome, oracle.Outcome]:
+    """(real, ldsim) outcomes of `run` in `mode`."""
+    prog = _fmt(run.prog, root)
+    env = {k: _fmt(v, root) for k, v in run.env.items()}
+    cwd = f"{root}/{run.cwd}"
+    if mode == "ldd":
+        assert not run.args, "ldd takes no ld.so options"
+        return oracle.real_ldd([prog], env, cwd), oracle.ldsim_ldd([prog], env, cwd)
+    if mode == "trace":
+        env = {**TRACE_ENV, **env}
+    elif mode == "exec+debug":
+        env = {"LD_DEBUG": "libs", **env}
+    argv = [*run.args, prog]
+    return oracle.real_ldso(argv, env, cwd), oracle.ldsim_ldso(argv, env, cwd)
+
+
+def expand_modes(modes: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for m in modes:
+        out += ["exec", "exec+debug"] if m == "exec" else [m]
+    return out
+
+
+def diff_report(real: oracle.Outcome, sim: oracle.Outcome) -> str:
+    """Unified diffs of stdout and stderr plus both exit statuses: the assertion message."""
+    parts = []
+    for name in ("stdout", "stderr"):
+        a = getattr(real, name).decode(errors="replace").splitlines()
+        b = getattr(sim, name).decode(errors="replace").splitlines()
+        if a != b:
+            parts.append("\n".join(difflib.unified_diff(a, b, f"real {name}", f"ldsim {name}", lineterm="")))
+    if real.status != sim.status:
+        parts.append(f"exit status: real {real.status}, ldsim {sim.status}")
+    return "\n".join(parts)
+
+
+def assert_same(real: oracle.Outcome, sim: oracle.Outcome) -> None:
+    assert real == sim, "ldsim differs from the real loader:\n" + diff_report(real, sim)
+
