@@ -9,6 +9,8 @@ import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import pytest
+
 from tests import oracle
 
 TRACE_ENV = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs"}
@@ -74,5 +76,6 @@ def diff_report(real: oracle.Outcome, sim: oracle.Outcome) -> str:
 
 
 def assert_same(real: oracle.Outcome, sim: oracle.Outcome) -> None:
-    assert real == sim, "ldsim differs from the real loader:\n" + diff_report(real, sim)
+    if real != sim:
+        pytest.fail("ldsim differs from the real loader:\n" + diff_report(real, sim), pytrace=False)
 

@@ -364,8 +364,23 @@ def _params() -> list:
     return out
 
 
+@pytest.fixture(scope="module")
+def results(worlds, request) -> dict[tuple[str, int, str], tuple]:
+    """Outcomes of the selected tests, computed concurrently (each is one or two processes)."""
+    keys = [tuple(item.callspec.params[k] for k in ("case_name", "run_index", "mode"))
+            for item in request.session.items
+            if item.module is request.module and hasattr(item, "callspec")]
+
+    def one(key):
+        name, i, mode = key
+        root, runs = worlds[name]
+        return key, outcomes(runs[i], mode, root)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(pool.map(one, keys))
+
+
 @pytest.mark.parametrize(("case_name", "run_index", "mode"), _params())
-def test_search_rule(worlds, case_name: str, run_index: int, mode: str) -> None:
-    root, runs = worlds[case_name]
-    real, sim = outcomes(runs[run_index], mode, root)
+def test_search_rule(results, case_name: str, run_index: int, mode: str) -> None:
+    real, sim = results[(case_name, run_index, mode)]
     assert_same(real, sim)
