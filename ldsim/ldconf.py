@@ -1,0 +1,216 @@
+"""ld.so.conf: a total lark grammar (ldconf.lark) and the include expansion of ldconfig 2.36.
+
+`parse_conf_text` is pure (text -> typed lines); `expand_conf` follows `include` through a World.
+Mirrors `parse_conf`, `parse_conf_include` and the text handling of `add_dir_1` (elf/ldconfig.c).
+This is the only module that imports lark.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import posixpath
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Union
+
+if TYPE_CHECKING:
+    from lark import Lark
+
+    from ldsim.world import World
+
+C_SPACE = " \t\n\v\f\r"  # isspace() in the C locale
+LIB_TYPES = ("libc4", "libc5", "libc6", "glibc2")  # lib_types[] in elf/ldconfig.c
+
+
+@dataclass(frozen=True)
+class IncludeLine:
+    """`include PATTERN...`: glob patterns, each word on its own."""
+
+    file: str
+    line: int
+    patterns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class HwcapLine:
+    """`hwcap ...` (any case): ignored by 2.36 with a message."""
+
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
+class DirLine:
+    """A directory line after `add_dir_1`'s canonification; `path` may be '' (then ignored)."""
+
+    file: str
+    line: int
+    path: str
+    lib_type: str | None  # the text after the first '=', if any
+
+    @property
+    def type_known(self) -> bool:
+        return self.lib_type is None or self.lib_type in LIB_TYPES
+
+
+ConfLine = Union[IncludeLine, HwcapLine, DirLine]
+
+
+@dataclass(frozen=True)
+class ConfDir:
+    """A directory line in expansion order, with where it came from (`FILE:LINE`)."""
+
+    path: str
+    lib_type: str | None
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """A message ldconfig prints (`ldconfig: ` prefix not included).
+
+    `after` is how many directories had been produced when it was printed, so that a caller can
+    interleave it with its own per-directory messages in ldconfig's order.  `verbose_only` messages
+    are printed by ldconfig only with -v.  `fatal` ends ldconfig (exit 1)."""
+
+    message: str
+    after: int
+    verbose_only: bool = False
+    fatal: bool = False
+    ldsim_only: bool = False  # no ldconfig counterpart (cycle detection)
+
+
+@dataclass
+class ConfResult:
+    dirs: list[ConfDir] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # configuration files read, in order
+
+    @property
+    def fatal(self) -> Diagnostic | None:
+        return next((d for d in self.diagnostics if d.fatal), None)
+
+
+# ------------------------------------------------------------------------------------------- parsing
+
+_parser: Lark | None = None  # built on first use: grammar analysis is the expensive part
+
+
+def _get_parser() -> Lark:
+    global _parser
+    if _parser is None:
+        from lark import Lark
+
+        grammar = os.path.join(os.path.dirname(__file__), "ldconf.lark")
+        with open(grammar, encoding="utf-8") as f:
+            _parser = Lark(f.read(), parser="lalr", lexer="contextual", maybe_placeholders=False,
+                           cache=True)  # analysis cached under the temp dir, keyed by grammar hash
+    return _parser
+
+
+def _dir_line(file: str, line: int, text: str) -> DirLine:
+    """Mirrors the text part of `add_dir_1`: split at the first '=', trim trailing space, then '/'."""
+    text = text.lstrip(C_SPACE)
+    lib_type = None
+    if "=" in text:
+        text, lib_type = text.split("=", 1)
+    return DirLine(file, line, text.rstrip(C_SPACE).rstrip("/"), lib_type)
+
+
+def parse_conf_text(text: str, filename: str) -> list[ConfLine]:
+    """Parse one ld.so.conf text.  Never fails: glibc treats any other line as a directory."""
+    tree = _get_parser().parse(text)
+    out: list[ConfLine] = []
+    for stmt in tree.children:
+        tok = stmt.children[0]
+        if stmt.data == "include":
+            words = tuple(w for w in stmt.children[1].replace("\t", " ").split(" ") if w)
+            out.append(IncludeLine(filename, tok.line, words))
+        elif stmt.data == "hwcap":
+            out.append(HwcapLine(filename, tok.line))
+        else:
+            out.append(_dir_line(filename, tok.line, str(tok)))
+    return out
+
+
+# ------------------------------------------------------------------------------------------ expansion
+
+
+def _read_conf(world: World, path: str, res: ConfResult) -> str | None:
+    """`fopen` + `getline`: ENOENT is silent, a directory reads as empty, other errors warn."""
+    try:
+        data = world.read(path)
+    except OSError as e:
+        if e.errno == errno.EISDIR:
+            return ""
+        if e.errno != errno.ENOENT:
+            res.diagnostics.append(Diagnostic(
+                f"Warning: ignoring configuration file that cannot be opened: {path}: "
+                f"{os.strerror(e.errno or 0)}", len(res.dirs)))
+        return None
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _include_pattern(config_file: str, pattern: str, cwd: str) -> str:
+    """Mirrors `parse_conf_include`: relative to the including file's directory when it has one."""
+    if not pattern.startswith("/") and "/" in config_file:
+        pattern = posixpath.dirname(config_file) + "/" + pattern
+    if not pattern.startswith("/"):
+        pattern = cwd.rstrip("/") + "/" + pattern
+    return pattern
+
+
+def expand_conf(world: World, path: str, *, root_mode: bool = False) -> ConfResult:
+    """Mirrors `parse_conf` with includes expanded in place.
+
+    root_mode: ldconfig -r without the privilege to chroot (path translation), where a relative
+    include is fatal.  As root, ldconfig -r chroots and relative includes work.
+    Include cycles (which real ldconfig follows until it runs out of file descriptors) stop at the
+    first repeated file with an ldsim diagnostic naming FILE:LINE."""
+    from ldsim.world import glob_in
+
+    res = ConfResult()
+    cwd = getattr(world, "cwd", "/")
+
+    def key(p: str) -> str:
+        try:
+            return world.realpath(p)
+        except OSError:
+            return p
+
+    def walk(filename: str, stack: tuple[str, ...]) -> bool:
+        text = _read_conf(world, filename, res)
+        if text is None:
+            return True
+        res.files.append(filename)
+        for item in parse_conf_text(text, filename):
+            if isinstance(item, DirLine):
+                if not item.type_known:
+                    res.diagnostics.append(Diagnostic(f"{item.lib_type} is not a known library type",
+                                                      len(res.dirs)))
+                if item.path:
+                    res.dirs.append(ConfDir(item.path, item.lib_type, filename, item.line))
+            elif isinstance(item, HwcapLine):
+                res.diagnostics.append(Diagnostic(f"{filename}:{item.line}: hwcap directive ignored",
+                                                  len(res.dirs)))
+            else:
+                for pattern in item.patterns:
+                    if root_mode and not pattern.startswith("/"):
+                        res.diagnostics.append(Diagnostic(
+                            "need absolute file name for configuration file when using -r",
+                            len(res.dirs), fatal=True))
+                        return False
+                    for match in glob_in(world, _include_pattern(filename, pattern, cwd)):
+                        k = key(match)
+                        if k in stack:
+                            res.diagnostics.append(Diagnostic(
+                                f"{filename}:{item.line}: include cycle: {match} is already being read",
+                                len(res.dirs), ldsim_only=True))
+                            continue
+                        if not walk(match, stack + (k,)):
+                            return False
+        return True
+
+    walk(path, (key(path),))
+    return res
