@@ -1,0 +1,718 @@
+"""ldconfig 2.36 emulation: directory list, scanning, link plan, cache entries (elf/ldconfig.c).
+
+Pure given a World: `plan_ldconfig` returns what ldconfig would print, link and store; `apply_plan`
+performs it on the host filesystem under the World's root.  Mirrors `main`, `add_dir_1`,
+`add_glibc_hwcaps_subdirectories`, `search_dir`, `create_links`, `manual_link` (elf/ldconfig.c),
+`process_file` (elf/readlib.c) and `process_elf_file` (elf/readelflib.c, sysdeps/unix/sysv/linux/x86).
+The aux cache is never read or written (as with `-i` and `-C`).
+
+ELF reading: a private struct reader mirroring readelflib.c, because ldconfig's reading differs from
+ld.so's (check_ptr only bounds start pointers, i386 libc6 detection, ISA level from PT_GNU_PROPERTY);
+`ldsim.elf` models the loader's view.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat as S
+import struct
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ldsim import ldcache
+from ldsim.ldcache import NewEntry, libcmp
+from ldsim.ldconf import LIB_TYPES, expand_conf
+from ldsim.world import World
+
+LD_SO_CONF = "/etc/ld.so.conf"
+LD_SO_CACHE = "/etc/ld.so.cache"
+SYSTEM_DIRS = ("/lib/x86_64-linux-gnu/", "/usr/lib/x86_64-linux-gnu/", "/lib/", "/usr/lib/")
+
+FLAG_ANY, FLAG_LIBC4, FLAG_ELF, FLAG_ELF_LIBC5, FLAG_ELF_LIBC6 = -1, 0x0000, 0x0001, 0x0002, 0x0003
+FLAG_X8664_LIB64, FLAG_X8664_LIBX32 = 0x0300, 0x0800
+LIB_TYPE_FLAGS = dict(zip(LIB_TYPES, (FLAG_LIBC4, FLAG_ELF_LIBC5, FLAG_ELF_LIBC6, FLAG_ELF_LIBC6)))
+
+HWCAP_NAMES = ("sse2", "x86_64", "avx512_1")  # ldconfig's x86 table: bits 0..2
+PLATFORMS = ("i586", "i686", "haswell", "xeon_phi")  # bits 48..51
+TLS_SUBPATH, TLS_HWCAP_BIT = "tls", 63
+HWCAP_IMPORTANT = 0x7
+GLIBC_HWCAPS = "glibc-hwcaps"
+
+KNOWN_INTERPRETERS = ("/lib/ld-linux-x86-64.so.2", "/lib/ld-linux.so.2", "/libx32/ld-linux-x32.so.2",
+                      "/lib64/ld-linux-x86-64.so.2")
+KNOWN_LIBS = ("libc.so.6", "libm.so.6")
+# ld_sonames[]: the missing commas after the riscv names glue three strings together in glibc
+LD_SONAMES = (
+    "ld-kfreebsd-x86-64.so.1", "ld-linux-aarch64.so.1", "ld-linux-aarch64_be.so.1", "ld-linux-armhf.so.3",
+    "ld-linux-ia64.so.2", "ld-linux-mipsn8.so.1",
+    "ld-linux-riscv64-lp64.so.1" "ld-linux-riscv64-lp64d.so.1" "ld-linux-x32.so.2",
+    "ld-linux-x86-64.so.2", "ld-linux.so.2", "ld-linux.so.3", "ld.so.1", "ld64.so.1", "ld64.so.2",
+)
+
+Stream = Literal[1, 2]
+
+
+@dataclass(frozen=True)
+class Options:
+    """ldconfig's command line.  `hwcap_mask` stands for LD_HWCAP_MASK (strtoul'd by the caller)."""
+
+    config_file: str = LD_SO_CONF
+    cache_file: str = LD_SO_CACHE
+    fmt: ldcache.CacheFormat = "new"
+    dirs: tuple[str, ...] = ()
+    build_cache: bool = True  # -N / -n clear it
+    only_cline: bool = False  # -n
+    link: bool = True  # -X clears it
+    manual_link: bool = False  # -l
+    verbose: bool = False
+    hwcap_mask: int = HWCAP_IMPORTANT
+    generator: str = ldcache.GENERATOR_2_36
+    root_mode: bool = False  # -r without chroot privilege: relative includes are fatal
+
+
+@dataclass(frozen=True)
+class LinkAction:
+    """`unlink(path)` or `symlink(target, path)`; paths as seen inside the root."""
+
+    kind: Literal["unlink", "symlink"]
+    path: str
+    target: str = ""
+
+
+@dataclass
+class DirEntry:
+    """struct dir_entry."""
+
+    path: str
+    flag: int
+    from_file: str
+    from_line: int
+    dev: int
+    ino: int
+    hwcaps: str | None = None
+
+
+@dataclass
+class Plan:
+    dirs: list[DirEntry] = field(default_factory=list)
+    entries: list[NewEntry] = field(default_factory=list)  # in add_to_cache order
+    hwcaps_names: list[str] = field(default_factory=list)  # every glibc-hwcaps name met
+    actions: list[LinkAction] = field(default_factory=list)
+    output: list[tuple[Stream, str]] = field(default_factory=list)  # lines, stdout=1 stderr=2
+    exit_status: int = 0
+    aborts: bool = False  # glibc 2.36 aborts after writing (old/compat with legacy-hwcap entries)
+
+    def out(self, text: str) -> None:
+        self.output.append((1, text))
+
+    def err(self, msg: str, e: OSError | int | None = None) -> None:
+        """`error (0, errnum, msg)`: newlines inside the message (often a trailing one) split lines."""
+        num = e.errno if isinstance(e, OSError) else e
+        text = "ldconfig: " + msg + (": " + os.strerror(num) if num else "")
+        self.output.extend((2, line) for line in text.split("\n"))
+
+    def cache_bytes(self, opts: Options) -> bytes:
+        return ldcache.build_cache(self.entries, opts.fmt, opts.generator, self.hwcaps_names)
+
+
+# ------------------------------------------------------------------------------------------ names
+
+
+def is_dso(name: str) -> bool:
+    """Mirrors `_dl_is_dso` (elf/dl-is_dso.h)."""
+    return ((name.startswith("lib") or name.startswith("ld-")) and ".so" in name) \
+        or name.startswith("ld.so.") or name.startswith("ld64.so.")
+
+
+def is_hwcap_platform(name: str, hwcap_mask: int) -> bool:
+    """Mirrors `is_hwcap_platform` (elf/ldconfig.c)."""
+    if name in HWCAP_NAMES and (1 << HWCAP_NAMES.index(name)) & hwcap_mask:
+        return True
+    return name in PLATFORMS or name == TLS_SUBPATH
+
+
+def path_hwcap(path: str) -> int:
+    """Mirrors `path_hwcap`: trailing hwcap/platform/tls components, each adding its bit."""
+    hwcap = 0
+    parts = path.split("/")
+    while len(parts) > 1:
+        last = parts.pop()
+        if last in HWCAP_NAMES:
+            bit = HWCAP_NAMES.index(last)
+        elif last in PLATFORMS:
+            bit = 48 + PLATFORMS.index(last)
+        elif last == TLS_SUBPATH:
+            bit = TLS_HWCAP_BIT
+        else:
+            break
+        hwcap = (hwcap + (1 << bit)) & ldcache.U64
+    return hwcap
+
+
+def implicit_soname(lib: str, flag: int) -> str:
+    """Mirrors `implicit_soname` (elf/readlib.c): a.out names keep only the major number."""
+    if flag & 0xFF != FLAG_LIBC4:
+        return lib
+    i = lib.find(".so.")
+    if i >= 0:
+        j = lib.find(".", i + 4)
+        if j >= 0:
+            return lib[:j]
+    return lib
+
+
+# --------------------------------------------------------------------------------------- ELF reader
+
+
+class _Truncated(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class _Layout:
+    ehdr: struct.Struct  # e_type e_machine ... phoff ... phentsize phnum
+    phdr: struct.Struct
+    dyn: struct.Struct
+    nhdr: struct.Struct
+    addr: int
+
+
+_L32 = _Layout(struct.Struct("<16xHHIIIIIHHH"), struct.Struct("<IIIIIIII"), struct.Struct("<iI"),
+               struct.Struct("<III"), 4)
+_L64 = _Layout(struct.Struct("<16xHHIQQQIHHH"), struct.Struct("<IIQQQQQQ"), struct.Struct("<qQ"),
+               struct.Struct("<III"), 8)
+PT_DYNAMIC, PT_INTERP, PT_LOAD, PT_GNU_PROPERTY = 2, 3, 1, 0x6474E553
+DT_NULL, DT_NEEDED, DT_STRTAB, DT_SONAME = 0, 1, 5, 14
+NT_GNU_PROPERTY_TYPE_0, GNU_PROPERTY_X86_ISA_1_NEEDED = 5, 0xC0008002
+
+
+@dataclass
+class _ElfInfo:
+    flag: int
+    soname: str | None
+    isa_level: int
+
+
+def _unpack(st: struct.Struct, data: bytes, off: int) -> tuple:
+    """A read ldconfig would do through a pointer it checked only at its start (check_ptr)."""
+    if off < 0 or off > len(data):
+        raise _Truncated
+    if off + st.size > len(data):
+        raise _Truncated  # ldconfig would read past its mapping; we call it truncated
+    return st.unpack_from(data, off)
+
+
+def _cstring(data: bytes, off: int) -> str:
+    if off < 0 or off > len(data):
+        raise _Truncated
+    end = data.find(b"\0", off)
+    return data[off:end if end >= 0 else len(data)].decode("utf-8", "surrogateescape")
+
+
+def _isa_level(data: bytes, L: _Layout, off: int, size: int) -> int:
+    """The PT_GNU_PROPERTY walk of readelflib.c with x86 `read_gnu_property`."""
+    level = 0
+    pos = off
+    while pos + L.nhdr.size - off < size:
+        namesz, descsz, ntype = _unpack(L.nhdr, data, pos)
+        if namesz == 4 and ntype == NT_GNU_PROPERTY_TYPE_0 and data[pos + 12:pos + 16] == b"GNU\0":
+            if descsz < 8 or descsz % L.addr:
+                return level
+            p = pos + 16
+            end = p + descsz
+            last = 0
+            while True:
+                ptype, datasz = struct.unpack_from("<II", data, p) if p + 8 <= len(data) else (0, 0)
+                if ptype < last:
+                    return level
+                p += 8
+                if p + datasz > end:
+                    return level
+                last = ptype
+                if ptype > GNU_PROPERTY_X86_ISA_1_NEEDED:
+                    return level
+                if ptype == GNU_PROPERTY_X86_ISA_1_NEEDED:
+                    if datasz == 4 and p + 4 <= len(data):
+                        needed = struct.unpack_from("<I", data, p)[0]
+                        if needed:
+                            level = needed.bit_length() - 1
+                    return level
+                p += (datasz + L.addr - 1) & ~(L.addr - 1)
+                if end - p < 8:
+                    return level
+        step = 12 + ((namesz + L.addr - 1) & ~(L.addr - 1)) + ((descsz + L.addr - 1) & ~(L.addr - 1))
+        pos += step
+    return level
+
+
+def _process_elf_class(plan: Plan, opts: Options, data: bytes, file_name: str, cls: int) -> _ElfInfo | None:
+    """Mirrors `process_elf32_file`/`process_elf64_file` (elf/readelflib.c)."""
+    want = 1 if cls == 32 else 2
+    if data[4] != want:
+        if opts.verbose:
+            if data[4] == 1:
+                plan.err(f"{file_name} is a 32 bit ELF file.\n")
+            elif data[4] == 2:
+                plan.err(f"{file_name} is a 64 bit ELF file.\n")
+            else:
+                plan.err(f"Unknown ELFCLASS in file {file_name}.\n")
+        return None
+    L = _L32 if cls == 32 else _L64
+    e_type, _m, _v, _entry, phoff, _sh, _f, _eh, _phentsize, phnum = _unpack(L.ehdr, data, 0)
+    if phoff > len(data):
+        raise _Truncated
+    info = _ElfInfo(FLAG_ELF, None, 0)
+    dyn_addr = dyn_size = 0
+    phdrs = []
+    for i in range(phnum):
+        ph = _unpack(L.phdr, data, phoff + i * L.phdr.size)
+        if cls == 32:
+            p_type, p_offset, p_vaddr, _pa, p_filesz, _ms, _fl, p_align = ph
+        else:
+            p_type, _fl, p_offset, p_vaddr, _pa, p_filesz, _ms, p_align = ph
+        phdrs.append((p_type, p_offset, p_vaddr, p_filesz))
+        if p_type == PT_DYNAMIC:
+            if dyn_addr:
+                plan.err("more than one dynamic segment\n")
+            dyn_addr, dyn_size = p_offset, p_filesz
+        elif p_type == PT_INTERP:
+            if _cstring(data, p_offset) in KNOWN_INTERPRETERS:
+                info.flag = FLAG_ELF_LIBC6
+        elif p_type == PT_GNU_PROPERTY and p_align == L.addr:
+            info.isa_level = _isa_level(data, L, p_offset, p_filesz)
+    if dyn_size == 0:
+        return None
+    strtab = None
+    dyns = []
+    pos = dyn_addr
+    while True:
+        tag, val = _unpack(L.dyn, data, pos)
+        if tag == DT_NULL:
+            break
+        dyns.append((tag, val))
+        pos += L.dyn.size
+    for tag, val in dyns:
+        if tag == DT_STRTAB:
+            loadoff = 0
+            for p_type, p_offset, p_vaddr, p_filesz in phdrs:
+                if p_type == PT_LOAD and p_vaddr <= val < p_vaddr + p_filesz:
+                    loadoff = p_vaddr - p_offset
+                    break
+            strtab = val - loadoff
+            if strtab < 0 or strtab > len(data):
+                raise _Truncated
+            break
+    if strtab is None:
+        return None
+    for tag, val in dyns:
+        if tag in (DT_NEEDED, DT_SONAME):
+            name = _cstring(data, strtab + val)
+            if tag == DT_NEEDED:
+                if info.flag == FLAG_ELF and name in KNOWN_LIBS:
+                    info.flag = FLAG_ELF_LIBC6
+            else:
+                info.soname = name
+            if info.soname is not None and info.flag != FLAG_ELF:
+                break
+    return info
+
+
+def _process_elf(plan: Plan, opts: Options, data: bytes, file_name: str) -> _ElfInfo | None:
+    """Mirrors the x86 `process_elf_file` (sysdeps/unix/sysv/linux/x86/readelflib.c)."""
+    machine = struct.unpack_from("<H", data, 18)[0]
+    ei_class = data[4]
+    file_flag = 0
+    if machine == 62:
+        file_flag = FLAG_X8664_LIB64 | FLAG_ELF_LIBC6 if ei_class == 2 else FLAG_X8664_LIBX32 | FLAG_ELF_LIBC6
+    elif not (machine == 3 and ei_class == 1):
+        if opts.verbose:
+            plan.err(f"{file_name} is for unknown machine {machine}.\n")
+        return None
+    try:
+        info = _process_elf_class(plan, opts, data, file_name, 32 if ei_class == 1 else 64)
+    except _Truncated:
+        plan.err(f"file {file_name} is truncated\n")
+        return None
+    if info is not None and file_flag:
+        info.flag = file_flag
+    return info
+
+
+def process_file(plan: Plan, opts: Options, world: World, path: str, file_name: str, lib: str,
+                 is_link: bool) -> _ElfInfo | None:
+    """Mirrors `process_file` (elf/readlib.c): None when the file is not a usable library."""
+    try:
+        st = world.stat(path)
+        data = world.read(path) if not S.S_ISDIR(st.st_mode) else None
+    except OSError:
+        if not (is_link and ".so" in file_name):
+            plan.err(f"Input file {file_name} not found.\n")
+        return None
+    size = st.st_size
+    if size < 64:  # sizeof (struct exec) and sizeof (Elf64_Ehdr)
+        if size == 0:
+            plan.err(f"File {file_name} is empty, not checked.")
+        elif data is not None and data[:4] == b"\x7fELF"[:min(size, 4)]:
+            plan.err(f"File {file_name} is too small, not checked.")
+        return None
+    if data is None:  # fopen succeeds on a directory, mmap does not
+        plan.err(f"Cannot mmap file {file_name}.\n")
+        return None
+    if struct.unpack_from("<I", data, 0)[0] & 0xFFFF in (0o413, 0o314):  # a.out ZMAGIC / QMAGIC
+        return _ElfInfo(FLAG_LIBC4, implicit_soname(lib, FLAG_LIBC4), 0)
+    if data[:4] != b"\x7fELF":
+        head = data[:512]
+        if b"GROUP" not in head and b"GNU ld script" not in head \
+                and not (len(file_name) > 7 and file_name.endswith("-gdb.py")):
+            plan.err(f"{file_name} is not an ELF file - it has the wrong magic bytes at the start.\n")
+        return None
+    if struct.unpack_from("<H", data, 16)[0] != 3:  # ET_DYN
+        return None
+    return _process_elf(plan, opts, data, file_name)
+
+
+# ------------------------------------------------------------------------------------------ dir list
+
+
+class _DirList:
+    """The `dir_entries` list with `add_single_dir`'s (dev, ino) de-duplication."""
+
+    def __init__(self, plan: Plan, opts: Options, world: World) -> None:
+        self.plan, self.opts, self.world = plan, opts, world
+
+    def add_single(self, entry: DirEntry, verbose: bool) -> bool:
+        for old in self.plan.dirs:
+            if (old.dev, old.ino) == (entry.dev, entry.ino):
+                if self.opts.verbose and verbose:
+                    self.plan.err(f"Path `{entry.path}' given more than once")
+                    self.plan.output.append((2, f"(from {entry.from_file}:{entry.from_line} and "
+                                                f"{old.from_file}:{old.from_line})"))
+                old.flag = entry.flag
+                return False
+        self.plan.dirs.append(entry)
+        return True
+
+    def add_glibc_hwcaps(self, entry: DirEntry) -> None:
+        """Mirrors `add_glibc_hwcaps_subdirectories`: readdir order, non-hidden, no ':', a directory."""
+        base = entry.path + "/" + GLIBC_HWCAPS
+        try:
+            names = self.world.listdir(base)
+        except OSError:
+            return
+        for name in names:
+            if name.startswith(".") or ":" in name:
+                continue
+            try:
+                if S.S_ISREG(self.world.lstat(base + "/" + name).st_mode):
+                    continue
+                st = self.world.stat(base + "/" + name)
+            except OSError:
+                continue
+            if S.S_ISDIR(st.st_mode):
+                if name not in self.plan.hwcaps_names:
+                    self.plan.hwcaps_names.append(name)
+                sub = DirEntry(f"{entry.path}/{GLIBC_HWCAPS}/{name}", entry.flag, entry.from_file,
+                               entry.from_line, st.st_dev, st.st_ino, hwcaps=name)
+                self.add_single(sub, False)
+
+    def add_dir_1(self, line: str, lib_type: str | None, from_file: str, from_line: int) -> None:
+        """Mirrors `add_dir_1` after the text split (done by ldconf for config lines)."""
+        flag = FLAG_ANY
+        if lib_type is not None:
+            flag = LIB_TYPE_FLAGS.get(lib_type, FLAG_ANY)
+        path = line
+        if not path:
+            return
+        try:
+            st = self.world.stat(path)
+        except OSError as e:
+            if self.opts.verbose:
+                self.plan.err(f"Can't stat {path}", e)
+            return
+        entry = DirEntry(path, flag, from_file, from_line, st.st_dev, st.st_ino)
+        if self.add_single(entry, True):
+            self.add_glibc_hwcaps(entry)
+
+
+def _split_type(arg: str) -> tuple[str, str | None]:
+    """`add_dir_1`'s canonification of a command-line directory: '=TYPE', trailing space, '/'."""
+    t = None
+    if "=" in arg:
+        arg, t = arg.split("=", 1)
+    return arg.rstrip(" \t\n\v\f\r").rstrip("/"), t
+
+
+# ------------------------------------------------------------------------------------------ scanning
+
+
+@dataclass
+class _Dlib:
+    name: str
+    soname: str
+    flag: int
+    is_link: bool
+    isa_level: int
+
+
+def _create_links(plan: Plan, opts: Options, world: World, path: str, libname: str, soname: str) -> None:
+    """Mirrors `create_links` (elf/ldconfig.c)."""
+    full_lib, full_so = f"{path}/{libname}", f"{path}/{soname}"
+    do_link = do_remove = True
+    try:
+        st_so = world.stat(full_so)
+    except OSError:
+        st_so = None
+    if st_so is not None:
+        try:
+            st_lib = world.stat(full_lib)
+        except OSError:
+            plan.err(f"Can't stat {full_lib}\n")
+            return
+        if soname in LD_SONAMES:
+            if opts.verbose:
+                plan.err(f"{full_lib} is the dynamic linker, ignoring\n")
+            do_link = False
+        if (st_lib.st_dev, st_lib.st_ino) == (st_so.st_dev, st_so.st_ino):
+            do_link = False
+        else:
+            try:
+                if not S.S_ISLNK(world.lstat(full_so).st_mode):
+                    plan.err(f"{full_so} is not a symbolic link\n")
+                    do_link = do_remove = False
+            except OSError:
+                pass
+    else:
+        try:
+            do_remove = S.S_ISLNK(world.lstat(full_so).st_mode)
+        except OSError:
+            do_remove = False
+    line = f"\t{soname} -> {libname}"
+    if do_link and opts.link:
+        if do_remove:
+            plan.actions.append(LinkAction("unlink", full_so))
+        plan.actions.append(LinkAction("symlink", full_so, libname))
+        line += " (changed)"
+    if opts.verbose:
+        plan.out(line)
+
+
+def _scan_entry(plan: Plan, opts: Options, world: World, dirs: _DirList, entry: DirEntry, name: str,
+                dlibs: list[_Dlib]) -> None:
+    """One readdir entry of `search_dir`."""
+    file_name = f"{entry.path}/{name}"
+    try:
+        lst = world.lstat(file_name)
+    except OSError as e:
+        plan.err(f"Cannot lstat {file_name}", e)
+        return
+    mode = lst.st_mode
+    if not (S.S_ISLNK(mode) or S.S_ISREG(mode) or S.S_ISDIR(mode)):
+        return
+    if not is_dso(name) and (S.S_ISREG(mode) or (entry.hwcaps is None
+                                                 and not is_hwcap_platform(name, opts.hwcap_mask))):
+        return
+    if name.endswith(".#prelink#") or (len(name) >= 17 and name[-17:-6] == ".#prelink#."):
+        return
+    is_link = S.S_ISLNK(mode)
+    ident = lst
+    if is_link:
+        try:
+            ident = world.stat(file_name)
+        except OSError as e:
+            if opts.verbose:
+                plan.err(f"Cannot stat {file_name}", e)
+            if opts.link and ".so." in name:
+                plan.actions.append(LinkAction("unlink", file_name))
+            return
+        is_dir = S.S_ISDIR(ident.st_mode)
+    else:
+        is_dir = S.S_ISDIR(mode)
+    if entry.hwcaps is None and is_dir and is_hwcap_platform(name, opts.hwcap_mask):
+        dirs.add_single(DirEntry(file_name, entry.flag, entry.from_file, entry.from_line,
+                                 ident.st_dev, ident.st_ino), False)
+        return
+    if not S.S_ISREG(mode) and not is_link:
+        return
+    info = process_file(plan, opts, world, file_name, file_name, name, is_link)
+    if info is None:
+        return
+    flag = info.flag
+    soname = info.soname if info.soname is not None else implicit_soname(name, flag)
+    if is_link and name != soname and not (name.endswith(".so") and soname.startswith(name)):
+        is_link = False
+    if is_link:
+        soname = name
+    if flag == FLAG_ELF and entry.flag in (FLAG_ELF_LIBC5, FLAG_ELF_LIBC6):
+        flag = entry.flag
+    if opts.verbose:
+        for kind, wanted in (("libc5", FLAG_ELF_LIBC5), ("libc6", FLAG_ELF_LIBC6), ("libc4", FLAG_LIBC4)):
+            if flag == wanted and entry.flag not in (wanted, FLAG_ANY):
+                plan.err(f"{kind} library {file_name} in wrong directory")
+    for d in dlibs:
+        if d.soname == soname:
+            if (not is_link and d.is_link) or (is_link == d.is_link and libcmp(d.name, name) < 0):
+                if d.flag != flag:
+                    if d.flag == FLAG_ELF and flag in (FLAG_ELF_LIBC5, FLAG_ELF_LIBC6):
+                        d.flag = flag
+                    elif d.flag in (FLAG_ELF_LIBC5, FLAG_ELF_LIBC6) and flag == FLAG_ELF:
+                        d.flag = flag
+                    else:
+                        plan.err(f"libraries {d.name} and {name} in directory {entry.path} have same "
+                                 f"soname but different type.")
+                d.name, d.is_link, d.isa_level = name, is_link, info.isa_level
+            return
+    dlibs.insert(0, _Dlib(name, soname, flag, is_link, info.isa_level))
+
+
+def search_dir(plan: Plan, opts: Options, world: World, dirs: _DirList, entry: DirEntry) -> None:
+    """Mirrors `search_dir` (elf/ldconfig.c)."""
+    hwcap = path_hwcap(entry.path) if entry.hwcaps is None else 0
+    if opts.verbose:
+        if entry.hwcaps is not None:
+            head = f'{entry.path}: (hwcap: "{entry.hwcaps}")'
+        elif hwcap:
+            head = f"{entry.path}: (hwcap: 0x{hwcap:016x})"
+        else:
+            head = f"{entry.path}:"
+        plan.out(f"{head} (from {entry.from_file}:{entry.from_line})")
+    try:
+        names = world.listdir(entry.path)
+    except OSError as e:
+        if opts.verbose:
+            plan.err(f"Can't open directory {entry.path}", e)
+        return
+    dlibs: list[_Dlib] = []
+    for name in names:
+        _scan_entry(plan, opts, world, dirs, entry, name, dlibs)
+    for d in dlibs:
+        if entry.hwcaps is None:
+            if not d.is_link:
+                _create_links(plan, opts, world, entry.path, d.name, d.soname)
+            filename = d.soname
+        else:
+            if opts.verbose:
+                plan.out(f"\t{d.soname} -> {d.name}")
+            filename = d.name
+        if opts.build_cache:
+            plan.entries.append(NewEntry(entry.path, filename, d.soname, d.flag, d.isa_level, hwcap,
+                                         entry.hwcaps))
+
+
+# ------------------------------------------------------------------------------------------ main
+
+
+def _emit_conf(plan: Plan, opts: Options, world: World, dirs: _DirList) -> bool:
+    conf = expand_conf(world, opts.config_file, root_mode=opts.root_mode)
+    diags = list(conf.diagnostics)
+    for i, d in enumerate(conf.dirs + [None]):
+        while diags and diags[0].after <= i:
+            diag = diags.pop(0)
+            if diag.ldsim_only:
+                plan.output.append((2, "ldsim: " + diag.message))
+            elif not diag.verbose_only or opts.verbose:
+                plan.err(diag.message)
+            if diag.fatal:
+                plan.exit_status = 1
+                return False
+        if d is not None:
+            dirs.add_dir_1(d.path, d.lib_type, d.file, d.line)
+    return True
+
+
+def _manual_link(plan: Plan, opts: Options, world: World, library: str) -> None:
+    """Mirrors `manual_link` (elf/ldconfig.c)."""
+    if "/" in library:
+        path, libname = library.rsplit("/", 1)
+        path = path or "/"
+    else:
+        path, libname = ".", library
+    try:
+        st = world.lstat(library)
+    except OSError as e:
+        plan.err(f"Cannot lstat {library}", e)
+        return
+    if not S.S_ISREG(st.st_mode):
+        plan.err(f"Ignored file {library} since it is not a regular file.")
+        return
+    info = process_file(plan, opts, world, library, library, libname, False)
+    if info is None:
+        plan.err(f"No link created since soname could not be found for {library}")
+        return
+    soname = info.soname if info.soname is not None else implicit_soname(libname, info.flag)
+    _create_links(plan, opts, world, path, libname, soname)
+
+
+def plan_ldconfig(world: World, opts: Options) -> Plan:
+    """Mirrors ldconfig's `main` (after option parsing) without touching anything."""
+    plan = Plan()
+    dirs = _DirList(plan, opts, world)
+    if opts.manual_link:
+        for lib in opts.dirs:
+            _manual_link(plan, opts, world, lib)
+        return plan
+    for arg in opts.dirs:
+        if opts.build_cache and not arg.startswith("/"):
+            plan.err(f"relative path `{arg}' used to build cache")
+            plan.exit_status = 1
+            return plan
+        path, t = _split_type(arg)
+        if t is not None and t not in LIB_TYPES:
+            plan.err(f"{t} is not a known library type")
+        dirs.add_dir_1(path, t, "<cmdline>", 0)
+    if not opts.only_cline:
+        if not _emit_conf(plan, opts, world, dirs):
+            return plan
+        for d in SYSTEM_DIRS:
+            dirs.add_dir_1(d.rstrip("/"), None, "<builtin>", 0)
+    i = 0
+    while i < len(plan.dirs):  # search_dir may append legacy hwcap subdirectories
+        search_dir(plan, opts, world, dirs, plan.dirs[i])
+        i += 1
+    if opts.build_cache and opts.fmt != "new" and any(e.hwcap for e in plan.entries):
+        plan.aborts = True
+    return plan
+
+
+# ------------------------------------------------------------------------------------------ effects
+
+
+def _host_dir(world: World, path: str) -> str:
+    """The host path of `path`'s directory (resolved inside the root) joined with its last name."""
+    parent, name = os.path.split(path)
+    return os.path.join(world.host_path(parent or "/"), name)
+
+
+def apply_plan(world: World, opts: Options, plan: Plan) -> list[str]:
+    """Perform the link actions and write the cache (temp file + rename).  Returns error lines."""
+    errors: list[str] = []
+    for act in plan.actions:
+        host = _host_dir(world, act.path)
+        try:
+            if act.kind == "unlink":
+                os.unlink(host)
+            else:
+                tmp = host + ".ldsim~"
+                if os.path.lexists(tmp):
+                    os.unlink(tmp)
+                os.symlink(act.target, tmp)
+                os.replace(tmp, host)
+        except OSError as e:
+            errors.append(f"{act.path}: {e.strerror}")
+    if opts.build_cache and not opts.manual_link and plan.exit_status == 0:
+        host = _host_dir(world, opts.cache_file)
+        tmp = host + "~"
+        try:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            try:
+                os.write(fd, plan.cache_bytes(opts))
+                os.fchmod(fd, 0o644)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, host)
+        except OSError as e:
+            errors.append(f"{opts.cache_file}: {e.strerror or os.strerror(e.errno or errno.EIO)}")
+    return errors

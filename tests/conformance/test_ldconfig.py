@@ -1,0 +1,199 @@
+"""ldsim ldconfig against the real /sbin/ldconfig: synthetic roots, cache bytes, -p and -v, links.
+
+Every expectation comes from running the real tool at test time on an identical copy of the root.
+Needs gcc with -m32/-mx32 (Debian package gcc-multilib); without it those libraries are left out.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.conformance
+
+LDCONFIG = shutil.which("ldconfig") or "/sbin/ldconfig"
+GCC = shutil.which("gcc")
+if not (os.path.exists(LDCONFIG) and GCC and os.geteuid() == 0):
+    pytest.skip("needs the real ldconfig, gcc and root (ldconfig -r chroots)", allow_module_level=True)
+
+REPO = Path(__file__).resolve().parents[2]
+SRC = "int f(void) { return 1; }\n"
+
+
+def _gcc(out: Path, soname: str | None, *flags: str) -> bool:
+    src = out.parent / (out.name + ".c")
+    src.write_text(SRC)
+    cmd = [GCC, "-shared", "-fPIC", "-o", str(out), str(src), *flags]
+    if soname:
+        cmd.append(f"-Wl,-soname,{soname}")
+    ok = subprocess.run(cmd, capture_output=True).returncode == 0
+    src.unlink()
+    return ok
+
+
+@pytest.fixture(scope="module")
+def libs(tmp_path_factory) -> dict[str, Path | None]:
+    """The compiled building blocks, once per module (None when the toolchain lacks the target)."""
+    d = tmp_path_factory.mktemp("libs")
+    specs = {
+        "a64": ("liba.so.1", ()), "a64b": ("liba.so.1", ("-Wl,--build-id=sha1",)),
+        "b64": ("libb.so.2", ()), "nos": (None, ()), "v3": ("liba.so.1", ("-Wl,-z,x86-64-v3",)),
+        "v2": ("libv.so.1", ("-Wl,-z,x86-64-v2",)), "d64": ("libd.so.4", ()),
+        "i386": ("lib32.so.1", ("-m32",)), "i386n": ("lib32n.so.1", ("-m32", "-nostdlib")),
+        "x32": ("libx32t.so.1", ("-mx32",)), "ldso": ("ld-linux-x86-64.so.2", ("-nostdlib",)),
+    }
+    out: dict[str, Path | None] = {}
+    for key, (soname, flags) in specs.items():
+        p = d / f"{key}.so"
+        out[key] = p if _gcc(p, soname, *flags) else None
+    return out
+
+
+def _put(root: Path, rel: str, src: Path | None = None, text: str | None = None, link: str | None = None):
+    p = root / rel.lstrip("/")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if link is not None:
+        p.symlink_to(link)
+    elif src is not None:
+        shutil.copyfile(src, p)
+    else:
+        p.write_text(text or "")
+
+
+def make_root(root: Path, libs: dict[str, Path | None], legacy: bool) -> None:
+    """A root exercising conf syntax, scanning rules, glibc-hwcaps and (optionally) legacy hwcap dirs."""
+    _put(root, "/etc/ld.so.conf", text=(
+        "include ld.so.conf.d/*.conf\n/opt/a/  # trailing slash and comment\n"
+        "HWCAP 0 x\n/opt/missing\n/opt/b=libc6\n\n/opt/a\n/opt/e=weird\n"))
+    _put(root, "/etc/ld.so.conf.d/10-c.conf", text="/opt/c\ninclude /etc/more/*.conf\n")
+    _put(root, "/etc/ld.so.conf.d/20-d.conf", text="  /opt/d\t\n")
+    _put(root, "/etc/more/m.conf", text="/opt/dup\n")
+    _put(root, "/opt/a/liba.so.1.2", libs["a64"])
+    _put(root, "/opt/a/liba.so.1.10", libs["a64b"])
+    _put(root, "/opt/a/liba.so", link="liba.so.1")  # the dev link: a link entry
+    _put(root, "/opt/a/libb.so.2.0", libs["b64"])
+    _put(root, "/opt/a/libb.so.2", link="libb.so.2.0")  # already right
+    _put(root, "/opt/a/libother.so.1", link="libb.so.2.0")  # a link treated like a file
+    _put(root, "/opt/a/libnos.so", libs["nos"])  # no DT_SONAME: the file name
+    _put(root, "/opt/a/libjunk.so.1", text="not an ELF file at all, long enough to be read as one.......\n")
+    _put(root, "/opt/a/libscript.so", text="/* GNU ld script */\nGROUP ( /lib/libc.so.6 )\n" + " " * 40)
+    _put(root, "/opt/a/libempty.so.0", text="")
+    _put(root, "/opt/a/libgone.so.1", link="libnowhere.so.1.0")
+    _put(root, "/opt/a/README", text="not a library name\n")
+    _put(root, "/opt/a/glibc-hwcaps/x86-64-v3/liba.so.1.3", libs["v3"])
+    _put(root, "/opt/a/glibc-hwcaps/x86-64-v2/libv.so.1", libs["v2"])
+    (root / "opt/a/glibc-hwcaps/unused").mkdir(parents=True)
+    _put(root, "/opt/a/glibc-hwcaps/file", text="a regular file is skipped")
+    _put(root, "/opt/b/placeholder", text="")
+    for key, rel in (("i386", "/opt/b/lib32.so.1.0"), ("i386n", "/opt/b/lib32n.so.1.0"),
+                     ("i386n", "/opt/c/lib32n.so.1.0"), ("x32", "/opt/c/libx32t.so.1.0")):
+        if libs[key] is not None:
+            _put(root, rel, libs[key])
+    _put(root, "/opt/d/libd.so.4.1", libs["d64"])
+    _put(root, "/opt/d/liba.so.1.0", libs["a64"])  # same soname in a later dir
+    _put(root, "/opt/dup", link="d")  # same directory twice
+    _put(root, "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", libs["ldso"])
+    _put(root, "/lib/x86_64-linux-gnu/libd.so.4.2", libs["d64"])
+    (root / "usr/lib").mkdir(parents=True)
+    if legacy:
+        _put(root, "/opt/a/tls/liba.so.1.2", libs["a64"])
+        _put(root, "/opt/a/x86_64/libb.so.2.0", libs["b64"])
+        _put(root, "/opt/a/haswell/libd.so.4.1", libs["d64"])
+    (root / "var/cache/ldconfig").mkdir(parents=True)
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst, symlinks=True)
+    return dst
+
+
+def run_real(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["ldconfig", "-r", str(root), *args], executable=LDCONFIG, capture_output=True, text=True,
+                          errors="surrogateescape", env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+
+
+def run_ldsim(root: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "ldsim.cli_ldconfig", "-r", str(root), *args],
+                          capture_output=True, text=True, errors="surrogateescape", env=env, cwd=REPO)
+
+
+def _links(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): os.readlink(p) for p in sorted(root.rglob("*"))
+            if p.is_symlink() and "var/cache" not in str(p)}
+
+
+CACHE_ARGS = ("-X", "-C", "/cache.x", "-f", "/etc/ld.so.conf")
+
+
+@pytest.mark.parametrize("fmt,legacy", [("new", True), ("new", False), ("compat", False), ("old", False)])
+def test_cache_bytes_and_listing(tmp_path, libs, fmt, legacy):
+    base = tmp_path / "base"
+    make_root(base, libs, legacy)
+    real_root, sim_root = _copy(base, tmp_path / "real"), _copy(base, tmp_path / "sim")
+    real = run_real(real_root, *CACHE_ARGS, "-c", fmt)
+    sim = run_ldsim(sim_root, *CACHE_ARGS, "-c", fmt)
+    assert real.returncode == 0, real.stderr
+    assert sim.returncode == 0, sim.stderr
+    assert sim.stderr == real.stderr
+    real_bytes = (real_root / "cache.x").read_bytes()
+    sim_bytes = (sim_root / "cache.x").read_bytes()
+    p_real = subprocess.run([LDCONFIG, "-p", "-C", str(real_root / "cache.x")], capture_output=True, text=True)
+    p_sim = run_ldsim(Path("/"), "-p", "-C", str(sim_root / "cache.x"))
+    assert p_sim.stdout.replace(str(sim_root), "R") == p_real.stdout.replace(str(real_root), "R")
+    assert sim_bytes == real_bytes
+
+
+def test_verbose_output(tmp_path, libs):
+    base = tmp_path / "base"
+    make_root(base, libs, legacy=True)
+    real_root, sim_root = _copy(base, tmp_path / "real"), _copy(base, tmp_path / "sim")
+    real = run_real(real_root, "-v", *CACHE_ARGS)
+    sim = run_ldsim(sim_root, "-v", *CACHE_ARGS)
+    assert sim.stdout.splitlines() == real.stdout.splitlines()
+    assert sim.stderr.splitlines() == real.stderr.splitlines()
+
+
+def test_links_created_like_ldconfig(tmp_path, libs):
+    base = tmp_path / "base"
+    make_root(base, libs, legacy=True)
+    real_root, sim_root = _copy(base, tmp_path / "real"), _copy(base, tmp_path / "sim")
+    real = run_real(real_root, "-v", "-C", "/cache.x")
+    sim = run_ldsim(sim_root, "-v", "-C", "/cache.x")
+    assert sim.stdout == real.stdout
+    assert _links(sim_root) == _links(real_root)
+    assert (sim_root / "cache.x").read_bytes() == (real_root / "cache.x").read_bytes()
+
+
+def test_only_command_line_dirs(tmp_path, libs):
+    base = tmp_path / "base"
+    make_root(base, libs, legacy=False)
+    real_root, sim_root = _copy(base, tmp_path / "real"), _copy(base, tmp_path / "sim")
+    real = run_real(real_root, "-v", "-n", "/opt/a", "/opt/d")
+    sim = run_ldsim(sim_root, "-v", "-n", "/opt/a", "/opt/d")
+    assert (sim.stdout, sim.stderr) == (real.stdout, real.stderr)
+    assert _links(sim_root) == _links(real_root)
+
+
+def test_relative_cmdline_dir_is_fatal(tmp_path):
+    (tmp_path / "r").mkdir()
+    real = run_real(tmp_path / "r", "-X", "-C", "/c", "opt")
+    sim = run_ldsim(tmp_path / "r", "-X", "-C", "/c", "opt")
+    assert (sim.returncode, sim.stderr) == (real.returncode, real.stderr)
+
+
+def test_host_conf_into_scratch_cache(tmp_path):
+    """This machine's own /etc/ld.so.conf, cache written to a scratch file (nothing in /etc changes)."""
+    real_c, sim_c = tmp_path / "real.cache", tmp_path / "sim.cache"
+    real = subprocess.run([LDCONFIG, "-X", "-i", "-C", str(real_c)], capture_output=True, text=True)
+    assert real.returncode == 0, real.stderr
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)}
+    sim = subprocess.run([sys.executable, "-m", "ldsim.cli_ldconfig", "-X", "-C", str(sim_c)],
+                         capture_output=True, text=True, env=env, cwd=REPO)
+    assert sim.returncode == 0, sim.stderr
+    assert sim_c.read_bytes() == real_c.read_bytes()
