@@ -65,6 +65,12 @@ def _put(root: Path, rel: str, src: Path | None = None, text: str | None = None,
         p.write_text(text or "")
 
 
+def _patch(path: Path, off: int, data: bytes) -> None:
+    b = bytearray(path.read_bytes())
+    b[off:off + len(data)] = data
+    path.write_bytes(bytes(b))
+
+
 def make_root(root: Path, libs: dict[str, Path | None], legacy: bool) -> None:
     """A root exercising conf syntax, scanning rules, glibc-hwcaps and (optionally) legacy hwcap dirs."""
     _put(root, "/etc/ld.so.conf", text=(
@@ -80,7 +86,24 @@ def make_root(root: Path, libs: dict[str, Path | None], legacy: bool) -> None:
     _put(root, "/opt/a/libb.so.2", link="libb.so.2.0")  # already right
     _put(root, "/opt/a/libother.so.1", link="libb.so.2.0")  # a link treated like a file
     _put(root, "/opt/a/libnos.so", libs["nos"])  # no DT_SONAME: the file name
-    _put(root, "/opt/a/libjunk.so.1", text="not an ELF file at all, long enough to be read as one.......\n")
+    _put(root, "/opt/a/libjunk.so.1", text="not an ELF file at all, long enough to be read as one." * 3)
+    _put(root, "/opt/a/libtiny.so.1", text="\x7fELF and too short")
+    _put(root, "/opt/a/libtiny2.so.1", text="\x7fEL")
+    _put(root, "/opt/a/libshort.so.1", text="short text")
+    _put(root, "/opt/a/libwrap-gdb.py.so", text="import gdb  # a gdb helper, long enough to be mapped....")
+    _put(root, "/opt/a/libdir.so.5/x", text="")  # a directory with a library name
+    _put(root, "/opt/a/libdirlink.so.5", link="libdir.so.5")
+    _put(root, "/opt/a/x86_64.so.1.#prelink#", libs["b64"])
+    _put(root, "/opt/a/libpre.so.1.#prelink#.AbCdEf", libs["b64"])
+    os.mkfifo(root / "opt/a/libfifo.so.1")
+    exe = root / "opt/a/libexe.so.1"
+    _put(root, "/opt/a/libexe.so.1", libs["a64"])
+    _patch(exe, 16, b"\x02\x00")  # ET_EXEC: skipped silently
+    _put(root, "/opt/a/libarm.so.1", libs["a64"])
+    _patch(root / "opt/a/libarm.so.1", 18, b"\xb7\x00")  # EM_AARCH64: unknown machine
+    _put(root, "/opt/a/glibc-hwcaps/x86-64-v4", link="x86-64-v3")  # a symlinked hwcaps dir
+    _put(root, "/opt/a/glibc-hwcaps/.hidden/libh.so.1", libs["d64"])
+    _put(root, "/opt/a/glibc-hwcaps/with:colon/libh.so.1", libs["d64"])
     _put(root, "/opt/a/libscript.so", text="/* GNU ld script */\nGROUP ( /lib/libc.so.6 )\n" + " " * 40)
     _put(root, "/opt/a/libempty.so.0", text="")
     _put(root, "/opt/a/libgone.so.1", link="libnowhere.so.1.0")
@@ -107,9 +130,12 @@ def make_root(root: Path, libs: dict[str, Path | None], legacy: bool) -> None:
     (root / "var/cache/ldconfig").mkdir(parents=True)
 
 
-def _copy(src: Path, dst: Path) -> Path:
-    shutil.copytree(src, dst, symlinks=True)
-    return dst
+def _twin_roots(tmp_path: Path, libs, legacy: bool) -> tuple[Path, Path]:
+    """Two identical roots built the same way (copytree cannot copy the FIFO)."""
+    real_root, sim_root = tmp_path / "real", tmp_path / "sim"
+    make_root(real_root, libs, legacy)
+    make_root(sim_root, libs, legacy)
+    return real_root, sim_root
 
 
 def run_real(root: Path, *args: str) -> subprocess.CompletedProcess:
@@ -133,9 +159,7 @@ CACHE_ARGS = ("-X", "-C", "/cache.x", "-f", "/etc/ld.so.conf")
 
 @pytest.mark.parametrize("fmt,legacy", [("new", True), ("new", False), ("compat", False), ("old", False)])
 def test_cache_bytes_and_listing(tmp_path, libs, fmt, legacy):
-    base = tmp_path / "base"
-    make_root(base, libs, legacy)
-    real_root, sim_root = _copy(base, tmp_path / "real"), _copy(base, tmp_path / "sim")
+    real_root, sim_root = _twin_roots(tmp_path, libs, legacy)
     real = run_real(real_root, *CACHE_ARGS, "-c", fmt)
     sim = run_ldsim(sim_root, *CACHE_ARGS, "-c", fmt)
     assert real.returncode == 0, real.stderr
@@ -150,9 +174,7 @@ def test_cache_bytes_and_listing(tmp_path, libs, fmt, legacy):
 
 
 def test_verbose_output(tmp_path, libs):
-    base = tmp_path / "base"
-    make_root(base, libs, legacy=True)
-    real_root, sim_root = _copy(base, tmp_path / "real"), _copy(base, tmp_path / "sim")
+    real_root, sim_root = _twin_roots(tmp_path, libs, True)
     real = run_real(real_root, "-v", *CACHE_ARGS)
     sim = run_ldsim(sim_root, "-v", *CACHE_ARGS)
     assert sim.stdout.splitlines() == real.stdout.splitlines()
@@ -160,9 +182,7 @@ def test_verbose_output(tmp_path, libs):
 
 
 def test_links_created_like_ldconfig(tmp_path, libs):
-    base = tmp_path / "base"
-    make_root(base, libs, legacy=True)
-    real_root, sim_root = _copy(base, tmp_path / "real"), _copy(base, tmp_path / "sim")
+    real_root, sim_root = _twin_roots(tmp_path, libs, True)
     real = run_real(real_root, "-v", "-C", "/cache.x")
     sim = run_ldsim(sim_root, "-v", "-C", "/cache.x")
     assert sim.stdout == real.stdout
@@ -171,9 +191,7 @@ def test_links_created_like_ldconfig(tmp_path, libs):
 
 
 def test_only_command_line_dirs(tmp_path, libs):
-    base = tmp_path / "base"
-    make_root(base, libs, legacy=False)
-    real_root, sim_root = _copy(base, tmp_path / "real"), _copy(base, tmp_path / "sim")
+    real_root, sim_root = _twin_roots(tmp_path, libs, False)
     real = run_real(real_root, "-v", "-n", "/opt/a", "/opt/d")
     sim = run_ldsim(sim_root, "-v", "-n", "/opt/a", "/opt/d")
     assert (sim.stdout, sim.stderr) == (real.stdout, real.stderr)
