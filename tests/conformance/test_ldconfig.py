@@ -215,3 +215,13 @@ def test_host_conf_into_scratch_cache(tmp_path):
                          capture_output=True, text=True, env=env, cwd=REPO)
     assert sim.returncode == 0, sim.stderr
     assert sim_c.read_bytes() == real_c.read_bytes()
+
+
+def test_host_verbose_scan_without_writing(tmp_path):
+    """`ldconfig -v -N -X` on this machine writes nothing; ldsim must print the same lines."""
+    real = subprocess.run(["ldconfig", "-v", "-N", "-X"], executable=LDCONFIG, capture_output=True,
+                          text=True, errors="surrogateescape")
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)}
+    sim = subprocess.run([sys.executable, "-m", "ldsim.cli_ldconfig", "-v", "-N", "-X"], capture_output=True,
+                         text=True, errors="surrogateescape", env=env, cwd=REPO)
+    assert (sim.returncode, sim.stdout, sim.stderr) == (real.returncode, real.stdout, real.stderr)
