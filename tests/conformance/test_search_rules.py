@@ -152,6 +152,21 @@ def runpath_not_inherited(r: str):
 
 
 @case
+def path_element_syntax(r: str):
+    """Trailing '/' stripped, `a//b` kept, relative and empty (= cwd) elements, duplicates dropped, an
+    empty RPATH disables the tag, and a dir shared by two lists keeps its first label (§3.2, §3.3)."""
+    w = WorldSpec((
+        prog("bin/m", "libps1.so", "libps2.so", "libps3.so", "libps4.so",
+             rpath="$ORIGIN/../A/:$ORIGIN/../A:rel::$ORIGIN/../B//"),
+        prog("bin/me", "libps1.so", rpath=""),
+        prog("bin/mshared", "libps1.so", "libps4.so", rpath=f"{r}/A"),
+        lib("A/libps1.so"), lib("rel/libps2.so"), lib("libps3.so"), lib("B/libps4.so"),
+    ))
+    return w, [Run("bin/m"), Run("bin/me", {"LD_LIBRARY_PATH": "{root}/A"}),
+               Run("{root}/bin/mshared", {"LD_LIBRARY_PATH": "{root}/A:{root}/B/"})]
+
+
+@case
 def nonexistent_dirs(r: str):
     """Missing dirs are tried once, then remembered as nonexisting; an all-missing RPATH is dropped (§3.2)."""
     w = WorldSpec((
