@@ -32,7 +32,7 @@ class Run:
     cwd: str = "."
     modes: tuple[str, ...] = ("ldd", "trace")
     name: str = ""
-    args: tuple[str, ...] = ()  # ld.so options before PROG (trace/exec modes only)
+    args: tuple[str, ...] = ()  # ld.so options before PROG (trace/exec modes only; `{root}` allowed)
 
 
 def _fmt(text: str, root: str) -> str:
@@ -51,7 +51,7 @@ def outcomes(run: Run, mode: str, root: str) -> tuple[oracle.Outcome, oracle.Out
         env = {**TRACE_ENV, **env}
     elif mode == "exec+debug":
         env = {"LD_DEBUG": "libs", **env}
-    argv = [*run.args, prog]
+    argv = [*(_fmt(a, root) for a in run.args), prog]
     return oracle.real_ldso(argv, env, cwd), oracle.ldsim_ldso(argv, env, cwd)
 
 

@@ -109,7 +109,9 @@ def rpath_inherited(r: str):
         lib("C2/libc2e.so", needed=("libc2f.so",)),
         lib("A2/libc2f.so"),
     ))
-    return w, [Run("{root}/bin/m1", modes=EXEC), Run("{root}/bin/m2", modes=EXEC)]
+    return w, [Run("{root}/bin/m1", modes=EXEC), Run("{root}/bin/m2", modes=EXEC),
+               Run("{root}/bin/m2", modes=("trace",), name="inhibit-rpath",
+                   args=("--inhibit-rpath", "{root}/bin/../A2/libc2b.so"))]
 
 
 @case
@@ -199,6 +201,8 @@ def ld_library_path(r: str):
         Run("bin/m", {"LD_LIBRARY_PATH": "d1:d2;d3"}, name="relative"),
         Run("{root}/bin/mr", colon, name="rpath-first"),
         Run("{root}/bin/mu", colon, name="runpath-last"),
+        Run("{root}/bin/mr", {"LD_LIBRARY_PATH": "{root}/d4"}, modes=("trace",), name="library-path-option",
+            args=("--library-path", "{root}/d1:{root}/d2;{root}/d3")),
     ]
 
 
