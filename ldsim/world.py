@@ -10,11 +10,24 @@ from __future__ import annotations
 
 import errno
 import fnmatch
+import mmap
 import os
 import stat as stat_mod
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Protocol, Sequence
 
 MAXSYMLINKS = 40  # Linux's limit before ELOOP
+_MMAP_MIN = 1 << 16  # smaller files are read; larger ones mapped, since the loader needs only a few pages
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A file the loader opened: its stat, and its contents or the errno of the failed read."""
+
+    path: str
+    st: os.stat_result
+    data: Sequence[int] | None
+    read_errno: int = 0
 
 
 class World(Protocol):
@@ -30,6 +43,7 @@ class World(Protocol):
     def realpath(self, path: str) -> str: ...
     def readable(self, path: str) -> bool: ...
     def host_path(self, path: str) -> str: ...
+    def open(self, path: str) -> Opened: ...
 
 
 def _read_regular(host: str, limit: int | None) -> bytes:
@@ -51,6 +65,33 @@ def _read_regular(host: str, limit: int | None) -> bytes:
             chunks.append(chunk)
             remaining -= len(chunk)
         return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _open_host(host: str, path: str) -> Opened:
+    """open(2) + read as ld.so does, except that FIFOs and devices are never read (no blocking)."""
+    fd = os.open(host, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if stat_mod.S_ISDIR(st.st_mode):
+            return Opened(path, st, None, errno.EISDIR)
+        if not stat_mod.S_ISREG(st.st_mode):
+            return Opened(path, st, b"")  # reads as an empty file: "file too short"
+        if st.st_size >= _MMAP_MIN:
+            try:
+                return Opened(path, st, mmap.mmap(fd, 0, prot=mmap.PROT_READ))
+            except (OSError, ValueError):
+                pass
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return Opened(path, st, b"".join(chunks))
+    except OSError as e:
+        return Opened(path, os.fstat(fd), None, e.errno or errno.EIO)
     finally:
         os.close(fd)
 
@@ -86,6 +127,9 @@ class HostWorld:
 
     def readable(self, path: str) -> bool:
         return os.access(self.host_path(path), os.R_OK)
+
+    def open(self, path: str) -> Opened:
+        return _open_host(self.host_path(path), path)
 
 
 class RootedWorld:
@@ -175,6 +219,9 @@ class RootedWorld:
             return os.access(self.host_path(path), os.R_OK)
         except OSError:
             return False
+
+    def open(self, path: str) -> Opened:
+        return _open_host(self.host_path(path), path)
 
 
 def make_world(root: str | None, cwd: str | None = None) -> World:

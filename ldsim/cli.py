@@ -1,0 +1,97 @@
+"""The shell: argparse subcommands, each a few lines; the only place that writes to stdout/stderr."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ldsim.config import Invocation
+from ldsim.glibc import DEBIAN_X86_64
+from ldsim.hwcaps import cpu_for_level, detect_host_cpu
+from ldsim.linkmap import FileCache
+from ldsim.world import make_world
+
+EXIT_USAGE = 2
+EXIT_INPUT = 3  # a file ldsim could not read or understand
+
+
+def _env(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
+    base = [] if args.empty_env else list(os.environ.items())
+    env = dict(base)
+    order = [k for k, _ in base]
+    for item in args.env or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"ldsim: -e {item}: expected NAME=VALUE")
+        if key not in env:
+            order.append(key)
+        env[key] = value
+    return tuple((k, env[k]) for k in order)
+
+
+def _invocation(args: argparse.Namespace) -> Invocation:
+    cpu = cpu_for_level(args.cpu) if getattr(args, "cpu", None) else detect_host_cpu()
+    cwd = os.getcwd() if args.root is None else "/"
+    return Invocation(env=_env(args), cwd=cwd, pid=args.pid or os.getpid(), cpu=cpu, profile=DEBIAN_X86_64)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-i", dest="empty_env", action="store_true", help="start from an empty environment")
+    p.add_argument("-e", dest="env", action="append", metavar="NAME=VALUE", help="set a variable")
+    p.add_argument("--root", metavar="DIR", help="resolve everything inside this sysroot")
+    p.add_argument("--pid", type=int, help="the PID shown in LD_DEBUG lines")
+    p.add_argument("--cpu", choices=["baseline", "x86-64-v2", "x86-64-v3", "x86-64-v4"],
+                   help="simulate this CPU instead of the host's")
+
+
+def _emit(run) -> int:
+    for stream, text in run.chunks:
+        (sys.stdout if stream == 1 else sys.stderr).write(text)
+    return run.status
+
+
+def cmd_ldd(args: argparse.Namespace) -> int:
+    from ldsim.lddscript import run_ldd
+    inv = _invocation(args)
+    return _emit(run_ldd(make_world(args.root, inv.cwd), inv, args.rest, FileCache()))
+
+
+def cmd_ldso(args: argparse.Namespace) -> int:
+    from ldsim.ldso import run_ldso
+    inv = _invocation(args)
+    return _emit(run_ldso(make_world(args.root, inv.cwd), inv, args.rest, FileCache(), inv.profile.rtld))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ldsim", description="Simulate the glibc 2.36 dynamic loader.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("ldd", help="what ldd prints, without running anything", add_help=False)
+    _common(p)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_ldd)
+    p = sub.add_parser("ld.so", help="invoke the simulated loader explicitly", add_help=False)
+    _common(p)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_ldso)
+    try:
+        from ldsim import cli_ldconfig
+        cli_ldconfig.add_parser(sub)
+    except ImportError:
+        pass
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except BrokenPipeError:
+        return 1
+    except NotImplementedError as e:
+        print(f"ldsim: {e}", file=sys.stderr)
+        return EXIT_INPUT
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,206 @@
+"""From the outside world to the loader's settings: `Invocation` (host facts and user inputs) and
+`LoaderConfig` (what ld.so has decided after reading its environment and options).
+
+Mirrors `process_envvars` and the option loop of `dl_main` (elf/rtld.c).  Secure mode is decided here,
+once, and applied in the few named places glibc applies it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+
+from ldsim.glibc import UNSECURE_ENVVARS, Profile
+from ldsim.hwcaps import Cpu, HwcapsChoice, split_list
+
+
+class Mode(enum.Enum):
+    NORMAL = "normal"
+    TRACE = "trace"  # LD_TRACE_LOADED_OBJECTS
+    LIST = "list"  # ld.so --list: trace output, but missing libraries stay fatal
+    VERIFY = "verify"
+    HELP = "help"
+
+
+class Debug(enum.IntFlag):
+    """DL_DEBUG_* bits (sysdeps/generic/ldsodefs.h)."""
+
+    LIBS = 1 << 0
+    IMPCALLS = 1 << 1
+    BINDINGS = 1 << 2
+    SYMBOLS = 1 << 3
+    VERSIONS = 1 << 4
+    RELOC = 1 << 5
+    FILES = 1 << 6
+    STATISTICS = 1 << 7
+    UNUSED = 1 << 8
+    SCOPES = 1 << 9
+
+
+# process_dl_debug's table, in its order (also the help text order)
+DEBUG_OPTIONS: tuple[tuple[str, int, str], ...] = (
+    ("libs", Debug.LIBS | Debug.IMPCALLS, "display library search paths"),
+    ("reloc", Debug.RELOC | Debug.IMPCALLS, "display relocation processing"),
+    ("files", Debug.FILES | Debug.IMPCALLS, "display progress for input file"),
+    ("symbols", Debug.SYMBOLS | Debug.IMPCALLS, "display symbol table processing"),
+    ("bindings", Debug.BINDINGS | Debug.IMPCALLS, "display information about symbol binding"),
+    ("versions", Debug.VERSIONS | Debug.IMPCALLS, "display version dependencies"),
+    ("scopes", Debug.SCOPES, "display scope information"),
+    ("all", Debug.LIBS | Debug.RELOC | Debug.FILES | Debug.SYMBOLS | Debug.BINDINGS | Debug.VERSIONS
+     | Debug.IMPCALLS | Debug.SCOPES, "all previous options combined"),
+    ("statistics", Debug.STATISTICS, "display relocation statistics"),
+    ("unused", Debug.UNUSED, "determined unused DSOs"),
+    ("help", 0, "display this help message and exit"),
+)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    uid: int
+    euid: int
+    gid: int
+    egid: int
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """Everything the simulation may know about the outside: nothing is read from the host deeper down."""
+
+    env: tuple[tuple[str, str], ...]
+    cwd: str
+    pid: int
+    cpu: Cpu
+    profile: Profile
+    secure: bool = False
+
+
+def strtoul(s: str) -> int:
+    """_dl_strtoul: base from prefix, stops at the first bad digit, 0 on nothing."""
+    s = s.lstrip(" \t")
+    base = 10
+    if s[:2] in ("0x", "0X"):
+        base, s = 16, s[2:]
+    elif s.startswith("0"):
+        base = 8
+    digits = "0123456789abcdef"[:base]
+    value = 0
+    for ch in s.lower():
+        if ch not in digits:
+            break
+        value = value * base + digits.index(ch)
+    return value
+
+
+@dataclass
+class LoaderConfig:
+    """ld.so's state after `process_envvars` and its command-line options."""
+
+    mode: Mode = Mode.NORMAL
+    trace_program: bool = False
+    warn: bool = False  # dl_verbose
+    verbose: bool = False  # state.version_info (LD_VERBOSE)
+    lazy: int = 1  # dl_lazy: 1 lazy, 0 now, -1 no relocation at all (--list)
+    bind_not: bool = False
+    dynamic_weak: bool = False
+    debug: int = 0
+    debug_words_unknown: list[str] = field(default_factory=list)
+    debug_help: bool = False
+    debug_output: str | None = None
+    library_path: str | None = None
+    library_path_source: str = "LD_LIBRARY_PATH"
+    preload_env: str | None = None
+    preload_opt: str | None = None
+    audit: list[str] = field(default_factory=list)
+    inhibit_cache: bool = False
+    inhibit_rpath: str | None = None
+    hwcaps: HwcapsChoice = HwcapsChoice()
+    origin_path: str | None = None
+    argv0: str | None = None
+    secure: bool = False
+    env_after: tuple[tuple[str, str], ...] = ()  # the program's environment after secure filtering
+
+    @property
+    def tracing(self) -> bool:
+        """_dl_map_object_deps' trace_mode: only LD_TRACE_LOADED_OBJECTS fakes missing objects."""
+        return self.mode is Mode.TRACE
+
+    @property
+    def listing(self) -> bool:
+        return self.mode in (Mode.TRACE, Mode.LIST)
+
+
+def parse_debug(value: str, cfg: LoaderConfig) -> None:
+    """process_dl_debug: words separated by runs of ' ', ',' or ':'."""
+    word = ""
+    for ch in value + " ":
+        if ch in " ,:":
+            if word:
+                for name, bits, _ in DEBUG_OPTIONS:
+                    if word == name:
+                        cfg.debug |= bits
+                        if name == "help":
+                            cfg.debug_help = True
+                        break
+                else:
+                    cfg.debug_words_unknown.append(word)
+            word = ""
+        else:
+            word += ch
+
+
+def read_environment(env: tuple[tuple[str, str], ...], secure: bool) -> LoaderConfig:
+    """process_envvars: LD_* entries in environment order, later ones overwriting earlier ones."""
+    cfg = LoaderConfig(secure=secure)
+    hwcap_mask: int | None = None
+    for key, value in env:
+        if not key.startswith("LD_"):
+            continue
+        name = key[3:]
+        if name == "WARN":
+            cfg.warn = value != ""
+        elif name == "DEBUG":
+            parse_debug(value, cfg)
+        elif name == "AUDIT":
+            cfg.audit.append(value)
+        elif name == "VERBOSE":
+            cfg.verbose = value != ""
+        elif name == "PRELOAD":
+            cfg.preload_env = value
+        elif name == "BIND_NOW":
+            cfg.lazy = 1 if value == "" else 0
+        elif name == "BIND_NOT":
+            cfg.bind_not = value != ""
+        elif name == "HWCAP_MASK" and not secure:  # the tunable's env alias
+            hwcap_mask = strtoul(value)
+        elif name == "ORIGIN_PATH" and not secure:
+            cfg.origin_path = value
+        elif name == "LIBRARY_PATH" and not secure:
+            cfg.library_path = value
+            cfg.library_path_source = "LD_LIBRARY_PATH"
+        elif name == "DEBUG_OUTPUT":
+            cfg.debug_output = value
+        elif name == "DYNAMIC_WEAK" and not secure:
+            cfg.dynamic_weak = True
+        elif name == "TRACE_LOADED_OBJECTS":
+            cfg.mode = Mode.TRACE
+            cfg.trace_program = strtoul(value) > 1
+    if hwcap_mask is not None:
+        cfg.hwcaps = replace(cfg.hwcaps, hwcap_mask=hwcap_mask)
+    if secure:
+        cfg.env_after = tuple((k, v) for k, v in env if k not in UNSECURE_ENVVARS)
+        cfg.debug_output = None
+    else:
+        cfg.env_after = env
+    return cfg
+
+
+def apply_secure_debug(cfg: LoaderConfig, suid_debug_exists: bool) -> None:
+    """In secure mode the debug mask survives only while /etc/suid-debug exists (process_envvars)."""
+    if cfg.secure and not suid_debug_exists:
+        cfg.debug = 0
+
+
+def hwcaps_with_options(cfg: LoaderConfig, prepend: str | None, mask: str | None) -> None:
+    cfg.hwcaps = replace(cfg.hwcaps,
+                         prepend=tuple(split_list(prepend)) if prepend is not None else cfg.hwcaps.prepend,
+                         mask=tuple(split_list(mask)) if mask is not None else cfg.hwcaps.mask)

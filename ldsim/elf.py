@@ -1,0 +1,504 @@
+"""An immutable snapshot of what ld.so reads from an ELF file: header, program headers, PT_DYNAMIC.
+
+Read the way the loader reads it (program headers, PT_DYNAMIC, DT_STRTAB translated through PT_LOAD), never
+through section headers.  This is a small struct-based reader: importing pyelftools costs ~110 ms, which
+alone would break the cold-start budget of `ldsim ldd`; pyelftools serves as the cross-check oracle of this
+reader in tests/unit/test_elf.py.  Every malformed input raises `ElfError` with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Sequence
+
+
+class ElfError(Exception):
+    """The file is not an ELF file ldsim can read; the message is a one-line reason."""
+
+
+class EIClass(IntEnum):
+    NONE = 0
+    ELF32 = 1
+    ELF64 = 2
+
+
+class EIData(IntEnum):
+    NONE = 0
+    LSB = 1
+    MSB = 2
+
+
+class EType(IntEnum):
+    NONE = 0
+    REL = 1
+    EXEC = 2
+    DYN = 3
+    CORE = 4
+
+
+class EMachine(IntEnum):
+    I386 = 3
+    MIPS = 8
+    PPC = 20
+    PPC64 = 21
+    S390 = 22
+    ARM = 40
+    X86_64 = 62
+    AARCH64 = 183
+    RISCV = 243
+    LOONGARCH = 258
+
+
+class PT(IntEnum):
+    LOAD = 1
+    DYNAMIC = 2
+    INTERP = 3
+    NOTE = 4
+    PHDR = 6
+    TLS = 7
+    GNU_EH_FRAME = 0x6474E550
+    GNU_STACK = 0x6474E551
+    GNU_RELRO = 0x6474E552
+    GNU_PROPERTY = 0x6474E553
+
+
+class DT(IntEnum):
+    NULL = 0
+    NEEDED = 1
+    PLTRELSZ = 2
+    PLTGOT = 3
+    HASH = 4
+    STRTAB = 5
+    SYMTAB = 6
+    RELA = 7
+    RELASZ = 8
+    RELAENT = 9
+    STRSZ = 10
+    SYMENT = 11
+    INIT = 12
+    FINI = 13
+    SONAME = 14
+    RPATH = 15
+    SYMBOLIC = 16
+    REL = 17
+    RELSZ = 18
+    RELENT = 19
+    PLTREL = 20
+    DEBUG = 21
+    TEXTREL = 22
+    JMPREL = 23
+    BIND_NOW = 24
+    INIT_ARRAY = 25
+    FINI_ARRAY = 26
+    INIT_ARRAYSZ = 27
+    FINI_ARRAYSZ = 28
+    RUNPATH = 29
+    FLAGS = 30
+    PREINIT_ARRAY = 32
+    PREINIT_ARRAYSZ = 33
+    SYMTAB_SHNDX = 34
+    RELRSZ = 35
+    RELR = 36
+    RELRENT = 37
+    GNU_HASH = 0x6FFFFEF5
+    VERSYM = 0x6FFFFFF0
+    RELACOUNT = 0x6FFFFFF9
+    RELCOUNT = 0x6FFFFFFA
+    FLAGS_1 = 0x6FFFFFFB
+    VERDEF = 0x6FFFFFFC
+    VERDEFNUM = 0x6FFFFFFD
+    VERNEED = 0x6FFFFFFE
+    VERNEEDNUM = 0x6FFFFFFF
+    AUXILIARY = 0x7FFFFFFD
+    FILTER = 0x7FFFFFFF
+
+
+class DF(IntEnum):
+    ORIGIN = 0x1
+    SYMBOLIC = 0x2
+    TEXTREL = 0x4
+    BIND_NOW = 0x8
+    STATIC_TLS = 0x10
+
+
+class DF1(IntEnum):
+    NOW = 0x1
+    GLOBAL = 0x2
+    GROUP = 0x4
+    NODELETE = 0x8
+    LOADFLTR = 0x10
+    INITFIRST = 0x20
+    NOOPEN = 0x40
+    ORIGIN = 0x80
+    DIRECT = 0x100
+    INTERPOSE = 0x400
+    NODEFLIB = 0x800
+    PIE = 0x08000000
+
+
+VER_FLG_WEAK = 0x2
+GNU_PROPERTY_X86_ISA_1_NEEDED = 0xC0008002
+NT_GNU_PROPERTY_TYPE_0 = 5
+
+# struct layouts per (class, data): Ehdr, Phdr, Dyn
+_LAYOUTS: dict[tuple[int, int], tuple[struct.Struct, struct.Struct, struct.Struct]] = {}
+for _cls, _w in ((1, "I"), (2, "Q")):
+    for _data, _e in ((1, "<"), (2, ">")):
+        if _cls == 2:
+            ehdr = struct.Struct(_e + "16sHHIQQQIHHHHHH")
+            phdr = struct.Struct(_e + "IIQQQQQQ")
+            dyn = struct.Struct(_e + "qQ")
+        else:
+            ehdr = struct.Struct(_e + "16sHHIIIIIHHHHHH")
+            phdr = struct.Struct(_e + "IIIIIIII")
+            dyn = struct.Struct(_e + "iI")
+        _LAYOUTS[(_cls, _data)] = (ehdr, phdr, dyn)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A program header, in the 64-bit field order whatever the class."""
+
+    type: int
+    flags: int
+    offset: int
+    vaddr: int
+    filesz: int
+    memsz: int
+    align: int
+
+
+@dataclass(frozen=True)
+class Vernaux:
+    name: str
+    hash: int
+    flags: int
+    other: int  # the version index this entry defines in the requester; bit 15 = hidden
+
+
+@dataclass(frozen=True)
+class Verneed:
+    file: str
+    entries: tuple[Vernaux, ...]
+
+
+@dataclass(frozen=True)
+class Verdef:
+    index: int
+    flags: int
+    hash: int
+    names: tuple[str, ...]  # first: the version's name, then its parents
+
+
+@dataclass(frozen=True)
+class Ident:
+    """e_ident and the header fields open_verify checks."""
+
+    magic_ok: bool
+    ei_class: int
+    ei_data: int
+    ei_version: int
+    osabi: int
+    abiversion: int
+    pad_zero: bool
+    e_type: int
+    e_machine: int
+    e_version: int
+    e_phentsize: int
+
+
+def read_ident(head: bytes) -> Ident | None:
+    """Decode the first bytes of a file as open_verify does; None when shorter than an Elf32_Ehdr/64 header."""
+    if len(head) < 16:
+        return None
+    ident = head[:16]
+    ei_class, ei_data = ident[4], ident[5]
+    layout = _LAYOUTS.get((ei_class, ei_data)) or _LAYOUTS[(2, 1)]
+    ehdr_s = layout[0]
+    if len(head) < ehdr_s.size:
+        fields = None
+    else:
+        fields = ehdr_s.unpack_from(head, 0)
+    return Ident(
+        magic_ok=ident[:4] == b"\x7fELF",
+        ei_class=ei_class,
+        ei_data=ei_data,
+        ei_version=ident[6],
+        osabi=ident[7],
+        abiversion=ident[8],
+        pad_zero=ident[9:16] == b"\0" * 7,
+        e_type=fields[1] if fields else 0,
+        e_machine=fields[2] if fields else 0,
+        e_version=fields[3] if fields else 0,
+        e_phentsize=fields[9] if fields else 0,
+    )
+
+
+@dataclass(frozen=True)
+class ElfFile:
+    """What the loader knows about one file after mapping it.  Single-valued dynamic tags: the last wins,
+    as in elf_get_dynamic_info."""
+
+    ei_class: int
+    ei_data: int
+    osabi: int
+    abiversion: int
+    e_type: int
+    e_machine: int
+    e_entry: int
+    e_phnum: int
+    e_phoff: int
+    segments: tuple[Segment, ...]
+    interp: str | None
+    has_dynamic: bool
+    empty_dynamic: bool
+    dynamic: tuple[tuple[int, int], ...]  # raw (tag, value) up to DT_NULL
+    needed: tuple[str, ...]
+    soname: str | None
+    rpath: str | None
+    runpath: str | None
+    flags: int
+    flags_1: int
+    # DT_NEEDED / DT_FILTER / DT_AUXILIARY in dynamic-section order, as (tag, name)
+    deps: tuple[tuple[int, str], ...]
+    verneed: tuple[Verneed, ...]
+    verdef: tuple[Verdef, ...]
+    isa_needed: int  # GNU_PROPERTY_X86_ISA_1_NEEDED bits, 0 when absent
+    data: Sequence[int] = field(repr=False, compare=False, hash=False)
+
+    def dyn(self, tag: int) -> int | None:
+        """The value of the last entry with `tag`, as elf_get_dynamic_info keeps it."""
+        value = None
+        for t, v in self.dynamic:
+            if t == tag:
+                value = v
+        return value
+
+    @property
+    def effective_rpath(self) -> str | None:
+        """DT_RPATH is discarded when DT_RUNPATH is present (get-dynamic-info.h)."""
+        return None if self.runpath is not None else self.rpath
+
+    def vaddr_to_offset(self, vaddr: int) -> int | None:
+        for seg in self.segments:
+            if seg.type == PT.LOAD and seg.vaddr <= vaddr < seg.vaddr + seg.filesz:
+                return seg.offset + (vaddr - seg.vaddr)
+        return None
+
+    @property
+    def is_64(self) -> bool:
+        return self.ei_class == EIClass.ELF64
+
+    @property
+    def little(self) -> bool:
+        return self.ei_data == EIData.LSB
+
+
+def _cstr(data: Sequence[int], off: int, what: str) -> str:
+    if off < 0 or off >= len(data):
+        raise ElfError(f"{what} string offset 0x{off:x} outside the file")
+    end = data.find(b"\0", off) if hasattr(data, "find") else -1
+    if end < 0:
+        raise ElfError(f"{what} string at 0x{off:x} is not terminated")
+    return bytes(data[off:end]).decode("utf-8", "surrogateescape")
+
+
+def parse_elf(data: Sequence[int]) -> ElfFile:
+    """Parse an ELF file's loader-visible parts.  `data` is bytes or an mmap of the whole file."""
+    size = len(data)
+    if size < 16 or bytes(data[:4]) != b"\x7fELF":
+        raise ElfError("not an ELF file")
+    cls, enc = data[4], data[5]
+    layout = _LAYOUTS.get((cls, enc))
+    if layout is None:
+        raise ElfError(f"unsupported ELF class {cls} / data encoding {enc}")
+    ehdr_s, phdr_s, dyn_s = layout
+    if size < ehdr_s.size:
+        raise ElfError("truncated ELF header")
+    (_, e_type, e_machine, _, e_entry, e_phoff, _, _, _, e_phentsize, e_phnum, *_rest) = ehdr_s.unpack_from(data, 0)
+    if e_phnum and e_phentsize != phdr_s.size:
+        raise ElfError(f"program header size {e_phentsize} is not {phdr_s.size}")
+    if e_phoff + e_phnum * phdr_s.size > size:
+        raise ElfError("program headers extend past the end of the file")
+    segments = []
+    for i in range(e_phnum):
+        f = phdr_s.unpack_from(data, e_phoff + i * phdr_s.size)
+        if cls == 2:
+            p_type, p_flags, p_offset, p_vaddr, _, p_filesz, p_memsz, p_align = f
+        else:
+            p_type, p_offset, p_vaddr, _, p_filesz, p_memsz, p_flags, p_align = f
+        segments.append(Segment(p_type, p_flags, p_offset, p_vaddr, p_filesz, p_memsz, p_align))
+
+    interp = None
+    dyn_seg = None
+    empty_dynamic = False
+    prop_seg = None
+    for seg in segments:
+        if seg.type == PT.INTERP:
+            if seg.offset + seg.filesz > size:
+                raise ElfError("PT_INTERP outside the file")
+            raw = bytes(data[seg.offset:seg.offset + seg.filesz])
+            interp = raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+        elif seg.type == PT.DYNAMIC:
+            if seg.filesz == 0:
+                empty_dynamic = True
+            else:
+                dyn_seg = seg
+        elif seg.type == PT.GNU_PROPERTY:
+            prop_seg = seg
+
+    f = _Partial(data, cls, enc, segments)
+    dynamic: list[tuple[int, int]] = []
+    if dyn_seg is not None:
+        if dyn_seg.offset >= size:
+            raise ElfError("PT_DYNAMIC outside the file")
+        end = min(size, dyn_seg.offset + max(dyn_seg.filesz, dyn_seg.memsz))
+        off = dyn_seg.offset
+        while off + dyn_s.size <= end:
+            tag, val = dyn_s.unpack_from(data, off)
+            if tag == DT.NULL:
+                break
+            dynamic.append((tag, val))
+            off += dyn_s.size
+
+    last: dict[int, int] = {}
+    for tag, val in dynamic:
+        last[tag] = val
+    strtab_off = None
+    if DT.STRTAB in last:
+        strtab_off = f.offset(last[DT.STRTAB])
+        if strtab_off is None:
+            raise ElfError("DT_STRTAB does not point into a loadable segment")
+
+    def dstr(val: int, what: str) -> str:
+        if strtab_off is None:
+            raise ElfError(f"{what} without DT_STRTAB")
+        return _cstr(data, strtab_off + val, what)
+
+    deps = tuple((tag, dstr(val, "DT_NEEDED" if tag == DT.NEEDED else "DT_FILTER"))
+                 for tag, val in dynamic if tag in (DT.NEEDED, DT.FILTER, DT.AUXILIARY))
+    verneed = _parse_verneed(f, last, strtab_off) if DT.VERNEED in last and strtab_off is not None else ()
+    verdef = _parse_verdef(f, last, strtab_off) if DT.VERDEF in last and strtab_off is not None else ()
+    return ElfFile(
+        ei_class=cls, ei_data=enc, osabi=data[7], abiversion=data[8],
+        e_type=e_type, e_machine=e_machine, e_entry=e_entry, e_phnum=e_phnum, e_phoff=e_phoff,
+        segments=tuple(segments), interp=interp,
+        has_dynamic=dyn_seg is not None, empty_dynamic=empty_dynamic,
+        dynamic=tuple(dynamic),
+        needed=tuple(name for tag, name in deps if tag == DT.NEEDED),
+        soname=dstr(last[DT.SONAME], "DT_SONAME") if DT.SONAME in last else None,
+        rpath=dstr(last[DT.RPATH], "DT_RPATH") if DT.RPATH in last else None,
+        runpath=dstr(last[DT.RUNPATH], "DT_RUNPATH") if DT.RUNPATH in last else None,
+        flags=last.get(DT.FLAGS, 0), flags_1=last.get(DT.FLAGS_1, 0),
+        deps=deps, verneed=verneed, verdef=verdef,
+        isa_needed=_isa_needed(f, prop_seg) if prop_seg is not None else 0,
+        data=data,
+    )
+
+
+class _Partial:
+    """Address translation and integer reads during parsing."""
+
+    def __init__(self, data: Sequence[int], cls: int, enc: int, segments: list[Segment]) -> None:
+        self.data = data
+        self.end = "<" if enc == 1 else ">"
+        self.cls = cls
+        self.loads = [s for s in segments if s.type == PT.LOAD]
+
+    def offset(self, vaddr: int) -> int | None:
+        for seg in self.loads:
+            if seg.vaddr <= vaddr < seg.vaddr + seg.filesz:
+                return seg.offset + (vaddr - seg.vaddr)
+        return None
+
+    def unpack(self, fmt: str, off: int, what: str) -> tuple[int, ...]:
+        s = struct.Struct(self.end + fmt)
+        if off < 0 or off + s.size > len(self.data):
+            raise ElfError(f"{what} outside the file")
+        return s.unpack_from(self.data, off)
+
+
+_MAX_VER = 1 << 16  # more entries than a version index can name means a cycle or garbage
+
+
+def _parse_verneed(f: _Partial, last: dict[int, int], strtab: int) -> tuple[Verneed, ...]:
+    off = f.offset(last[DT.VERNEED])
+    if off is None:
+        raise ElfError("DT_VERNEED does not point into a loadable segment")
+    out = []
+    for _ in range(_MAX_VER):
+        vn_version, vn_cnt, vn_file, vn_aux, vn_next = f.unpack("HHIII", off, "Verneed")
+        entries = []
+        aoff = off + vn_aux
+        for _ in range(vn_cnt):
+            h, flags, other, name, nxt = f.unpack("IHHII", aoff, "Vernaux")
+            entries.append(Vernaux(_cstr(f.data, strtab + name, "Vernaux"), h, flags, other))
+            if nxt == 0:
+                break
+            aoff += nxt
+        out.append(Verneed(_cstr(f.data, strtab + vn_file, "Verneed"), tuple(entries)))
+        if vn_next == 0:
+            return tuple(out)
+        off += vn_next
+    raise ElfError("DT_VERNEED chain does not end")
+
+
+def _parse_verdef(f: _Partial, last: dict[int, int], strtab: int) -> tuple[Verdef, ...]:
+    off = f.offset(last[DT.VERDEF])
+    if off is None:
+        raise ElfError("DT_VERDEF does not point into a loadable segment")
+    out = []
+    for _ in range(_MAX_VER):
+        vd_version, vd_flags, vd_ndx, vd_cnt, vd_hash, vd_aux, vd_next = f.unpack("HHHHIII", off, "Verdef")
+        names = []
+        aoff = off + vd_aux
+        for _ in range(vd_cnt):
+            name, nxt = f.unpack("II", aoff, "Verdaux")
+            names.append(_cstr(f.data, strtab + name, "Verdaux"))
+            if nxt == 0:
+                break
+            aoff += nxt
+        out.append(Verdef(vd_ndx, vd_flags, vd_hash, tuple(names)))
+        if vd_next == 0:
+            return tuple(out)
+        off += vd_next
+    raise ElfError("DT_VERDEF chain does not end")
+
+
+def _isa_needed(f: _Partial, seg: Segment) -> int:
+    """GNU_PROPERTY_X86_ISA_1_NEEDED from the PT_GNU_PROPERTY note (`_dl_process_pt_gnu_property`)."""
+    align = 8 if f.cls == 2 else 4
+    if seg.align != align:
+        return 0
+    off, end = seg.offset, seg.offset + seg.filesz
+    if end > len(f.data):
+        return 0
+    while off + 12 <= end:
+        namesz, descsz, ntype = f.unpack("III", off, "note")
+        name_off = off + 12
+        desc_off = name_off + ((namesz + 3) & ~3)
+        if namesz == 4 and ntype == NT_GNU_PROPERTY_TYPE_0 and bytes(f.data[name_off:name_off + 4]) == b"GNU\0":
+            if descsz < 8 or descsz % align:
+                return 0
+            p, pend = desc_off, min(desc_off + descsz, end)
+            while p + 8 <= pend:
+                ptype, datasz = f.unpack("II", p, "property")
+                if ptype == GNU_PROPERTY_X86_ISA_1_NEEDED and datasz == 4:
+                    return f.unpack("I", p + 8, "property")[0]
+                p += 8 + ((datasz + align - 1) & ~(align - 1))
+            return 0
+        off = desc_off + ((descsz + align - 1) & ~(align - 1))
+    return 0
+
+
+def elf_hash(name: bytes) -> int:
+    """The SysV ELF hash, also the hash stored in Verneed/Verdef (`_dl_elf_hash`)."""
+    h = 0
+    for c in name:
+        h = ((h << 4) + c) & 0xFFFFFFFF
+        g = h & 0xF0000000
+        h ^= g >> 24
+        h &= ~g & 0xFFFFFFFF
+    return h

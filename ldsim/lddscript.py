@@ -1,0 +1,192 @@
+"""glibc's ldd (elf/ldd.bash.in as Debian installs it), run against the simulated loader: the same
+options, messages, per-file checks, RTLD choice through `--verify`, and the traced run's merged output."""
+
+from __future__ import annotations
+
+import os
+import stat as stat_mod
+from dataclasses import dataclass, replace
+
+from ldsim.config import Invocation
+from ldsim.elf import EIClass, EMachine, read_ident
+from ldsim.linkmap import FileCache
+from ldsim.ldso import Run, run_ldso
+from ldsim.world import World
+
+_LONG = {"--help": "help", "--version": "version", "--data-relocs": "d", "--function-relocs": "r",
+         "--verbose": "v", "--unused": "u"}
+_AMBIGUOUS = {"--v", "--ve", "--ver"}
+
+
+@dataclass
+class LddOptions:
+    warn: bool = False
+    bind_now: bool = False
+    verbose: bool = False
+    unused: bool = False
+
+
+def _option(arg: str) -> str | None:
+    """ldd's case patterns: short options and accepted abbreviations of the long ones."""
+    if arg in ("-d",):
+        return "d"
+    if arg in ("-r",):
+        return "r"
+    if arg in ("-v",):
+        return "v"
+    if arg in ("-u",):
+        return "u"
+    for long, what in _LONG.items():
+        shortest = {"help": 4, "version": 6, "d": 3, "r": 3, "v": 6, "u": 3}[what]
+        if len(arg) >= shortest and long.startswith(arg):
+            return what
+    return None
+
+
+HELP = """Usage: ldd [OPTION]... FILE...
+      --help              print this help and exit
+      --version           print version information and exit
+  -d, --data-relocs       process data relocations
+  -r, --function-relocs   process data and function relocations
+  -u, --unused            print unused direct dependencies
+  -v, --verbose           print all information
+
+For bug reporting instructions, please see:
+<http://www.debian.org/Bugs/>.
+"""
+
+
+def version_text(inv: Invocation) -> str:
+    return (f"ldd ({inv.profile.version}) 2.36\n"
+            "Copyright (C) 2022 Free Software Foundation, Inc.\n"
+            "This is free software; see the source for copying conditions.  There is NO\n"
+            "warranty; not even for MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.\n"
+            "Written by Roland McGrath and Ulrich Drepper.\n")
+
+
+def run_ldd(world: World, inv: Invocation, argv: list[str], files: FileCache) -> Run:
+    out = Run()
+    opts = LddOptions()
+    args = list(argv)
+    while args:
+        arg = args[0]
+        if arg in _AMBIGUOUS:
+            out.write(2, f"ldd: option `{arg}' is ambiguous\n")
+            out.status = 1
+            return out
+        what = _option(arg)
+        if what == "help":
+            out.write(1, HELP)
+            return out
+        if what == "version":
+            out.write(1, version_text(inv))
+            return out
+        if what is not None:
+            opts.warn |= what in "dr"
+            opts.bind_now |= what == "r"
+            opts.verbose |= what == "v"
+            opts.unused |= what == "u"
+            args.pop(0)
+            continue
+        if arg == "--":
+            args.pop(0)
+            break
+        if arg.startswith("-"):
+            out.write(2, f"ldd: unrecognized option `{arg}'\nTry `ldd --help' for more information.\n")
+            out.status = 1
+            return out
+        break
+    if not args:
+        out.write(2, "ldd: missing file arguments\nTry `ldd --help' for more information.\n")
+        out.status = 1
+        return out
+    single = len(args) == 1
+    for given in args:
+        if not single:
+            out.write(1, f"{given}:\n")
+        path = given if "/" in given else "./" + given
+        if _one_file(world, inv, opts, path, files, out) != 0:
+            out.status = 1
+    return out
+
+
+def _one_file(world: World, inv: Invocation, opts: LddOptions, path: str, files: FileCache, out: Run) -> int:
+    try:
+        st = world.stat(path)
+    except OSError:
+        out.write(2, f"ldd: {path}: No such file or directory\n")
+        return 1
+    if not stat_mod.S_ISREG(st.st_mode):
+        out.write(2, f"ldd: {path}: not regular file\n")
+        return 1
+    if not world.readable(path):
+        out.write(2, f"ldd: error: you do not have read permission for `{path}'\n")
+        return 1
+    rtld, ret = _choose_rtld(world, inv, path, files)
+    if ret == 1:
+        out.write(2, "\tnot a dynamic executable\n")
+        return 1
+    env = _traced_env(inv, opts, ret)
+    run = run_ldso(world, replace(inv, env=env), [path], files, rtld)
+    out.write(1, run.merged())  # try_trace: 2>&1 captured and re-printed on stdout
+    return run.status
+
+
+def _choose_rtld(world: World, inv: Invocation, path: str, files: FileCache) -> tuple[str, int]:
+    """For each RTLD of RTLDLIST that is executable: `RTLD --verify FILE`; the first 0 or 2 wins."""
+    ret = 1
+    for rtld in inv.profile.ldd_rtlds:
+        if not _executable(world, rtld):
+            continue
+        if rtld != inv.profile.rtld and not _same_loader(world, rtld, inv):
+            ret = _foreign_verify(world, rtld, path)
+        else:
+            ret = run_ldso(world, inv, ["--verify", path], files, rtld).status
+        if ret in (0, 2):
+            return rtld, ret
+    return "", ret
+
+
+def _executable(world: World, path: str) -> bool:
+    try:
+        st = world.stat(path)
+    except OSError:
+        return False
+    return stat_mod.S_ISREG(st.st_mode) and bool(st.st_mode & 0o111)
+
+
+def _same_loader(world: World, rtld: str, inv: Invocation) -> bool:
+    try:
+        return world.realpath(rtld) == world.realpath(inv.profile.rtld)
+    except OSError:
+        return False
+
+
+def _foreign_verify(world: World, rtld: str, path: str) -> int:
+    """Another RTLD of the list (i386, x32): only a file of its own class and machine could pass."""
+    try:
+        head = world.read(path, 64)
+    except OSError:
+        return 1
+    ident = read_ident(head)
+    if ident is None or not ident.magic_ok:
+        return 1
+    want = {"/lib/ld-linux.so.2": (EIClass.ELF32, EMachine.I386),
+            "/libx32/ld-linux-x32.so.2": (EIClass.ELF32, EMachine.X86_64)}.get(rtld)
+    if want and (ident.ei_class, ident.e_machine) == want:
+        raise NotImplementedError(f"{rtld}: the {rtld.rsplit('/', 1)[-1]} loader is not simulated yet")
+    return 1
+
+
+def _traced_env(inv: Invocation, opts: LddOptions, verify_out: int) -> tuple[tuple[str, str], ...]:
+    """ldd's add_env assignments on top of its own environment."""
+    env = dict(inv.env)
+    adds = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_WARN": "yes" if opts.warn else "",
+            "LD_BIND_NOW": "yes" if opts.bind_now else "", "LD_LIBRARY_VERSION": str(verify_out),
+            "LD_VERBOSE": "yes" if opts.verbose else ""}
+    if opts.unused:
+        old = env.get("LD_DEBUG", "")
+        adds["LD_DEBUG"] = old + ("," if old else "") + "unused"
+    order = [k for k in env if k not in adds] + list(adds)
+    env.update(adds)
+    return tuple((k, env[k]) for k in order)

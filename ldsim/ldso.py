@@ -1,0 +1,182 @@
+"""Invoking the simulated loader: `ld.so [OPTIONS] PROGRAM` (the option loop of `dl_main`) and rendering a
+simulated run into the bytes ld.so would write on stdout and stderr."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from ldsim import events as ev
+from ldsim.config import Invocation, LoaderConfig, Mode, hwcaps_with_options, read_environment
+from ldsim.linkmap import FileCache
+from ldsim.loader import Process
+from ldsim.render import ld_debug
+from ldsim.render.ldd import listing, version_information
+from ldsim.world import World
+
+
+@dataclass
+class Run:
+    """What the simulated process wrote, in order, and its exit status."""
+
+    chunks: list[tuple[int, str]] = field(default_factory=list)  # (1 stdout | 2 stderr, text)
+    status: int = 0
+    process: Process | None = None
+
+    def write(self, stream: int, text: str) -> None:
+        if text:
+            self.chunks.append((stream, text))
+
+    def text(self, stream: int) -> str:
+        return "".join(t for s, t in self.chunks if s == stream)
+
+    def merged(self) -> str:
+        return "".join(t for _, t in self.chunks)
+
+
+@dataclass
+class LdsoArgs:
+    list_mode: bool = False
+    verify: bool = False
+    help: bool = False
+    inhibit_cache: bool = False
+    library_path: str | None = None
+    inhibit_rpath: str | None = None
+    audit: list[str] = field(default_factory=list)
+    preload: str | None = None
+    argv0: str | None = None
+    hwcaps_prepend: str | None = None
+    hwcaps_mask: str | None = None
+    program: str | None = None
+    args: list[str] = field(default_factory=list)
+    error: str | None = None  # a usage error message, already formatted
+    version: bool = False
+
+
+def parse_ldso_args(argv: list[str], ld_so_name: str) -> LdsoArgs:
+    """The option loop of dl_main: options only before PROGRAM, each a separate argument."""
+    a = LdsoArgs()
+    i = 0
+    with_value = {"--library-path": "library_path", "--inhibit-rpath": "inhibit_rpath", "--preload": "preload",
+                  "--argv0": "argv0", "--glibc-hwcaps-prepend": "hwcaps_prepend",
+                  "--glibc-hwcaps-mask": "hwcaps_mask"}
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--list":
+            a.list_mode = True
+        elif arg == "--verify":
+            a.verify = True
+        elif arg == "--inhibit-cache":
+            a.inhibit_cache = True
+        elif arg in with_value and i + 1 < len(argv):
+            setattr(a, with_value[arg], argv[i + 1])
+            i += 1
+        elif arg == "--audit" and i + 1 < len(argv):
+            a.audit.append(argv[i + 1])
+            i += 1
+        elif arg == "--help":
+            a.help = True
+        elif arg == "--version":
+            a.version = True
+            return a
+        elif arg.startswith("--"):
+            a.error = (f"{ld_so_name}: unrecognized option '{arg}'\n"
+                       f"Try '{ld_so_name} --help' for more information.\n")
+            return a
+        else:
+            break
+        i += 1
+    if i < len(argv):
+        a.program, a.args = argv[i], argv[i + 1:]
+    elif not a.help:
+        a.error = f"{ld_so_name}: missing program name\nTry '{ld_so_name} --help' for more information.\n"
+    return a
+
+
+def config_for(inv: Invocation, a: LdsoArgs) -> LoaderConfig:
+    cfg = read_environment(inv.env, inv.secure)
+    if a.list_mode and cfg.mode is not Mode.HELP:
+        cfg.mode = Mode.LIST
+        cfg.lazy = -1
+    if a.verify:
+        cfg.mode = Mode.VERIFY
+    if a.inhibit_cache:
+        cfg.inhibit_cache = True
+    if a.library_path is not None:
+        cfg.library_path = a.library_path
+        cfg.library_path_source = "--library-path"
+    if a.inhibit_rpath is not None:
+        cfg.inhibit_rpath = a.inhibit_rpath
+    cfg.preload_opt = a.preload
+    cfg.argv0 = a.argv0
+    hwcaps_with_options(cfg, a.hwcaps_prepend, a.hwcaps_mask)
+    return cfg
+
+
+def version_text(inv: Invocation) -> str:
+    return (f"ld.so ({inv.profile.version}) stable release version 2.36.\n"
+            "Copyright (C) 2022 Free Software Foundation, Inc.\n"
+            "This is free software; see the source for copying conditions.\n"
+            "There is NO warranty; not even for MERCHANTABILITY or FITNESS FOR A\n"
+            "PARTICULAR PURPOSE.\n")
+
+
+def run_ldso(world: World, inv: Invocation, argv: list[str], files: FileCache, ld_so_name: str) -> Run:
+    """Simulate `LD_SO ARGV...` with the invocation's environment."""
+    run = Run()
+    a = parse_ldso_args(argv, ld_so_name)
+    cfg = config_for(inv, a)
+    for word in cfg.debug_words_unknown:
+        run.write(2, f"warning: debug option `{word}' unknown; try LD_DEBUG=help\n")
+    if cfg.debug_help:
+        run.write(1, ld_debug.help_text())
+        return run
+    if a.version:
+        run.write(1, version_text(inv))
+        return run
+    if a.error:
+        run.write(2, a.error)
+        run.status = 1
+        return run
+    assert a.program is not None
+    proc = Process(world, inv, cfg, files, program=a.program, direct=True, rtld_path=ld_so_name)
+    return render_process(proc, run)
+
+
+def render_process(proc: Process, run: Run) -> Run:
+    """Turn a simulated startup into output: debug lines, messages, the listing, at their places."""
+    result = proc.start()
+    run.process = proc
+    pid = proc.inv.pid
+    debug_file = None
+    if proc.cfg.debug and proc.cfg.debug_output and not proc.cfg.secure:
+        debug_file = _open_debug_output(proc.cfg.debug_output, pid)
+    debug_stream = 2 if debug_file is None else 1 if debug_file is False else 3
+    for e in result.events:
+        if isinstance(e, ev.Output):
+            run.write(e.stream, e.text)
+        elif isinstance(e, ev.Listing):
+            for line in listing(proc):
+                run.write(1, line)
+            if proc.cfg.verbose:
+                for line in version_information(proc):
+                    run.write(1, line)
+        else:
+            text = ld_debug.render(e, pid)
+            if debug_stream == 3:
+                debug_file.write(text)
+            else:
+                run.write(debug_stream, text)
+    if debug_file not in (None, False):
+        debug_file.close()
+    run.status = result.status if result.status is not None else 0
+    return run
+
+
+def _open_debug_output(base: str, pid: int):
+    """LD_DEBUG_OUTPUT: FILE.PID, O_APPEND|O_CREAT|O_NOFOLLOW; stdout when that fails (process_envvars)."""
+    try:
+        fd = os.open(f"{base}.{pid}", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        return os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape")
+    except OSError:
+        return False

@@ -1,0 +1,85 @@
+"""The loader's objects (`struct link_map`) and the parsed-file cache the caller owns."""
+
+from __future__ import annotations
+
+import enum
+import os
+from dataclasses import dataclass, field
+
+from ldsim.elf import ElfError, ElfFile, parse_elf
+from ldsim.world import Opened
+
+
+class Kind(enum.Enum):
+    MAIN = "main"
+    RTLD = "rtld"
+    VDSO = "vdso"
+    LIB = "lib"
+
+
+@dataclass(frozen=True)
+class Found:
+    """How a search ended: which step found the file (for `why`, `tree` and explanations)."""
+
+    step: str  # "direct", "RPATH", "LD_LIBRARY_PATH", "--library-path", "RUNPATH", "cache", "system search path", "loaded"
+    owner: str | None = None  # the object whose RPATH/RUNPATH it was
+    directory: str | None = None  # the directory record (with its trailing '/'), or the cache file
+    subdir: str = ""  # hwcaps subdirectory inside the directory
+    path: str = ""
+
+
+@dataclass(eq=False)
+class LinkMap:
+    """One loaded (or, in trace mode, faked) object.  Identity matters, so eq is by object."""
+
+    name: str  # l_name: the path it was opened from; "" for the main program
+    names: list[str]  # l_libname: first the name it was requested by
+    kind: Kind
+    elf: ElfFile | None = None
+    faked: bool = False
+    file_id: tuple[int, int] | None = None
+    loader: LinkMap | None = None  # l_loader: who caused it to be loaded
+    origin: str | None = None  # $ORIGIN; None = unknown
+    soname_added: bool = False
+    rpath_dirs: list | None | bool = None  # None: not decomposed yet; False: none/disabled
+    runpath_dirs: list | None | bool = None
+    deps: list[LinkMap] = field(default_factory=list)  # l_initfini[1:] as dl-deps builds it
+    found: Found | None = None
+    map_start: int = 0
+    mode_st: int = 0  # st_mode of the file, for the secure-preload set-user-ID test
+    used: bool = False
+
+    @property
+    def soname(self) -> str | None:
+        return self.elf.soname if self.elf else None
+
+    def name_matches(self, name: str) -> bool:
+        """_dl_name_match_p: exact string compare with l_name and every name of the object."""
+        return name == self.name or name in self.names
+
+
+class FileCache:
+    """Parsed ELF files keyed by (dev, ino, mtime, size): each file is parsed once per process."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[tuple[int, int, int, int], ElfFile | ElfError] = {}
+
+    def parse(self, opened: Opened) -> ElfFile:
+        st = opened.st
+        key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+        hit = self._by_key.get(key)
+        if hit is None:
+            try:
+                hit = parse_elf(opened.data if opened.data is not None else b"")
+            except ElfError as e:
+                hit = e
+            except (IndexError, ValueError, OverflowError) as e:  # malformed beyond what the reader checks
+                hit = ElfError(f"malformed ELF file ({type(e).__name__})")
+            self._by_key[key] = hit
+        if isinstance(hit, ElfError):
+            raise hit
+        return hit
+
+
+def file_id(st: os.stat_result) -> tuple[int, int]:
+    return (st.st_dev, st.st_ino)

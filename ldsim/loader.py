@@ -1,0 +1,522 @@
+"""Startup of a simulated process: mapping objects, breadth-first dependencies, preloads, the object list
+and version checks.  Mirrors `_dl_map_object`/`_dl_map_object_from_fd` (elf/dl-load.c),
+`_dl_map_object_deps` (elf/dl-deps.c), `dl_main` (elf/rtld.c) and `_dl_check_map_versions`
+(elf/dl-version.c).  Pure given a World: results and events only, no printing.
+"""
+
+from __future__ import annotations
+
+import errno as E
+import posixpath
+from dataclasses import dataclass, field
+
+from ldsim import events as ev
+from ldsim.config import Debug, Invocation, LoaderConfig, Mode
+from ldsim.dst import DstValues, dst_count, substitute
+from ldsim.elf import DF1, DT, PT, VER_FLG_WEAK, ElfError, ElfFile
+from ldsim.linkmap import FileCache, Found, Kind, LinkMap, file_id
+from ldsim.search import CacheStep, LoadError, PathStep, SearchResult, Searcher, search_steps
+from ldsim.world import World
+
+PAGE = 4096
+DT_1_SUPPORTED = (DF1.NOW | DF1.NODELETE | DF1.INITFIRST | DF1.NOOPEN | DF1.ORIGIN | DF1.NODEFLIB | DF1.PIE)
+VDSO_NAME = "linux-vdso.so.1"
+
+
+class Exit(Exception):
+    """The simulated loader ends the process with this status."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+@dataclass
+class Startup:
+    """What a simulated startup produced."""
+
+    main: LinkMap | None = None
+    objects: list[LinkMap] = field(default_factory=list)  # the l_next chain
+    searchlist: list[LinkMap] = field(default_factory=list)  # main's l_searchlist (global scope)
+    events: list[ev.Event] = field(default_factory=list)
+    status: int | None = None  # exit status if the loader stopped the process
+    preloads: list[LinkMap] = field(default_factory=list)
+
+
+class Process:
+    """One simulated process.  `direct` = ld.so invoked explicitly (`ld.so PROG`, what ldd does)."""
+
+    def __init__(self, world: World, inv: Invocation, cfg: LoaderConfig, files: FileCache, *,
+                 program: str, direct: bool, rtld_path: str | None = None) -> None:
+        self.world = world
+        self.inv = inv
+        self.cfg = cfg
+        self.files = files
+        self.profile = inv.profile
+        self.program = program
+        self.direct = direct
+        self.argv0 = cfg.argv0 if cfg.argv0 is not None else program
+        self.result = Startup()
+        self.objects = self.result.objects
+        self.searcher = Searcher(world, self.profile, inv.cpu, cfg, self.emit, lambda: self.argv0)
+        self.main: LinkMap | None = None
+        self.rtld: LinkMap | None = None
+        self.rtld_path = rtld_path or self.profile.rtld
+        self._next_addr = 0x7F0000000000
+
+    # -- events ----------------------------------------------------------------------------------
+
+    def emit(self, e: ev.Event) -> None:
+        if e.category == 0 or self.cfg.debug & e.category:
+            self.result.events.append(e)
+
+    def out(self, text: str, stream: int = 1) -> None:
+        self.result.events.append(ev.Output(text, stream))
+
+    def dso_filename(self, m: LinkMap) -> str:
+        return m.name or self.argv0
+
+    def fatal(self, err: LoadError) -> None:
+        """fatal_error (elf/dl-error-skeleton.c): exit 127."""
+        from ldsim.glibc import ldso_strerror
+        suffix = f": {ldso_strerror(err.errcode)}" if err.errcode else ""
+        objname = f"{err.objname}: " if err.objname else ""
+        self.out(f"{self.argv0}: error while loading shared libraries: {objname}{err.message}{suffix}\n", 2)
+        raise Exit(127)
+
+    # -- DSTs ------------------------------------------------------------------------------------
+
+    def dst_values(self, m: LinkMap) -> DstValues:
+        return DstValues(origin=m.origin, platform=self.inv.cpu.platform, lib=self.profile.lib,
+                         secure=self.cfg.secure, is_executable=m.kind is Kind.MAIN,
+                         trusted_dirs=self.profile.system_dirs)
+
+    def origin_of_path(self, realname: str) -> str | None:
+        """_dl_new_object: directory of the name as opened, prefixed with cwd when relative."""
+        path = realname if realname.startswith("/") else self.inv.cwd.rstrip("/") + "/" + realname
+        cut = path.rfind("/")
+        return path[:cut] if cut > 0 else "/"
+
+    # -- RPATH / RUNPATH -------------------------------------------------------------------------
+
+    def _decompose(self, m: LinkMap, value: str, what: str) -> list | bool:
+        """decompose_rpath: honours --inhibit-rpath (not in secure mode); False = nothing usable."""
+        inhibit = self.cfg.inhibit_rpath
+        if inhibit is not None and not self.cfg.secure and m.name in inhibit.split(":"):
+            return False
+        if value == "":
+            return False
+        recs = self.searcher.fillin(value, ":", what, m.name, self.dst_values(m))
+        return recs or False
+
+    def rpath_of(self, m: LinkMap) -> list | None:
+        if m.rpath_dirs is None:
+            rp = m.elf.effective_rpath if m.elf else None
+            m.rpath_dirs = self._decompose(m, rp, "RPATH") if rp is not None else False
+        return m.rpath_dirs or None
+
+    def runpath_of(self, m: LinkMap) -> list | None:
+        if m.runpath_dirs is None:
+            rp = m.elf.runpath if m.elf else None
+            m.runpath_dirs = self._decompose(m, rp, "RUNPATH") if rp is not None else False
+        return m.runpath_dirs or None
+
+    # -- mapping one object ----------------------------------------------------------------------
+
+    def map_object(self, loader: LinkMap | None, name: str, *, exe: bool = False,
+                   secure_preload: bool = False, trace: bool = False,
+                   paths_ready: bool = True) -> LinkMap:
+        """_dl_map_object: already-loaded check, search, then map (or fake, in trace mode)."""
+        for m in self.objects:
+            if m.faked:
+                continue
+            if m.name_matches(name):
+                return m
+            if not m.soname_added and m.soname is not None and m.soname == name:
+                m.names.append(name)
+                m.soname_added = True
+                return m
+        if loader is not None:
+            self.emit(ev.FileNeeded(name, self.dso_filename(loader)))
+        res = SearchResult(None, None, None)
+        if "/" not in name:
+            self.emit(ev.FindLibrary(name))
+            opened = self._search(loader, name, res, secure_preload, paths_ready)
+            self.emit(ev.SearchDone())
+            realname = res.path
+        else:
+            realname = substitute(name, self.dst_values(loader)) if loader is not None and dst_count(name) else name
+            opened = self.searcher.open_verify(realname, res) if realname else None
+            if opened is not None:
+                res.found = Found("direct", None, None, "", realname)
+        if opened is None:
+            if trace:
+                fake = LinkMap(name=name, names=[name], kind=Kind.LIB, faked=True, loader=loader)
+                self.objects.append(fake)
+                return fake
+            if res.other_class:
+                raise LoadError(name, "wrong ELF class: ELFCLASS32" if self.profile.ei_class == 2
+                                else "wrong ELF class: ELFCLASS64", 0)
+            raise LoadError(name, "cannot open shared object file", self.searcher.errno)
+        return self._map_from_file(name, realname, opened, loader, res.found, exe)
+
+    def _search(self, loader: LinkMap | None, name: str, res: SearchResult, secure_preload: bool,
+                paths_ready: bool) -> object:
+        s = self.searcher
+        for step in search_steps(s, loader, self.main, self.rpath_of, self.runpath_of, secure_preload,
+                                 paths_ready):
+            if isinstance(step, CacheStep):
+                cached = s.cache_lookup(name)
+                if cached is None:
+                    continue
+                self.emit(ev.TryFile(cached))
+                owner = loader or self.main or self.rtld
+                if owner is not None and owner.elf is not None and owner.elf.flags_1 & DF1.NODEFLIB \
+                        and any(cached.startswith(d) for d in self.profile.system_dirs):
+                    continue
+                opened = s.open_verify(cached, res)
+                if opened is not None:
+                    res.path = cached
+                    res.found = Found("cache", None, self.profile.cache_file, "", cached)
+                    return opened
+                continue
+            assert isinstance(step, PathStep)
+            if step.step == "system search path":
+                owner = loader or self.main
+                if owner is not None and owner.elf is not None and owner.elf.flags_1 & DF1.NODEFLIB:
+                    continue
+            opened = s.open_path(name, step, secure_preload, res)
+            if opened is not None:
+                res.path = res.found.path if res.found else None
+                return opened
+        return None
+
+    def _map_from_file(self, name: str, realname: str, opened, loader: LinkMap | None,
+                       found: Found | None, exe: bool) -> LinkMap:
+        """_dl_map_object_from_fd: (dev, ino) dedupe, then the checks of a real mapping."""
+        fid = None if exe else file_id(opened.st)
+        if fid is not None:
+            for m in self.objects:
+                if m.file_id == fid:
+                    if name not in m.names and name != m.name:
+                        m.names.append(name)
+                    return m
+        try:
+            elf = self.files.parse(opened)
+        except ElfError as e:
+            raise LoadError(name, f"cannot map ELF file: {e}", 0) from None
+        loads = [s for s in elf.segments if s.type == PT.LOAD]
+        layout = self._layout(elf, loads, exe)
+        self.emit(ev.GeneratingLinkMap(name, *layout, elf.e_phnum))
+        for seg in loads:
+            if (seg.vaddr - seg.offset) % PAGE:
+                raise LoadError(name, "ELF load command address/offset not page-aligned", 0)
+        if not loads:
+            raise LoadError(name, "object file has no loadable segments", 0)
+        if elf.e_type != 3 and not exe:
+            raise LoadError(name, "cannot dynamically load executable", 0)
+        if (not elf.has_dynamic and elf.e_type == 3) or elf.empty_dynamic:
+            raise LoadError(name, "object file has no dynamic section", 0)
+        if elf.flags_1 & ~DT_1_SUPPORTED:
+            self.emit(ev.UnsupportedFlags1(elf.flags_1 & ~DT_1_SUPPORTED))
+        if elf.flags_1 & DF1.PIE and not exe:
+            raise LoadError(name, "cannot dynamically load position-independent executable", 0)
+        m = LinkMap(name=realname, names=[name], kind=Kind.MAIN if exe else Kind.LIB, elf=elf, file_id=fid,
+                    loader=loader, origin=self.origin_of_path(realname), found=found,
+                    map_start=layout[1] + (loads[0].vaddr & ~(PAGE - 1)), mode_st=opened.st.st_mode)
+        self.objects.append(m)
+        return m
+
+    def _layout(self, elf: ElfFile, loads: list, exe: bool) -> tuple[int, int, int, int, int]:
+        """A plausible mapping (dynamic, base, size, entry, phdr); only size is checked against ld.so."""
+        if not loads:
+            return (0, 0, 0, 0, 0)
+        start = loads[0].vaddr & ~(PAGE - 1)
+        size = loads[-1].vaddr + loads[-1].memsz - start
+        if elf.e_type == 2:
+            base = 0
+        else:
+            self._next_addr -= (size + 2 * PAGE - 1) & ~(PAGE - 1)
+            base = self._next_addr - start
+        dyn = next((s.vaddr for s in elf.segments if s.type == PT.DYNAMIC), 0)
+        phdr = next((s.vaddr for s in elf.segments if s.type == PT.PHDR), None)
+        if phdr is None:
+            phdr = next((s.vaddr + elf.e_phoff - s.offset for s in loads
+                         if s.offset <= elf.e_phoff < s.offset + s.filesz), 0)
+        return (base + dyn if dyn else 0, base, size, base + elf.e_entry, base + phdr)
+
+    # -- dependencies ----------------------------------------------------------------------------
+
+    def expand_dep(self, m: LinkMap, raw: str, fatal: bool) -> str | None:
+        """dl-deps.c expand_dst: DSTs in DT_NEEDED/FILTER/AUXILIARY names; None = skip this entry."""
+        if not dst_count(raw):
+            return raw
+        if self.cfg.secure:
+            raise LoadError(raw, "DST not allowed in SUID/SGID programs", 0)
+        value = substitute(raw, self.dst_values(m))
+        if value:
+            return value
+        if fatal:
+            raise LoadError(raw, "empty dynamic string token substitution", 0)
+        self.emit(ev.EmptyDstAuxiliary(raw))
+        return None
+
+    def map_deps(self, root: LinkMap, preloads: list[LinkMap], trace: bool) -> list[LinkMap]:
+        """_dl_map_object_deps: the breadth-first search list, filtees inserted before their filter."""
+        work: list[LinkMap] = [root, *preloads]
+        reserved = set(map(id, work))
+        i = 0
+        while i < len(work):
+            m = work[i]
+            i += 1
+            if m.elf is None or m.faked:
+                continue
+            for tag, raw in m.elf.deps:
+                if tag == DT.NEEDED:
+                    name = self.expand_dep(m, raw, fatal=False)
+                    if name is None:
+                        continue
+                    dep = self.map_object(m, name, trace=trace)
+                    if id(dep) not in reserved:
+                        reserved.add(id(dep))
+                        work.append(dep)
+                    m.deps.append(dep)
+                    continue
+                aux = tag == DT.AUXILIARY
+                name = self.expand_dep(m, raw, fatal=not aux)
+                if name is None:
+                    continue
+                self.emit(ev.LoadAuxiliary(name, self.dso_filename(m)))
+                try:
+                    filtee = self.map_object(m, name, trace=trace)
+                except LoadError:
+                    if aux:
+                        continue
+                    raise
+                m.deps.append(filtee)
+                pos = work.index(m, 0)
+                if id(filtee) in reserved:
+                    where = work.index(filtee)
+                    if where < pos:
+                        continue
+                    del work[where]
+                else:
+                    reserved.add(id(filtee))
+                work.insert(pos, filtee)
+                i = pos + 1 if pos + 1 > i else i + 1
+                if filtee in self.objects and m in self.objects:
+                    self.objects.remove(filtee)
+                    self.objects.insert(self.objects.index(m), filtee)
+        return [m for m in work if not m.faked]
+
+    # -- versions --------------------------------------------------------------------------------
+
+    def find_needed(self, name: str, m: LinkMap) -> LinkMap | None:
+        for o in self.objects:
+            if o.name_matches(name):
+                return o
+        for o in (self.result.searchlist if m is self.main else []):
+            if o.name_matches(name):
+                return o
+        return None
+
+    def check_versions(self, trace: bool) -> bool:
+        """_dl_check_all_versions with verbose=1; True when a fatal version error was found."""
+        failed = False
+        for m in self.objects:
+            if m.faked or m.elf is None:
+                continue
+            req = self.dso_filename(m)
+            for vn in m.elf.verneed:
+                needed = self.find_needed(vn.file, m)
+                if needed is None:
+                    self.out("Inconsistency detected by ld.so: dl-version.c: 204: _dl_check_map_versions: "
+                             "Assertion `needed != NULL' failed!\n", 2)
+                    raise Exit(127)
+                if trace and needed.faked:
+                    continue
+                for aux in vn.entries:
+                    failed |= self._match_version(req, aux, needed)
+            self._check_relr(m)
+        return failed
+
+    def _match_version(self, req: str, aux, needed: LinkMap) -> bool:
+        definer = self.dso_filename(needed)
+        self.emit(ev.CheckingVersion(aux.name, definer, req))
+        verdef = needed.elf.verdef if needed.elf else self._vdso_verdef(needed)
+        if not verdef:
+            self._version_error(definer, f"no version information available (required by {req})")
+            return False
+        if any(d.hash == aux.hash and d.names and d.names[0] == aux.name for d in verdef):
+            return False
+        if aux.flags & VER_FLG_WEAK:
+            self._version_error(definer, f"weak version `{aux.name}' not found (required by {req})")
+            return False
+        self._version_error(definer, f"version `{aux.name}' not found (required by {req})")
+        return True
+
+    def _vdso_verdef(self, m: LinkMap) -> tuple:
+        from ldsim.elf import Verdef, elf_hash
+        if m.kind is Kind.VDSO:
+            return (Verdef(1, 1, elf_hash(VDSO_NAME.encode()), (VDSO_NAME,)),
+                    Verdef(2, 0, elf_hash(b"LINUX_2.6"), ("LINUX_2.6",)))
+        return ()
+
+    def _version_error(self, objname: str, message: str) -> None:
+        """_dl_signal_cexception under _dl_receive_error(print_missing_version)."""
+        self.emit(ev.DebugError(objname, "version lookup error", message, True))
+        self.out(f"{self.argv0}: {objname}: {message}\n", 2)
+
+    def _check_relr(self, m: LinkMap) -> None:
+        elf = m.elf
+        if not (elf.verneed and elf.needed and elf.dyn(DT.RELR) is not None):
+            return
+        if any(a.hash == 0xFD0E42 and a.name == "GLIBC_ABI_DT_RELR" for vn in elf.verneed for a in vn.entries):
+            return
+        if any(n.startswith("libc.so.") for n in elf.needed):
+            self.fatal(LoadError(self.dso_filename(m), "DT_RELR without GLIBC_ABI_DT_RELR dependency", 0))
+
+    # -- startup ---------------------------------------------------------------------------------
+
+    def _make_rtld(self, main_elf: ElfFile | None) -> LinkMap:
+        """The loader's own map: named by how it was reached, known also by PT_INTERP and its soname."""
+        name = self.rtld_path
+        first = main_elf.interp if main_elf is not None and main_elf.interp else name
+        elf = None
+        fid = None
+        try:
+            opened = self.world.open(name)
+            elf = self.files.parse(opened)
+            fid = file_id(opened.st)
+        except (OSError, ElfError):
+            pass
+        names = [first]
+        soname = elf.soname if elf else self.profile.rtld_soname
+        if soname and soname != first:
+            names.append(soname)
+        return LinkMap(name=name, names=names, kind=Kind.RTLD, elf=elf, file_id=fid,
+                       soname_added=True, map_start=0x7FFFF7FC3000)
+
+    def start(self) -> Startup:
+        try:
+            self._start()
+        except Exit as e:
+            self.result.status = e.status
+        return self.result
+
+    def _start(self) -> None:
+        cfg = self.cfg
+        trace = cfg.tracing
+        main = self._map_main()
+        self.main = main
+        self.result.main = main
+        if cfg.mode is Mode.VERIFY:
+            raise Exit(0 if main.elf.interp is not None else 2) if main.elf.has_dynamic else Exit(1)
+        self.rtld = self._make_rtld(main.elf)
+        vdso = LinkMap(name=VDSO_NAME, names=[VDSO_NAME], kind=Kind.VDSO, soname_added=True,
+                       map_start=0x7FFFF7FC1000)
+        self.objects[:] = [main, self.rtld, vdso]
+        # _dl_init_paths: main's RUNPATH or RPATH, then LD_LIBRARY_PATH (system records exist already)
+        if main.elf.runpath is not None:
+            self.runpath_of(main)
+            main.rpath_dirs = False
+        else:
+            main.runpath_dirs = False
+            self.rpath_of(main)
+        self.searcher.init_env_paths(self.dst_values(main))
+        preloads = self._preloads(main, trace)
+        self.result.preloads = preloads
+        try:
+            searchlist = self.map_deps(main, preloads, trace)
+        except LoadError as e:
+            self.fatal(e)
+        self.result.searchlist = searchlist
+        self._reinsert_rtld(searchlist)
+        failed = self.check_versions(trace)
+        if failed and cfg.mode is Mode.NORMAL:
+            raise Exit(1)
+        if cfg.listing:
+            self.result.events.append(ev.Listing())
+            raise Exit(0)
+
+    def _map_main(self) -> LinkMap:
+        """The main program: mapped by ld.so in direct mode, by the kernel otherwise."""
+        if self.direct:
+            try:
+                main = self.map_object(None, self.program, exe=True, paths_ready=False)
+            except LoadError as e:
+                if self.cfg.mode is Mode.VERIFY:
+                    raise Exit(1) from None
+                self.fatal(e)
+            main.names = [self.program]
+            main.name = ""
+            main.file_id = None
+            return main
+        raise NotImplementedError("exec mode is built on the same engine; see ldsim.run")
+
+    def _preloads(self, main: LinkMap, trace: bool) -> list[LinkMap]:
+        """LD_PRELOAD, --preload, then /etc/ld.so.preload (dl_main's do_preload calls)."""
+        out: list[LinkMap] = []
+        sources = []
+        if self.cfg.preload_env:
+            sources.append(("LD_PRELOAD", _split_preload(self.cfg.preload_env)))
+        if self.cfg.preload_opt:
+            sources.append(("--preload", _split_preload(self.cfg.preload_opt)))
+        for source, names in sources:
+            for fname in names:
+                if self.cfg.secure and ("/" in fname or len(fname) >= 255):
+                    continue
+                self._do_preload(main, fname, source, trace, out)
+        pfile = self.profile.preload_file
+        if self.world.readable(pfile):
+            try:
+                text = self.world.read(pfile).decode("utf-8", "surrogateescape")
+            except OSError:
+                text = ""
+            for fname in _parse_preload_file(text):
+                self._do_preload(main, fname, pfile, trace, out)
+        return out
+
+    def _do_preload(self, main: LinkMap, fname: str, source: str, trace: bool, out: list[LinkMap]) -> None:
+        before = len(self.objects)
+        try:
+            m = self.map_object(main, fname, secure_preload=True, trace=trace)
+        except LoadError as e:
+            self.out(f"ERROR: ld.so: object '{fname}' from {source} cannot be preloaded "
+                     f"({e.message}): ignored.\n", 2)
+            return
+        if len(self.objects) > before:
+            out.append(m)
+
+    def _reinsert_rtld(self, searchlist: list[LinkMap]) -> None:
+        """dl_main: take ld.so out of the chain; put it back after its search-list predecessor if needed."""
+        rtld = self.rtld
+        objs = self.objects
+        objs.remove(rtld)
+        if rtld not in searchlist[1:]:
+            return
+        prev = searchlist[searchlist.index(rtld, 1) - 1]
+        at = objs.index(prev) + 1
+        if self.cfg.mode is Mode.NORMAL:
+            i = searchlist.index(rtld, 1)
+            nxt = searchlist[i + 1] if i + 1 < len(searchlist) else None
+            vdso = next((o for o in objs if o.kind is Kind.VDSO), None)
+            if vdso is not None and at < len(objs) and objs[at] is vdso and nxt is not vdso:
+                at += 1
+        objs.insert(at, rtld)
+
+
+def _split_preload(value: str) -> list[str]:
+    """LD_PRELOAD / --preload: separated by spaces or ':', empty elements skipped."""
+    return [p for p in value.replace(":", " ").split(" ") if p]
+
+
+def _parse_preload_file(text: str) -> list[str]:
+    """/etc/ld.so.preload: '#' comments anywhere, names split on space, tab, newline and ':'."""
+    names: list[str] = []
+    for line in text.split("\n"):
+        line = line.split("#", 1)[0]
+        for sep in "\t:":
+            line = line.replace(sep, " ")
+        names.extend(p for p in line.split(" ") if p)
+    return names

@@ -1,0 +1,69 @@
+"""LD_DEBUG text exactly as glibc formats it (elf/dl-printf.c `_dl_debug_vdprintf` and each message's
+format string), one renderer per event type."""
+
+from __future__ import annotations
+
+from ldsim import events as ev
+from ldsim.config import DEBUG_OPTIONS
+
+
+def prefix(pid: int) -> str:
+    """The PID right-aligned in 10 columns, ':' and a TAB."""
+    return f"{pid:>10}:\t"
+
+
+def message(e: ev.Event) -> str | None:
+    """The formatted message of a debug event, newlines as in its format string; None for non-debug."""
+    match e:
+        case ev.FileNeeded(name, req, how):
+            verb = "needed by" if how == "needed" else "dynamically loaded by"
+            return f"\nfile={name} [0];  {verb} {req} [0]\n"
+        case ev.FindLibrary(name):
+            return f"find library={name} [0]; searching\n"
+        case ev.SearchPath(dirs, what, where):
+            tail = f"\t\t({what} from file {where})\n" if where is not None else f"\t\t({what})\n"
+            return " search path=" + ":".join(dirs) + tail
+        case ev.TryFile(path):
+            return f"  trying file={path}\n"
+        case ev.SearchCache(path):
+            return f" search cache={path}\n"
+        case ev.SearchDone():
+            return "\n"
+        case ev.LoadAuxiliary(name, req):
+            return f"load auxiliary object={name} requested by file={req}\n"
+        case ev.EmptyDstAuxiliary(name):
+            return f"cannot load auxiliary `{name}' because of empty dynamic string token substitution\n"
+        case ev.GeneratingLinkMap(name, dynamic, base, size, entry, phdr, phnum):
+            return (f"file={name} [0];  generating link map\n"
+                    f"  dynamic: 0x{dynamic:016x}  base: 0x{base:016x}   size: 0x{size:016x}\n"
+                    f"    entry: 0x{entry:016x}  phdr: 0x{phdr:016x}  phnum:   {phnum:16d}\n\n")
+        case ev.UnsupportedFlags1(bits):
+            return f"\nWARNING: Unsupported flag value(s) of 0x{bits:x} in DT_FLAGS_1.\n"
+        case ev.CheckingVersion(version, definer, requester):
+            return f"checking for version `{version}' in file {definer} [0] required by file {requester} [0]\n"
+        case ev.DebugError(obj, occasion, msg, continued):
+            return f"{obj}: error: {occasion}: {msg} ({'continued' if continued else 'fatal'})\n"
+    return None
+
+
+def debug_lines(text: str, pid: int) -> str:
+    """Prefix every line the format started: after each format newline followed by more text."""
+    p = prefix(pid)
+    parts = text.split("\n")
+    out = [p + part + "\n" for part in parts[:-1]]
+    if parts[-1]:
+        out.append(p + parts[-1])
+    return "".join(out)
+
+
+def render(e: ev.Event, pid: int) -> str:
+    text = message(e)
+    return "" if text is None else debug_lines(text, pid)
+
+
+def help_text() -> str:
+    lines = ["Valid options for the LD_DEBUG environment variable are:", ""]
+    lines += [f"  {name:<12}{text}" for name, _, text in DEBUG_OPTIONS]
+    lines += ["", "To direct the debugging output into a file instead of standard output",
+              "a filename can be specified using the LD_DEBUG_OUTPUT environment variable."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,333 @@
+"""Finding a file for a name: directory records with the loader's existence memory, `open_path`,
+`open_verify`, and the search order of `_dl_map_object` as a generator of steps (elf/dl-load.c).
+
+DT_NEEDED, LD_PRELOAD and dlopen all come through `Searcher.search`.
+"""
+
+from __future__ import annotations
+
+import errno as E
+import stat as stat_mod
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from ldsim import events as ev
+from ldsim.config import LoaderConfig
+from ldsim.dst import DstValues, expand
+from ldsim.elf import EIClass, read_ident
+from ldsim.glibc import Profile
+from ldsim.hwcaps import Cpu, active_subdirs, capstr, platform_bit
+from ldsim.ldcache import LdCache, parse_cache
+from ldsim.linkmap import Found, Kind, LinkMap
+from ldsim.world import Opened, World
+
+UNKNOWN, EXISTING, NONEXISTING = 0, 1, 2
+ELFOSABI_SYSV, ELFOSABI_GNU = 0, 3
+
+
+class LoadError(Exception):
+    """`_dl_signal_error`: objname, message, errno (0 = no strerror suffix)."""
+
+    def __init__(self, objname: str, message: str, errcode: int = 0) -> None:
+        super().__init__(message)
+        self.objname = objname
+        self.message = message
+        self.errcode = errcode
+
+
+@dataclass(eq=False)
+class DirRecord:
+    """`struct r_search_path_elem`: shared process-wide; label and owner are the creator's."""
+
+    dirname: str  # with its trailing '/' ("" for the current directory)
+    what: str
+    where: str | None
+    status: list[int]
+
+
+@dataclass
+class Candidate:
+    """A file tried during a search and what became of it (for `why`)."""
+
+    path: str
+    outcome: str  # "absent", "other class", "other machine", "not setuid", "loaded", "unreadable", ...
+
+
+@dataclass
+class SearchResult:
+    opened: Opened | None
+    path: str | None
+    found: Found | None
+    other_class: bool = False
+    tried: list[Candidate] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PathStep:
+    """One search list of `_dl_map_object`, in order."""
+
+    step: str  # RPATH, LD_LIBRARY_PATH / --library-path, RUNPATH, system search path
+    owner: LinkMap | None
+    records: list[DirRecord]
+    disable_on_miss: bool  # a list none of whose directories exists is dropped for good (not env/system)
+    holder: tuple[LinkMap, str] | None = None  # (map, "rpath_dirs"|"runpath_dirs") to disable
+
+
+@dataclass(frozen=True)
+class CacheStep:
+    pass
+
+
+Step = PathStep | CacheStep
+
+
+class Searcher:
+    """The search state of one simulated process: records, capstr, the cache, the last errno."""
+
+    def __init__(self, world: World, profile: Profile, cpu: Cpu, cfg: LoaderConfig,
+                 emit: Callable[[ev.Event], None], argv0: Callable[[], str]) -> None:
+        self.world = world
+        self.profile = profile
+        self.cpu = cpu
+        self.cfg = cfg
+        self.emit = emit
+        self.argv0 = argv0
+        self.capstr = capstr(profile, cpu, cfg.hwcaps)
+        self.all_dirs: dict[str, DirRecord] = {}
+        self.system: list[DirRecord] = [self._record(d, "system search path", None) for d in profile.system_dirs]
+        self.env: list[DirRecord] | None = None  # None: not initialised yet (ld.so PROG before init_paths)
+        self.errno = 0
+        self._cache: LdCache | None = None
+        self._cache_loaded = False
+
+    # -- directory records ------------------------------------------------------------------------
+
+    def _record(self, dirname: str, what: str, where: str | None) -> DirRecord:
+        rec = self.all_dirs.get(dirname)
+        if rec is None:
+            init = UNKNOWN if dirname.startswith("/") else EXISTING  # relative dirs are never dropped
+            rec = DirRecord(dirname, what, where, [init] * len(self.capstr))
+            self.all_dirs[dirname] = rec
+        return rec
+
+    def fillin(self, path: str, seps: str, what: str, where: str | None, dst: DstValues) -> list[DirRecord]:
+        """fillin_rpath: split, expand DSTs, drop empties, normalise the trailing '/', share records."""
+        out: list[DirRecord] = []
+        for elem in _split(path, seps):
+            if elem:
+                elem = expand(elem, dst)
+                if not elem:
+                    continue
+                n = len(elem)
+                while n > 1 and elem[n - 1] == "/":
+                    n -= 1
+                elem = elem[:n]
+                if not elem.endswith("/"):
+                    elem += "/"
+            rec = self._record(elem, what, where)
+            if rec not in out:
+                out.append(rec)
+        return out
+
+    def init_env_paths(self, main_dst: DstValues) -> None:
+        """_dl_init_paths' LD_LIBRARY_PATH / --library-path part."""
+        llp = self.cfg.library_path
+        if llp:
+            self.env = self.fillin(llp, ":;", self.cfg.library_path_source, None, main_dst)
+        else:
+            self.env = []
+
+    # -- the cache -------------------------------------------------------------------------------
+
+    def cache(self) -> LdCache | None:
+        if not self._cache_loaded:
+            self._cache_loaded = True
+            try:
+                opened = self.world.open(self.profile.cache_file)
+                self._cache = parse_cache(bytes(opened.data or b""))
+            except OSError as e:
+                self.errno = e.errno or 0
+                self._cache = None
+        return self._cache
+
+    def cache_lookup(self, name: str) -> str | None:
+        self.emit(ev.SearchCache(self.profile.cache_file))
+        cache = self.cache()
+        if cache is None:
+            return None
+        mask = self.profile.hwcap_important if self.cfg.hwcaps.hwcap_mask is None else self.cfg.hwcaps.hwcap_mask
+        return cache.lookup(name, flags_wanted=self.profile.cache_flags,
+                            hwcaps_subdirs=active_subdirs(self.profile, self.cpu, self.cfg.hwcaps),
+                            hwcap_mask_bits=self.cpu.hwcap & mask,
+                            platform_bit=platform_bit(self.profile, self.cpu),
+                            isa_level=max(0, self.cpu.isa.bit_length() - 1))
+
+    # -- opening ---------------------------------------------------------------------------------
+
+    def open_verify(self, path: str, res: SearchResult) -> Opened | None:
+        """open_verify: None = skipped (search goes on, errno set); LoadError = fatal for the request."""
+        try:
+            opened = self.world.open(path)
+        except OSError as e:
+            self.errno = e.errno or E.ENOENT
+            res.tried.append(Candidate(path, "absent" if e.errno == E.ENOENT else E.errorcode.get(e.errno, "error")))
+            return None
+        self.errno = 0
+        if opened.data is None:
+            res.tried.append(Candidate(path, "unreadable"))
+            raise LoadError(path, "cannot read file data", opened.read_errno)
+        head = bytes(opened.data[:64])
+        ident = read_ident(head)
+        p = self.profile
+        if ident is None or len(head) < (64 if p.ei_class == EIClass.ELF64 else 52):
+            res.tried.append(Candidate(path, "too short"))
+            raise LoadError(path, "file too short", 0)
+        abi_ok = (ident.abiversion == 0 if ident.osabi == ELFOSABI_SYSV
+                  else ident.osabi == ELFOSABI_GNU and ident.abiversion < p.libc_abi_max)
+        expected = (ident.magic_ok and ident.ei_class == p.ei_class and ident.ei_data == 1
+                    and ident.ei_version == 1 and ident.osabi in (ELFOSABI_SYSV, ELFOSABI_GNU) and abi_ok
+                    and ident.pad_zero)
+        if not expected:
+            if not ident.magic_ok:
+                msg = "invalid ELF header"
+            elif ident.ei_class != p.ei_class:
+                res.other_class = True
+                res.tried.append(Candidate(path, "wrong ELF class"))
+                self.errno = E.ENOENT
+                return None
+            elif ident.e_machine != p.e_machine:
+                res.tried.append(Candidate(path, f"wrong machine ({ident.e_machine})"))
+                self.errno = E.ENOENT
+                return None
+            elif ident.ei_data != 1:
+                msg = "ELF file data encoding not little-endian"
+            elif ident.ei_version != 1:
+                msg = "ELF file version ident does not match current one"
+            elif ident.osabi not in (ELFOSABI_SYSV, ELFOSABI_GNU):
+                msg = "ELF file OS ABI invalid"
+            elif not abi_ok:
+                msg = "ELF file ABI version invalid"
+            elif not ident.pad_zero:
+                msg = "nonzero padding in e_ident"
+            else:
+                msg = "internal error"
+            res.tried.append(Candidate(path, msg))
+            raise LoadError(path, msg, 0)
+        if ident.e_version != 1:
+            raise LoadError(path, "ELF file version does not match current one", 0)
+        if ident.e_machine != p.e_machine:
+            res.tried.append(Candidate(path, f"wrong machine ({ident.e_machine})"))
+            self.errno = E.ENOENT
+            return None
+        if ident.e_type not in (2, 3):
+            raise LoadError(path, "only ET_DYN and ET_EXEC can be loaded", 0)
+        if ident.e_phentsize != (56 if p.ei_class == EIClass.ELF64 else 32):
+            raise LoadError(path, "ELF file's phentsize not the expected size", 0)
+        return opened
+
+    def open_path(self, name: str, step: PathStep, secure_preload: bool, res: SearchResult) -> Opened | None:
+        """open_path: every record of the list, every hwcaps subdirectory, stopping at the first file."""
+        current_what = None
+        any_dir = False
+        records = step.records
+        for i, rec in enumerate(records):
+            if current_what != rec.what:
+                current_what = rec.what
+                self._print_search_path(records[i:], rec.what, rec.where)
+            here_any = False
+            for cnt, sub in enumerate(self.capstr):
+                if rec.status[cnt] == NONEXISTING:
+                    continue
+                path = rec.dirname + sub + name
+                self.emit(ev.TryFile(path))
+                opened = self.open_verify(path, res)
+                if rec.status[cnt] == UNKNOWN:
+                    if opened is not None:
+                        rec.status[cnt] = EXISTING
+                    else:
+                        d = (rec.dirname + sub)[:-1]
+                        try:
+                            st = self.world.stat(d)
+                            rec.status[cnt] = EXISTING if stat_mod.S_ISDIR(st.st_mode) else NONEXISTING
+                        except OSError as e:
+                            self.errno = e.errno or E.ENOENT
+                            rec.status[cnt] = NONEXISTING
+                here_any |= rec.status[cnt] != NONEXISTING
+                if opened is not None and secure_preload and not opened.st.st_mode & stat_mod.S_ISUID:
+                    # preloads in secure mode must be set-user-ID (open_path's __RTLD_SECURE test)
+                    res.tried[-1:] = []
+                    res.tried.append(Candidate(path, "not set-user-ID"))
+                    opened = None
+                    self.errno = E.ENOENT
+                if opened is not None:
+                    res.found = Found(step.step, step.owner.name if step.owner else None, rec.dirname, sub, path)
+                    return opened
+            if here_any and self.errno not in (E.ENOENT, E.EACCES):
+                return None
+            any_dir |= here_any
+        if not any_dir and step.disable_on_miss and step.holder is not None:
+            setattr(step.holder[0], step.holder[1], False)
+        return None
+
+    def _print_search_path(self, records: list[DirRecord], what: str, where: str | None) -> None:
+        dirs: list[str] = []
+        for rec in records:
+            if rec.what != what:  # a new line starts with the next label (records keep their creator's)
+                break
+            for cnt, sub in enumerate(self.capstr):
+                if rec.status[cnt] != NONEXISTING:
+                    full = rec.dirname + sub
+                    if full == "/":
+                        dirs.append("/")
+                    else:
+                        dirs.append(full[:-1] if full else "")
+        shown = None if where is None else (where or self.argv0())
+        self.emit(ev.SearchPath(tuple(dirs), what, shown))
+
+
+def _split(path: str, seps: str) -> list[str]:
+    """strsep over several separators: empty elements are kept."""
+    out, cur = [], []
+    for ch in path:
+        if ch in seps:
+            out.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    out.append("".join(cur))
+    return out
+
+
+def search_steps(s: Searcher, loader: LinkMap | None, main: LinkMap | None,
+                 rpath_of: Callable[[LinkMap], list[DirRecord] | None],
+                 runpath_of: Callable[[LinkMap], list[DirRecord] | None],
+                 secure_preload: bool, paths_ready: bool = True) -> Iterator[Step]:
+    """The search lists of `_dl_map_object` for a name without '/', in order (consumers stop early).
+
+    Before `_dl_init_paths` (the program named to `ld.so` without a '/') only the cache is consulted."""
+    if not paths_ready:
+        if not s.cfg.inhibit_cache:
+            yield CacheStep()
+        return
+    if loader is None or loader.elf is None or loader.elf.runpath is None:
+        did_main = False
+        m = loader
+        while m is not None:
+            dirs = rpath_of(m)
+            if dirs:
+                yield PathStep("RPATH", m, dirs, True, (m, "rpath_dirs"))
+                did_main |= m is main
+            m = m.loader
+        if not did_main and main is not None and main.kind is Kind.MAIN:
+            dirs = rpath_of(main)
+            if dirs:
+                yield PathStep("RPATH", main, dirs, True, (main, "rpath_dirs"))
+    if s.env:
+        yield PathStep(s.cfg.library_path_source, None, s.env, False)
+    if loader is not None:
+        dirs = runpath_of(loader)
+        if dirs:
+            yield PathStep("RUNPATH", loader, dirs, True, (loader, "runpath_dirs"))
+    if not (secure_preload and s.cfg.secure) and not s.cfg.inhibit_cache:
+        yield CacheStep()
+    yield PathStep("system search path", None, s.system, False)
