@@ -51,16 +51,20 @@ def _emit(run) -> int:
     return run.status
 
 
+def _rest(args: argparse.Namespace) -> list[str]:
+    return args.rest[1:] if args.rest[:1] == ["--"] else args.rest
+
+
 def cmd_ldd(args: argparse.Namespace) -> int:
     from ldsim.lddscript import run_ldd
     inv = _invocation(args)
-    return _emit(run_ldd(make_world(args.root, inv.cwd), inv, args.rest, FileCache()))
+    return _emit(run_ldd(make_world(args.root, inv.cwd), inv, _rest(args), FileCache()))
 
 
 def cmd_ldso(args: argparse.Namespace) -> int:
     from ldsim.ldso import run_ldso
     inv = _invocation(args)
-    return _emit(run_ldso(make_world(args.root, inv.cwd), inv, args.rest, FileCache(), inv.profile.rtld))
+    return _emit(run_ldso(make_world(args.root, inv.cwd), inv, _rest(args), FileCache(), inv.profile.rtld))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,8 +86,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_OWN_WITH_VALUE = {"-e", "--root", "--pid", "--cpu"}
+_OWN_FLAGS = {"-i"}
+
+
+def _split_own(argv: list[str]) -> list[str]:
+    """For ldd/ld.so, ldsim's own options come first; everything after belongs to the simulated tool
+    (so that `--inhibit-rpath X` or `-v` are never taken by argparse).  '--' may separate them."""
+    if not argv or argv[0] not in ("ldd", "ld.so"):
+        return argv
+    i = 1
+    while i < len(argv):
+        a = argv[i]
+        if a in _OWN_FLAGS:
+            i += 1
+        elif a in _OWN_WITH_VALUE and i + 1 < len(argv):
+            i += 2
+        elif any(a.startswith(o + "=") for o in _OWN_WITH_VALUE if o.startswith("--")):
+            i += 1
+        else:
+            break
+    rest = argv[i:]
+    if rest[:1] == ["--"]:
+        rest = rest[1:]
+    return argv[:i] + ["--"] + rest
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_split_own(list(sys.argv[1:] if argv is None else argv)))
     try:
         return args.func(args)
     except BrokenPipeError:
