@@ -67,6 +67,16 @@ def cmd_ldso(args: argparse.Namespace) -> int:
     return _emit(run_ldso(make_world(args.root, inv.cwd), inv, _rest(args), FileCache(), inv.profile.rtld))
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from ldsim.ldso import run_exec
+    inv = _invocation(args)
+    rest = _rest(args)
+    if not rest:
+        print("ldsim run: missing program", file=sys.stderr)
+        return EXIT_USAGE
+    return _emit(run_exec(make_world(args.root, inv.cwd), inv, rest, FileCache()))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ldsim", description="Simulate the glibc 2.36 dynamic loader.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -78,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_ldso)
+    p = sub.add_parser("run", help="simulate exec of a program under the loader", add_help=False)
+    _common(p)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_run)
     try:
         from ldsim import cli_ldconfig
         cli_ldconfig.add_parser(sub)
@@ -93,7 +107,7 @@ _OWN_FLAGS = {"-i"}
 def _split_own(argv: list[str]) -> list[str]:
     """For ldd/ld.so, ldsim's own options come first; everything after belongs to the simulated tool
     (so that `--inhibit-rpath X` or `-v` are never taken by argparse).  '--' may separate them."""
-    if not argv or argv[0] not in ("ldd", "ld.so"):
+    if not argv or argv[0] not in ("ldd", "ld.so", "run"):
         return argv
     i = 1
     while i < len(argv):

@@ -143,6 +143,19 @@ def run_ldso(world: World, inv: Invocation, argv: list[str], files: FileCache, l
     return render_process(proc, run)
 
 
+def run_exec(world: World, inv: Invocation, argv: list[str], files: FileCache) -> Run:
+    """Simulate `execve(PROGRAM, ARGV)`: the kernel maps PT_INTERP, which then loads the rest."""
+    run = Run()
+    cfg = read_environment(inv.env, inv.secure)
+    for word in cfg.debug_words_unknown:
+        run.write(2, f"warning: debug option `{word}' unknown; try LD_DEBUG=help\n")
+    if cfg.debug_help:
+        run.write(1, ld_debug.help_text())
+        return run
+    proc = Process(world, inv, cfg, files, program=argv[0], direct=False)
+    return render_process(proc, run)
+
+
 def render_process(proc: Process, run: Run) -> Run:
     """Turn a simulated startup into output: debug lines, messages, the listing, at their places."""
     result = proc.start()

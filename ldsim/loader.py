@@ -61,7 +61,7 @@ class Process:
         self.searcher = Searcher(world, self.profile, inv.cpu, cfg, self.emit, lambda: self.argv0)
         self.main: LinkMap | None = None
         self.rtld: LinkMap | None = None
-        self.rtld_path = rtld_path or self.profile.rtld
+        self.rtld_path = rtld_path  # None in exec mode: the program's PT_INTERP decides
         self._next_addr = 0x7F0000000000
 
     # -- events ----------------------------------------------------------------------------------
@@ -380,7 +380,8 @@ class Process:
 
     def _make_rtld(self, main_elf: ElfFile | None) -> LinkMap:
         """The loader's own map: named by how it was reached, known also by PT_INTERP and its soname."""
-        name = self.rtld_path
+        name = self.rtld_path or (main_elf.interp if main_elf is not None and main_elf.interp
+                                  else self.profile.rtld)
         first = main_elf.interp if main_elf is not None and main_elf.interp else name
         elf = None
         fid = None
@@ -452,7 +453,27 @@ class Process:
             main.name = ""
             main.file_id = None
             return main
-        raise NotImplementedError("exec mode is built on the same engine; see ldsim.run")
+        return self._exec_main()
+
+    def _exec_main(self) -> LinkMap:
+        """execve(PROGRAM): the kernel maps the program; ld.so knows it only as "" with no file id.
+        Its $ORIGIN is where /proc/self/exe points: the program's real path, symlinks resolved."""
+        try:
+            opened = self.world.open(self.program)
+            elf = self.files.parse(opened)
+        except (OSError, ElfError) as e:
+            raise LoadError(self.program, str(e), 0) from None
+        try:
+            real = self.world.realpath(self.program)
+        except OSError:
+            real = None
+        origin = self.origin_of_path(real) if real else self.cfg.origin_path
+        loads = [s for s in elf.segments if s.type == PT.LOAD]
+        layout = self._layout(elf, loads, True)
+        m = LinkMap(name="", names=[""], kind=Kind.MAIN, elf=elf, origin=origin,
+                    map_start=layout[1] + (loads[0].vaddr & ~(PAGE - 1) if loads else 0))
+        self.objects.append(m)
+        return m
 
     def _preloads(self, main: LinkMap, trace: bool) -> list[LinkMap]:
         """LD_PRELOAD, --preload, then /etc/ld.so.preload (dl_main's do_preload calls)."""
