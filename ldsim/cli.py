@@ -12,6 +12,7 @@ from ldsim.hwcaps import cpu_for_level, detect_host_cpu
 from ldsim.linkmap import FileCache
 from ldsim.world import make_world
 
+EXTRA_COMMANDS = ("cli_ldconfig", "cli_why", "cli_tree", "cli_scenario", "cli_scan")
 EXIT_USAGE = 2
 EXIT_INPUT = 3  # a file ldsim could not read or understand
 
@@ -92,11 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_run)
-    try:
-        from ldsim import cli_ldconfig
-        cli_ldconfig.add_parser(sub)
-    except ImportError:
-        pass
+    import importlib
+    for mod in EXTRA_COMMANDS:  # each module owns one subcommand: add_parser(sub) sets func
+        try:
+            importlib.import_module(f"ldsim.{mod}").add_parser(sub)
+        except ModuleNotFoundError as e:
+            if e.name != f"ldsim.{mod}":
+                raise
     return parser
 
 
