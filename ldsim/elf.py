@@ -306,7 +306,15 @@ def _cstr(data: Sequence[int], off: int, what: str) -> str:
 
 
 def parse_elf(data: Sequence[int]) -> ElfFile:
-    """Parse an ELF file's loader-visible parts.  `data` is bytes or an mmap of the whole file."""
+    """Parse an ELF file's loader-visible parts.  `data` is bytes or an mmap of the whole file.
+    Any malformation surfaces as ElfError with a one-line reason."""
+    try:
+        return _parse_elf(data)
+    except (struct.error, IndexError, ValueError, OverflowError, MemoryError) as e:
+        raise ElfError(f"malformed ELF file ({e.__class__.__name__})") from None
+
+
+def _parse_elf(data: Sequence[int]) -> ElfFile:
     size = len(data)
     if size < 16 or bytes(data[:4]) != b"\x7fELF":
         raise ElfError("not an ELF file")
