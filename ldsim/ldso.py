@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from ldsim import events as ev
 from ldsim.config import Invocation, LoaderConfig, Mode, hwcaps_with_options, read_environment
+from ldsim.elf import ElfError
 from ldsim.linkmap import FileCache
 from ldsim.loader import Process
 from ldsim.render import ld_debug
@@ -152,8 +153,27 @@ def run_exec(world: World, inv: Invocation, argv: list[str], files: FileCache) -
     if cfg.debug_help:
         run.write(1, ld_debug.help_text())
         return run
+    kind = _exec_kind(world, argv[0], files, inv)
+    if kind == "rtld":  # exec of ld.so itself: it runs as a program and parses its own options
+        return run_ldso(world, inv, argv[1:], files, argv[0])
+    if kind == "static":
+        run.write(2, f"ldsim: {argv[0]}: statically linked: the kernel runs it without the dynamic loader\n")
+        return run
     proc = Process(world, inv, cfg, files, program=argv[0], direct=False)
     return render_process(proc, run)
+
+
+def _exec_kind(world: World, program: str, files: FileCache, inv: Invocation) -> str:
+    """What execve does with the file: hand it to its PT_INTERP, or run it directly."""
+    try:
+        elf = files.parse(world.open(program))
+    except (OSError, ElfError):
+        return "dynamic"  # the loader path reports the error
+    if elf.interp is not None:
+        return "dynamic"
+    if elf.soname == inv.profile.rtld_soname:
+        return "rtld"
+    return "static"
 
 
 def render_process(proc: Process, run: Run) -> Run:
