@@ -15,7 +15,7 @@ from ldsim.config import Debug, Invocation, LoaderConfig, Mode
 from ldsim.dst import DstValues, dst_count, substitute
 from ldsim.elf import DF1, DT, PT, VER_FLG_WEAK, ElfError, ElfFile
 from ldsim.linkmap import FileCache, Found, Kind, LinkMap, file_id
-from ldsim.search import CacheStep, LoadError, PathStep, SearchResult, Searcher, search_steps
+from ldsim.search import CacheStep, LoadError, PathStep, SearchResult, Searcher, StepOutcome, search_steps
 from ldsim.world import World
 
 PAGE = 4096
@@ -31,6 +31,22 @@ class Exit(Exception):
         self.status = status
 
 
+@dataclass(eq=False)
+class Request:
+    """One `_dl_map_object` call: who asked for which name, how it ended (for `why` and `tree`).
+
+    reused: "name" / "soname" (already-loaded check) or "file" (same dev/ino reached by another name).
+    via: "program", "needed", "filter", "auxiliary", or the preload source (LD_PRELOAD, --preload, file)."""
+
+    loader: LinkMap | None
+    name: str
+    via: str
+    result: LinkMap | None = None  # None: the request failed (error says why)
+    search: SearchResult | None = None  # None when the already-loaded check answered
+    reused: str | None = None
+    error: str | None = None
+
+
 @dataclass
 class Startup:
     """What a simulated startup produced."""
@@ -41,6 +57,7 @@ class Startup:
     events: list[ev.Event] = field(default_factory=list)
     status: int | None = None  # exit status if the loader stopped the process
     preloads: list[LinkMap] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)  # every map_object call, in order
 
 
 class Process:
@@ -125,20 +142,34 @@ class Process:
 
     def map_object(self, loader: LinkMap | None, name: str, *, exe: bool = False,
                    secure_preload: bool = False, trace: bool = False,
-                   paths_ready: bool = True) -> LinkMap:
+                   paths_ready: bool = True, via: str = "needed") -> LinkMap:
         """_dl_map_object: already-loaded check, search, then map (or fake, in trace mode)."""
         for m in self.objects:
             if m.faked:
                 continue
             if m.name_matches(name):
+                self.result.requests.append(Request(loader, name, via, m, reused="name"))
                 return m
             if not m.soname_added and m.soname is not None and m.soname == name:
                 m.names.append(name)
                 m.soname_added = True
+                self.result.requests.append(Request(loader, name, via, m, reused="soname"))
                 return m
         if loader is not None:
             self.emit(ev.FileNeeded(name, self.dso_filename(loader)))
         res = SearchResult(None, None, None)
+        req = Request(loader, name, via, search=res)
+        self.result.requests.append(req)
+        try:
+            m = self._map_searched(loader, name, res, exe, secure_preload, trace, paths_ready, req)
+        except LoadError as e:
+            req.error = e.message
+            raise
+        req.result = m
+        return m
+
+    def _map_searched(self, loader: LinkMap | None, name: str, res: SearchResult, exe: bool,
+                      secure_preload: bool, trace: bool, paths_ready: bool, req: Request) -> LinkMap:
         if "/" not in name:
             self.emit(ev.FindLibrary(name))
             opened = self._search(loader, name, res, secure_preload, paths_ready)
@@ -158,7 +189,11 @@ class Process:
                 raise LoadError(name, "wrong ELF class: ELFCLASS32" if self.profile.ei_class == 2
                                 else "wrong ELF class: ELFCLASS64", 0)
             raise LoadError(name, "cannot open shared object file", self.searcher.errno)
-        return self._map_from_file(name, realname, opened, loader, res.found, exe)
+        before = len(self.objects)
+        m = self._map_from_file(name, realname, opened, loader, res.found, exe)
+        if len(self.objects) == before:
+            req.reused = "file"
+        return m
 
     def _search(self, loader: LinkMap | None, name: str, res: SearchResult, secure_preload: bool,
                 paths_ready: bool) -> object:
@@ -168,24 +203,30 @@ class Process:
             if isinstance(step, CacheStep):
                 cached = s.cache_lookup(name)
                 if cached is None:
+                    res.steps.append(StepOutcome(step, "no cache entry"))
                     continue
                 self.emit(ev.TryFile(cached))
                 owner = loader or self.main or self.rtld
                 if owner is not None and owner.elf is not None and owner.elf.flags_1 & DF1.NODEFLIB \
                         and any(cached.startswith(d) for d in self.profile.system_dirs):
+                    res.steps.append(StepOutcome(step, "skipped: DF_1_NODEFLIB", cached))
                     continue
                 opened = s.open_verify(cached, res)
                 if opened is not None:
                     res.path = cached
                     res.found = Found("cache", None, self.profile.cache_file, "", cached)
+                    res.steps.append(StepOutcome(step, "found", cached))
                     return opened
+                res.steps.append(StepOutcome(step, "not found", cached))
                 continue
             assert isinstance(step, PathStep)
             if step.step == "system search path":
                 owner = loader or self.main
                 if owner is not None and owner.elf is not None and owner.elf.flags_1 & DF1.NODEFLIB:
+                    res.steps.append(StepOutcome(step, "skipped: DF_1_NODEFLIB"))
                     continue
             opened = s.open_path(name, step, secure_preload, res)
+            res.steps.append(StepOutcome(step, "found" if opened is not None else "not found"))
             if opened is not None:
                 res.path = res.found.path if res.found else None
                 return opened
@@ -288,7 +329,7 @@ class Process:
                     continue
                 self.emit(ev.LoadAuxiliary(name, self.dso_filename(m)))
                 try:
-                    filtee = self.map_object(m, name, trace=trace)
+                    filtee = self.map_object(m, name, trace=trace, via="auxiliary" if aux else "filter")
                 except LoadError:
                     if aux:
                         continue
@@ -444,7 +485,7 @@ class Process:
         """The main program: mapped by ld.so in direct mode, by the kernel otherwise."""
         if self.direct:
             try:
-                main = self.map_object(None, self.program, exe=True, paths_ready=False)
+                main = self.map_object(None, self.program, exe=True, paths_ready=False, via="program")
             except LoadError as e:
                 if self.cfg.mode is Mode.VERIFY:
                     raise Exit(1) from None
@@ -501,7 +542,7 @@ class Process:
     def _do_preload(self, main: LinkMap, fname: str, source: str, trace: bool, out: list[LinkMap]) -> None:
         before = len(self.objects)
         try:
-            m = self.map_object(main, fname, secure_preload=True, trace=trace)
+            m = self.map_object(main, fname, secure_preload=True, trace=trace, via=source)
         except LoadError as e:
             self.out(f"ERROR: ld.so: object '{fname}' from {source} cannot be preloaded "
                      f"({e.message}): ignored.\n", 2)

@@ -54,12 +54,22 @@ class Candidate:
 
 
 @dataclass
+class StepOutcome:
+    """One search list of a request and what it gave (for `why`): "found", "not found", "skipped: ..."."""
+
+    step: "Step"
+    outcome: str
+    cached: str | None = None  # the path the cache lookup returned, if any
+
+
+@dataclass
 class SearchResult:
     opened: Opened | None
     path: str | None
     found: Found | None
     other_class: bool = False
     tried: list[Candidate] = field(default_factory=list)
+    steps: list[StepOutcome] = field(default_factory=list)  # every list of the search, in order
 
 
 @dataclass(frozen=True)
