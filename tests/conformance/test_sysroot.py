@@ -1,0 +1,73 @@
+"""A sysroot whose libraries differ from the host's: `ldsim ld.so --root ROOT` against the real loader
+run inside that root with chroot(8).  Absolute symlinks, the root's own ld.so.conf and ld.so.cache (built
+by the real ldconfig -r) and a library that shadows a host soname with other dependencies."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from ldsim.materialize import LibSpec, ProgSpec, WorldSpec, build_world
+from tests.oracle import mask
+
+pytestmark = [pytest.mark.conformance,
+              pytest.mark.skipif(os.geteuid() != 0, reason="chroot needs root")]
+MULTIARCH = "usr/lib/x86_64-linux-gnu"
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> str:
+    r = str(tmp_path_factory.mktemp("sysroot"))
+    build_world(WorldSpec((
+        LibSpec(f"{MULTIARCH}/libz.so.1", soname="libz.so.1", needed=("libzdep.so",), libc=False),
+        LibSpec(f"{MULTIARCH}/libzdep.so", soname="libzdep.so", libc=False),
+        LibSpec("opt/lib/libfoo.so.1", soname="libfoo.so.1", needed=("libz.so.1",), libc=False),
+        ProgSpec("usr/bin/prog", needed=("libfoo.so.1", "libz.so.1")),
+    )), r)
+    for lib in ("libc.so.6", "ld-linux-x86-64.so.2"):
+        shutil.copy2(f"/lib/x86_64-linux-gnu/{lib}", f"{r}/{MULTIARCH}/{lib}")
+    os.makedirs(f"{r}/usr/lib64", exist_ok=True)
+    os.makedirs(f"{r}/etc", exist_ok=True)
+    # absolute symlinks: inside the root they must resolve inside it
+    os.symlink("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", f"{r}/usr/lib64/ld-linux-x86-64.so.2")
+    os.symlink("usr/lib", f"{r}/lib")
+    os.symlink("usr/lib64", f"{r}/lib64")
+    with open(f"{r}/etc/ld.so.conf", "w") as f:
+        f.write("/opt/lib\n")
+    subprocess.run(["ldconfig", "-r", r, "-X"], check=True)
+    return r
+
+
+def _compare(root: str, env: dict[str, str], args: list[str]) -> None:
+    # chroot in the child itself: a chroot(8) process would be traced by the host's loader instead
+    real = subprocess.run(["/lib64/ld-linux-x86-64.so.2", *args], env=env, capture_output=True, timeout=60,
+                          preexec_fn=lambda: (os.chroot(root), os.chdir("/")))
+    eargs = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    sim = subprocess.run([sys.executable, "-m", "ldsim", "ld.so", "-i", "--root", root, *eargs, *args],
+                         env={"PYTHONPATH": here, "PATH": os.environ.get("PATH", "")},
+                         capture_output=True, timeout=60)
+    assert (mask(sim.stdout), mask(sim.stderr), sim.returncode) == \
+        (mask(real.stdout), mask(real.stderr), real.returncode)
+
+
+def test_listing_and_search_inside_the_root(root: str) -> None:
+    _compare(root, {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs,files,versions"}, ["/usr/bin/prog"])
+
+
+def test_library_path_inside_the_root(root: str) -> None:
+    _compare(root, {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs", "LD_LIBRARY_PATH": "/opt/lib:/nonexistent"},
+             ["/usr/bin/prog"])
+
+
+def test_the_host_libraries_are_not_used(root: str) -> None:
+    """The root's libz needs libzdep.so; the host's does not: it must appear in the listing."""
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-m", "ldsim", "ldd", "-i", "--root", root, "/usr/bin/prog"],
+                         env={"PYTHONPATH": here}, capture_output=True, text=True, timeout=60).stdout
+    assert "libzdep.so => /lib/x86_64-linux-gnu/libzdep.so" in out or \
+        "libzdep.so => /usr/lib/x86_64-linux-gnu/libzdep.so" in out, out
