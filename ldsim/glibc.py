@@ -6,9 +6,10 @@ Foreign roots get other profiles (conf/), but the engine only ever reads a `Prof
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
 
-from ldsim.elf import EIClass, EMachine
 
 
 @dataclass(frozen=True)
@@ -23,36 +24,48 @@ class Profile:
     cache_file: str
     cache_flags: int  # _DL_CACHE_DEFAULT_ID
     preload_file: str
-    hwcap_names: tuple[str, ...]  # _dl_x86_hwcap_flags, bit 0 first
+    hwcap_names: tuple[str, ...]  # _dl_x86_hwcap_flags / _dl_aarch64_cap_flags, bit 0 first
     hwcap_important: int  # HWCAP_IMPORTANT, the default glibc.cpu.hwcap_mask
     platforms: tuple[str, ...]  # _dl_x86_platforms, whose index + 48 is the platform's hwcap bit
     hwcaps_subdirs: tuple[str, ...]  # _dl_hwcaps_subdirs, best first
     ldd_rtlds: tuple[str, ...]  # RTLDLIST of the installed ldd script
     libc_abi_max: int  # LIBC_ABI_MAX: EI_ABIVERSION must be below it with ELFOSABI_GNU
     version: str  # the Debian package version, printed by --version texts and the cache generator
+    suid_debug_file: str = "/etc/suid-debug"  # keeps LD_DEBUG alive in secure mode (process_envvars)
+    arch: str = "x86_64"  # which CPU model decides dl_hwcap, AT_PLATFORM and the ISA level (hwcaps.py)
+    cache_flags_accepted: tuple[int, ...] = ()  # _dl_cache_check_flags; () = only cache_flags
+    vdso: str = "linux-vdso.so.1"  # the kernel's vDSO soname for this ABI
+
+    @property
+    def system_dirs_blob(self) -> bytes:
+        """SYSTEM_DIRS as the loader binary stores it: the directories joined by NULs."""
+        return "\0".join(self.system_dirs).encode()
 
 
-DEBIAN_X86_64 = Profile(
-    name="debian-x86_64",
-    rtld="/lib64/ld-linux-x86-64.so.2",
-    rtld_soname="ld-linux-x86-64.so.2",
-    ei_class=EIClass.ELF64,
-    e_machine=EMachine.X86_64,
-    system_dirs=("/lib/x86_64-linux-gnu/", "/usr/lib/x86_64-linux-gnu/", "/lib/", "/usr/lib/"),
-    lib="lib/x86_64-linux-gnu",
-    cache_file="/etc/ld.so.cache",
-    cache_flags=0x0303,
-    preload_file="/etc/ld.so.preload",
-    hwcap_names=("sse2", "x86_64", "avx512_1"),
-    hwcap_important=0x6,
-    platforms=("i586", "i686", "haswell", "xeon_phi"),
-    hwcaps_subdirs=("x86-64-v4", "x86-64-v3", "x86-64-v2"),
-    ldd_rtlds=("/lib/ld-linux.so.2", "/lib64/ld-linux-x86-64.so.2", "/libx32/ld-linux-x32.so.2"),
-    libc_abi_max=4,
-    version="Debian GLIBC 2.36-9+deb12u14",
-)
+PROFILE_DIR = Path(__file__).resolve().parent / "conf" / "profiles"
 
-PROFILES = {DEBIAN_X86_64.name: DEBIAN_X86_64}
+
+def profile_from_toml(text: str) -> Profile:
+    """Pure: a profile from its TOML text (conf/profiles/*.toml); lists become tuples."""
+    data = tomllib.loads(text)
+    known = {f.name for f in fields(Profile)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown profile keys: {', '.join(unknown)}")
+    return Profile(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def load_profiles(directory: Path = PROFILE_DIR) -> dict[str, Profile]:
+    """Every shipped profile by name, in file-name order (the detection order)."""
+    out: dict[str, Profile] = {}
+    for path in sorted(directory.glob("*.toml")):
+        prof = profile_from_toml(path.read_text(encoding="utf-8"))
+        out[prof.name] = prof
+    return out
+
+
+PROFILES = load_profiles()
+DEBIAN_X86_64 = PROFILES["debian-x86_64"]
 
 # ld.so's own __strerror_r (elf/dl-minimal.c) knows only these; any other errno prints as "Error N".
 LDSO_STRERROR = {

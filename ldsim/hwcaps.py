@@ -80,6 +80,21 @@ def cpu_from_cpuinfo(text: str) -> Cpu:
     return cpu_from_flags(flags, vendor)
 
 
+def cpu_for_profile(profile: Profile, host: Cpu) -> Cpu:
+    """The CPU as a loader of another ABI sees it.  The host fact is x86-64's; the others derive theirs.
+
+    i386 (sysdeps/x86/cpu-features.c, !__x86_64__): dl_hwcap is HWCAP_X86_SSE2 when SSE2 is usable and
+    the platform "i686" on any CPU with CMOV (every x86-64 one).  aarch64: AT_PLATFORM is "aarch64" and
+    AT_HWCAP the kernel's; ldsim assumes an ARMv8.1+ CPU (LSE atomics, the only HWCAP_IMPORTANT bit)."""
+    if profile.arch == "x86_64":
+        return host
+    if profile.arch == "i386":
+        return Cpu(host.isa, "i686", 1 if host.isa & ISA_BASELINE else 0)
+    if profile.arch == "aarch64":
+        return Cpu(0, "aarch64", 1 << profile.hwcap_names.index("atomics"))
+    return Cpu(0, None, 0)
+
+
 def cpu_for_level(level: str) -> Cpu:
     """A generic (non-Intel) CPU of exactly this ISA level, for --cpu."""
     return Cpu(_LEVEL_BITS[level], "x86_64", 1 << 1)
@@ -110,6 +125,8 @@ class HwcapsChoice:
 
 def supported_subdirs(profile: Profile, cpu: Cpu) -> list[str]:
     """Built-in glibc-hwcaps names the CPU supports, best first (`_dl_hwcaps_subdirs_active`)."""
+    if profile.arch != "x86_64":  # elf/dl-hwcaps-subdirs.c: other ABIs of ldsim's profiles have none
+        return []
     have = {"x86-64-v4": ISA_V4, "x86-64-v3": ISA_V3, "x86-64-v2": ISA_V2}
     return [n for n in profile.hwcaps_subdirs if cpu.isa & have.get(n, 0)]
 

@@ -165,6 +165,7 @@ class LdCache:
         name: str,
         *,
         flags_wanted: int = X86_64_LIBC6,
+        flags_accepted: Sequence[int] = (),
         hwcaps_subdirs: Sequence[str],
         hwcap_mask_bits: int,
         platform_bit: int | None,
@@ -180,7 +181,7 @@ class LdCache:
         if self.format is None:
             return None
         return _search_cache(self, _encode(name), flags_wanted, _priorities(self, hwcaps_subdirs),
-                             hwcap_mask_bits, platform_bit, isa_level)
+                             hwcap_mask_bits, platform_bit, isa_level, tuple(flags_accepted) or (flags_wanted,))
 
 
 # ---------------------------------------------------------------------------------------------- reader
@@ -354,8 +355,10 @@ def _isa_compatible(hwcap: int, isa_level: int) -> bool:
 
 
 def _search_cache(cache: LdCache, name: bytes, wanted: int, prio: list[int], hwcap_bits: int,
-                  platform_bit: int | None, isa_level: int) -> str | None:
-    """Mirrors `search_cache` (elf/dl-cache.c), including its walk bounds."""
+                  platform_bit: int | None, isa_level: int, accepted: tuple[int, ...] = ()) -> str | None:
+    """Mirrors `search_cache` (elf/dl-cache.c), including its walk bounds.  `accepted`: the flags
+    `_dl_cache_check_flags` lets through (the generic one also takes 1); `wanted` ends the walk."""
+    accepted = accepted or (wanted,)
     data, base, strsize, libs = cache._data, cache._strtab, cache._strsize, cache._raw
     platform = U64 if platform_bit is None else 1 << platform_bit
     exclude = ~(hwcap_bits | HWCAP_PLATFORM | HWCAP_TLS) & U64
@@ -381,7 +384,7 @@ def _search_cache(cache: LdCache, name: bytes, wanted: int, prio: list[int], hwc
                 if middle > left and key_cmp(middle) != 0:
                     break
                 middle += 1
-                if lib.flags != wanted or lib.value >= strsize:
+                if lib.flags not in accepted or lib.value >= strsize:
                     continue
                 named = False
                 if lib.hwcap is not None:
