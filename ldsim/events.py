@@ -123,3 +123,66 @@ class Listing:
 
 Event = Union[Listing, FileNeeded, FindLibrary, SearchPath, TryFile, SearchCache, SearchDone, LoadAuxiliary,
               EmptyDstAuxiliary, GeneratingLinkMap, UnsupportedFlags1, CheckingVersion, DebugError, Output]
+
+
+# -- symbol binding, relocation, init and fini (ldsim.relocate, ldsim.initfini) ----------------------
+
+
+@dataclass(frozen=True)
+class SymbolLookup:
+    """`symbol=NAME;  lookup in file=OBJ [0]`: one object visited by do_lookup_x."""
+
+    name: str
+    file: str
+    category = Debug.SYMBOLS
+
+
+@dataclass(frozen=True)
+class Binding:
+    """`binding file REF [0] to DEF [0]: normal|protected symbol `NAME'[ [VERSION]]`."""
+
+    ref: str
+    definer: str
+    name: str
+    version: str | None
+    protected: bool = False
+    category = Debug.BINDINGS
+
+
+@dataclass(frozen=True)
+class RelocationProcessing:
+    name: str
+    lazy: bool
+    category = Debug.RELOC
+
+
+@dataclass(frozen=True)
+class CallingInit:
+    name: str
+    preinit: bool = False
+    category = Debug.IMPCALLS
+
+
+@dataclass(frozen=True)
+class CallingFini:
+    name: str  # raw l_name: "" for the main program
+    category = Debug.IMPCALLS
+
+
+@dataclass(frozen=True)
+class ProgramStart:
+    """libc's `initialize program: ARGV0` (transfer=False) and `transferring control: ARGV0`."""
+
+    argv0: str
+    transfer: bool
+    category = Debug.IMPCALLS
+
+
+@dataclass(frozen=True)
+class ObjectScopes:
+    """One object of the `Initial object scopes` dump; scopes None = `no scope`; first=True adds the title."""
+
+    name: str
+    scopes: tuple[tuple[str, ...], ...] | None
+    first: bool = False
+    category = Debug.SCOPES

@@ -17,6 +17,9 @@ from ldsim.elf import DF1, DT, PT, VER_FLG_WEAK, ElfError, ElfFile
 from ldsim.linkmap import FileCache, Found, Kind, LinkMap, file_id
 from ldsim.search import CacheStep, LoadError, PathStep, SearchResult, Searcher, StepOutcome, search_steps
 from ldsim.world import World
+from ldsim import execution
+from ldsim.relocate import Binder
+from ldsim.symbols import SymbolTables
 
 PAGE = 4096
 DT_1_SUPPORTED = (DF1.NOW | DF1.NODELETE | DF1.INITFIRST | DF1.NOOPEN | DF1.ORIGIN | DF1.NODEFLIB | DF1.PIE)
@@ -458,6 +461,8 @@ class Process:
         vdso = LinkMap(name=VDSO_NAME, names=[VDSO_NAME], kind=Kind.VDSO, soname_added=True,
                        map_start=0x7FFFF7FC1000)
         self.objects[:] = [main, self.rtld, vdso]
+        self.binder = Binder(self, SymbolTables())
+        self.binder.vdso_setup(vdso)  # setup_vdso_pointers
         # _dl_init_paths: main's RUNPATH or RPATH, then LD_LIBRARY_PATH (system records exist already)
         if main.elf.runpath is not None:
             self.runpath_of(main)
@@ -477,9 +482,7 @@ class Process:
         failed = self.check_versions(trace)
         if failed and cfg.mode is Mode.NORMAL:
             raise Exit(1)
-        if cfg.listing:
-            self.result.events.append(ev.Listing())
-            raise Exit(0)
+        execution.finish(self, self.binder)  # listing, LD_WARN pass, or relocation, init and fini
 
     def _map_main(self) -> LinkMap:
         """The main program: mapped by ld.so in direct mode, by the kernel otherwise."""

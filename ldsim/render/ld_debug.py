@@ -43,6 +43,25 @@ def message(e: ev.Event) -> str | None:
             return f"checking for version `{version}' in file {definer} [0] required by file {requester} [0]\n"
         case ev.DebugError(obj, occasion, msg, continued):
             return f"{obj}: error: {occasion}: {msg} ({'continued' if continued else 'fatal'})\n"
+        case ev.SymbolLookup(name, file):
+            return f"symbol={name};  lookup in file={file} [0]\n"
+        case ev.Binding(ref, definer, name, version, protected):
+            kind = "protected" if protected else "normal"
+            tail = f" [{version}]\n" if version is not None else "\n"
+            return f"binding file {ref} [0] to {definer} [0]: {kind} symbol `{name}'{tail}"
+        case ev.RelocationProcessing(name, lazy):
+            return f"\nrelocation processing: {name}{' (lazy)' if lazy else ''}\n"
+        case ev.CallingInit(name, preinit):
+            return f"\ncalling {'preinit' if preinit else 'init'}: {name}\n\n"
+        case ev.CallingFini(name):
+            return f"\ncalling fini: {name} [0]\n\n"
+        case ev.ProgramStart(argv0, transfer):
+            return f"\n{'transferring control' if transfer else 'initialize program'}: {argv0}\n\n"
+        case ev.ObjectScopes(name, scopes, first):
+            head = "\nInitial object scopes\n" if first else ""
+            body = "".join(f" scope {i}:" + "".join(f" {n}" for n in sc) + "\n" for i, sc in enumerate(scopes)) \
+                if scopes is not None else " no scope\n"
+            return f"{head}object={name} [0]\n{body}\n"
     return None
 
 

@@ -1,0 +1,147 @@
+"""The end of `dl_main` after the version checks (elf/rtld.c): the trace-mode listing, the `unused`
+check, the LD_WARN relocation pass, or — running for real — the scope dump, relocation of every object,
+`_dl_init`, libc's start lines and `_dl_fini` at exit.  Pure: events on the process, an `Exit` at the end.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ldsim import events as ev
+from ldsim.config import Debug, Mode
+from ldsim.elf import DF1, DT
+from ldsim.initfini import fini_order, startup_initfini
+from ldsim.linkmap import Kind, LinkMap
+from ldsim.relocate import Binder, SymbolLookupError
+
+if TYPE_CHECKING:
+    from ldsim.loader import Process
+
+LIBC_SO = "libc.so.6"
+
+
+def effective_lazy(proc: Process) -> int:
+    """GLRO(dl_lazy): LD_BIND_NOW, `unused` forces 0, --list sets -1."""
+    lazy = proc.cfg.lazy
+    if lazy >= 0 and proc.cfg.debug & Debug.UNUSED:
+        return 0
+    return lazy
+
+
+def libc_map(proc: Process) -> LinkMap | None:
+    """GL(dl_ns)[0].libc_map: the object whose soname is libc.so.6."""
+    return next((m for m in proc.objects if not m.faked and m.soname == LIBC_SO), None)
+
+
+def finish(proc: Process, binder: Binder) -> None:
+    """Everything after `_dl_check_all_versions`; always ends with `Exit`."""
+    from ldsim.loader import Exit
+    main = proc.main
+    initfini = startup_initfini(main, proc.result.searchlist, libc_map(proc))
+    proc.result.initfini = initfini
+    if proc.cfg.mode is not Mode.NORMAL:
+        _trace_tail(proc, binder, initfini)
+        raise Exit(0)
+    try:
+        _run(proc, binder, initfini)
+    except SymbolLookupError as e:
+        proc.out(f"{proc.argv0}: symbol lookup error: {e.objname}: {e.message}\n", 2)
+        raise Exit(127) from None
+    raise Exit(0)
+
+
+def _trace_tail(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
+    from ldsim.loader import Exit
+    lazy = effective_lazy(proc)
+
+    def print_unresolved(objname: str, message: str) -> None:
+        proc.out(f"{message}\t({objname or proc.argv0})\n", 2)
+
+    binder.receiver = print_unresolved
+    if proc.cfg.debug & Debug.UNUSED:
+        binder.relocate(proc.main, bool(lazy))
+        unused = _unused(proc)
+        if unused:
+            proc.out("Unused direct dependencies:\n" + "".join(f"\t{n}\n" for n in unused))
+        raise Exit(1 if unused else 0)
+    proc.result.events.append(ev.Listing())
+    if proc.cfg.mode is Mode.TRACE and lazy >= 0 and proc.cfg.warn:
+        for m in reversed(initfini):
+            if m is not proc.rtld and not m.faked:
+                binder.relocate(m, bool(lazy))
+
+
+def _unused(proc: Process) -> list[str]:
+    """rtld.c: walk main's DT_NEEDED entries alongside l_next (vDSO skipped): the unused ones' l_name."""
+    out = []
+    objs = proc.objects
+    i = 0
+    for _ in proc.main.elf.needed:
+        i += 1
+        if i < len(objs) and objs[i].kind is Kind.VDSO:
+            i += 1
+        if i >= len(objs):
+            break
+        if not objs[i].used:
+            out.append(objs[i].name)
+    return out
+
+
+def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
+    """The real start: scopes, relocation (dependencies first, ld.so last), init, libc, fini."""
+    if proc.cfg.debug & Debug.SCOPES:
+        _show_scopes(proc, binder)
+    lazy = bool(effective_lazy(proc))
+    for m in reversed(initfini):
+        if m is not proc.rtld:
+            binder.relocate(m, lazy)
+    if proc.rtld is not None and proc.rtld in proc.result.searchlist:
+        binder.relocate(proc.rtld, False, scopes=[proc.result.searchlist])
+    called = _init(proc, initfini)
+    if libc_map(proc) is not None:
+        proc.emit(ev.ProgramStart(proc.argv0, False))
+        proc.emit(ev.ProgramStart(proc.argv0, True))
+    for m in fini_order(proc.objects, proc.main, initfini):
+        if id(m) in called:
+            proc.emit(ev.CallingFini(m.name))
+
+
+def _init(proc: Process, initfini: list[LinkMap]) -> set[int]:
+    """_dl_init: DF_1_INITFIRST object, main's preinit array, then l_initfini backwards."""
+    called: set[int] = set()
+
+    def call_init(m: LinkMap) -> None:
+        if id(m) in called:
+            return
+        called.add(id(m))
+        if m.name == "" and m.kind is Kind.MAIN:
+            return
+        proc.emit(ev.CallingInit(proc.dso_filename(m)))
+
+    first = next((m for m in proc.objects if m.elf is not None and not m.faked
+                  and m.elf.flags_1 & DF1.INITFIRST), None)
+    if first is not None:
+        call_init(first)
+    main = proc.main
+    if main.elf.dyn(DT.PREINIT_ARRAY) is not None and (main.elf.dyn(DT.PREINIT_ARRAYSZ) or 0) >= 8:
+        proc.emit(ev.CallingInit(proc.dso_filename(main), preinit=True))
+    for m in reversed(initfini):
+        call_init(m)
+    return called
+
+
+def _show_scopes(proc: Process, binder: Binder) -> None:
+    """_dl_show_scope for each object of the l_next chain."""
+    def names(scope: list[LinkMap]) -> tuple[str, ...]:
+        return tuple(m.name or proc.argv0 for m in scope)
+
+    first = True
+    for m in proc.objects:
+        if m.kind is Kind.RTLD:
+            scopes = None
+        elif m.kind is Kind.VDSO:
+            scopes = (names(proc.result.searchlist), (m.name,))
+        else:
+            scopes = tuple(names(s) for s in binder.scopes_of(m))
+        proc.emit(ev.ObjectScopes(proc.dso_filename(m), scopes, first))
+        first = False

@@ -1,0 +1,54 @@
+"""Init and fini order: `_dl_sort_maps_dfs` (elf/dl-sort-maps.c, the 2.36 default `dynamic_sort=2`),
+`_dl_init`/`call_init` (elf/dl-init.c) and `_dl_fini` (elf/dl-fini.c)."""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from ldsim.linkmap import LinkMap
+
+
+def sort_maps(maps: Sequence[LinkMap], initfini: Callable[[LinkMap], Sequence[LinkMap] | None],
+              force_first: bool) -> list[LinkMap]:
+    """_dl_sort_maps_dfs without relocation dependencies: reverse postorder of a DFS started from each
+    map, last to first, following each map's l_initfini ([itself, its DT_NEEDED deps and filtees])."""
+    visited: set[int] = set()
+    rpo: list[LinkMap] = []
+
+    def dfs(m: LinkMap) -> None:
+        if id(m) in visited or m.faked:
+            return
+        visited.add(id(m))
+        for dep in initfini(m) or ():
+            if id(dep) not in visited:
+                dfs(dep)
+        rpo.append(m)
+
+    for m in reversed(maps):
+        dfs(m)
+        if len(rpo) == len(maps):
+            break
+    out = rpo[::-1]
+    if force_first and maps and out and out[0] is not maps[0]:
+        out.remove(maps[0])
+        out.insert(0, maps[0])
+    return out
+
+
+def startup_initfini(main: LinkMap, searchlist: Sequence[LinkMap], libc: LinkMap | None) -> list[LinkMap]:
+    """main's l_initfini at the end of _dl_map_object_deps: the search list sorted, main kept first
+    unless main is libc itself."""
+    return sort_maps(list(searchlist), lambda m: [m, *m.deps] if not m.faked else None,
+                     force_first=searchlist[0] is not libc)
+
+
+def fini_order(objects: Sequence[LinkMap], main: LinkMap, main_initfini: Sequence[LinkMap]) -> list[LinkMap]:
+    """_dl_fini: the object list (l_next order) sorted with force_first; main's l_initfini is by now
+    the sorted startup list."""
+    def initfini(m: LinkMap) -> Sequence[LinkMap] | None:
+        if m is main:
+            return main_initfini
+        if m.faked or m.elf is None and not m.deps:
+            return None
+        return [m, *m.deps]
+    return sort_maps(list(objects), initfini, force_first=True)

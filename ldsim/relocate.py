@@ -1,0 +1,361 @@
+"""Symbol lookup and x86-64 relocation processing at startup.
+
+Mirrors `_dl_lookup_symbol_x`/`do_lookup_x`/`check_match` (elf/dl-lookup.c), `_dl_relocate_object`
+(elf/dl-reloc.c), `_ELF_DYNAMIC_DO_RELOC` (elf/dynamic-link.h), `elf_dynamic_do_Rel` (elf/do-rel.h) and
+`elf_machine_rela`/`elf_machine_lazy_rel` (sysdeps/x86_64/dl-machine.h).  Pure: events and results only.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from enum import IntEnum, IntFlag
+from typing import TYPE_CHECKING, Callable
+
+from ldsim import events as ev
+from ldsim.config import Debug
+from ldsim.elf import DF, DF1, DT
+from ldsim.linkmap import Kind, LinkMap
+from ldsim.symbols import ALLOWED_STT, SHN_ABS, SHN_UNDEF, STB, STT, STV, Sym, SymbolTable, SymbolTables, \
+    Version, elf_hash, gnu_hash
+
+if TYPE_CHECKING:
+    from ldsim.loader import Process
+
+
+class R(IntEnum):
+    """R_X86_64_* relocation types the loader treats specially."""
+
+    NONE = 0
+    R64 = 1
+    COPY = 5
+    GLOB_DAT = 6
+    JUMP_SLOT = 7
+    RELATIVE = 8
+    DTPMOD64 = 16
+    DTPOFF64 = 17
+    TPOFF64 = 18
+    TLSDESC = 36
+    IRELATIVE = 37
+    RELATIVE64 = 38
+
+
+class TypeClass(IntFlag):
+    """ELF_RTYPE_CLASS_*."""
+
+    NONE = 0
+    PLT = 1
+    COPY = 2
+
+
+_PLT_CLASS = {R.JUMP_SLOT, R.DTPMOD64, R.DTPOFF64, R.TPOFF64, R.TLSDESC}
+_RELA = struct.Struct("<QQq")
+
+
+def type_class(rtype: int) -> TypeClass:
+    """elf_machine_type_class."""
+    if rtype in _PLT_CLASS:
+        return TypeClass.PLT
+    return TypeClass.COPY if rtype == R.COPY else TypeClass.NONE
+
+
+@dataclass(frozen=True)
+class Rela:
+    offset: int
+    type: int
+    sym: int
+    addend: int
+
+
+class SymbolLookupError(Exception):
+    """An undefined strong reference outside `_dl_receive_error`: fatal for the process."""
+
+    def __init__(self, objname: str, message: str) -> None:
+        super().__init__(message)
+        self.objname = objname
+        self.message = message
+
+
+@dataclass
+class Counters:
+    relocations: int = 0
+    cache: int = 0
+
+
+@dataclass
+class _Cache:
+    """l_lookup_cache: the last (symbol, type class) looked up by one object and its result."""
+
+    sym: int | None = None
+    tclass: int = -1
+    result: tuple[LinkMap, Sym] | None = None
+
+
+# The vDSO's dynamic symbols (LINUX_2.6, index 2): what setup_vdso_pointers looks up
+VDSO_SYMBOLS = ("__vdso_clock_gettime", "__vdso_gettimeofday", "__vdso_time", "__vdso_getcpu",
+                "__vdso_clock_getres")
+LINUX_2_6 = Version("LINUX_2.6", elf_hash(b"LINUX_2.6"), True)
+
+
+@dataclass
+class Binder:
+    """Process-wide lookup state: counters, the unique-symbol table, per-object lookup caches."""
+
+    proc: Process
+    tables: SymbolTables
+    counters: Counters = field(default_factory=Counters)
+    unique: dict[str, tuple[LinkMap, Sym]] = field(default_factory=dict)
+    caches: dict[int, _Cache] = field(default_factory=dict)
+    receiver: Callable[[str, str], None] | None = None  # _dl_receive_error's handler, None = fatal
+
+    # -- tables ----------------------------------------------------------------------------------
+
+    def table(self, m: LinkMap) -> SymbolTable | None:
+        if m.elf is None or m.faked or not m.elf.is_64:
+            return None
+        return self.tables.of(m.elf)
+
+    def name(self, m: LinkMap) -> str:
+        return self.proc.dso_filename(m)
+
+    # -- lookup ----------------------------------------------------------------------------------
+
+    def lookup(self, name: str, undef: LinkMap, ref: Sym | None, scopes: list[list[LinkMap]],
+               version: Version | None, tclass: int) -> tuple[LinkMap, Sym] | None:
+        """_dl_lookup_symbol_x: scope walk, undefined-symbol error, protected references, l_used,
+        the binding line."""
+        self.counters.relocations += 1
+        h = gnu_hash(name.encode("utf-8", "surrogateescape"))
+        result: list = []
+        for scope in scopes:
+            if self._do_lookup(name, h, ref, scope, version, tclass, undef, result):
+                break
+        if not result:
+            if (ref is None or ref.bind != STB.WEAK) and not self.proc.cfg.debug & Debug.UNUSED:
+                vtext = f", version {version.name}" if version is not None else ""
+                self._signal(self.name(undef), f"undefined symbol: {name}{vtext}")
+            return None
+        found = (result[0], result[1])
+        protected = ref is not None and ref.visibility == STV.PROTECTED
+        if protected:
+            if tclass & TypeClass.PLT:
+                if found[0] is not undef:
+                    found = (undef, ref)
+            else:
+                again: list = []
+                for scope in scopes:
+                    if self._do_lookup(name, h, ref, scope, version, TypeClass.PLT, None, again):
+                        break
+                if again and again[0] is not undef:
+                    found = (undef, ref)
+        found[0].used = True
+        self.proc.emit(ev.Binding(self.name(undef), self.name(found[0]), name,
+                                  version.name if version is not None else None, protected))
+        return found
+
+    def _signal(self, objname: str, message: str) -> None:
+        """_dl_signal_cexception with occasion "symbol lookup error"."""
+        self.proc.emit(ev.DebugError(objname, "symbol lookup error", message, self.receiver is not None))
+        if self.receiver is None:
+            raise SymbolLookupError(objname, message)
+        self.receiver(objname, message)
+
+    def _do_lookup(self, name: str, h: int, ref: Sym | None, scope: list[LinkMap], version: Version | None,
+                   tclass: int, undef: LinkMap | None, result: list) -> bool:
+        """do_lookup_x over one scope; True when the search is over (result set)."""
+        dynamic_weak = self.proc.cfg.dynamic_weak
+        for m in scope:
+            if tclass & TypeClass.COPY and m.kind is Kind.MAIN:
+                continue
+            self.proc.emit(ev.SymbolLookup(name, self.name(m)))
+            sym = self._find_in(m, name, h, ref, version, tclass)
+            if sym is None or sym.binds_local:
+                continue
+            if sym.bind == STB.WEAK and dynamic_weak:
+                if not result:
+                    result[:] = [m, sym]
+                continue
+            if sym.bind in (STB.GLOBAL, STB.WEAK):
+                result[:] = [m, sym]
+                return True
+            if sym.bind == STB.GNU_UNIQUE:
+                result[:] = self._unique(name, m, sym, ref, undef, tclass)
+                return True
+        return False
+
+    def _unique(self, name: str, m: LinkMap, sym: Sym, ref: Sym | None, undef: LinkMap | None,
+                tclass: int) -> list:
+        """do_lookup_unique: the first definition found process-wide serves everyone."""
+        hit = self.unique.get(name)
+        if hit is not None:
+            return [m, sym] if tclass & TypeClass.COPY else list(hit)
+        if tclass & TypeClass.COPY and undef is not None and ref is not None:
+            self.unique[name] = (undef, ref)
+        else:
+            self.unique[name] = (m, sym)
+        return [m, sym]
+
+    def _find_in(self, m: LinkMap, name: str, h: int, ref: Sym | None, version: Version | None,
+                 tclass: int) -> Sym | None:
+        """The hash-chain part of do_lookup_x with check_match, for one object."""
+        if m.kind is Kind.VDSO:
+            return self._vdso_symbol(name)
+        tab = self.table(m)
+        if tab is None or tab.nbuckets == 0:
+            return None
+        has_versyms = bool(m.elf.verneed or m.elf.verdef) and tab.versym_off is not None
+        num_versions = 0
+        versioned: Sym | None = None
+        for idx in tab.chain(name, h):
+            sym = tab.symbol(idx)
+            if (sym.value == 0 and sym.shndx != SHN_ABS and sym.type != STT.TLS) \
+                    or (tclass & TypeClass.PLT and sym.shndx == SHN_UNDEF):
+                continue
+            if sym.type not in ALLOWED_STT or sym.name != name:
+                continue
+            vs = tab.versym(idx) if has_versyms else None
+            if version is not None:
+                if vs is None:
+                    self._check_filename(version, m)
+                    return sym
+                own = tab.versions.get(vs & 0x7FFF)
+                if (own is None or own.hash != version.hash or own.name != version.name) \
+                        and (version.hidden or (own is not None and own.hash) or vs & 0x8000):
+                    continue
+                return sym
+            if vs is not None and (vs & 0x7FFF) >= 3:
+                if not vs & 0x8000:
+                    num_versions += 1
+                    if num_versions == 1:
+                        versioned = sym
+                continue
+            return sym
+        return versioned if num_versions == 1 else None
+
+    def _check_filename(self, version: Version, m: LinkMap) -> None:
+        """check_match's assertion: a versioned reference into the very file that should define it."""
+        if version.filename is not None and m.name_matches(version.filename):
+            from ldsim.loader import Exit
+            self.proc.out("Inconsistency detected by ld.so: dl-lookup.c: 107: check_match: Assertion "
+                          "`version->filename == NULL || ! _dl_name_match_p (version->filename, map)' "
+                          "failed!\n", 2)
+            raise Exit(127)
+
+    def _vdso_symbol(self, name: str) -> Sym | None:
+        if name in VDSO_SYMBOLS or name in {n[len("__vdso_"):] for n in VDSO_SYMBOLS}:
+            return Sym(0, name, (STB.GLOBAL << 4) | STT.FUNC, 0, 1, 0x1000, 0)
+        return None
+
+    # -- startup pieces --------------------------------------------------------------------------
+
+    def vdso_setup(self, vdso: LinkMap) -> None:
+        """setup_vdso_pointers: five dl_vdso_vsym lookups in the vDSO's local scope."""
+        for name in VDSO_SYMBOLS:
+            self.lookup(name, vdso, None, [[vdso]], LINUX_2_6, TypeClass.NONE)
+
+    def scopes_of(self, m: LinkMap) -> list[list[LinkMap]]:
+        """l_scope of an object loaded at startup: the global scope, after itself with DT_SYMBOLIC."""
+        glob = self.proc.result.searchlist
+        if m.kind is not Kind.MAIN and m.elf is not None and (m.elf.dyn(DT.SYMBOLIC) is not None
+                                                              or m.elf.flags & DF.SYMBOLIC):
+            return [[m], glob]
+        return [glob]
+
+    # -- relocation ------------------------------------------------------------------------------
+
+    def relocate(self, m: LinkMap, lazy: bool, scopes: list[list[LinkMap]] | None = None,
+                 is_rtld: bool = False) -> None:
+        """_dl_relocate_object for the lookups it makes (RELR and relative relocations make none)."""
+        elf = m.elf
+        if elf is None:
+            return
+        if elf.dyn(DT.BIND_NOW) is not None or elf.flags & DF.BIND_NOW or elf.flags_1 & DF1.NOW:
+            lazy = False
+        self.proc.emit(ev.RelocationProcessing(self.name(m), lazy))
+        tab = self.table(m)
+        if tab is None or tab.symtab is None:
+            return
+        scopes = scopes if scopes is not None else self.scopes_of(m)
+        for start, entries, nrelative, range_lazy in self._ranges(m, lazy):
+            relocs = entries[nrelative:] if not is_rtld else entries[nrelative:]
+            if range_lazy:
+                for r in relocs:
+                    if r.type == R.TLSDESC:
+                        self._rela(m, tab, r, scopes)
+                continue
+            deferred = []
+            for r in relocs:
+                if r.type == R.IRELATIVE:
+                    deferred.append(r)
+                    continue
+                self._rela(m, tab, r, scopes)
+            for r in deferred:
+                self._rela(m, tab, r, scopes)
+
+    def _ranges(self, m: LinkMap, lazy: bool) -> list[tuple[int, list[Rela], int, bool]]:
+        """_ELF_DYNAMIC_DO_RELOC: DT_RELA (first RELACOUNT relative), DT_JMPREL merged when contiguous
+        and not lazy."""
+        elf = m.elf
+        start, size, nrel = 0, 0, 0
+        rela = elf.dyn(DT.RELA)
+        if rela:
+            start, size = rela, elf.dyn(DT.RELASZ) or 0
+            nrel = elf.dyn(DT.RELACOUNT) or 0
+        ranges = [[start, size, nrel, False], [0, 0, 0, False]]
+        if elf.dyn(DT.PLTREL) is not None and elf.dyn(DT.JMPREL) is not None:
+            jstart, jsize = elf.dyn(DT.JMPREL), elf.dyn(DT.PLTRELSZ) or 0
+            r0 = ranges[0]
+            if r0[0] == 0:
+                r0[0] = jstart
+            if r0[0] + r0[1] == jstart + jsize:
+                r0[1] -= jsize
+            if not lazy and r0[0] + r0[1] == jstart:
+                r0[1] += jsize
+            else:
+                ranges[1] = [jstart, jsize, 0, lazy]
+        out = []
+        for start, size, nrel, rlazy in ranges:
+            if size <= 0:
+                continue
+            out.append((start, self._read(elf, start, size), nrel, rlazy))
+        return out
+
+    @staticmethod
+    def _read(elf, vaddr: int, size: int) -> list[Rela]:
+        off = elf.vaddr_to_offset(vaddr)
+        if off is None:
+            return []
+        n = size // _RELA.size
+        out = []
+        for i in range(n):
+            o, info, addend = _RELA.unpack_from(elf.data, off + i * _RELA.size)
+            out.append(Rela(o, info & 0xFFFFFFFF, info >> 32, addend))
+        return out
+
+    def _rela(self, m: LinkMap, tab: SymbolTable, r: Rela, scopes: list[list[LinkMap]]) -> None:
+        """elf_machine_rela up to RESOLVE_MAP, and the COPY size check."""
+        if r.type in (R.RELATIVE, R.RELATIVE64, R.NONE):
+            return
+        sym = tab.symbol(r.sym)
+        if sym.bind == STB.LOCAL or sym.binds_local:
+            return
+        tclass = type_class(r.type)
+        cache = self.caches.setdefault(id(m), _Cache())
+        if cache.sym == r.sym and cache.tclass == tclass:
+            self.counters.cache += 1
+            found = cache.result
+        else:
+            cache.tclass, cache.sym = tclass, r.sym
+            version = None
+            if m.elf.verneed or m.elf.verdef:
+                vs = tab.versym(r.sym)
+                if vs is not None:
+                    v = tab.versions.get(vs & 0x7FFF)
+                    version = v if v is not None and v.hash != 0 else None
+            found = self.lookup(sym.name, m, sym, scopes, version, tclass)
+            cache.result = found
+        if r.type == R.COPY and found is not None:
+            dsym = found[1]
+            if dsym.size > sym.size or (dsym.size < sym.size and self.proc.cfg.warn):
+                self.proc.out(f"{self.proc.argv0}: Symbol `{sym.name}' has different size in shared object, "
+                              "consider re-linking\n", 2)

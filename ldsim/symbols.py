@@ -1,0 +1,223 @@
+"""Dynamic symbol tables the way ld.so reads them: DT_SYMTAB/DT_STRTAB entries reached only through the
+DT_GNU_HASH (bloom filter, buckets, chains) or DT_HASH tables, DT_VERSYM, and the per-object version
+array `l_versions` built by `_dl_check_map_versions` (elf/dl-version.c).
+
+Never scans a symbol table: a name is found by walking its hash chain (musl's `gnu_lookup`/`sysv_lookup`,
+glibc's `do_lookup_x`).  Tables are built lazily, once per ElfFile, in a `SymbolTables` the caller owns.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Iterator
+
+from ldsim.elf import DT, ElfFile
+
+VER_FLG_BASE = 0x1
+SHN_UNDEF = 0
+SHN_ABS = 0xFFF1
+
+
+class STB(IntEnum):
+    LOCAL = 0
+    GLOBAL = 1
+    WEAK = 2
+    GNU_UNIQUE = 10
+
+
+class STT(IntEnum):
+    NOTYPE = 0
+    OBJECT = 1
+    FUNC = 2
+    SECTION = 3
+    FILE = 4
+    COMMON = 5
+    TLS = 6
+    GNU_IFUNC = 10
+
+
+class STV(IntEnum):
+    DEFAULT = 0
+    INTERNAL = 1
+    HIDDEN = 2
+    PROTECTED = 3
+
+
+ALLOWED_STT = frozenset((STT.NOTYPE, STT.OBJECT, STT.FUNC, STT.COMMON, STT.TLS, STT.GNU_IFUNC))
+_SYM64 = struct.Struct("<IBBHQQ")
+
+
+@dataclass(frozen=True)
+class Sym:
+    """One Elf64_Sym with its index and resolved name."""
+
+    index: int
+    name: str
+    info: int
+    other: int
+    shndx: int
+    value: int
+    size: int
+
+    @property
+    def bind(self) -> int:
+        return self.info >> 4
+
+    @property
+    def type(self) -> int:
+        return self.info & 0xF
+
+    @property
+    def visibility(self) -> int:
+        return self.other & 3
+
+    @property
+    def binds_local(self) -> bool:
+        """dl_symbol_visibility_binds_local_p: hidden and internal symbols are local."""
+        return self.visibility in (STV.HIDDEN, STV.INTERNAL)
+
+
+@dataclass(frozen=True)
+class Version:
+    """An `r_found_version`: a version index's name and hash; filename set for needed versions."""
+
+    name: str
+    hash: int
+    hidden: bool = False
+    filename: str | None = None
+
+
+def gnu_hash(name: bytes) -> int:
+    """dl_new_hash: h = h*33 + c from 5381."""
+    h = 5381
+    for c in name:
+        h = (h * 33 + c) & 0xFFFFFFFF
+    return h
+
+
+def elf_hash(name: bytes) -> int:
+    h = 0
+    for c in name:
+        h = ((h << 4) + c) & 0xFFFFFFFF
+        g = h & 0xF0000000
+        h ^= g >> 24
+        h &= ~g & 0xFFFFFFFF
+    return h
+
+
+class SymbolTable:
+    """The lookup structures `_dl_setup_hash` (elf/dl-lookup.c) prepares for one object."""
+
+    def __init__(self, elf: ElfFile) -> None:
+        self.elf = elf
+        self.data = elf.data
+        self._syms: dict[int, Sym] = {}
+        symtab = elf.dyn(DT.SYMTAB)
+        strtab = elf.dyn(DT.STRTAB)
+        self.symtab = elf.vaddr_to_offset(symtab) if symtab is not None else None
+        self.strtab = elf.vaddr_to_offset(strtab) if strtab is not None else None
+        self.nbuckets = 0
+        self.gnu = False
+        if self.symtab is None or self.strtab is None:
+            return
+        gh = elf.dyn(DT.GNU_HASH)
+        if gh is not None and (off := elf.vaddr_to_offset(gh)) is not None:
+            self._setup_gnu(off)
+        else:
+            h = elf.dyn(DT.HASH)
+            if h is not None and (off := elf.vaddr_to_offset(h)) is not None:
+                self._setup_sysv(off)
+        vs = elf.dyn(DT.VERSYM)
+        self.versym_off = elf.vaddr_to_offset(vs) if vs is not None else None
+        self.versions = _versions(elf)
+
+    versym_off: int | None = None
+    versions: dict[int, Version] = {}
+
+    def _setup_gnu(self, off: int) -> None:
+        d = self.data
+        nbuckets, symbias, bitmask_nwords, shift = struct.unpack_from("<IIII", d, off)
+        self.gnu = True
+        self.nbuckets = nbuckets
+        self.symbias = symbias
+        self.bloom_mask = bitmask_nwords - 1
+        self.shift = shift
+        self.bloom_off = off + 16
+        self.buckets_off = self.bloom_off + 8 * bitmask_nwords
+        self.chain_off = self.buckets_off + 4 * nbuckets
+
+    def _setup_sysv(self, off: int) -> None:
+        nbucket, nchain = struct.unpack_from("<II", self.data, off)
+        self.nbuckets = nbucket
+        self.buckets_off = off + 8
+        self.chain_off = self.buckets_off + 4 * nbucket
+
+    def symbol(self, idx: int) -> Sym:
+        s = self._syms.get(idx)
+        if s is None:
+            name_off, info, other, shndx, value, size = _SYM64.unpack_from(self.data, self.symtab + 24 * idx)
+            end = self.data.find(b"\0", self.strtab + name_off)
+            name = bytes(self.data[self.strtab + name_off:end]).decode("utf-8", "surrogateescape")
+            s = self._syms[idx] = Sym(idx, name, info, other, shndx, value, size)
+        return s
+
+    def versym(self, idx: int) -> int | None:
+        if self.versym_off is None:
+            return None
+        return struct.unpack_from("<H", self.data, self.versym_off + 2 * idx)[0]
+
+    def chain(self, name: str, new_hash: int) -> Iterator[int]:
+        """Indices of the hash chain `do_lookup_x` walks for `name` (GNU: hash-equal entries only)."""
+        if self.nbuckets == 0:
+            return
+        d = self.data
+        if self.gnu:
+            word = struct.unpack_from("<Q", d, self.bloom_off + 8 * ((new_hash // 64) & self.bloom_mask))[0]
+            if not ((word >> (new_hash & 63)) & (word >> ((new_hash >> self.shift) & 63)) & 1):
+                return
+            bucket = struct.unpack_from("<I", d, self.buckets_off + 4 * (new_hash % self.nbuckets))[0]
+            if bucket == 0:
+                return
+            idx = bucket
+            while True:
+                h = struct.unpack_from("<I", d, self.chain_off + 4 * (idx - self.symbias))[0]
+                if ((h ^ new_hash) >> 1) == 0:
+                    yield idx
+                if h & 1:
+                    return
+                idx += 1
+        else:
+            old = elf_hash(name.encode("utf-8", "surrogateescape"))
+            idx = struct.unpack_from("<I", d, self.buckets_off + 4 * (old % self.nbuckets))[0]
+            seen = 0
+            while idx != 0 and seen < 1 << 20:
+                yield idx
+                idx = struct.unpack_from("<I", d, self.chain_off + 4 * idx)[0]
+                seen += 1
+
+
+def _versions(elf: ElfFile) -> dict[int, Version]:
+    """l_versions: needed versions by vna_other, then defined non-base versions by vd_ndx."""
+    out: dict[int, Version] = {}
+    for vn in elf.verneed:
+        for aux in vn.entries:
+            out[aux.other & 0x7FFF] = Version(aux.name, aux.hash, bool(aux.other & 0x8000), vn.file)
+    for vd in elf.verdef:
+        if not vd.flags & VER_FLG_BASE and vd.names:
+            out[vd.index & 0x7FFF] = Version(vd.names[0], vd.hash)
+    return out
+
+
+class SymbolTables:
+    """Symbol tables built on demand, one per parsed file; owned by whoever owns the FileCache."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, tuple[ElfFile, SymbolTable]] = {}
+
+    def of(self, elf: ElfFile) -> SymbolTable:
+        hit = self._by_id.get(id(elf))
+        if hit is None or hit[0] is not elf:
+            hit = self._by_id[id(elf)] = (elf, SymbolTable(elf))
+        return hit[1]
