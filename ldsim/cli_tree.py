@@ -1,0 +1,53 @@
+"""`ldsim tree [run options] PROGRAM`: the dependency tree, each edge with the search step that resolved it.
+
+Exit status: 0, 1 when something is not found or the startup fails, 3 PROGRAM unreadable, 2 usage."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def _color(choice: str) -> bool:
+    if choice == "always":
+        return True
+    if choice == "never" or "NO_COLOR" in os.environ:
+        return False
+    return sys.stdout.isatty()
+
+
+def cmd_tree(args: argparse.Namespace) -> int:
+    from ldsim import cli
+    from ldsim.cli_why import start
+    from ldsim.render import tree
+    proc = start(args)
+    if proc is None:
+        return cli.EXIT_INPUT
+    root = tree.build(proc)
+    if args.json:
+        json.dump(tree.as_dict(root), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif args.dot:
+        print("\n".join(tree.dot(root)))
+    else:
+        print("\n".join(tree.text(root, _color(args.color))))
+        for e in proc.result.events:
+            if getattr(e, "stream", 0) == 2:
+                print(f"loader: {e.text.rstrip()}", file=sys.stderr)
+    bad = any(r.result is None or r.result.faked for r in proc.result.requests)
+    return 1 if bad or proc.result.status not in (None, 0) else 0
+
+
+def add_parser(sub) -> None:
+    from ldsim.cli_why import add_run_options
+    p = sub.add_parser("tree", help="the dependency tree with the search step of each edge")
+    add_run_options(p)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--json", action="store_true", help="the tree as JSON")
+    g.add_argument("--dot", action="store_true", help="the graph in Graphviz dot")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                   help="colour (auto: only on a terminal, and never with NO_COLOR set)")
+    p.add_argument("program", metavar="PROGRAM")
+    p.set_defaults(func=cmd_tree)

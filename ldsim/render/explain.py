@@ -1,0 +1,95 @@
+"""`ldsim why`: a WhyReport as text (tables made with tabulate) or as a JSON-ready dict.  Pure."""
+
+from __future__ import annotations
+
+from tabulate import tabulate
+
+from ldsim.loader import Process, Request
+from ldsim.why import WhyReport, label
+
+
+def _edge(proc: Process, r: Request) -> str:
+    via = "" if r.via == "needed" else f" [{r.via}]"
+    return f"{r.name}{via}"
+
+
+def chain_text(proc: Process, chain: list[Request]) -> str:
+    return " -> ".join([proc.program] + [_edge(proc, r) for r in chain])
+
+
+def lines(proc: Process, rep: WhyReport) -> list[str]:
+    out: list[str] = []
+    if not rep.chains and not rep.found and not rep.missing:
+        out.append(f"{rep.program} does not load {rep.lib}: nothing it needs (directly or indirectly) asks for it.")
+        out += [f"note: {e}" for e in rep.errors]
+        return out
+    verb = "loads" if rep.found else "does not load"
+    out.append(f"Why {rep.program} {verb} {rep.lib}:")
+    out.append("")
+    out.append("Requested along:")
+    out += [f"  {chain_text(proc, c)}" for c in rep.chains]
+    for f in rep.found:
+        out.append("")
+        req = f.request
+        out.append(f"{label(proc, f.target)}")
+        out.append(f"  requested as {req.name} by {label(proc, req.loader) if req.loader else '(startup)'}"
+                   f"{'' if req.via == 'needed' else ' via ' + req.via}")
+        out.append(f"  found by: {f.how}")
+        if f.rejected:
+            out.append("  tried before it:")
+            out += ["    " + x for x in tabulate([(t.path, t.outcome) for t in f.rejected],
+                                                 headers=("candidate", "rejected because"),
+                                                 tablefmt="simple").splitlines()]
+        if f.others:
+            out.append("  also requested by (answered by the already-loaded object):")
+            for o in f.others:
+                how = {"name": "by name", "soname": "by soname", "file": "same file"}.get(o.reused or "", "")
+                out.append(f"    {label(proc, o.loader) if o.loader else '(startup)'} as {o.name} ({how})")
+        if f.shadowed:
+            out.append("  shadowed alternatives (what later steps would have found):")
+            out += ["    " + x for x in tabulate([(t.path, t.outcome) for t in f.shadowed],
+                                                 headers=("candidate", "step"), tablefmt="simple").splitlines()]
+    for m in rep.missing:
+        r = m.request
+        out.append("")
+        out.append(f"{r.name} NOT FOUND (needed by {label(proc, r.loader) if r.loader else '(startup)'}"
+                   f"{'' if r.via == 'needed' else ', via ' + r.via})")
+        if r.error:
+            out.append(f"  error: {r.error}")
+        if m.rows:
+            out.append("  searched, in order:")
+            out += ["    " + x for x in tabulate(
+                [(row.step, row.directory, row.element if row.element is not None else "", row.result)
+                 for row in m.rows], headers=("list", "directory", "element", "result"),
+                tablefmt="simple").splitlines()]
+        if m.reasons:
+            out.append("  why the search looked only there:")
+            out += [f"    - {x}" for x in m.reasons]
+        if m.near:
+            out.append("  near misses:")
+            for n in m.near:
+                out.append(f"    {n.path}")
+                out.append(f"      why not: {n.why}")
+                out.append(f"      fix: {n.fix}")
+        else:
+            out.append("  near misses: no file with that name or soname in the usual places")
+    if rep.errors:
+        out.append("")
+        out += [f"loader: {e}" for e in rep.errors]
+    return out
+
+
+def as_dict(proc: Process, rep: WhyReport) -> dict:
+    def req(r: Request) -> dict:
+        return {"name": r.name, "requester": label(proc, r.loader) if r.loader else None, "via": r.via,
+                "reused": r.reused, "error": r.error}
+    return {
+        "program": rep.program, "lib": rep.lib, "status": rep.status, "errors": rep.errors,
+        "chains": [[proc.program] + [r.name for r in c] for c in rep.chains],
+        "found": [{"path": label(proc, f.target), "request": req(f.request), "how": f.how,
+                   "found": vars(f.request.search.found) if f.request.search and f.request.search.found else None,
+                   "rejected": [vars(t) for t in f.rejected], "shadowed": [vars(t) for t in f.shadowed],
+                   "also_requested_by": [req(o) for o in f.others]} for f in rep.found],
+        "missing": [{"request": req(m.request), "searched": [vars(r) for r in m.rows], "reasons": m.reasons,
+                     "near_misses": [vars(n) for n in m.near]} for m in rep.missing],
+    }
