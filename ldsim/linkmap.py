@@ -63,6 +63,7 @@ class FileCache:
 
     def __init__(self) -> None:
         self._by_key: dict[tuple[int, int, int, int], ElfFile | ElfError] = {}
+        self._derived: dict[tuple, object] = {}
 
     def parse(self, opened: Opened) -> ElfFile:
         st = opened.st
@@ -79,6 +80,16 @@ class FileCache:
         if isinstance(hit, ElfError):
             raise hit
         return hit
+
+    def derived(self, opened: Opened, kind: str, make):
+        """Another reading of a file (the ld.so cache, its lookups), made once per file identity and kind."""
+        st = opened.st
+        key = (kind, st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+        try:
+            return self._derived[key]
+        except KeyError:
+            value = self._derived[key] = make(opened)
+            return value
 
 
 def file_id(st: os.stat_result) -> tuple[int, int]:

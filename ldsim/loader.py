@@ -78,16 +78,21 @@ class Process:
         self.argv0 = cfg.argv0 if cfg.argv0 is not None else program
         self.result = Startup()
         self.objects = self.result.objects
-        self.searcher = Searcher(world, self.profile, inv.cpu, cfg, self.emit, lambda: self.argv0)
+        self.searcher = Searcher(world, self.profile, inv.cpu, cfg, self.emit, lambda: self.argv0, files)
         self.main: LinkMap | None = None
         self.rtld: LinkMap | None = None
         self.rtld_path = rtld_path  # None in exec mode: the program's PT_INTERP decides
         self._next_addr = 0x7F0000000000
+        self._shown: dict[type, bool] = {}
+        self._verdefs: dict[int, set[tuple[int, str]]] = {}  # id(elf) -> its (hash, name) definitions
 
     # -- events ----------------------------------------------------------------------------------
 
     def emit(self, e: ev.Event) -> None:
-        if e.category == 0 or self.cfg.debug & e.category:
+        shown = self._shown.get(e.__class__)  # category is per event class: test its bits once
+        if shown is None:
+            shown = self._shown[e.__class__] = e.category == 0 or bool(int(self.cfg.debug) & int(e.category))
+        if shown:
             self.result.events.append(e)
 
     def out(self, text: str, stream: int = 1) -> None:
@@ -391,7 +396,13 @@ class Process:
         if not verdef:
             self._version_error(definer, f"no version information available (required by {req})")
             return False
-        if any(d.hash == aux.hash and d.names and d.names[0] == aux.name for d in verdef):
+        if needed.elf is not None:  # the files live as long as the FileCache: id() is stable
+            defined = self._verdefs.get(id(needed.elf))
+            if defined is None:
+                defined = self._verdefs[id(needed.elf)] = {(d.hash, d.names[0]) for d in verdef if d.names}
+            if (aux.hash, aux.name) in defined:
+                return False
+        elif any(d.hash == aux.hash and d.names and d.names[0] == aux.name for d in verdef):
             return False
         if aux.flags & VER_FLG_WEAK:
             self._version_error(definer, f"weak version `{aux.name}' not found (required by {req})")

@@ -95,8 +95,9 @@ class Searcher:
     """The search state of one simulated process: records, capstr, the cache, the last errno."""
 
     def __init__(self, world: World, profile: Profile, cpu: Cpu, cfg: LoaderConfig,
-                 emit: Callable[[ev.Event], None], argv0: Callable[[], str]) -> None:
+                 emit: Callable[[ev.Event], None], argv0: Callable[[], str], files=None) -> None:
         self.world = world
+        self.files = files  # the caller's FileCache: the ld.so cache is parsed once per process
         self.profile = profile
         self.cpu = cpu
         self.cfg = cfg
@@ -109,6 +110,8 @@ class Searcher:
         self.errno = 0
         self._cache: LdCache | None = None
         self._cache_loaded = False
+        self._lookups: dict[tuple, str | None] = {}
+        self._lookup_args: tuple | None = None
 
     # -- directory records ------------------------------------------------------------------------
 
@@ -154,7 +157,11 @@ class Searcher:
             self._cache_loaded = True
             try:
                 opened = self.world.open(self.profile.cache_file)
-                self._cache = parse_cache(bytes(opened.data or b""))
+                if self.files is None:
+                    self._cache = parse_cache(bytes(opened.data or b""))
+                else:
+                    self._cache = self.files.derived(opened, "ld.so.cache", lambda o: parse_cache(bytes(o.data or b"")))
+                    self._lookups = self.files.derived(opened, "ld.so.cache lookups", lambda o: {})
             except OSError as e:
                 self.errno = e.errno or 0
                 self._cache = None
@@ -165,12 +172,21 @@ class Searcher:
         cache = self.cache()
         if cache is None:
             return None
-        mask = self.profile.hwcap_important if self.cfg.hwcaps.hwcap_mask is None else self.cfg.hwcaps.hwcap_mask
-        return cache.lookup(name, flags_wanted=self.profile.cache_flags,
-                            hwcaps_subdirs=active_subdirs(self.profile, self.cpu, self.cfg.hwcaps),
-                            hwcap_mask_bits=self.cpu.hwcap & mask,
-                            platform_bit=platform_bit(self.profile, self.cpu),
-                            isa_level=max(0, self.cpu.isa.bit_length() - 1))
+        args = self._lookup_args
+        if args is None:
+            mask = self.profile.hwcap_important if self.cfg.hwcaps.hwcap_mask is None else self.cfg.hwcaps.hwcap_mask
+            args = self._lookup_args = (self.profile.cache_flags,
+                                        tuple(active_subdirs(self.profile, self.cpu, self.cfg.hwcaps)),
+                                        self.cpu.hwcap & mask, platform_bit(self.profile, self.cpu),
+                                        max(0, self.cpu.isa.bit_length() - 1))
+        key = (name, args)
+        try:
+            return self._lookups[key]
+        except KeyError:  # a pure function of the cache and these arguments: asked once per process
+            hit = self._lookups[key] = cache.lookup(name, flags_wanted=args[0], hwcaps_subdirs=args[1],
+                                                    hwcap_mask_bits=args[2], platform_bit=args[3],
+                                                    isa_level=args[4])
+            return hit
 
     # -- opening ---------------------------------------------------------------------------------
 

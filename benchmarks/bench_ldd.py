@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""How fast is `ldsim ldd` next to the tools people use for the same question?
+
+One run, the same files for every tool: each entry of /usr/bin (symlinks followed) whose first bytes are
+\\x7fELF.  Timed, wall clock:
+
+  ldsim ldd FILES...          one process for all files (the console script if installed, else
+                              `python -m ldsim` with this checkout on PYTHONPATH)
+  ldd FILE   (loop)           the real ldd, once per file
+  lddtree FILES...            pax-utils' lddtree (Python + pyelftools), one call
+  libtree FILE  (loop)        libtree, once per file
+  libtree FILES...            libtree, one call
+
+and the cold start of `ldsim ldd /usr/bin/python3` against `ldd /usr/bin/python3` (median of N runs).
+A tool that is not installed is reported as such.  Output goes to /dev/null; exit statuses are ignored
+(some files have missing libraries; the work done is the same).
+
+    python3 benchmarks/bench_ldd.py [--dir /usr/bin] [--repeat 1] [--cold-runs 10] [--limit N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PATH_ENV = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+TARGETS = {  # name -> (how many times faster ldsim must be, text)
+    "ldd loop": (10.0, ">= 10x faster"),
+    "lddtree (one call)": (20.0, ">= 20x faster"),
+    "libtree loop": (1.0, "faster"),
+    "libtree (one call)": (0.2, "within 5x"),
+}
+COLD_TARGET_MS = 100.0
+
+
+def elf_files(directory: str, limit: int | None) -> list[str]:
+    out = []
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        try:
+            if not os.path.isfile(path):  # follows symlinks
+                continue
+            with open(path, "rb") as f:
+                if f.read(4) != b"\x7fELF":
+                    continue
+        except OSError:
+            continue
+        out.append(path)
+        if limit and len(out) >= limit:
+            break
+    return out
+
+
+def ldsim_command() -> tuple[list[str], dict[str, str], str]:
+    """The installed console script if there is one, else this checkout run with the current interpreter
+    (its real path, not a pyenv shim: a shim adds a shell and a second interpreter start)."""
+    env = {"PATH": PATH_ENV}
+    script = shutil.which("ldsim")
+    if script and os.environ.get("BENCH_LDSIM") != "module":
+        return [script], env, f"console script {script}"
+    env["PYTHONPATH"] = REPO
+    exe = os.path.realpath(sys.executable)
+    return [exe, "-m", "ldsim"], env, f"{exe} -m ldsim (PYTHONPATH={REPO})"
+
+
+def wall(cmd: list[str], env: dict[str, str] | None = None) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env=env, check=False)
+    return time.perf_counter() - t0
+
+
+def wall_loop(cmd: list[str], files: list[str], env: dict[str, str] | None = None) -> float:
+    t0 = time.perf_counter()
+    for f in files:
+        subprocess.run(cmd + [f], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, env=env, check=False)
+    return time.perf_counter() - t0
+
+
+def median_of(repeat: int, fn) -> float:
+    return statistics.median(fn() for _ in range(repeat))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--dir", default="/usr/bin", help="where the ELF files are taken from")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each batch measurement (median kept)")
+    ap.add_argument("--cold-runs", type=int, default=10, help="runs of each cold-start measurement")
+    ap.add_argument("--limit", type=int, help="only the first N files (a quick run)")
+    opts = ap.parse_args()
+
+    files = elf_files(opts.dir, opts.limit)
+    if not files:
+        print(f"bench_ldd: {opts.dir}: no ELF files", file=sys.stderr)
+        return 1
+    ldsim, ldsim_env, how = ldsim_command()
+    plain_env = {"PATH": PATH_ENV}
+    ldsim_ldd = ldsim + ["ldd", "-i", "-e", f"PATH={PATH_ENV}"]
+    print(f"files: {len(files)} ELF files of {opts.dir}")
+    print(f"ldsim: {how}")
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
+    print()
+
+    rows: list[tuple[str, float | None, str]] = []
+    t_ldsim = median_of(opts.repeat, lambda: wall(ldsim_ldd + files, ldsim_env))
+    rows.append(("ldsim ldd (one process)", t_ldsim, ""))
+
+    ldd = shutil.which("ldd", path=PATH_ENV)
+    rows.append(("ldd loop", median_of(opts.repeat, lambda: wall_loop([ldd], files, plain_env))
+                 if ldd else None, "ldd"))
+    lddtree = shutil.which("lddtree", path=PATH_ENV)
+    # Debian's pax-utils lddtree is a Python script that needs pyelftools: run it with the system Python
+    sys_py = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else None
+    if lddtree and sys_py and subprocess.run([sys_py, "-c", "import elftools"], capture_output=True).returncode:
+        lddtree = None
+    rows.append(("lddtree (one call)", median_of(opts.repeat, lambda: wall([sys_py, lddtree] + files, plain_env))
+                 if lddtree else None, "pax-utils + python3-pyelftools"))
+    libtree = shutil.which("libtree", path=PATH_ENV)
+    rows.append(("libtree loop", median_of(opts.repeat, lambda: wall_loop([libtree], files, plain_env))
+                 if libtree else None, "libtree"))
+    rows.append(("libtree (one call)", median_of(opts.repeat, lambda: wall([libtree] + files, plain_env))
+                 if libtree else None, "libtree"))
+
+    print(f"{'tool':<26}{'wall (s)':>10}{'per file (ms)':>15}{'ldsim speed-up':>16}   target")
+    for name, t, package in rows:
+        if t is None:
+            print(f"{name:<26}{'not installed':>10}   (apt-get install {package})")
+            continue
+        ratio = t / t_ldsim
+        target = TARGETS.get(name)
+        verdict = ""
+        if target:
+            verdict = f"{target[1]}: {'met' if ratio >= target[0] else 'NOT met'}"
+        speed = "" if name.startswith("ldsim") else f"{ratio:.1f}x"
+        print(f"{name:<26}{t:>10.2f}{1000 * t / len(files):>15.2f}{speed:>16}   {verdict}")
+
+    print()
+    print(f"cold start, median of {opts.cold_runs} runs:")
+    cold = [("ldsim ldd /usr/bin/python3", ldsim_ldd + ["/usr/bin/python3"], ldsim_env)]
+    if ldd:
+        cold.append(("ldd /usr/bin/python3", [ldd, "/usr/bin/python3"], plain_env))
+    exe = os.path.realpath(sys.executable)
+    cold.append((f"{exe} -c pass (floor)", [exe, "-c", "pass"], plain_env))
+    cold.append((f"{exe} -S -c pass", [exe, "-S", "-c", "pass"], plain_env))
+    results = {}
+    for name, cmd, env in cold:
+        wall(cmd, env)  # warm the page cache and __pycache__
+        results[name] = statistics.median(wall(cmd, env) for _ in range(opts.cold_runs)) * 1000
+    for name, ms in results.items():
+        mark = ""
+        if name.startswith("ldsim"):
+            mark = f"   target < {COLD_TARGET_MS:.0f} ms: {'met' if ms < COLD_TARGET_MS else 'NOT met'}"
+        print(f"  {name:<52}{ms:>8.1f} ms{mark}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
