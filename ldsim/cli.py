@@ -32,6 +32,21 @@ def _env(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
 
 
 def _invocation(args: argparse.Namespace) -> Invocation:
+    """The host facts, then the loader's rules: --profile, else those of the root's own loader."""
+    from dataclasses import replace
+    from ldsim.hwcaps import cpu_for_profile
+    from ldsim.profiles import detect_root, profile_by_name
+    inv = _host_invocation(args)
+    try:
+        profile = (profile_by_name(args.profile) if getattr(args, "profile", None)
+                   else detect_root(make_world(args.root, inv.cwd)) if args.root is not None else inv.profile)
+    except ValueError as e:
+        print(f"ldsim: {e}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+    return replace(inv, profile=profile, cpu=cpu_for_profile(profile, inv.cpu))
+
+
+def _host_invocation(args: argparse.Namespace) -> Invocation:
     cpu = cpu_for_level(args.cpu) if getattr(args, "cpu", None) else detect_host_cpu()
     cwd = os.getcwd() if args.root is None else "/"
     return Invocation(env=_env(args), cwd=cwd, pid=args.pid or os.getpid(), cpu=cpu, profile=DEBIAN_X86_64)
@@ -41,6 +56,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-i", dest="empty_env", action="store_true", help="start from an empty environment")
     p.add_argument("-e", dest="env", action="append", metavar="NAME=VALUE", help="set a variable")
     p.add_argument("--root", metavar="DIR", help="resolve everything inside this sysroot")
+    p.add_argument("--profile", metavar="NAME|FILE.toml",
+                   help="the loader build to simulate (default: the root's own loader, detected)")
     p.add_argument("--pid", type=int, help="the PID shown in LD_DEBUG lines")
     p.add_argument("--cpu", choices=["baseline", "x86-64-v2", "x86-64-v3", "x86-64-v4"],
                    help="simulate this CPU instead of the host's")
@@ -103,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_OWN_WITH_VALUE = {"-e", "--root", "--pid", "--cpu"}
+_OWN_WITH_VALUE = {"-e", "--root", "--profile", "--pid", "--cpu"}
 _OWN_FLAGS = {"-i"}
 
 

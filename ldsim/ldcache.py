@@ -357,8 +357,10 @@ def _isa_compatible(hwcap: int, isa_level: int) -> bool:
 def _search_cache(cache: LdCache, name: bytes, wanted: int, prio: list[int], hwcap_bits: int,
                   platform_bit: int | None, isa_level: int, accepted: tuple[int, ...] = ()) -> str | None:
     """Mirrors `search_cache` (elf/dl-cache.c), including its walk bounds.  `accepted`: the flags
-    `_dl_cache_check_flags` lets through (the generic one also takes 1); `wanted` ends the walk."""
-    accepted = accepted or (wanted,)
+    `_dl_cache_check_flags` lets through; `wanted` ends the walk.  ABIs that define their own
+    _DL_CACHE_DEFAULT_ID accept only it; the generic sysdeps/generic/dl-cache.h one (3, FLAG_ELF_LIBC6:
+    i386, sparc) also accepts the libc5-era flag 1."""
+    accepted = accepted or ((1, 3) if wanted == 3 else (wanted,))
     data, base, strsize, libs = cache._data, cache._strtab, cache._strsize, cache._raw
     platform = U64 if platform_bit is None else 1 << platform_bit
     exclude = ~(hwcap_bits | HWCAP_PLATFORM | HWCAP_TLS) & U64

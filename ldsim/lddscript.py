@@ -10,7 +10,9 @@ from dataclasses import dataclass, replace
 from ldsim.config import Invocation
 from ldsim.elf import EIClass, EMachine, read_ident
 from ldsim.linkmap import FileCache
+from ldsim.hwcaps import cpu_for_profile
 from ldsim.ldso import Run, run_ldso
+from ldsim.profiles import identify_loader, is_musl_interp, program_interp
 from ldsim.world import World
 
 _LONG = {"--help": "help", "--version": "version", "--data-relocs": "d", "--function-relocs": "r",
@@ -122,29 +124,40 @@ def _one_file(world: World, inv: Invocation, opts: LddOptions, path: str, files:
     if not world.readable(path):
         out.write(2, f"ldd: error: you do not have read permission for `{path}'\n")
         return 1
-    rtld, ret = _choose_rtld(world, inv, path, files)
+    musl = _musl_loader(world, path)
+    if musl is not None:
+        return _musl_list(world, inv, musl, path, out)
+    rtld, ret, rtld_inv = _choose_rtld(world, inv, path, files)
     if ret == 1:
         out.write(2, "\tnot a dynamic executable\n")
         return 1
     env = _traced_env(inv, opts, ret)
-    run = run_ldso(world, replace(inv, env=env), [path], files, rtld)
+    run = run_ldso(world, replace(rtld_inv, env=env), [path], files, rtld)
     out.write(1, run.merged())  # try_trace: 2>&1 captured and re-printed on stdout
     return run.status
 
 
-def _choose_rtld(world: World, inv: Invocation, path: str, files: FileCache) -> tuple[str, int]:
-    """For each RTLD of RTLDLIST that is executable: `RTLD --verify FILE`; the first 0 or 2 wins."""
+def _choose_rtld(world: World, inv: Invocation, path: str,
+                 files: FileCache) -> tuple[str, int, Invocation]:
+    """For each RTLD of RTLDLIST that is executable: `RTLD --verify FILE`; the first 0 or 2 wins.
+    Each RTLD is simulated with its own build's rules: the profile its binary identifies as."""
     ret = 1
     for rtld in inv.profile.ldd_rtlds:
         if not _executable(world, rtld):
             continue
+        rtld_inv = inv
         if rtld != inv.profile.rtld and not _same_loader(world, rtld, inv):
-            ret = _foreign_verify(world, rtld, path)
-        else:
-            ret = run_ldso(world, inv, ["--verify", path], files, rtld).status
+            other = identify_loader(world, rtld)
+            if other is None:
+                ret = _foreign_verify(world, rtld, path)
+                if ret in (0, 2):
+                    return rtld, ret, inv
+                continue
+            rtld_inv = replace(inv, profile=other, cpu=cpu_for_profile(other, inv.cpu))
+        ret = run_ldso(world, rtld_inv, ["--verify", path], files, rtld).status
         if ret in (0, 2):
-            return rtld, ret
-    return "", ret
+            return rtld, ret, rtld_inv
+    return "", ret, inv
 
 
 def _executable(world: World, path: str) -> bool:
@@ -162,8 +175,28 @@ def _same_loader(world: World, rtld: str, inv: Invocation) -> bool:
         return False
 
 
+def _musl_loader(world: World, path: str) -> str | None:
+    """The musl loader that lists this file: its PT_INTERP when that is musl's and exists here."""
+    interp = program_interp(world, path)
+    if is_musl_interp(interp) and _executable(world, interp):
+        return interp
+    return None
+
+
+def _musl_list(world: World, inv: Invocation, ldname: str, path: str, out: Run) -> int:
+    """musl's ldd is `exec LDSO --list "$@"`: its own rules and format (ldsim.musl)."""
+    from ldsim.musl import run_list
+    chunks, status = run_list(world, dict(inv.env), inv.cwd, ldname, path)
+    for stream, text in chunks:
+        out.write(stream, text)
+    if status:  # musl's ldd execs the loader: its own status is ldd's
+        out.status = status
+    return 0
+
+
 def _foreign_verify(world: World, rtld: str, path: str) -> int:
-    """Another RTLD of the list (i386, x32): only a file of its own class and machine could pass."""
+    """Another RTLD of the list that no profile describes (x32): only a file of its own class and
+    machine could pass."""
     try:
         head = world.read(path, 64)
     except OSError:

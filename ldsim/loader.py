@@ -413,7 +413,7 @@ class Process:
     def _vdso_verdef(self, m: LinkMap) -> tuple:
         from ldsim.elf import Verdef, elf_hash
         if m.kind is Kind.VDSO:
-            return (Verdef(1, 1, elf_hash(VDSO_NAME.encode()), (VDSO_NAME,)),
+            return (Verdef(1, 1, elf_hash(self.profile.vdso.encode()), (self.profile.vdso,)),
                     Verdef(2, 0, elf_hash(b"LINUX_2.6"), ("LINUX_2.6",)))
         return ()
 
@@ -469,7 +469,7 @@ class Process:
         if cfg.mode is Mode.VERIFY:
             raise Exit(0 if main.elf.interp is not None else 2) if main.elf.has_dynamic else Exit(1)
         self.rtld = self._make_rtld(main.elf)
-        vdso = LinkMap(name=VDSO_NAME, names=[VDSO_NAME], kind=Kind.VDSO, soname_added=True,
+        vdso = LinkMap(name=self.profile.vdso, names=[self.profile.vdso], kind=Kind.VDSO, soname_added=True,
                        map_start=0x7FFFF7FC1000)
         self.objects[:] = [main, self.rtld, vdso]
         self.binder = Binder(self, SymbolTables())

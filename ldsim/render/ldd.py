@@ -13,13 +13,15 @@ def listing(proc: Process) -> list[str]:
         return ["\tstatically linked\n"]
     lines = []
     objs = proc.objects if proc.cfg.trace_program else proc.objects[1:]
+    digits = 16 if proc.profile.ei_class == 2 else 8  # "0x%0*Zx" with sizeof (ElfW(Addr)) * 2
     for m in objs:
+        addr = f"{m.map_start & ((1 << digits * 4) - 1):0{digits}x}"
         if m.faked:
             lines.append(f"\t{m.names[0]} => not found\n")
         elif m.names[0] == m.name:
-            lines.append(f"\t{m.names[0]} (0x{m.map_start:016x})\n")
+            lines.append(f"\t{m.names[0]} (0x{addr})\n")
         else:
-            lines.append(f"\t{m.names[0] or proc.argv0} => {proc.dso_filename(m)} (0x{m.map_start:016x})\n")
+            lines.append(f"\t{m.names[0] or proc.argv0} => {proc.dso_filename(m)} (0x{addr})\n")
     return lines
 
 

@@ -1,0 +1,349 @@
+"""musl's dynamic linker (ldso/dynlink.c, musl 1.2.3) for roots and programs whose interpreter is
+`ld-musl-ARCH.so.1`: its own, much smaller rules, and `ld-musl --list` (musl's ldd) as output.
+
+The rules, as `load_library` applies them:
+- a name that is libc/libpthread/librt/libm/libdl/libutil/libxnet (`lib` + reserved + '.') is the loader
+  itself, reported once per reserved name;
+- a name with '/' is opened as is; otherwise an already loaded object whose short name (basename of the
+  path it was found at) is the name is reused; then LD_LIBRARY_PATH, then the RPATH/RUNPATH (alike, and
+  RUNPATH wins) of the requesting object and of each object up its needed-by chain, then the path file
+  `PREFIX/etc/ld-musl-ARCH.path` (PREFIX: the loader's path up to its second-last '/'), read once; when
+  it does not exist, /lib:/usr/local/lib:/usr/lib;
+- path lists split on ':' and '\\n'; the candidate is `DIR/NAME` (no trailing-'/' normalisation);
+  the first file that opens is the one (no ELF class or machine check: a wrong file fails to map);
+- a found file already loaded (same dev and inode) is that object; no cache, no hwcaps, only $ORIGIN.
+Objects load breadth-first, DT_NEEDED of each in order; preloads (LD_PRELOAD, split on blanks and ':')
+come first and failures there are silent.  A missing library prints an error and loading goes on; the
+status is then 127.
+"""
+
+from __future__ import annotations
+
+import errno as E
+import os
+from dataclasses import dataclass, field
+
+from ldsim.elf import ElfError, ElfFile, parse_elf
+from ldsim.world import World
+
+DEFAULT_PATH = "/lib:/usr/local/lib:/usr/lib"
+RESERVED = ("c", "pthread", "rt", "m", "dl", "util", "xnet")  # dynlink.c `reserved`
+NAME_MAX = 255
+_SEPS = ":\n"
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """`\\t%s => %s (%p)`: a newly loaded object (name asked for, path it was found at)."""
+
+    name: str
+    path: str
+    is_ldso: bool = False
+
+
+@dataclass(frozen=True)
+class LoadFailed:
+    """`Error loading shared library %s: %m (needed by %s)` (only for DT_NEEDED)."""
+
+    name: str
+    errnum: int
+    needed_by: str
+
+
+@dataclass(frozen=True)
+class Fatal:
+    """The command line could not even start: `ldname: MESSAGE`, exit 1."""
+
+    message: str
+
+
+Event = Loaded | LoadFailed | Fatal
+
+
+@dataclass(eq=False)
+class Dso:
+    name: str  # the path it was opened with (p->name)
+    shortname: str | None
+    file_id: tuple[int, int] | None
+    elf: ElfFile | None
+    needed_by: Dso | None
+    rpath: str | None = None
+    rpath_done: bool = False
+    is_ldso: bool = False
+
+
+@dataclass
+class MuslResult:
+    ldso_name: str
+    events: list[Event] = field(default_factory=list)
+    objects: list[Dso] = field(default_factory=list)  # the chain, in load order (app first)
+    status: int = 0
+
+
+def split_path(s: str) -> list[str]:
+    """path_open's walk: runs of ':' and '\\n' separate; empty elements never occur."""
+    out, cur = [], ""
+    for ch in s:
+        if ch in _SEPS:
+            if cur:
+                out.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    if cur:
+        out.append(cur)
+    return out
+
+
+def reserved_index(name: str) -> int | None:
+    """The reserved-name offset of `lib<r>.` names (the loader itself), or None."""
+    if not name.startswith("lib"):
+        return None
+    at = 0
+    for r in RESERVED:
+        if name[3:].startswith(r + "."):
+            return at
+        at += len(r) + 1
+    return None
+
+
+def path_file(ldso_name: str, arch: str) -> str:
+    """`%.*s/etc/ld-musl-ARCH.path` with the loader path cut before its second-last '/'."""
+    prefix = ""
+    if ldso_name.startswith("/"):
+        t = z = 0
+        for i, ch in enumerate(ldso_name):
+            if ch == "/":
+                z, t = t, i
+        prefix = ldso_name[:z]
+    return f"{prefix}/etc/ld-musl-{arch}.path"
+
+
+def arch_of(ldso_name: str) -> str:
+    """LDSO_ARCH from the installed name `ld-musl-ARCH.so.1` (x86_64 otherwise)."""
+    base = ldso_name.rsplit("/", 1)[-1]
+    if base.startswith("ld-musl-") and base.endswith(".so.1"):
+        return base[len("ld-musl-"):-len(".so.1")]
+    return "x86_64"
+
+
+class MuslLoader:
+    """One `ld-musl --list PROGRAM` run.  Pure given the World: events and objects only."""
+
+    def __init__(self, world: World, env: dict[str, str], cwd: str, ldname: str) -> None:
+        self.world = world
+        self.env = env
+        self.cwd = cwd
+        self.ldname = ldname  # argv[0] of the loader as invoked
+        self.sys_path: str | None = None
+        self.errno = 0
+        self.reported = 0
+        self.ldso_in_chain = False
+        self.result = MuslResult(ldname)
+
+    # -- files ---------------------------------------------------------------------------------
+
+    def _open(self, path: str) -> tuple[tuple[int, int], ElfFile | None] | None:
+        """open + fstat; the ELF is parsed later by map_library (None = not mappable)."""
+        try:
+            opened = self.world.open(path)
+        except OSError as e:
+            self.errno = e.errno or E.ENOENT
+            return None
+        elf = None
+        if opened.data is not None:
+            try:
+                elf = parse_elf(bytes(opened.data))
+            except ElfError:
+                elf = None
+        return (opened.st.st_dev, opened.st.st_ino), elf
+
+    def _path_open(self, name: str, paths: str) -> tuple[str, tuple] | None | bool:
+        """path_open: None = not found (go on); False = an error that stops the search."""
+        for d in split_path(paths):
+            cand = f"{d}/{name}"
+            got = self._open(cand)
+            if got is not None:
+                return cand, got
+            if self.errno not in (E.ENOENT, E.ENOTDIR, E.EACCES, E.ENAMETOOLONG):
+                return False
+        return None
+
+    def _system_path(self) -> str:
+        if self.sys_path is None:
+            pf = path_file(self.result.ldso_name, arch_of(self.result.ldso_name))
+            try:
+                self.sys_path = self.world.read(pf).decode("utf-8", "surrogateescape")
+            except FileNotFoundError:
+                self.sys_path = None
+            except OSError:
+                self.sys_path = ""
+        return DEFAULT_PATH if self.sys_path is None else self.sys_path
+
+    def _rpath(self, p: Dso) -> str | None:
+        """fixup_rpath: RUNPATH over RPATH, $ORIGIN and ${ORIGIN} from the object's path; any other
+        '$' makes the whole list unusable."""
+        if p.rpath_done:
+            return p.rpath
+        p.rpath_done = True
+        if p.elf is None:
+            return None
+        orig = p.elf.runpath if p.elf.runpath is not None else p.elf.rpath
+        if orig is None or "$" not in orig:
+            p.rpath = orig
+            return p.rpath
+        rest = orig
+        while "$" in rest:
+            t = rest.index("$")
+            if not (rest.startswith("$ORIGIN", t) or rest.startswith("${ORIGIN}", t)):
+                return None
+            rest = rest[t + 1:]
+        cut = p.name.rfind("/")
+        origin = p.name[:cut] if cut >= 0 else "."
+        out, s = "", orig
+        while "$" in s:
+            t = s.index("$")
+            out += s[:t] + origin
+            s = s[t + (9 if s.startswith("${", t) else 7):]
+        p.rpath = out + s
+        return p.rpath
+
+    # -- load_library ---------------------------------------------------------------------------
+
+    def load_library(self, name: str, needed_by: Dso | None) -> Dso | None:
+        objs = self.result.objects
+        if not name:
+            self.errno = E.ENOENT
+            return None
+        idx = reserved_index(name)
+        if idx is not None or name == self.result.ldso_name:
+            if idx is not None and not self.reported & (1 << idx):
+                self.reported |= 1 << idx
+                self.result.events.append(Loaded(name, self.result.ldso_name, True))
+            return self._ldso()
+        got = None
+        if "/" in name:
+            pathname = name
+            got = self._open(name)
+        else:
+            for p in objs[1:]:
+                if p.shortname == name:
+                    return p
+            if len(name) > NAME_MAX:
+                return None
+            found: tuple | None | bool = None
+            if self.env.get("LD_LIBRARY_PATH"):
+                found = self._path_open(name, self.env["LD_LIBRARY_PATH"])
+            p = needed_by
+            while found is None and p is not None:
+                rp = self._rpath(p)
+                if rp:
+                    found = self._path_open(name, rp)
+                p = p.needed_by
+            if found is None:
+                found = self._path_open(name, self._system_path())
+            if not found:
+                return None
+            pathname, got = found
+        if got is None:
+            return None
+        fid, elf = got
+        for p in objs[1:]:
+            if p.file_id == fid:
+                if p.shortname is None and pathname != name:
+                    p.shortname = p.name.rsplit("/", 1)[-1]
+                return p
+        if elf is None or elf.e_type not in (2, 3) or not elf.segments:
+            self.errno = E.ENOEXEC
+            return None
+        short = pathname.rsplit("/", 1)[-1] if pathname != name else None
+        dso = Dso(pathname, short, fid, elf, needed_by)
+        objs.append(dso)
+        self.result.events.append(Loaded(name, pathname))
+        return dso
+
+    def _ldso(self) -> Dso:
+        objs = self.result.objects
+        for p in objs:
+            if p.is_ldso:
+                return p
+        dso = Dso(self.result.ldso_name, None, None, None, None, is_ldso=True)
+        objs.append(dso)
+        return dso
+
+    # -- the run ------------------------------------------------------------------------------
+
+    def run(self, program: str) -> MuslResult:
+        """__dls3 in command mode with --list: map the program, preloads, then breadth-first deps."""
+        res = self.result
+        try:
+            opened = self.world.open(program)
+        except OSError as e:
+            res.events.append(Fatal(f"cannot load {program}: {os.strerror(e.errno or E.ENOENT)}"))
+            res.status = 1
+            return res
+        try:
+            elf = parse_elf(bytes(opened.data or b""))
+        except ElfError:
+            elf = None
+        if elf is None or not elf.segments or elf.e_type not in (2, 3):
+            res.events.append(Fatal(f"{program}: Not a valid dynamic program"))
+            res.status = 1
+            return res
+        if elf.interp:
+            res.ldso_name = elf.interp
+        app = Dso(program, None, None, elf, None)
+        res.objects.append(app)
+        preload = self.env.get("LD_PRELOAD")
+        if preload:
+            for pname in _split_preload(preload):
+                self.load_library(pname, None)
+        i = 0
+        while i < len(res.objects):
+            p = res.objects[i]
+            i += 1
+            if p.elf is None:
+                continue
+            for dep in p.elf.needed:
+                if self.load_library(dep, p) is None:
+                    res.events.append(LoadFailed(dep, self.errno, p.name))
+                    res.status = 127
+        return res
+
+
+def _split_preload(s: str) -> list[str]:
+    """load_preload: names separated by runs of white space or ':'."""
+    out, cur = [], ""
+    for ch in s:
+        if ch.isspace() or ch == ":":
+            if cur:
+                out.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    if cur:
+        out.append(cur)
+    return out
+
+
+def render_list(res: MuslResult, ldname: str) -> list[tuple[int, str]]:
+    """What `ld-musl --list` writes, as (stream, text) in order (addresses are "0x0")."""
+    out: list[tuple[int, str]] = []
+    for e in res.events:
+        if isinstance(e, Fatal):
+            out.append((2, f"{ldname}: {e.message}\n"))
+            return out
+    out.append((1, f"\t{res.ldso_name} (0x0)\n"))
+    for e in res.events:
+        if isinstance(e, Loaded):
+            out.append((1, f"\t{e.name} => {e.path} (0x0)\n"))
+        elif isinstance(e, LoadFailed):
+            out.append((2, f"Error loading shared library {e.name}: {os.strerror(e.errnum)} "
+                           f"(needed by {e.needed_by})\n"))
+    return out
+
+
+def run_list(world: World, env: dict[str, str], cwd: str, ldname: str, program: str) -> tuple[list, int]:
+    """`LDNAME --list PROGRAM`: output chunks and exit status."""
+    res = MuslLoader(world, env, cwd, ldname).run(program)
+    return render_list(res, ldname), res.status

@@ -1,0 +1,89 @@
+"""Which loader rules apply: a root's own loader decides, never the host's files.
+
+The evidence is read through the World, the way it would be found inside the root: the ELF class and
+machine of the loader binary and the SYSTEM_DIRS string compiled into it (elf/dl-load.c keeps them as one
+NUL-separated `system_dirs` array), the program's PT_INTERP, and for musl the `ld-musl-ARCH.so.1` name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ldsim.elf import read_ident
+from ldsim.glibc import DEBIAN_X86_64, PROFILES, Profile, profile_from_toml
+from ldsim.world import World
+
+_READ_LIMIT = 4 << 20  # a loader is ~200 KiB; never read more than this of a file that claims to be one
+
+
+def is_musl_interp(path: str | None) -> bool:
+    """musl's dynamic linker is installed as /lib/ld-musl-ARCH.so.1 (musl's Makefile, `LDSO_PATHNAME`)."""
+    return bool(path) and path.rsplit("/", 1)[-1].startswith("ld-musl-") and path.endswith(".so.1")
+
+
+def _read(world: World, path: str, limit: int = _READ_LIMIT) -> bytes | None:
+    try:
+        return world.read(path, limit)
+    except OSError:
+        return None
+
+
+def identify_loader(world: World, rtld: str) -> Profile | None:
+    """The profile of the glibc loader at `rtld` in this world: same class and machine, and its
+    SYSTEM_DIRS compiled in.  A loader of a known ABI whose directories are unknown gets the profile
+    whose RTLD is that path (the best guess); anything else is None."""
+    data = _read(world, rtld)
+    if data is None:
+        return None
+    ident = read_ident(data[:64])
+    if ident is None or not ident.magic_ok:
+        return None
+    same_abi = [p for p in PROFILES.values() if (p.ei_class, p.e_machine) == (ident.ei_class, ident.e_machine)]
+    for p in same_abi:
+        at = data.find(p.system_dirs_blob + b"\0")
+        while at >= 0:
+            if at == 0 or data[at - 1] == 0:  # the array starts the string, not inside a longer one
+                return p
+            at = data.find(p.system_dirs_blob + b"\0", at + 1)
+    for p in same_abi:
+        if p.rtld == rtld:
+            return p
+    return None
+
+
+def detect_root(world: World) -> Profile:
+    """The profile of a root's primary loader: the first shipped profile whose RTLD exists in the root
+    and identifies as that profile (x86-64 before i386, so a biarch root is an x86-64 one)."""
+    order = sorted(PROFILES.values(), key=lambda p: (p.arch != "x86_64", p.name))
+    for p in order:
+        if identify_loader(world, p.rtld) is p:
+            return p
+    for p in order:  # a loader whose build is unknown: the one its path and ABI suggest
+        found = identify_loader(world, p.rtld)
+        if found is not None:
+            return found
+    return DEBIAN_X86_64
+
+
+def program_interp(world: World, path: str) -> str | None:
+    """PT_INTERP of a program, or None (static, unreadable, not ELF)."""
+    from ldsim.elf import ElfError, parse_elf
+    data = _read(world, path, 64 << 20)
+    if data is None:
+        return None
+    try:
+        return parse_elf(data).interp
+    except ElfError:
+        return None
+
+
+def profile_by_name(name: str) -> Profile:
+    """--profile NAME or --profile FILE.toml.  ValueError with a one-line reason otherwise."""
+    if name in PROFILES:
+        return PROFILES[name]
+    if name.endswith(".toml"):
+        try:
+            return profile_from_toml(Path(name).read_text(encoding="utf-8"))
+        except (OSError, ValueError, TypeError) as e:
+            raise ValueError(f"{name}: {e}") from None
+    raise ValueError(f"{name}: unknown profile (known: {', '.join(sorted(PROFILES))})")
