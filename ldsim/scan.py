@@ -129,7 +129,15 @@ def default_dirs(world: World, inv: Invocation, notes: list[Finding]) -> list[st
     if len(conf.dirs) > MAX_CONF_DIRS:
         notes.append(Finding(ProblemKind.BAD_FILE, LD_SO_CONF, LD_SO_CONF,
                              f"names {len(conf.dirs)} directories; only the first {MAX_CONF_DIRS} scanned"))
-    return dirs
+    canonical: list[str] = []  # /lib/x86_64-linux-gnu and /usr/lib/x86_64-linux-gnu are one directory
+    for d in dirs:
+        try:
+            real = world.realpath(d)
+        except OSError:
+            real = d
+        if real not in canonical:
+            canonical.append(real)
+    return canonical
 
 
 def _reason(e: BaseException) -> str:
@@ -236,10 +244,11 @@ def classify(world: World, inv: Invocation, files: FileCache, path: str, st,
     if elf.e_type not in (EType.EXEC, EType.DYN):
         stats.other_elf += 1
         return None
-    if elf.interp is not None:
+    if elf.interp is not None and (st.st_mode & 0o111 or elf.e_type == EType.EXEC):
         stats.programs += 1
         return Target(path, "program", elf, st)
-    if elf.e_type == EType.EXEC or elf.flags_1 & DF1.PIE or not elf.has_dynamic:
+    # not executable but with PT_INTERP (libcap.so.2 and the like): a library that could also run
+    if elf.e_type == EType.EXEC or (elf.flags_1 & DF1.PIE and elf.interp is None) or not elf.has_dynamic:
         stats.static += 1
         return None
     stats.libraries += 1
