@@ -51,6 +51,7 @@ class Obj:
     symbols: tuple[str, ...] = ()
     ei_class: int = 64
     machine: str = "x86_64"
+    host: bool = False  # stands for a file the host has at this absolute path: virtual only, never built
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class Scenario:
     status: int = 0
     loaded: list[Loaded] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    absent: list[str] = field(default_factory=list)  # paths that must not be loaded
     stderr: str | None = None
 
     @property
@@ -109,12 +111,13 @@ def load(path: str) -> Scenario:
                       cwd=run.get("cwd", "{root}/"), cpu=run.get("cpu", "x86-64-v3"))
         for o in d.get("object", []):
             unknown = set(o) - {"path", "kind", "soname", "needed", "rpath", "runpath", "flags", "symbols", "class",
-                                "machine"}
+                                "machine", "host"}
             if unknown:
                 raise ScenarioError(f"object {o.get('path')}: unknown keys {sorted(unknown)}")
             sc.objects.append(Obj(o["path"], o.get("kind", "lib"), o.get("soname"), _tuple(o.get("needed")),
                                   o.get("rpath"), o.get("runpath"), _tuple(o.get("flags")),
-                                  _tuple(o.get("symbols")), int(o.get("class", 64)), o.get("machine", "x86_64")))
+                                  _tuple(o.get("symbols")), int(o.get("class", 64)), o.get("machine", "x86_64"),
+                                  bool(o.get("host", False))))
         sc.symlinks = [(s["path"], s["target"]) for s in d.get("symlink", [])]
         sc.files = [(f["path"], f.get("text", "").encode(), int(f.get("mode", 0o644))) for f in d.get("file", [])]
         sc.dirs = [x["path"] for x in d.get("dir", [])]
@@ -122,6 +125,7 @@ def load(path: str) -> Scenario:
         sc.status = int(exp.get("status", 0))
         sc.loaded = [Loaded(x["name"], x["path"], x.get("step")) for x in exp.get("loaded", [])]
         sc.missing = list(exp.get("missing", []))
+        sc.absent = list(exp.get("absent", []))
         sc.stderr = exp.get("stderr")
     except KeyError as e:
         raise ScenarioError(f"missing key {e.args[0]!r}") from None
@@ -156,7 +160,7 @@ def virtual_world(sc: Scenario) -> VirtualWorld:
                        symbols=o.symbols, program=o.kind == "program",
                        ei_class=EIClass.ELF32 if o.ei_class == 32 else EIClass.ELF64,
                        machine=MACHINES[o.machine] if o.machine != "x86_64" or o.ei_class == 64 else None)
-        w.add_file(VROOT + "/" + o.path, write_elf(spec), 0o755)
+        w.add_file(o.path if o.host else VROOT + "/" + o.path, write_elf(spec), 0o755)
     for path, data, mode in sc.files:
         w.add_file(VROOT + "/" + path, data, mode)
     for path, target in sc.symlinks:
@@ -212,6 +216,9 @@ def check(sc: Scenario, got: Outcome, root: str = VROOT) -> list[str]:
             bad.append(f"{want.name}: found by {hits[0].step}, expected {want.step}")
     if sorted(got.missing) != sorted(fmt(m, root) for m in sc.missing):
         bad.append(f"missing {sorted(got.missing)}, expected {sorted(sc.missing)}")
+    for path in sc.absent:
+        if any(g.path == fmt(path, root) for g in got.loaded):
+            bad.append(f"{fmt(path, root)} is loaded, expected not")
     if sc.stderr is not None and fmt(sc.stderr, root) not in got.stderr:
         bad.append(f"stderr lacks {sc.stderr!r}: {got.stderr.strip()!r}")
     return bad
@@ -225,6 +232,8 @@ def world_spec(sc: Scenario, root: str):
     from ldsim.materialize import Dir, File, LibSpec, ProgSpec, Symlink, WorldSpec
     objs = []
     for o in sc.objects:
+        if o.host:
+            continue
         if o.flags and set(o.flags) - {"nodeflib"}:
             raise ScenarioError(f"object {o.path}: only the nodeflib flag can be built")
         patches = ()

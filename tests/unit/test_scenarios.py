@@ -1,0 +1,45 @@
+"""Every shipped scenario holds on the virtual filesystem (the real loader checks them in
+tests/conformance/test_scenarios.py), and the ELF writer produces what the reader reads."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import pytest
+
+from ldsim.elf import parse_elf
+from ldsim.elfwrite import ElfSpec, write_elf
+from ldsim.scenario import check, load, run_virtual
+from ldsim.virtual import VirtualWorld
+
+SCENARIOS = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "..", "scenarios", "*.toml")))
+
+
+def test_there_are_at_least_twenty_scenarios() -> None:
+    assert len(SCENARIOS) >= 20
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: os.path.basename(p)[:-5])
+def test_scenario_holds_virtually(path: str) -> None:
+    sc = load(path)
+    assert check(sc, run_virtual(sc)) == []
+
+
+def test_elfwrite_round_trip() -> None:
+    spec = ElfSpec(needed=("a.so", "b.so"), soname="x.so", rpath="$ORIGIN", runpath="/r", flags_1=0x800,
+                   symbols=("f", "g"))
+    e = parse_elf(write_elf(spec))
+    assert (e.needed, e.soname, e.rpath, e.runpath, e.flags_1) == (("a.so", "b.so"), "x.so", "$ORIGIN", "/r", 0x800)
+    assert parse_elf(write_elf(ElfSpec(ei_class=1, soname="y.so"))).ei_class == 1
+
+
+def test_virtual_world_symlinks_and_identity() -> None:
+    w = VirtualWorld()
+    w.add_file("/a/real/libx.so", b"data")
+    w.add_symlink("/b/link", "../a/real")
+    assert w.realpath("/b/link/libx.so") == "/a/real/libx.so"
+    assert w.stat("/b/link/libx.so").st_ino == w.stat("/a/real/libx.so").st_ino
+    assert w.listdir("/a") == ["real"]
+    with pytest.raises(FileNotFoundError):
+        w.stat("/b/link/nope")
