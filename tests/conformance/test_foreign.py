@@ -1,0 +1,302 @@
+"""Loaders of other roots and architectures, each against its own real loader at test time:
+
+- i386 on this host (libc6-i386, the biarch /lib/ld-linux.so.2 -> /lib32): the real `ldd` (whose RTLDLIST
+  loop picks the i386 loader for 32-bit files) vs `ldsim ldd`, with LD_DEBUG=libs traces;
+- an i386 multiarch root (Debian's libc6:i386 unpacked with dpkg-deb): its loader run chrooted vs
+  `ldsim ld.so --root` / `ldsim ldd --root`, the profile detected from the root's ld.so;
+- an aarch64 root (libc6-arm64-cross's loader and libc): qemu-user executing the program under the
+  root's loader with LD_TRACE_LOADED_OBJECTS and LD_DEBUG=libs vs `ldsim run --root` / `ldsim ldd --root`
+  (qemu-user 7.2 maps no vDSO, so the `linux-vdso.so.1` line is dropped from ldsim's side);
+- a musl root: `ld-musl-x86_64.so.1 --list` run chrooted vs `ldsim ldd --root` (musl's relocation
+  errors, which ldsim does not simulate, are dropped from the real side).
+
+Debian packages: gcc-multilib (libc6-i386), musl musl-tools, qemu-user, gcc-aarch64-linux-gnu
+(libc6-arm64-cross); libc6:i386 is fetched with `apt-get download` (needs `dpkg --add-architecture i386`).
+Each part skips with its reason when its tools are missing.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests import oracle
+from tests.conformance.conftest import assert_same
+
+pytestmark = pytest.mark.conformance
+FIB = "int f(void){return 1;}\n"
+GIB = "int g(void){return 2;}\n"
+FG = "int g(void); int f(void){return g();}\n"
+MAIN = "int f(void); int main(void){return f();}\n"
+MAIN0 = "int main(void){return 0;}\n"
+
+
+def _sh(argv: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=300, **kw)
+
+
+def _need(*tools: str, packages: tuple[str, ...] = ()) -> None:
+    """Skip unless every tool (a command or an absolute path) is there; try apt-get once when root."""
+    def missing() -> list[str]:
+        return [t for t in tools if not (os.path.exists(t) if t.startswith("/") else shutil.which(t))]
+    if missing() and packages and os.geteuid() == 0 and shutil.which("apt-get"):
+        _sh(["apt-get", "install", "-y", "-qq", *packages],
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    if missing():
+        pytest.skip(f"needs {', '.join(missing())} (Debian: {' '.join(packages) or 'n/a'})")
+
+
+def _cc(cc: list[str], out: str, src: str, *flags: str) -> None:
+    path = out + ".c"
+    with open(path, "w") as f:
+        f.write(src)
+    p = _sh([*cc, "-o", out, path, *flags])
+    if p.returncode:
+        pytest.fail(f"{' '.join(cc)} failed: {p.stderr}")
+    os.unlink(path)
+
+
+def _ldsim(args: list[str], env: dict[str, str] | None = None) -> oracle.Outcome:
+    """`ldsim CMD [--root R] -i -e K=V ... ARGS`: args = [CMD, "--root", R, *ARGS]."""
+    eargs = [a for k, v in (env or {}).items() for a in ("-e", f"{k}={v}")]
+    cmd, rest = args[0], args[1:]
+    own = rest[:2] if rest[:1] in (["--root"], ["--profile"]) else []
+    return oracle.run([sys.executable, "-m", "ldsim", cmd, *own, "-i", *eargs, *rest[len(own):]],
+                      oracle._own_env())
+
+
+def _chrooted(root: str, argv: list[str], env: dict[str, str]) -> oracle.Outcome:
+    def enter() -> None:
+        os.chroot(root)
+        os.chdir("/")
+    p = subprocess.run(argv, env=env, capture_output=True, preexec_fn=enter, timeout=60)
+    return oracle.Outcome(oracle.mask(p.stdout), oracle.mask(p.stderr), p.returncode)
+
+
+def _drop(out: oracle.Outcome, pattern: bytes, stream: str = "stdout") -> oracle.Outcome:
+    rx = re.compile(pattern)
+    text = b"".join(line for line in getattr(out, stream).splitlines(keepends=True) if not rx.search(line))
+    return oracle.Outcome(**{**out.__dict__, stream: text})
+
+
+# ---------------------------------------------------------------------------------------------- i386 host
+
+
+@pytest.fixture(scope="module")
+def i386_host(tmp_path_factory) -> str:
+    _need("gcc", "/lib/ld-linux.so.2", "/usr/lib/gcc/x86_64-linux-gnu/12/32/crtbegin.o",
+          packages=("gcc-multilib",))
+    d = str(tmp_path_factory.mktemp("i386"))
+    cc = ["gcc", "-m32"]
+    for sub in ("lib", "plat/i686", "lib32", "l64", "sys"):
+        os.makedirs(f"{d}/{sub}", exist_ok=True)
+    _cc([*cc, "-shared", "-fPIC"], f"{d}/lib/libf.so", FIB)
+    _cc([*cc, "-shared", "-fPIC"], f"{d}/plat/i686/libf.so", FIB)
+    _cc([*cc, "-shared", "-fPIC"], f"{d}/lib32/libf.so", FIB)
+    _cc(["gcc", "-shared", "-fPIC"], f"{d}/l64/libf.so", FIB)  # 64-bit: the i386 loader skips it
+    _cc([*cc], f"{d}/runpath", MAIN, f"-L{d}/lib", "-lf", "-Wl,-rpath,$ORIGIN/lib", "-Wl,--enable-new-dtags")
+    _cc([*cc], f"{d}/rpath", MAIN, f"-L{d}/lib", "-lf", f"-Wl,-rpath,{d}/plat", "-Wl,--disable-new-dtags")
+    _cc([*cc], f"{d}/dst", MAIN, f"-L{d}/lib", "-lf", "-Wl,-rpath,$ORIGIN/$LIB:$ORIGIN/plat/$PLATFORM")
+    _cc([*cc], f"{d}/missing", MAIN, f"-L{d}/lib", "-lf")
+    _cc([*cc], f"{d}/plain", MAIN0)
+    _cc(["gcc"], f"{d}/prog64", MAIN0)
+    return d
+
+
+I386_HOST_RUNS = [
+    ("runpath", {}),
+    ("rpath", {}),
+    ("dst", {}),
+    ("missing", {}),
+    ("missing", {"LD_LIBRARY_PATH": "{d}/l64:{d}/lib"}),
+    ("plain", {}),
+    ("prog64", {}),
+]
+
+
+@pytest.mark.parametrize("prog,env", I386_HOST_RUNS, ids=[f"{p}-{i}" for i, (p, _) in enumerate(I386_HOST_RUNS)])
+@pytest.mark.parametrize("debug", ["", "libs"])
+def test_i386_host_ldd(i386_host: str, prog: str, env: dict[str, str], debug: str) -> None:
+    """The real ldd picks /lib/ld-linux.so.2 for 32-bit files (RTLDLIST, `--verify`); ldsim must too.
+    With LD_DEBUG (which would trace ldd's bash too) the i386 loader is run directly, traced."""
+    d = i386_host
+    full = {k: v.replace("{d}", d) for k, v in env.items()}
+    if not debug:
+        assert_same(oracle.real_ldd([f"{d}/{prog}"], full, d), oracle.ldsim_ldd([f"{d}/{prog}"], full, d))
+        return
+    if prog == "prog64":
+        pytest.skip("a 64-bit file is not the i386 loader's")
+    full.update({"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": debug})
+    real = oracle.run(["/lib/ld-linux.so.2", f"{d}/{prog}"], full, d)
+    sim = _ldsim(["ld.so", "--profile", "debian-i386-biarch", f"{d}/{prog}"], full)
+    assert_same(real, sim)
+
+
+# ---------------------------------------------------------------------------------------------- i386 root
+
+
+@pytest.fixture(scope="module")
+def i386_root(tmp_path_factory) -> str:
+    _need("gcc", "dpkg-deb", "apt-get", "/usr/lib/gcc/x86_64-linux-gnu/12/32/crtbegin.o",
+          packages=("gcc-multilib",))
+    if os.geteuid() != 0:
+        pytest.skip("chroot needs root")
+    dl = str(tmp_path_factory.mktemp("debs"))
+    p = _sh(["apt-get", "download", "libc6:i386"], cwd=dl)
+    debs = glob.glob(f"{dl}/libc6_*_i386.deb")
+    if not debs:
+        pytest.skip(f"apt-get download libc6:i386 failed (dpkg --add-architecture i386?): {p.stderr.strip()[-200:]}")
+    r = str(tmp_path_factory.mktemp("i386root"))
+    _sh(["dpkg-deb", "-x", debs[0], r])
+    for sub in ("app/lib/i386-linux-gnu", "usr/lib/i386-linux-gnu", "app/other"):
+        os.makedirs(f"{r}/{sub}", exist_ok=True)
+    cc = ["gcc", "-m32"]
+    _cc([*cc, "-shared", "-fPIC"], f"{r}/usr/lib/i386-linux-gnu/libf.so", FIB)
+    _cc([*cc, "-shared", "-fPIC"], f"{r}/app/lib/i386-linux-gnu/libg.so", GIB)
+    _cc([*cc, "-shared", "-fPIC"], f"{r}/app/other/libf.so", FIB)
+    _cc([*cc], f"{r}/app/sys", MAIN, f"-L{r}/usr/lib/i386-linux-gnu", "-lf")
+    _cc([*cc], f"{r}/app/lib_dst", MAIN, f"-L{r}/usr/lib/i386-linux-gnu", "-lf",
+        f"-L{r}/app/lib/i386-linux-gnu", "-lg", "-Wl,-rpath,/app/$LIB", "-Wl,--no-as-needed")
+    _cc([*cc], f"{r}/app/missing", MAIN0 + "int g(void);int h(void){return g();}\n",
+        f"-L{r}/app/lib/i386-linux-gnu", "-Wl,--no-as-needed", "-lg")
+    return r
+
+
+I386_ROOT_RUNS = [
+    ("/app/sys", {}),
+    ("/app/lib_dst", {}),
+    ("/app/missing", {}),
+    ("/app/sys", {"LD_LIBRARY_PATH": "/app/other"}),
+]
+
+
+@pytest.mark.parametrize("prog,env", I386_ROOT_RUNS, ids=[f"{i}" for i in range(len(I386_ROOT_RUNS))])
+def test_i386_root(i386_root: str, prog: str, env: dict[str, str]) -> None:
+    """The root's own i386 loader (multiarch system dirs, $LIB=lib/i386-linux-gnu), detected from it."""
+    r = i386_root
+    traced = {**env, "LD_DEBUG": "libs"}
+    real = _chrooted(r, ["/lib/ld-linux.so.2", "--list", prog], traced)
+    sim = _ldsim(["ld.so", "--root", r, "--list", prog], traced)
+    assert_same(real, sim)
+    real = _chrooted(r, ["/lib/ld-linux.so.2", prog], {**env, "LD_TRACE_LOADED_OBJECTS": "1"})
+    sim = _ldsim(["ldd", "--root", r, prog], env)
+    assert_same(real, sim)
+
+
+# ---------------------------------------------------------------------------------------------- aarch64
+
+
+@pytest.fixture(scope="module")
+def aarch64_root(tmp_path_factory) -> str:
+    cross = "/usr/aarch64-linux-gnu/lib"
+    _need("aarch64-linux-gnu-gcc", "qemu-aarch64", f"{cross}/ld-linux-aarch64.so.1",
+          packages=("gcc-aarch64-linux-gnu", "qemu-user"))
+    r = str(tmp_path_factory.mktemp("a64root"))
+    for sub in ("lib/aarch64-linux-gnu", "usr/lib/aarch64-linux-gnu", "app/lib/atomics", "app/plat/aarch64",
+                "app/lib/aarch64-linux-gnu", "app/x86", "etc"):
+        os.makedirs(f"{r}/{sub}", exist_ok=True)
+    for name in ("ld-linux-aarch64.so.1", "libc.so.6"):
+        shutil.copy2(f"{cross}/{name}", f"{r}/lib/aarch64-linux-gnu/{name}")
+    os.symlink("aarch64-linux-gnu/ld-linux-aarch64.so.1", f"{r}/lib/ld-linux-aarch64.so.1")
+    cc = ["aarch64-linux-gnu-gcc"]
+    so = [*cc, "-shared", "-fPIC"]
+    _cc(so, f"{r}/usr/lib/aarch64-linux-gnu/libf.so", FIB)
+    _cc(so, f"{r}/app/lib/atomics/libf.so", FIB)
+    _cc(so, f"{r}/app/plat/aarch64/libg.so", GIB)
+    _cc(so, f"{r}/app/lib/aarch64-linux-gnu/libg.so", GIB)
+    _cc(["gcc", "-shared", "-fPIC"], f"{r}/app/x86/libf.so", FIB)  # x86-64: wrong machine, skipped
+    lib = f"-L{r}/usr/lib/aarch64-linux-gnu"
+    _cc(cc, f"{r}/app/sys", MAIN, lib, "-lf")
+    _cc(cc, f"{r}/app/hwcap", MAIN, lib, "-lf", "-Wl,-rpath,/app/lib", "-Wl,--enable-new-dtags")
+    _cc(cc, f"{r}/app/dst", MAIN + "int g(void);int h(void){return g();}\n", lib, "-lf",
+        f"-L{r}/app/plat/aarch64", "-Wl,--no-as-needed", "-lg", "-Wl,-rpath,/app/plat/$PLATFORM:/app/$LIB",
+        "-Wl,--disable-new-dtags")
+    _cc(cc, f"{r}/app/missing", MAIN0 + "int g(void);int h(void){return g();}\n",
+        f"-L{r}/app/plat/aarch64", "-Wl,--no-as-needed", "-lg")
+    return r
+
+
+A64_RUNS = [
+    ("/app/sys", {}),
+    ("/app/hwcap", {}),
+    ("/app/dst", {}),
+    ("/app/missing", {}),
+    ("/app/sys", {"LD_LIBRARY_PATH": "/app/x86:/nonexistent:/app/lib"}),
+]
+
+
+def _qemu(r: str, prog: str, env: dict[str, str]) -> oracle.Outcome:
+    argv = ["qemu-aarch64", "-L", r, "-0", prog]
+    for k, v in env.items():
+        argv += ["-E", f"{k}={v}"]
+    return oracle.run([*argv, r + prog], {})
+
+
+@pytest.mark.parametrize("prog,env", A64_RUNS, ids=[f"{i}" for i in range(len(A64_RUNS))])
+def test_aarch64_root(aarch64_root: str, prog: str, env: dict[str, str]) -> None:
+    """The root's aarch64 loader (cache flags 0x0a03, $PLATFORM aarch64, the "atomics" legacy hwcap)."""
+    r = aarch64_root
+    traced = {**env, "LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs"}
+    real = _qemu(r, prog, traced)
+    sim = _drop(_ldsim(["run", "--root", r, prog], traced), rb"^\tlinux-vdso\.so\.1 ")
+    assert_same(real, sim)
+    real = _qemu(r, prog, {**env, "LD_TRACE_LOADED_OBJECTS": "1"})
+    sim = _drop(_ldsim(["ldd", "--root", r, prog], env), rb"^\tlinux-vdso\.so\.1 ")
+    assert_same(real, sim)
+
+
+# ---------------------------------------------------------------------------------------------- musl
+
+
+@pytest.fixture(scope="module")
+def musl_roots(tmp_path_factory) -> tuple[str, str]:
+    """Two musl roots: one with /etc/ld-musl-x86_64.path, one without (musl's built-in default path)."""
+    _need("musl-gcc", "/lib/ld-musl-x86_64.so.1", packages=("musl", "musl-tools", "musl-dev"))
+    if os.geteuid() != 0:
+        pytest.skip("chroot needs root")
+    roots = []
+    for with_path in (True, False):
+        r = str(tmp_path_factory.mktemp("muslroot"))
+        for sub in ("lib", "etc", "app/lib", "opt/lib", "usr/lib", "usr/local/lib"):
+            os.makedirs(f"{r}/{sub}", exist_ok=True)
+        shutil.copy2(os.path.realpath("/lib/ld-musl-x86_64.so.1"), f"{r}/lib/ld-musl-x86_64.so.1")
+        if with_path:
+            with open(f"{r}/etc/ld-musl-x86_64.path", "w") as f:
+                f.write("/opt/lib\n/usr/lib:/nonexistent\n")
+        cc = ["musl-gcc"]
+        so = [*cc, "-shared", "-fPIC"]
+        _cc(so, f"{r}/opt/lib/libg.so", GIB)
+        _cc(so, f"{r}/usr/local/lib/libg.so", GIB)
+        _cc(so, f"{r}/app/lib/libf.so", FG, f"-L{r}/opt/lib", "-lg")
+        link = [f"-L{r}/app/lib", "-lf", f"-Wl,-rpath-link,{r}/opt/lib"]
+        _cc(cc, f"{r}/app/rpath", MAIN, *link, "-Wl,-rpath,$ORIGIN/lib", "-Wl,--disable-new-dtags")
+        _cc(cc, f"{r}/app/runpath", MAIN, *link, "-Wl,-rpath,/app/lib:/opt/lib", "-Wl,--enable-new-dtags")
+        _cc(cc, f"{r}/app/norpath", MAIN, *link)
+        roots.append(r)
+    return roots[0], roots[1]
+
+
+MUSL_RUNS = [
+    ("/app/rpath", {}),
+    ("/app/runpath", {}),
+    ("/app/norpath", {}),
+    ("/app/norpath", {"LD_LIBRARY_PATH": "/nonexistent:/app/lib"}),
+    ("/app/rpath", {"LD_PRELOAD": "libg.so /opt/lib/libg.so"}),
+]
+
+
+@pytest.mark.parametrize("which", ["path-file", "default-path"])
+@pytest.mark.parametrize("prog,env", MUSL_RUNS, ids=[f"{i}" for i in range(len(MUSL_RUNS))])
+def test_musl_root(musl_roots: tuple[str, str], which: str, prog: str, env: dict[str, str]) -> None:
+    """musl's rules: LD_LIBRARY_PATH, then RPATH/RUNPATH up the needed-by chain, then the path file."""
+    r = musl_roots[0 if which == "path-file" else 1]
+    real = _drop(_chrooted(r, ["/lib/ld-musl-x86_64.so.1", "--list", prog], env), rb"^Error relocating ",
+                 "stderr")
+    sim = _ldsim(["ldd", "--root", r, prog], env)
+    assert_same(real, sim)
