@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from ldsim.config import Invocation
+from ldsim.config import Credentials, Invocation
 from ldsim.glibc import DEBIAN_X86_64
 from ldsim.hwcaps import cpu_for_level, detect_host_cpu
 from ldsim.linkmap import FileCache
@@ -49,7 +49,17 @@ def _invocation(args: argparse.Namespace) -> Invocation:
 def _host_invocation(args: argparse.Namespace) -> Invocation:
     cpu = cpu_for_level(args.cpu) if getattr(args, "cpu", None) else detect_host_cpu()
     cwd = os.getcwd() if args.root is None else "/"
-    return Invocation(env=_env(args), cwd=cwd, pid=args.pid or os.getpid(), cpu=cpu, profile=DEBIAN_X86_64)
+    return Invocation(env=_env(args), cwd=cwd, pid=args.pid or os.getpid(), cpu=cpu, profile=DEBIAN_X86_64,
+                      secure=bool(getattr(args, "secure", False)), credentials=_credentials(args))
+
+
+def _credentials(args: argparse.Namespace) -> Credentials | None:
+    """The caller's ids before execve (each defaults to this process's own).  ldd's bash resets its
+    effective ids to the real ones before it runs ld.so, so ldd is never secure unless forced."""
+    if getattr(args, "command", None) == "ldd":
+        return None
+    own = {"uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(), "egid": os.getegid()}
+    return Credentials(**{k: own[k] if getattr(args, k, None) is None else getattr(args, k) for k in own})
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -61,6 +71,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pid", type=int, help="the PID shown in LD_DEBUG lines")
     p.add_argument("--cpu", choices=["baseline", "x86-64-v2", "x86-64-v3", "x86-64-v4"],
                    help="simulate this CPU instead of the host's")
+    for ident in ("uid", "euid", "gid", "egid"):
+        p.add_argument(f"--{ident}", type=int, metavar="N",
+                       help=f"the caller's {ident} before exec (default: ldsim's own); with the program's "
+                            "set-user/group-ID bits and file capabilities it decides AT_SECURE"
+                       if ident == "uid" else argparse.SUPPRESS)
+    p.add_argument("--secure", action="store_true", help="force AT_SECURE=1 (secure-execution mode)")
 
 
 def _emit(run) -> int:
@@ -120,8 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_OWN_WITH_VALUE = {"-e", "--root", "--profile", "--pid", "--cpu"}
-_OWN_FLAGS = {"-i"}
+_OWN_WITH_VALUE = {"-e", "--root", "--profile", "--pid", "--cpu", "--uid", "--euid", "--gid", "--egid"}
+_OWN_FLAGS = {"-i", "--secure"}
 
 
 def _split_own(argv: list[str]) -> list[str]:

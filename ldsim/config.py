@@ -71,7 +71,8 @@ class Invocation:
     pid: int
     cpu: Cpu
     profile: Profile
-    secure: bool = False
+    secure: bool = False  # --secure: AT_SECURE=1 whatever the kernel would say
+    credentials: Credentials | None = None  # the caller's ids before execve; None = not modelled
 
 
 def strtoul(s: str) -> int:

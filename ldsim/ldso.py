@@ -7,7 +7,9 @@ import os
 from dataclasses import dataclass, field
 
 from ldsim import events as ev
-from ldsim.config import Invocation, LoaderConfig, Mode, hwcaps_with_options, read_environment
+from ldsim.config import (Invocation, LoaderConfig, Mode, apply_secure_debug, hwcaps_with_options,
+                          read_environment)
+from ldsim.credentials import secure_for_exec
 from ldsim.elf import ElfError
 from ldsim.linkmap import FileCache
 from ldsim.loader import Process
@@ -94,8 +96,8 @@ def parse_ldso_args(argv: list[str], ld_so_name: str) -> LdsoArgs:
     return a
 
 
-def config_for(inv: Invocation, a: LdsoArgs) -> LoaderConfig:
-    cfg = read_environment(inv.env, inv.secure)
+def config_for(inv: Invocation, a: LdsoArgs, secure: bool | None = None) -> LoaderConfig:
+    cfg = read_environment(inv.env, inv.secure if secure is None else secure)
     if a.list_mode and cfg.mode is not Mode.HELP:
         cfg.mode = Mode.LIST
         cfg.lazy = -1
@@ -126,11 +128,14 @@ def run_ldso(world: World, inv: Invocation, argv: list[str], files: FileCache, l
     """Simulate `LD_SO ARGV...` with the invocation's environment."""
     run = Run()
     a = parse_ldso_args(argv, ld_so_name)
-    cfg = config_for(inv, a)
+    # the kernel execs ld.so itself: its file decides AT_SECURE
+    cfg = config_for(inv, a, secure_for_exec(world, ld_so_name, inv.credentials, inv.secure))
     for word in cfg.debug_words_unknown:
         run.write(2, f"warning: debug option `{word}' unknown; try LD_DEBUG=help\n")
     if cfg.debug_help:
         run.write(1, ld_debug.help_text())
+        return run
+    if _secure_exit(world, inv, cfg, run):
         return run
     if a.version:
         run.write(1, version_text(inv))
@@ -147,11 +152,13 @@ def run_ldso(world: World, inv: Invocation, argv: list[str], files: FileCache, l
 def run_exec(world: World, inv: Invocation, argv: list[str], files: FileCache) -> Run:
     """Simulate `execve(PROGRAM, ARGV)`: the kernel maps PT_INTERP, which then loads the rest."""
     run = Run()
-    cfg = read_environment(inv.env, inv.secure)
+    cfg = read_environment(inv.env, secure_for_exec(world, argv[0], inv.credentials, inv.secure))
     for word in cfg.debug_words_unknown:
         run.write(2, f"warning: debug option `{word}' unknown; try LD_DEBUG=help\n")
     if cfg.debug_help:
         run.write(1, ld_debug.help_text())
+        return run
+    if _secure_exit(world, inv, cfg, run):
         return run
     kind = _exec_kind(world, argv[0], files, inv)
     if kind == "rtld":  # exec of ld.so itself: it runs as a program and parses its own options
@@ -161,6 +168,28 @@ def run_exec(world: World, inv: Invocation, argv: list[str], files: FileCache) -
         return run
     proc = Process(world, inv, cfg, files, program=argv[0], direct=False)
     return render_process(proc, run)
+
+
+def _secure_exit(world: World, inv: Invocation, cfg: LoaderConfig, run: Run) -> bool:
+    """The end of process_envvars in secure mode: the debug mask survives only while /etc/suid-debug
+    exists (inside the root), and a trace request (LD_TRACE_LOADED_OBJECTS) ends the process with
+    status 5 and no output.  True when the process ended here."""
+    if not cfg.secure:
+        return False
+    apply_secure_debug(cfg, _exists(world, inv.profile.suid_debug_file))
+    if cfg.mode is not Mode.NORMAL:
+        run.status = 5
+        return True
+    return False
+
+
+def _exists(world: World, path: str) -> bool:
+    """access(path, F_OK)."""
+    try:
+        world.stat(path)
+        return True
+    except OSError:
+        return False
 
 
 def _exec_kind(world: World, program: str, files: FileCache, inv: Invocation) -> str:

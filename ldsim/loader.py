@@ -24,6 +24,7 @@ from ldsim.symbols import SymbolTables
 PAGE = 4096
 DT_1_SUPPORTED = (DF1.NOW | DF1.NODELETE | DF1.INITFIRST | DF1.NOOPEN | DF1.ORIGIN | DF1.NODEFLIB | DF1.PIE)
 VDSO_NAME = "linux-vdso.so.1"
+SECURE_NAME_LIMIT, SECURE_PATH_LIMIT = 255, 4096  # NAME_MAX, PATH_MAX (elf/dl-main.h)
 
 
 class Exit(Exception):
@@ -534,13 +535,15 @@ class Process:
         """LD_PRELOAD, --preload, then /etc/ld.so.preload (dl_main's do_preload calls)."""
         out: list[LinkMap] = []
         sources = []
-        if self.cfg.preload_env:
+        if self.cfg.preload_env is not None:
             sources.append(("LD_PRELOAD", _split_preload(self.cfg.preload_env)))
-        if self.cfg.preload_opt:
+        if self.cfg.preload_opt is not None:
             sources.append(("--preload", _split_preload(self.cfg.preload_opt)))
         for source, names in sources:
             for fname in names:
-                if self.cfg.secure and ("/" in fname or len(fname) >= 255):
+                # dso_name_valid_for_suid: in secure mode no '/' and nothing of NAME_MAX bytes or more
+                if self.cfg.secure and ("/" in fname or len(fname.encode("utf-8", "surrogateescape"))
+                                        >= SECURE_NAME_LIMIT):
                     continue
                 self._do_preload(main, fname, source, trace, out)
         pfile = self.profile.preload_file
@@ -554,9 +557,11 @@ class Process:
         return out
 
     def _do_preload(self, main: LinkMap, fname: str, source: str, trace: bool, out: list[LinkMap]) -> None:
+        """do_preload: `_dl_map_object(main, fname, __RTLD_SECURE)` with trace_mode 0 (even under ldd a
+        missing preload is reported, never faked); a failure is printed and ignored."""
         before = len(self.objects)
         try:
-            m = self.map_object(main, fname, secure_preload=True, trace=trace, via=source)
+            m = self.map_object(main, fname, secure_preload=True, trace=False, via=source)
         except LoadError as e:
             self.out(f"ERROR: ld.so: object '{fname}' from {source} cannot be preloaded "
                      f"({e.message}): ignored.\n", 2)
@@ -583,8 +588,10 @@ class Process:
 
 
 def _split_preload(value: str) -> list[str]:
-    """LD_PRELOAD / --preload: separated by spaces or ':', empty elements skipped."""
-    return [p for p in value.replace(":", " ").split(" ") if p]
+    """handle_preload_list: separated by spaces or ':' (not tabs), empty elements skipped, and elements of
+    SECURE_PATH_LIMIT bytes or more dropped silently (they do not fit its buffer)."""
+    return [p for p in value.replace(":", " ").split(" ")
+            if p and len(p.encode("utf-8", "surrogateescape")) < SECURE_PATH_LIMIT]
 
 
 def _parse_preload_file(text: str) -> list[str]:

@@ -44,6 +44,7 @@ class World(Protocol):
     def readable(self, path: str) -> bool: ...
     def host_path(self, path: str) -> str: ...
     def open(self, path: str) -> Opened: ...
+    def getxattr(self, path: str, name: str) -> bytes: ...
 
 
 def _read_regular(host: str, limit: int | None) -> bytes:
@@ -130,6 +131,10 @@ class HostWorld:
 
     def open(self, path: str) -> Opened:
         return _open_host(self.host_path(path), path)
+
+    def getxattr(self, path: str, name: str) -> bytes:
+        """getxattr(2), following symlinks (as execve sees the file); ENODATA when absent."""
+        return os.getxattr(self.host_path(path), name)
 
 
 class RootedWorld:
@@ -222,6 +227,9 @@ class RootedWorld:
 
     def open(self, path: str) -> Opened:
         return _open_host(self.host_path(path), path)
+
+    def getxattr(self, path: str, name: str) -> bytes:
+        return os.getxattr(self.host_path(path), name, follow_symlinks=False)
 
 
 def make_world(root: str | None, cwd: str | None = None) -> World:
