@@ -296,12 +296,23 @@ class ElfFile:
         return self.ei_data == EIData.LSB
 
 
-def _cstr(data: Sequence[int], off: int, what: str) -> str:
+STRING_BUDGET = 1 << 24  # bytes of distinct strings one file may make us decode (memory stays bounded)
+VERSION_BUDGET = 1 << 16  # Verneed/Vernaux/Verdef/Verdaux records per file (a version index has 15 bits)
+
+
+def _cstr(data: Sequence[int], off: int, what: str, budget: list[int] | None = None) -> str:
+    """The NUL-terminated string at `off`; `budget` (one-element list) bounds the bytes decoded per file,
+    so that thousands of entries naming one huge string cannot exhaust memory."""
     if off < 0 or off >= len(data):
         raise ElfError(f"{what} string offset 0x{off:x} outside the file")
-    end = data.find(b"\0", off) if hasattr(data, "find") else -1
+    limit = len(data) if budget is None else min(len(data), off + budget[0] + 1)
+    end = data.find(b"\0", off, limit) if hasattr(data, "find") else -1
     if end < 0:
+        if limit < len(data):
+            raise ElfError(f"{what} strings exceed {STRING_BUDGET} bytes")
         raise ElfError(f"{what} string at 0x{off:x} is not terminated")
+    if budget is not None:
+        budget[0] -= end - off
     return bytes(data[off:end]).decode("utf-8", "surrogateescape")
 
 
@@ -383,7 +394,7 @@ def _parse_elf(data: Sequence[int]) -> ElfFile:
     def dstr(val: int, what: str) -> str:
         if strtab_off is None:
             raise ElfError(f"{what} without DT_STRTAB")
-        return _cstr(data, strtab_off + val, what)
+        return f.cstr(strtab_off + val, what)
 
     deps = tuple((tag, dstr(val, "DT_NEEDED" if tag == DT.NEEDED else "DT_FILTER"))
                  for tag, val in dynamic if tag in (DT.NEEDED, DT.FILTER, DT.AUXILIARY))
@@ -414,6 +425,21 @@ class _Partial:
         self.end = "<" if enc == 1 else ">"
         self.cls = cls
         self.loads = [s for s in segments if s.type == PT.LOAD]
+        self.string_budget = [STRING_BUDGET]
+        self.version_budget = VERSION_BUDGET
+        self._strings: dict[int, str] = {}
+
+    def cstr(self, off: int, what: str) -> str:
+        """A string of the file, decoded once per offset, within the file's string budget."""
+        s = self._strings.get(off)
+        if s is None:
+            s = self._strings[off] = _cstr(self.data, off, what, self.string_budget)
+        return s
+
+    def spend_version(self) -> None:
+        self.version_budget -= 1
+        if self.version_budget < 0:
+            raise ElfError(f"more than {VERSION_BUDGET} version records")
 
     def offset(self, vaddr: int) -> int | None:
         for seg in self.loads:
@@ -442,11 +468,13 @@ def _parse_verneed(f: _Partial, last: dict[int, int], strtab: int) -> tuple[Vern
         aoff = off + vn_aux
         for _ in range(vn_cnt):
             h, flags, other, name, nxt = f.unpack("IHHII", aoff, "Vernaux")
-            entries.append(Vernaux(_cstr(f.data, strtab + name, "Vernaux"), h, flags, other))
+            f.spend_version()
+            entries.append(Vernaux(f.cstr(strtab + name, "Vernaux"), h, flags, other))
             if nxt == 0:
                 break
             aoff += nxt
-        out.append(Verneed(_cstr(f.data, strtab + vn_file, "Verneed"), tuple(entries)))
+        f.spend_version()
+        out.append(Verneed(f.cstr(strtab + vn_file, "Verneed"), tuple(entries)))
         if vn_next == 0:
             return tuple(out)
         off += vn_next
@@ -464,10 +492,12 @@ def _parse_verdef(f: _Partial, last: dict[int, int], strtab: int) -> tuple[Verde
         aoff = off + vd_aux
         for _ in range(vd_cnt):
             name, nxt = f.unpack("II", aoff, "Verdaux")
-            names.append(_cstr(f.data, strtab + name, "Verdaux"))
+            f.spend_version()
+            names.append(f.cstr(strtab + name, "Verdaux"))
             if nxt == 0:
                 break
             aoff += nxt
+        f.spend_version()
         out.append(Verdef(vd_ndx, vd_flags, vd_hash, tuple(names)))
         if vd_next == 0:
             return tuple(out)
