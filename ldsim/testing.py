@@ -23,7 +23,7 @@ from ldsim.scenario import Obj, Scenario
 
 DIRS = ("lib", "lib2", "opt/l", "deep/x")
 LINKED = ("ln",)  # ln -> lib: a directory reached through a symlink
-ELEMENTS = tuple(f"$ORIGIN/../{d}" for d in (*DIRS, *LINKED, "none")) + ("$ORIGIN",) + tuple(
+ELEMENTS = tuple(f"$ORIGIN/../{d}" for d in (*DIRS, *DIRS[:2], *LINKED, "none")) + ("$ORIGIN",) + tuple(
     f"{{root}}/{d}" for d in (*DIRS, *LINKED))
 
 
@@ -40,10 +40,11 @@ def worlds(draw, max_libs: int = 5, wrong_class: bool = True) -> Scenario:
     """One loader world (see the module docstring)."""
     n = draw(st.integers(1, max_libs))
     names = [f"libw{i}.so" for i in range(n)]
-    pool = names + ["libabsent.so"]
+    pool = names * 4 + ["libabsent.so"]  # a missing name now and then
     objects: list[Obj] = []
     for i, name in enumerate(names):
-        homes = draw(st.lists(st.sampled_from(DIRS), min_size=0, max_size=2, unique=True))
+        homes = draw(st.lists(st.sampled_from(DIRS[:2] * 3 + DIRS[2:]), min_size=0 if i % 3 == 2 else 1,
+                              max_size=2, unique=True))
         needed = tuple(x for x in draw(st.lists(st.sampled_from(pool), max_size=3, unique=True)) if x != name)
         soname = draw(st.sampled_from([name, name, None]))
         rpath, runpath = draw(path_list()), draw(path_list())
@@ -53,7 +54,9 @@ def worlds(draw, max_libs: int = 5, wrong_class: bool = True) -> Scenario:
             objects.append(Obj(f"{home}/{name}", "lib", soname, needed, rpath, runpath, ei_class=cls,
                                machine="i386" if cls == 32 else "x86_64"))
     prog_needed = tuple(draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3, unique=True)))
-    objects.insert(0, Obj("bin/prog", "program", None, prog_needed, draw(path_list()), draw(path_list())))
+    prog_rpath = draw(path_list())
+    prog_runpath = draw(path_list(allow_none=prog_rpath is not None))
+    objects.insert(0, Obj("bin/prog", "program", None, prog_needed, prog_rpath, prog_runpath))
     env = {}
     llp = draw(path_list())
     if llp is not None:
