@@ -49,5 +49,5 @@ def add_parser(sub) -> None:
     g.add_argument("--dot", action="store_true", help="the graph in Graphviz dot")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                    help="colour (auto: only on a terminal, and never with NO_COLOR set)")
-    p.add_argument("program", metavar="PROGRAM")
+    p.add_argument("program", metavar="PROGRAM", nargs="?")
     p.set_defaults(func=cmd_tree)

@@ -22,6 +22,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--library-path", metavar="PATH", help="as ld.so --library-path (replaces LD_LIBRARY_PATH)")
     p.add_argument("--inhibit-cache", action="store_true", help="as ld.so --inhibit-cache")
     p.add_argument("--preload", metavar="LIST", help="as ld.so --preload")
+    p.add_argument("--scenario", metavar="FILE",
+                   help="run inside this scenario's virtual world (PROGRAM defaults to its program)")
 
 
 def start(args: argparse.Namespace):
@@ -33,6 +35,23 @@ def start(args: argparse.Namespace):
     from ldsim.world import make_world
     inv = cli._invocation(args)
     world = make_world(args.root, inv.cwd)
+    if args.scenario:
+        from dataclasses import replace
+
+        from ldsim.scenario import VROOT, ScenarioError, fmt, load, virtual_world
+        try:
+            sc = load(args.scenario)
+        except ScenarioError as e:
+            print(f"ldsim: {args.scenario}: {e}", file=sys.stderr)
+            return None
+        world = virtual_world(sc)
+        env = tuple((k, fmt(v, VROOT)) for k, v in sc.env.items()) if args.empty_env or not args.env else inv.env
+        inv = replace(inv, env=env, cwd=world.cwd)
+        args.program = args.program or fmt(sc.program, VROOT)
+        args.ldd = args.ldd or sc.mode == "ldd"
+    if not args.program:
+        print("ldsim: missing PROGRAM", file=sys.stderr)
+        return None
     files = FileCache()
     try:
         files.parse(world.open(args.program))

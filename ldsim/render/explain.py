@@ -79,6 +79,16 @@ def lines(proc: Process, rep: WhyReport) -> list[str]:
     return out
 
 
+def _found_dict(proc: Process, r: Request) -> dict | None:
+    found = r.search.found if r.search else None
+    if found is None:
+        return None
+    d = dict(vars(found))
+    if d["owner"] == "":
+        d["owner"] = proc.program  # the main map's l_name is ""
+    return d
+
+
 def as_dict(proc: Process, rep: WhyReport) -> dict:
     def req(r: Request) -> dict:
         return {"name": r.name, "requester": label(proc, r.loader) if r.loader else None, "via": r.via,
@@ -87,7 +97,7 @@ def as_dict(proc: Process, rep: WhyReport) -> dict:
         "program": rep.program, "lib": rep.lib, "status": rep.status, "errors": rep.errors,
         "chains": [[proc.program] + [r.name for r in c] for c in rep.chains],
         "found": [{"path": label(proc, f.target), "request": req(f.request), "how": f.how,
-                   "found": vars(f.request.search.found) if f.request.search and f.request.search.found else None,
+                   "found": _found_dict(proc, f.request),
                    "rejected": [vars(t) for t in f.rejected], "shadowed": [vars(t) for t in f.shadowed],
                    "also_requested_by": [req(o) for o in f.others]} for f in rep.found],
         "missing": [{"request": req(m.request), "searched": [vars(r) for r in m.rows], "reasons": m.reasons,
