@@ -279,8 +279,10 @@ class Searcher:
                             self.errno = e.errno or E.ENOENT
                             rec.status[cnt] = NONEXISTING
                 here_any |= rec.status[cnt] != NONEXISTING
-                if opened is not None and secure_preload and not opened.st.st_mode & stat_mod.S_ISUID:
-                    # preloads in secure mode must be set-user-ID (open_path's __RTLD_SECURE test)
+                if (opened is not None and secure_preload and self.cfg.secure
+                        and not opened.st.st_mode & stat_mod.S_ISUID):
+                    # open_path: with __RTLD_SECURE (preloads) and __libc_enable_secure, a file found in a
+                    # directory must be set-user-ID, else it is closed and treated as absent (ENOENT)
                     res.tried[-1:] = []
                     res.tried.append(Candidate(path, "not set-user-ID"))
                     opened = None

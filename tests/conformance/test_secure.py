@@ -1,0 +1,244 @@
+"""Secure-execution mode (glibc-loader.md §1.2, §1.3) against the real loader.
+
+Root-owned set-user-ID (4755), set-group-ID (2755) and file-capability programs built here (each does
+nothing: `main` returns 0) are executed as nobody (`setpriv --reuid=65534 --regid=65534 --clear-groups
+env -i ENV PROG`) and compared with `ldsim run -i --uid 65534 --euid 65534 --gid 65534 --egid 65534
+-e ENV PROG`: stdout, stderr (the LD_DEBUG=libs trace and the loader's messages) and the exit status,
+addresses and PIDs masked.  Whether a run is secure is ldsim's own decision from the file's mode, owner
+and `security.capability`; plain programs and root callers are the controls.
+
+Host state touched, always undone in `finally`: /etc/suid-debug (present while the traced runs happen,
+absent for the others), two uniquely named libraries in /usr/lib/x86_64-linux-gnu (plain-name preloads
+are only searched in system directories), and a /usr/lib/ldsim-test-XXXX directory (a trusted
+directory, where the main program's `$ORIGIN` RPATH is kept).  Needs root, setpriv and setcap
+(Debian package libcap2-bin).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import pytest
+
+from ldsim.materialize import LibSpec, ProgSpec, WorldSpec, build_world
+from tests import oracle
+from tests.conformance.conftest import assert_same
+
+pytestmark = [
+    pytest.mark.conformance,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make set-user-ID programs"),
+    pytest.mark.skipif(shutil.which("setpriv") is None or shutil.which("setcap") is None,
+                       reason="needs setpriv (util-linux) and setcap (libcap2-bin)"),
+]
+
+NOBODY = 65534
+SYSLIB = "/usr/lib/x86_64-linux-gnu"
+SUID_DEBUG = "/etc/suid-debug"
+TAG = f"ldsimsec{os.getpid()}"
+PRE_PLAIN = f"lib{TAG}plain.so"  # in SYSLIB without the set-user-ID bit
+PRE_SUID = f"lib{TAG}suid.so"  # in SYSLIB with it
+
+
+def lib(path: str, **kw) -> LibSpec:
+    kw.setdefault("libc", False)
+    return LibSpec(path, soname=os.path.basename(path), **kw)
+
+
+def prog(path: str, *needed: str, **kw) -> ProgSpec:
+    return ProgSpec(path, needed=needed, **kw)
+
+
+@dataclass(frozen=True)
+class SRun:
+    """One exec.  `{w}` = the world dir, `{t}` = the trusted dir, in `prog` and env values.
+    `debug`: run while /etc/suid-debug exists.  `uid`: the caller (real = effective)."""
+
+    name: str
+    prog: str
+    env: dict[str, str] = field(default_factory=dict)
+    debug: bool = True
+    uid: int = NOBODY
+
+
+# Programs of the world (relative to {w}) and their modes; `caps` for setcap.
+MODES = {"bin/suid": 0o4755, "bin/sgid": 0o2755, "bin/plain": 0o755, "bin/caps": 0o755, "bin/capsi": 0o755,
+         "bin/suid_origin": 0o4755, "bin/suid_dst": 0o4755, "bin/suid_runpath": 0o4755}
+CAPS = {"bin/caps": "cap_net_raw+p", "bin/capsi": "cap_net_raw+i"}
+TRUSTED_MODES = {"bin/m": 0o4755, "bin/m_notfirst": 0o4755, "bin/m_alone": 0o4755, "bin/m_lib": 0o4755}
+
+
+def world_spec() -> WorldSpec:
+    return WorldSpec((
+        prog("bin/suid", "libsa.so"), prog("bin/sgid", "libsa.so"), prog("bin/plain", "libsa.so"),
+        prog("bin/caps", "libsa.so"), prog("bin/capsi", "libsa.so"),
+        prog("bin/suid_origin", "libsb.so", rpath="$ORIGIN/../lib2"),
+        prog("bin/suid_runpath", "libsb.so", runpath="$ORIGIN/../lib2"),
+        prog("bin/suid_dst", "$ORIGIN/../lib2/libsb.so"),
+        lib("lib/libsa.so"), lib("lib2/libsb.so"),
+        lib("pre/libpre.so"), lib(f"pre/{PRE_PLAIN}"), lib(f"pre/{PRE_SUID}"),
+        lib("lib3/libsc.so", runpath="$ORIGIN/dep", needed=("libsd.so",)), lib("lib3/dep/libsd.so"),
+    ))
+
+
+def trusted_spec(w: str) -> WorldSpec:
+    """Programs under a trusted directory: `$ORIGIN` first in the main program's RPATH is kept there."""
+    return WorldSpec((
+        prog("bin/m", "libsb.so", rpath="$ORIGIN/../lib"),
+        prog("bin/m_alone", "libsb.so", rpath="$ORIGIN"),
+        prog("bin/m_notfirst", "libsb.so", rpath="/nonexistent/$ORIGIN/../lib"),
+        # a library's own $ORIGIN needs no trusted directory, even in secure mode
+        prog("bin/m_lib", "libsc.so", rpath=f"{w}/lib3"),
+        lib("lib/libsb.so"), lib("bin/libsb.so"),
+    ))
+
+
+def runs() -> list[SRun]:
+    llp = {"LD_LIBRARY_PATH": "{w}/lib", "LD_DEBUG": "libs"}
+    out = [
+        SRun("llp-ignored-suid", "{w}/bin/suid", llp),
+        SRun("llp-ignored-sgid", "{w}/bin/sgid", llp),
+        SRun("llp-used-plain", "{w}/bin/plain", llp),
+        SRun("llp-used-suid-by-root", "{w}/bin/suid", llp, uid=0),
+        SRun("caps-p-secure", "{w}/bin/caps", llp),
+        SRun("caps-i-not-secure", "{w}/bin/capsi", llp),
+        SRun("caps-by-root", "{w}/bin/caps", llp, uid=0),
+        SRun("preload-slash-ignored", "{w}/bin/suid",
+             {**llp, "LD_LIBRARY_PATH": "", "LD_PRELOAD": "{w}/pre/libpre.so"}),
+        SRun("preload-slash-plain", "{w}/bin/plain", {**llp, "LD_PRELOAD": "{w}/pre/libpre.so"}),
+        SRun("preload-name-not-suid", "{w}/bin/suid", {"LD_DEBUG": "libs", "LD_PRELOAD": PRE_PLAIN}),
+        SRun("preload-name-suid", "{w}/bin/suid", {"LD_DEBUG": "libs", "LD_PRELOAD": f"{PRE_SUID} {PRE_PLAIN}"}),
+        SRun("preload-name-plain-prog", "{w}/bin/plain", {**llp, "LD_PRELOAD": f"{PRE_PLAIN}:{PRE_SUID}"}),
+        SRun("preload-mixed", "{w}/bin/sgid",
+             {"LD_DEBUG": "libs", "LD_PRELOAD": f"{{w}}/pre/{PRE_SUID}:libnonexistent{TAG}.so {PRE_SUID}"}),
+        SRun("origin-dropped", "{w}/bin/suid_origin", {"LD_DEBUG": "libs"}),
+        SRun("origin-runpath-dropped", "{w}/bin/suid_runpath", {"LD_DEBUG": "libs"}),
+        SRun("dst-in-needed", "{w}/bin/suid_dst", {"LD_DEBUG": "libs"}),
+        SRun("origin-kept-trusted", "{t}/bin/m", {"LD_DEBUG": "libs"}),
+        SRun("origin-alone-trusted", "{t}/bin/m_alone", {"LD_DEBUG": "libs"}),
+        SRun("origin-not-first", "{t}/bin/m_notfirst", {"LD_DEBUG": "libs"}),
+        SRun("origin-of-library", "{t}/bin/m_lib", {"LD_DEBUG": "libs"}),
+        SRun("debug-output-ignored", "{w}/bin/suid", {**llp, "LD_DEBUG_OUTPUT": "{w}/out/dbg"}),
+        SRun("trace-exit-5", "{w}/bin/suid", {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs"}),
+        SRun("unknown-debug-word-warns", "{w}/bin/suid", {**llp, "LD_DEBUG": "libs,bogus"}),
+        SRun("kept-vars", "{w}/bin/suid", {**llp, "LD_BIND_NOW": "1", "LD_WARN": "1", "TMPDIR": "/x",
+                                             "LD_HWCAP_MASK": "0", "LD_DYNAMIC_WEAK": "1"}),
+    ]
+    # without /etc/suid-debug the debug mask is cleared; a trace request still exits 5
+    out += [SRun("no-suid-debug", "{w}/bin/suid", llp, debug=False),
+            SRun("no-suid-debug-plain", "{w}/bin/plain", llp, debug=False),
+            SRun("no-suid-debug-preload", "{w}/bin/suid", {"LD_DEBUG": "libs", "LD_PRELOAD": PRE_PLAIN},
+                 debug=False),
+            SRun("no-suid-debug-trace", "{w}/bin/sgid", {"LD_TRACE_LOADED_OBJECTS": "1"}, debug=False)]
+    return out
+
+
+RUNS = runs()
+
+
+def _fmt(s: str, dirs: dict[str, str]) -> str:
+    return s.replace("{w}", dirs["w"]).replace("{t}", dirs["t"])
+
+
+def _real(r: SRun, dirs: dict[str, str]) -> oracle.Outcome:
+    env = [f"{k}={_fmt(v, dirs)}" for k, v in r.env.items()]
+    who = ["setpriv", f"--reuid={r.uid}", f"--regid={r.uid}", "--clear-groups"]
+    return oracle.run([*who, "env", "-i", *env, _fmt(r.prog, dirs)], {}, dirs["w"])
+
+
+def _sim(r: SRun, dirs: dict[str, str]) -> oracle.Outcome:
+    eargs = [a for k, v in r.env.items() for a in ("-e", f"{k}={_fmt(v, dirs)}")]
+    ids = [a for k in ("--uid", "--euid", "--gid", "--egid") for a in (k, str(r.uid))]
+    return oracle.run([sys.executable, "-m", "ldsim", "run", "-i", *ids, *eargs, _fmt(r.prog, dirs)],
+                      oracle._own_env(), dirs["w"])
+
+
+def _both(r: SRun, dirs: dict[str, str]) -> tuple[oracle.Outcome, oracle.Outcome, bool, bool]:
+    """Outcomes, and whether LD_DEBUG_OUTPUT left a file behind (real, then ldsim)."""
+    out_dir = os.path.join(dirs["w"], "out")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.makedirs(out_dir, mode=0o777)
+    os.chmod(out_dir, 0o777)
+    real = _real(r, dirs)
+    real_file = bool(os.listdir(out_dir))
+    shutil.rmtree(out_dir)
+    os.makedirs(out_dir, mode=0o777)
+    sim = _sim(r, dirs)
+    sim_file = bool(os.listdir(out_dir))
+    return real, sim, real_file, sim_file
+
+
+def _install_system_libs(w: str) -> list[str]:
+    placed = []
+    for name, mode in ((PRE_PLAIN, 0o644), (PRE_SUID, 0o4755)):
+        dest = os.path.join(SYSLIB, name)
+        placed.append(dest)
+        shutil.copyfile(os.path.join(w, "pre", name), dest)
+        os.chmod(dest, mode)
+    return placed
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[str, tuple]:
+    """Build both worlds, run every case (traced ones while /etc/suid-debug exists), undo everything."""
+    w = tempfile.mkdtemp(prefix="ldsim-secure-")
+    t = tempfile.mkdtemp(prefix="ldsim-test-", dir="/usr/lib")
+    placed: list[str] = []
+    made_suid_debug = False
+    try:
+        for d in (w, t):
+            os.chmod(d, 0o755)  # nobody must traverse it
+        build_world(world_spec(), w, jobs=4)
+        build_world(trusted_spec(w), t, jobs=4)
+        for rel, mode in MODES.items():
+            os.chmod(os.path.join(w, rel), mode)
+        for rel, mode in TRUSTED_MODES.items():
+            os.chmod(os.path.join(t, rel), mode)
+        for rel, caps in CAPS.items():
+            subprocess.run(["setcap", caps, os.path.join(w, rel)], check=True, capture_output=True)
+        dirs = {"w": w, "t": t}
+        placed = _install_system_libs(w)
+        out: dict[str, tuple] = {}
+        for phase in (True, False):
+            if phase and not os.path.exists(SUID_DEBUG):
+                open(SUID_DEBUG, "w").close()
+                made_suid_debug = True
+            if not phase and made_suid_debug:
+                os.unlink(SUID_DEBUG)
+                made_suid_debug = False
+            todo = [r for r in RUNS if r.debug == phase]
+            if not phase and os.path.exists(SUID_DEBUG):
+                pytest.skip("/etc/suid-debug exists on this host; cannot run the cases without it")
+            # LD_DEBUG_OUTPUT cases share the world's out/ dir: run them one by one, the rest in parallel
+            for r in todo:
+                if "LD_DEBUG_OUTPUT" in r.env:
+                    out[r.name] = _both(r, dirs)
+            par = [r for r in todo if "LD_DEBUG_OUTPUT" not in r.env]
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                for r, res in zip(par, pool.map(lambda r: _sim_real(r, dirs), par)):
+                    out[r.name] = res
+        return out
+    finally:
+        if made_suid_debug:
+            os.unlink(SUID_DEBUG)
+        for p in placed:
+            if os.path.exists(p):
+                os.unlink(p)
+        shutil.rmtree(t, ignore_errors=True)
+        shutil.rmtree(w, ignore_errors=True)
+
+
+def _sim_real(r: SRun, dirs: dict[str, str]) -> tuple:
+    return _real(r, dirs), _sim(r, dirs), False, False
+
+
+@pytest.mark.parametrize("name", [r.name for r in RUNS])
+def test_secure_exec(results, name: str) -> None:
+    real, sim, real_file, sim_file = results[name]
+    assert_same(real, sim)
+    assert real_file == sim_file, f"LD_DEBUG_OUTPUT file: real {real_file}, ldsim {sim_file}"
