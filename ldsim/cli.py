@@ -40,10 +40,31 @@ def _invocation(args: argparse.Namespace) -> Invocation:
     try:
         profile = (profile_by_name(args.profile) if getattr(args, "profile", None)
                    else detect_root(make_world(args.root, inv.cwd)) if args.root is not None else inv.profile)
+        if not getattr(args, "profile", None):
+            profile = _interp_profile(args, inv) or profile
     except ValueError as e:
         print(f"ldsim: {e}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
     return replace(inv, profile=profile, cpu=cpu_for_profile(profile, inv.cpu))
+
+
+def _interp_profile(args: argparse.Namespace, inv: Invocation):
+    """Where the kernel would map the program (`run`, `why`, `tree`), its PT_INTERP is the loader whose
+    rules apply: the profile that loader identifies as."""
+    from ldsim.profiles import identify_loader, program_interp
+    command = getattr(args, "command", None)
+    if command == "run":
+        rest = _rest(args)
+        program = rest[0] if rest else None
+    elif command in ("why", "tree"):  # with --ldd too: ldd's RTLDLIST loop picks the program's own loader
+        program = getattr(args, "program", None)
+    else:
+        return None
+    if not program:
+        return None
+    world = make_world(args.root, inv.cwd)
+    interp = program_interp(world, program)
+    return identify_loader(world, interp) if interp else None
 
 
 def _host_invocation(args: argparse.Namespace) -> Invocation:

@@ -72,11 +72,23 @@ class Dso:
     is_ldso: bool = False
 
 
+@dataclass(frozen=True)
+class Request:
+    """One `load_library` call: who asked (None: a preload), for what, what it gave and how."""
+
+    requester: Dso | None
+    name: str
+    result: Dso | None
+    how: str  # the step that found it ("RPATH of /app/m", "path file /etc/...", "already loaded", ...)
+    new: bool  # the call loaded a new object
+
+
 @dataclass
 class MuslResult:
     ldso_name: str
     events: list[Event] = field(default_factory=list)
     objects: list[Dso] = field(default_factory=list)  # the chain, in load order (app first)
+    requests: list[Request] = field(default_factory=list)
     status: int = 0
 
 
@@ -136,9 +148,10 @@ class MuslLoader:
         self.cwd = cwd
         self.ldname = ldname  # argv[0] of the loader as invoked
         self.sys_path: str | None = None
+        self.sys_how = ""
         self.errno = 0
         self.reported = 0
-        self.ldso_in_chain = False
+        self.how = ""
         self.result = MuslResult(ldname)
 
     # -- files ---------------------------------------------------------------------------------
@@ -178,6 +191,7 @@ class MuslLoader:
                 self.sys_path = None
             except OSError:
                 self.sys_path = ""
+            self.sys_how = f"path file {pf}" if self.sys_path is not None else "default path " + DEFAULT_PATH
         return DEFAULT_PATH if self.sys_path is None else self.sys_path
 
     def _rpath(self, p: Dso) -> str | None:
@@ -210,6 +224,14 @@ class MuslLoader:
 
     # -- load_library ---------------------------------------------------------------------------
 
+    def request(self, name: str, needed_by: Dso | None) -> Dso | None:
+        """load_library, recorded with how it ended."""
+        before = len(self.result.objects)
+        self.how = "not found"
+        got = self.load_library(name, needed_by)
+        self.result.requests.append(Request(needed_by, name, got, self.how, len(self.result.objects) > before))
+        return got
+
     def load_library(self, name: str, needed_by: Dso | None) -> Dso | None:
         objs = self.result.objects
         if not name:
@@ -220,28 +242,36 @@ class MuslLoader:
             if idx is not None and not self.reported & (1 << idx):
                 self.reported |= 1 << idx
                 self.result.events.append(Loaded(name, self.result.ldso_name, True))
+            self.how = "the loader itself"
             return self._ldso()
         got = None
         if "/" in name:
             pathname = name
+            self.how = "path as given"
             got = self._open(name)
         else:
             for p in objs[1:]:
                 if p.shortname == name:
+                    self.how = "already loaded (by name)"
                     return p
             if len(name) > NAME_MAX:
                 return None
             found: tuple | None | bool = None
             if self.env.get("LD_LIBRARY_PATH"):
+                self.how = "LD_LIBRARY_PATH"
                 found = self._path_open(name, self.env["LD_LIBRARY_PATH"])
             p = needed_by
             while found is None and p is not None:
                 rp = self._rpath(p)
                 if rp:
+                    kind = "RUNPATH" if p.elf is not None and p.elf.runpath is not None else "RPATH"
+                    self.how = f"{kind} of {p.name}"
                     found = self._path_open(name, rp)
                 p = p.needed_by
             if found is None:
-                found = self._path_open(name, self._system_path())
+                sys_path = self._system_path()
+                self.how = self.sys_how
+                found = self._path_open(name, sys_path)
             if not found:
                 return None
             pathname, got = found
@@ -252,6 +282,7 @@ class MuslLoader:
             if p.file_id == fid:
                 if p.shortname is None and pathname != name:
                     p.shortname = p.name.rsplit("/", 1)[-1]
+                self.how += ", already loaded (same file)"
                 return p
         if elf is None or elf.e_type not in (2, 3) or not elf.segments:
             self.errno = E.ENOEXEC
@@ -297,7 +328,7 @@ class MuslLoader:
         preload = self.env.get("LD_PRELOAD")
         if preload:
             for pname in _split_preload(preload):
-                self.load_library(pname, None)
+                self.request(pname, None)
         i = 0
         while i < len(res.objects):
             p = res.objects[i]
@@ -305,7 +336,7 @@ class MuslLoader:
             if p.elf is None:
                 continue
             for dep in p.elf.needed:
-                if self.load_library(dep, p) is None:
+                if self.request(dep, p) is None:
                     res.events.append(LoadFailed(dep, self.errno, p.name))
                     res.status = 127
         return res

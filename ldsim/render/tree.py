@@ -56,6 +56,28 @@ def _node(proc: Process, r: Request) -> Node:
     return Node(r.name, path, status, describe_found(proc, r), r.via)
 
 
+def build_musl(res) -> Node:
+    """The same model for a musl run (ldsim.musl.MuslResult): preloads under the program first, then
+    each object's DT_NEEDED requests; an object is expanded where it was first loaded."""
+    app = res.objects[0] if res.objects else None
+    root = Node(app.name if app else "", app.name if app else None, "program", "the program")
+    if app is None:
+        return root
+    nodes = {id(app): root}
+    for r in res.requests:
+        parent = nodes.get(id(r.requester), root) if r.requester is not None else root
+        if r.result is None:
+            child = Node(r.name, None, "not found", r.how, "preload" if r.requester is None else "needed")
+        else:
+            status = "loaded" if r.new or (r.result.is_ldso and r.how == "the loader itself"
+                                           and id(r.result) not in nodes) else "already loaded"
+            child = Node(r.name, r.result.name, status, r.how, "preload" if r.requester is None else "needed")
+            if status == "loaded":
+                nodes.setdefault(id(r.result), child)
+        parent.children.append(child)
+    return root
+
+
 def text(root: Node, color: bool = False) -> list[str]:
     def paint(s: str, code: str) -> str:
         return f"{code}{s}{RESET}" if color else s
