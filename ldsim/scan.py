@@ -122,7 +122,9 @@ def default_dirs(world: World, inv: Invocation, notes: list[Finding]) -> list[st
         return dirs
     for d in conf.diagnostics:
         if d.ldsim_only:  # include cycles and the like: worth a line, the scan goes on
-            notes.append(Finding(ProblemKind.BAD_FILE, LD_SO_CONF, LD_SO_CONF, d.message))
+            where, sep, what = d.message.partition(": ")  # "FILE:LINE: reason"
+            where, what = (where, what) if sep else (LD_SO_CONF, d.message)
+            notes.append(Finding(ProblemKind.BAD_FILE, where, LD_SO_CONF, what))
     for c in conf.dirs[:MAX_CONF_DIRS]:
         if c.path.startswith("/") and c.path not in dirs:
             dirs.append(c.path)
