@@ -115,11 +115,16 @@ def default_dirs(world: World, inv: Invocation, notes: list[Finding]) -> list[st
     """The usual bin dirs, the loader's system dirs and the directories of ld.so.conf (includes followed)."""
     from ldsim.ldconf import expand_conf
     dirs = list(BIN_DIRS) + [d.rstrip("/") for d in inv.profile.system_dirs]
+    budget = _Budget(world, CONF_BUDGET)
     try:
-        conf = expand_conf(world, LD_SO_CONF)
+        conf = expand_conf(budget, LD_SO_CONF)
     except (OSError, ValueError, RecursionError) as e:  # garbage beyond what ldconfig tolerates
         notes.append(Finding(ProblemKind.BAD_FILE, LD_SO_CONF, LD_SO_CONF, f"cannot read: {_reason(e)}"))
         return dirs
+    if budget.left < 0:
+        notes.append(Finding(ProblemKind.BAD_FILE, LD_SO_CONF, LD_SO_CONF,
+                             f"includes and globs need more than {CONF_BUDGET} file operations; "
+                             "the rest was not read"))
     for d in conf.diagnostics:
         if d.ldsim_only:  # include cycles and the like: worth a line, the scan goes on
             where, sep, what = d.message.partition(": ")  # "FILE:LINE: reason"
@@ -140,6 +145,31 @@ def default_dirs(world: World, inv: Invocation, notes: list[Finding]) -> list[st
         if real not in canonical:
             canonical.append(real)
     return canonical
+
+
+CONF_BUDGET = 5000  # filesystem operations for ld.so.conf and its includes (huge globs stay bounded)
+
+
+class _Budget:
+    """A World that refuses (ENOMEM, which glob and include expansion skip) after `left` operations."""
+
+    def __init__(self, world: World, left: int) -> None:
+        self._world = world
+        self.left = left
+        self.root = world.root
+        self.cwd = getattr(world, "cwd", "/")
+
+    def __getattr__(self, name: str):
+        inner = getattr(self._world, name)
+        if not callable(inner):
+            return inner
+
+        def call(*a, **kw):
+            self.left -= 1
+            if self.left < 0:
+                raise OSError(E.ENOMEM, "ldsim: file operation budget exhausted", a[0] if a else "")
+            return inner(*a, **kw)
+        return call
 
 
 def _reason(e: BaseException) -> str:

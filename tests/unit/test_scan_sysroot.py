@@ -147,3 +147,19 @@ def test_fifo_and_device_found_by_a_search_are_never_read(hostile_root: str) -> 
     res, rec = _scan(hostile_root, ["/usr/bin/escape"])
     assert any(p.endswith("libfifo.so") for p in rec.paths)
     assert any(f.file == "/usr/bin/escape" and f.kind.group == "resolution" for f in res.findings)
+
+
+def test_huge_include_glob_is_bounded(tmp_path) -> None:
+    """`include /*/*/*` over thousands of directories: the expansion stops at CONF_BUDGET operations, with
+    one line saying so, and the scan goes on."""
+    from ldsim import scan as scan_mod
+    root = tmp_path / "r"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/ld.so.conf").write_bytes(b"include /*/*/*\n\xff\xfe\x00binary garbage\n")
+    for i in range(60):
+        for j in range(scan_mod.CONF_BUDGET // 50):
+            (root / f"a{i}" / f"b{j}").mkdir(parents=True)
+    res, rec = _scan(str(root), [])
+    assert rec.outside(str(root)) == []
+    assert any(f.kind is ProblemKind.BAD_FILE and "file operations" in f.detail for f in res.findings)
+    assert len(rec.paths) < 4 * scan_mod.CONF_BUDGET
