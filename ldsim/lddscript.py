@@ -124,7 +124,7 @@ def _one_file(world: World, inv: Invocation, opts: LddOptions, path: str, files:
     if not world.readable(path):
         out.write(2, f"ldd: error: you do not have read permission for `{path}'\n")
         return 1
-    musl = _musl_loader(world, path)
+    musl = _musl_loader(world, inv, path)
     if musl is not None:
         return _musl_list(world, inv, musl, path, out)
     rtld, ret, rtld_inv = _choose_rtld(world, inv, path, files)
@@ -175,8 +175,12 @@ def _same_loader(world: World, rtld: str, inv: Invocation) -> bool:
         return False
 
 
-def _musl_loader(world: World, path: str) -> str | None:
-    """The musl loader that lists this file: its PT_INTERP when that is musl's and exists here."""
+def _musl_loader(world: World, inv: Invocation, path: str) -> str | None:
+    """The musl loader that lists this file: its PT_INTERP when that is musl's and exists here, in a
+    root where glibc's ldd could not run (none of its RTLDLIST is there): musl's ldd is that root's.
+    Where glibc's loaders are, glibc's ldd lists a musl program with them, as the real one does."""
+    if any(_executable(world, rtld) for rtld in inv.profile.ldd_rtlds):
+        return None
     interp = program_interp(world, path)
     if is_musl_interp(interp) and _executable(world, interp):
         return interp

@@ -300,3 +300,10 @@ def test_musl_root(musl_roots: tuple[str, str], which: str, prog: str, env: dict
                  "stderr")
     sim = _ldsim(["ldd", "--root", r, prog], env)
     assert_same(real, sim)
+
+
+@pytest.mark.parametrize("prog", ["/app/rpath", "/app/norpath"])
+def test_musl_program_under_glibc_ldd(musl_roots: tuple[str, str], prog: str) -> None:
+    """On a glibc system, glibc's ldd lists a musl program with glibc's loader (not musl's rules)."""
+    path = musl_roots[0] + prog
+    assert_same(oracle.real_ldd([path]), oracle.ldsim_ldd([path]))
