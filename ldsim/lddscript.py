@@ -66,8 +66,12 @@ def version_text(inv: Invocation) -> str:
             "Written by Roland McGrath and Ulrich Drepper.\n")
 
 
+LDD_SHELL = "/bin/bash"  # the script's `#! /bin/bash`
+
+
 def run_ldd(world: World, inv: Invocation, argv: list[str], files: FileCache) -> Run:
     out = Run()
+    _shell_start(world, inv, files, out)
     opts = LddOptions()
     args = list(argv)
     while args:
@@ -110,6 +114,18 @@ def run_ldd(world: World, inv: Invocation, argv: list[str], files: FileCache) ->
         if _one_file(world, inv, opts, path, files, out) != 0:
             out.status = 1
     return out
+
+
+def _shell_start(world: World, inv: Invocation, files: FileCache, out: Run) -> None:
+    """The kernel first execs the script's shell with the same environment: its own loader reports
+    LD_PRELOAD entries it cannot load on stderr, before the script runs.  Only simulated when LD_PRELOAD
+    is set (nothing else in the environment makes bash's startup print, short of LD_DEBUG)."""
+    from ldsim.ldso import run_exec
+    if not any(k == "LD_PRELOAD" for k, _ in inv.env) or not _executable(world, LDD_SHELL):
+        return
+    shell = run_exec(world, inv, [LDD_SHELL], files)
+    for stream, text in shell.chunks:
+        out.write(stream, text)
 
 
 def _one_file(world: World, inv: Invocation, opts: LddOptions, path: str, files: FileCache, out: Run) -> int:
