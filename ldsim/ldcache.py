@@ -181,7 +181,7 @@ class LdCache:
         if self.format is None:
             return None
         return _search_cache(self, _encode(name), flags_wanted, _priorities(self, hwcaps_subdirs),
-                             hwcap_mask_bits, platform_bit, isa_level, tuple(flags_accepted) or (flags_wanted,))
+                             hwcap_mask_bits, platform_bit, isa_level, tuple(flags_accepted))
 
 
 # ---------------------------------------------------------------------------------------------- reader

@@ -110,6 +110,7 @@ def i386_host(tmp_path_factory) -> str:
 
 
 I386_HOST_RUNS = [
+    ("runpath", {"-v": ""}),
     ("runpath", {}),
     ("rpath", {}),
     ("dst", {}),
@@ -127,8 +128,11 @@ def test_i386_host_ldd(i386_host: str, prog: str, env: dict[str, str], debug: st
     With LD_DEBUG (which would trace ldd's bash too) the i386 loader is run directly, traced."""
     d = i386_host
     full = {k: v.replace("{d}", d) for k, v in env.items()}
+    opts = [k for k in full if k.startswith("-")]
+    full = {k: v for k, v in full.items() if not k.startswith("-")}
     if not debug:
-        assert_same(oracle.real_ldd([f"{d}/{prog}"], full, d), oracle.ldsim_ldd([f"{d}/{prog}"], full, d))
+        argv = [*opts, f"{d}/{prog}"]
+        assert_same(oracle.real_ldd(argv, full, d), oracle.ldsim_ldd(argv, full, d))
         return
     if prog == "prog64":
         pytest.skip("a 64-bit file is not the i386 loader's")
@@ -165,10 +169,19 @@ def i386_root(tmp_path_factory) -> str:
         f"-L{r}/app/lib/i386-linux-gnu", "-lg", "-Wl,-rpath,/app/$LIB", "-Wl,--no-as-needed")
     _cc([*cc], f"{r}/app/missing", MAIN0 + "int g(void);int h(void){return g();}\n",
         f"-L{r}/app/lib/i386-linux-gnu", "-Wl,--no-as-needed", "-lg")
+    # a cache of the root's own, made by ldconfig -r (its i386 entries carry flags 0x0003)
+    os.makedirs(f"{r}/opt/lib32", exist_ok=True)
+    _cc([*cc, "-shared", "-fPIC", "-Wl,-soname,libh.so.1"], f"{r}/opt/lib32/libh.so.1", GIB.replace("g(", "h("))
+    _cc([*cc], f"{r}/app/cached", MAIN0 + "int h(void);int k(void){return h();}\n", f"{r}/opt/lib32/libh.so.1")
+    with open(f"{r}/etc/ld.so.conf", "w") as f:
+        f.write("/opt/lib32\n")
+    if _sh(["/sbin/ldconfig", "-r", r]).returncode:
+        pytest.skip("ldconfig -r failed")
     return r
 
 
 I386_ROOT_RUNS = [
+    ("/app/cached", {}),
     ("/app/sys", {}),
     ("/app/lib_dst", {}),
     ("/app/missing", {}),
