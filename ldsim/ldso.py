@@ -144,6 +144,8 @@ def run_ldso(world: World, inv: Invocation, argv: list[str], files: FileCache, l
         run.write(2, a.error)
         run.status = 1
         return run
+    if a.help:
+        return _help(world, inv, cfg, files, a, ld_so_name, run)
     assert a.program is not None
     proc = Process(world, inv, cfg, files, program=a.program, direct=True, rtld_path=ld_so_name)
     return render_process(proc, run)
@@ -168,6 +170,39 @@ def run_exec(world: World, inv: Invocation, argv: list[str], files: FileCache) -
         return run
     proc = Process(world, inv, cfg, files, program=argv[0], direct=False)
     return render_process(proc, run)
+
+
+def _help(world: World, inv: Invocation, cfg: LoaderConfig, files: FileCache, a: LdsoArgs, ld_so_name: str,
+          run: Run) -> Run:
+    """--help (dl_main, rtld_mode_help): PROGRAM, if given, is mapped (a failure only shortens the text),
+    _dl_init_paths runs, then _dl_help prints the paths and hwcaps of this loader and CPU; exit 0."""
+    from ldsim.linkmap import Kind, LinkMap
+    from ldsim.search import LoadError
+    from ldsim.usage import help_text
+    proc = Process(world, inv, cfg, files, program=a.program or "", direct=True, rtld_path=ld_so_name)
+    main = None
+    if a.program is not None:
+        try:
+            main = proc.map_object(None, a.program, exe=True, paths_ready=False)
+            main.names, main.name, main.file_id = [a.program], "", None
+        except LoadError:
+            main = None
+    for e in proc.result.events:
+        if not isinstance(e, ev.Output):
+            run.write(2, ld_debug.render(e, inv.pid))
+    proc.result.events.clear()
+    lists: list[list] = [[], [], []]
+    if main is not None and main.elf is not None:
+        proc.main = main
+        if main.elf.runpath is not None:
+            lists[2] = proc.runpath_of(main) or []
+        else:
+            lists[0] = proc.rpath_of(main) or []
+    dst_owner = main or LinkMap(name="", names=[], kind=Kind.MAIN)
+    proc.searcher.init_env_paths(proc.dst_values(dst_owner))
+    lists[1] = proc.searcher.env or []
+    run.write(1, help_text(ld_so_name, inv.profile, inv.cpu, cfg.hwcaps, [*lists, proc.searcher.system]))
+    return run
 
 
 def _secure_exit(world: World, inv: Invocation, cfg: LoaderConfig, run: Run) -> bool:
