@@ -232,10 +232,21 @@ def aarch64_root(tmp_path_factory) -> str:
         "-Wl,--disable-new-dtags")
     _cc(cc, f"{r}/app/missing", MAIN0 + "int g(void);int h(void){return g();}\n",
         f"-L{r}/app/plat/aarch64", "-Wl,--no-as-needed", "-lg")
+    # a cache written by ldsim: the aarch64 loader takes only flags 0x0a03 (an x86-64 0x0303 entry is not its)
+    from ldsim.ldcache import NewEntry, build_cache
+    for sub, lib in (("opt/c", "k"), ("opt/d", "q")):
+        os.makedirs(f"{r}/{sub}", exist_ok=True)
+        _cc(so, f"{r}/{sub}/lib{lib}.so", GIB.replace("g(", f"{lib}("))
+    _cc(cc, f"{r}/app/cached", MAIN0 + "int k(void);int q(void);int h(void){return k()+q();}\n",
+        f"-L{r}/opt/c", f"-L{r}/opt/d", "-lk", "-lq")
+    with open(f"{r}/etc/ld.so.cache", "wb") as f:
+        f.write(build_cache([NewEntry("/opt/c", "libk.so", "libk.so", 0x0A03),
+                             NewEntry("/opt/d", "libq.so", "libq.so", 0x0303)]))
     return r
 
 
 A64_RUNS = [
+    ("/app/cached", {}),
     ("/app/sys", {}),
     ("/app/hwcap", {}),
     ("/app/dst", {}),
