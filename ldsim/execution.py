@@ -13,11 +13,19 @@ from ldsim.elf import DF1, DT
 from ldsim.initfini import fini_order, startup_initfini
 from ldsim.linkmap import Kind, LinkMap
 from ldsim.relocate import Binder, SymbolLookupError
+from ldsim.symbols import Version, elf_hash
 
 if TYPE_CHECKING:
     from ldsim.loader import Process
 
 LIBC_SO = "libc.so.6"
+MALLOC_SYMBOLS = ("calloc", "free", "malloc", "realloc")
+MALLOC_VERSION = Version("GLIBC_2.2.5", elf_hash(b"GLIBC_2.2.5"))  # symbol_version_string (libc, GLIBC_2_0)
+# Calls libc 2.36 makes through its own PLT before main, when its PLT is bound lazily: from
+# __libc_early_init (tunables), and from __libc_start_main between "initialize program" and
+# "transferring control" (the audit preinit checkpoint).
+LIBC_EARLY_PLT_CALLS = ("__tunable_get_val",)
+LIBC_START_PLT_CALLS = ("_dl_audit_preinit",)
 
 
 def effective_lazy(proc: Process) -> int:
@@ -91,19 +99,42 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
     """The real start: scopes, relocation (dependencies first, ld.so last), init, libc, fini."""
     if proc.cfg.debug & Debug.SCOPES:
         _show_scopes(proc, binder)
+    _rtld_main_check(proc, initfini)
     lazy = bool(effective_lazy(proc))
     for m in reversed(initfini):
         if m is not proc.rtld:
             binder.relocate(m, lazy)
-    if proc.rtld is not None and proc.rtld in proc.result.searchlist:
-        binder.relocate(proc.rtld, False, scopes=[proc.result.searchlist])
+    glob = proc.result.searchlist
+    if proc.rtld is not None and proc.rtld in glob:  # rtld_multiple_ref
+        for name in MALLOC_SYMBOLS:  # __rtld_malloc_init_real (elf/dl-minimal.c)
+            binder.lookup(name, proc.main, None, [glob], MALLOC_VERSION, 0)
+        binder.relocate(proc.rtld, False, scopes=[glob])
+    libc = libc_map(proc)
+    libc_lazy = libc is not None and not binder.binds_now(libc, lazy)
+    for name in LIBC_EARLY_PLT_CALLS if libc_lazy else ():
+        binder.lazy_call(libc, name)
     called = _init(proc, initfini)
-    if libc_map(proc) is not None:
+    if libc is not None:
         proc.emit(ev.ProgramStart(proc.argv0, False))
+        for name in LIBC_START_PLT_CALLS if libc_lazy else ():
+            binder.lazy_call(libc, name)
         proc.emit(ev.ProgramStart(proc.argv0, True))
     for m in fini_order(proc.objects, proc.main, initfini):
         if id(m) in called:
             proc.emit(ev.CallingFini(m.name))
+
+
+def _rtld_main_check(proc: Process, initfini: list[LinkMap]) -> None:
+    """_rtld_main_check: the x86 ISA level of every startup object against the CPU (ldsim.isacheck);
+    _dl_fatal_printf and exit 127 on the first that needs more."""
+    from ldsim.isacheck import isa_level_failure
+    from ldsim.loader import Exit
+    if proc.profile.arch not in ("x86_64", "i386", "x86"):
+        return
+    message = isa_level_failure(initfini, proc.inv.cpu.isa, proc.rtld, proc.argv0)
+    if message is not None:
+        proc.out(message, 2)
+        raise Exit(127)
 
 
 def _init(proc: Process, initfini: list[LinkMap]) -> set[int]:
