@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tabulate import tabulate
 
 from ldsim.loader import Process, Request
@@ -11,6 +13,37 @@ from ldsim.why import WhyReport, label
 def _edge(proc: Process, r: Request) -> str:
     via = "" if r.via == "needed" else f" [{r.via}]"
     return f"{r.name}{via}"
+
+
+_SUBDIRS = re.compile(r"(/(glibc-hwcaps/[^/]+|tls|x86_64|haswell|xeon_phi|avx512_1|i686|i586))+$")
+
+
+def _record_dir(path: str) -> str:
+    return _SUBDIRS.sub("", path.rsplit("/", 1)[0])
+
+
+def _collapsed(tried) -> list[tuple[str, str]]:
+    """Runs of absent candidates in one directory (its hwcaps subdirectories included) become one row."""
+    rows: list[tuple[str, str]] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        if len(run) == 1:
+            rows.append((run[0], "absent"))
+        elif run:
+            rows.append((f"{_record_dir(run[0])}/ ({len(run)} paths, subdirectories included)", "absent"))
+        run.clear()
+
+    for t in tried:
+        if t.outcome != "absent":
+            flush()
+            rows.append((t.path, t.outcome))
+            continue
+        if run and _record_dir(t.path) != _record_dir(run[0]):
+            flush()
+        run.append(t.path)
+    flush()
+    return rows
 
 
 def chain_text(proc: Process, chain: list[Request]) -> str:
@@ -37,7 +70,7 @@ def lines(proc: Process, rep: WhyReport) -> list[str]:
         out.append(f"  found by: {f.how}")
         if f.rejected:
             out.append("  tried before it:")
-            out += ["    " + x for x in tabulate([(t.path, t.outcome) for t in f.rejected],
+            out += ["    " + x for x in tabulate(_collapsed(f.rejected),
                                                  headers=("candidate", "rejected because"),
                                                  tablefmt="simple").splitlines()]
         if f.others:
