@@ -13,11 +13,19 @@ from ldsim.elf import DF1, DT
 from ldsim.initfini import fini_order, startup_initfini
 from ldsim.linkmap import Kind, LinkMap
 from ldsim.relocate import Binder, SymbolLookupError
+from ldsim.symbols import Version, elf_hash
 
 if TYPE_CHECKING:
     from ldsim.loader import Process
 
 LIBC_SO = "libc.so.6"
+MALLOC_SYMBOLS = ("calloc", "free", "malloc", "realloc")
+MALLOC_VERSION = Version("GLIBC_2.2.5", elf_hash(b"GLIBC_2.2.5"))  # symbol_version_string (libc, GLIBC_2_0)
+# Calls libc 2.36 makes through its own PLT before main, when its PLT is bound lazily: from
+# __libc_early_init (tunables), and from __libc_start_main between "initialize program" and
+# "transferring control" (the audit preinit checkpoint).
+LIBC_EARLY_PLT_CALLS = ("__tunable_get_val",)
+LIBC_START_PLT_CALLS = ("_dl_audit_preinit",)
 
 
 def effective_lazy(proc: Process) -> int:
@@ -96,11 +104,20 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
     for m in reversed(initfini):
         if m is not proc.rtld:
             binder.relocate(m, lazy)
-    if proc.rtld is not None and proc.rtld in proc.result.searchlist:
-        binder.relocate(proc.rtld, False, scopes=[proc.result.searchlist])
+    glob = proc.result.searchlist
+    if proc.rtld is not None and proc.rtld in glob:  # rtld_multiple_ref
+        for name in MALLOC_SYMBOLS:  # __rtld_malloc_init_real (elf/dl-minimal.c)
+            binder.lookup(name, proc.main, None, [glob], MALLOC_VERSION, 0)
+        binder.relocate(proc.rtld, False, scopes=[glob])
+    libc = libc_map(proc)
+    libc_lazy = libc is not None and not binder.binds_now(libc, lazy)
+    for name in LIBC_EARLY_PLT_CALLS if libc_lazy else ():
+        binder.lazy_call(libc, name)
     called = _init(proc, initfini)
-    if libc_map(proc) is not None:
+    if libc is not None:
         proc.emit(ev.ProgramStart(proc.argv0, False))
+        for name in LIBC_START_PLT_CALLS if libc_lazy else ():
+            binder.lazy_call(libc, name)
         proc.emit(ev.ProgramStart(proc.argv0, True))
     for m in fini_order(proc.objects, proc.main, initfini):
         if id(m) in called:

@@ -359,3 +359,35 @@ class Binder:
             if dsym.size > sym.size or (dsym.size < sym.size and self.proc.cfg.warn):
                 self.proc.out(f"{self.proc.argv0}: Symbol `{sym.name}' has different size in shared object, "
                               "consider re-linking\n", 2)
+
+    # -- lazy binding ----------------------------------------------------------------------------
+
+    def lazy_call(self, m: LinkMap, name: str) -> None:
+        """_dl_fixup (elf/dl-runtime.c): the first call through `m`'s PLT slot for `name` looks it up in
+        m's scope (no lookup cache).  Nothing when m was bound at startup or has no such slot."""
+        tab = self.table(m)
+        elf = m.elf
+        if tab is None or elf.dyn(DT.JMPREL) is None:
+            return
+        for r in self._read(elf, elf.dyn(DT.JMPREL), elf.dyn(DT.PLTRELSZ) or 0):
+            if r.type != R.JUMP_SLOT:
+                continue
+            sym = tab.symbol(r.sym)
+            if sym.name != name:
+                continue
+            if sym.visibility != STV.DEFAULT:
+                return
+            version = None
+            if elf.verneed or elf.verdef:
+                vs = tab.versym(r.sym)
+                v = tab.versions.get(vs & 0x7FFF) if vs is not None else None
+                version = v if v is not None and v.hash != 0 else None
+            self.lookup(name, m, sym, self.scopes_of(m), version, TypeClass.PLT)
+            return
+
+    def binds_now(self, m: LinkMap, lazy: bool) -> bool:
+        """Whether _dl_relocate_object bound m's PLT at startup."""
+        elf = m.elf
+        return (not lazy or elf is None or elf.dyn(DT.BIND_NOW) is not None or bool(elf.flags & DF.BIND_NOW)
+                or bool(elf.flags_1 & DF1.NOW))
+

@@ -1,0 +1,184 @@
+"""Differential tests of symbol binding, versions, relocation order and init/fini order (glibc-loader.md
+§5, §6): small worlds built with gcc, run for real by `ld.so PROG` (the programs do nothing) with
+LD_DEBUG=all, lazily and with LD_BIND_NOW, and traced with LD_WARN (ldd -r), against `ldsim ld.so`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import pytest
+
+from tests import oracle
+from tests.conformance.conftest import assert_same
+
+pytestmark = pytest.mark.conformance
+
+
+@dataclass(frozen=True)
+class Obj:
+    """One object: `out` relative to the world, C source, extra gcc flags, libraries to link (-l names
+    resolved in the world's lib dir)."""
+
+    out: str
+    src: str
+    flags: tuple[str, ...] = ()
+    libs: tuple[str, ...] = ()
+    shared: bool = True
+
+
+CTOR = "__attribute__((constructor)) static void ctor(void) {}\n__attribute__((destructor)) static void dtor(void) {}\n"
+
+
+def build(root: str, objs: list[Obj]) -> None:
+    for o in objs:
+        src = os.path.join(root, o.out + ".c")
+        os.makedirs(os.path.dirname(src), exist_ok=True)
+        with open(src, "w") as f:
+            f.write(o.src)
+        argv = ["gcc", "-o", os.path.join(root, o.out), src, *o.flags]
+        if o.shared:
+            argv[1:1] = ["-shared", "-fPIC"]
+            argv.append(f"-Wl,-soname,{os.path.basename(o.out)}")
+        argv += [f"-L{root}/lib", f"-Wl,-rpath,{root}/lib", "-Wl,--no-as-needed", *(f"-l{x}" for x in o.libs)]
+        p = subprocess.run(argv, capture_output=True, text=True)
+        if p.returncode:
+            raise RuntimeError(f"{' '.join(argv)}\n{p.stderr}")
+
+
+# name -> (objects, [(prog, env)] ...); libraries go to lib/, programs to the world root
+WORLDS: dict[str, list[Obj]] = {
+    "interpose": [
+        Obj("lib/libb.so", "int foo(void) { return 2; }\nint var = 2;\n"),
+        Obj("lib/liba.so", "int foo(void) { return 1; }\nint var = 1;\nint usefoo(void) { return foo() + var; }\n"
+            + CTOR),
+        Obj("m", "int foo(void);\nint usefoo(void);\nint unused(void) { return usefoo() + foo(); }\nint main(void) { return 0; }\n",
+            ("-rdynamic",), ("a", "b"), shared=False),
+    ],
+    "weak": [
+        Obj("lib/libw.so", "__attribute__((weak)) int val = 1;\n"),
+        Obj("lib/libg.so", "int val = 2;\n"),
+        Obj("lib/libu.so", "extern int val;\n__attribute__((weak)) extern int maybe;\n"
+            "int get(void) { return val + (&maybe ? 1 : 0); }\n", libs=("w", "g")),
+        Obj("m", "int get(void);\nint refs(void) { return get() > 0 ? 0 : 1; }\nint main(void) { return 0; }\n", libs=("u",), shared=False),
+    ],
+    "versions": [
+        Obj("lib/libv.so", '__asm__(".symver foo1, foo@V1");\n__asm__(".symver foo2, foo@@V2");\n'
+            "int foo1(void) { return 1; }\nint foo2(void) { return 2; }\nint bar(void) { return 3; }\n",
+            (f"-Wl,--version-script,/dev/stdin",)),
+        Obj("m", "int foo(void);\nint bar(void);\nint refs(void) { return foo() + bar() == 5 ? 0 : 1; }\nint main(void) { return 0; }\n",
+            libs=("v",), shared=False),
+    ],
+    "copyreloc": [
+        Obj("lib/libd.so", "int data_var[4] = {1};\nint small = 3;\n__attribute__((visibility(\"protected\")))"
+            " int prot = 5;\nint *getp(void) { return &prot; }\nint get(void) { return data_var[0] + small; }\n"),
+        Obj("m", "extern int data_var[4];\nextern int small;\nint get(void);\n"
+            "int refs(void) { return data_var[0] + small == get() ? 0 : 1; }\nint main(void) { return 0; }\n", ("-no-pie",), ("d",),
+            shared=False),
+    ],
+    "symbolic": [
+        Obj("lib/libo.so", "int helper(void) { return 7; }\n"),
+        Obj("lib/libs.so", "int helper(void) { return 1; }\nint (*ph)(void) = helper;\n"
+            "int call(void) { return ph(); }\n", ("-Wl,-Bsymbolic",)),
+        Obj("m", "int call(void);\nint refs(void) { return call() == 1 ? 0 : 1; }\nint main(void) { return 0; }\n", libs=("o", "s"),
+            shared=False),
+    ],
+    "diamond": [
+        Obj("lib/libd.so", "int d(void) { return 0; }\n" + CTOR),
+        Obj("lib/libc1.so", "int d(void);\nint c1(void) { return d(); }\n" + CTOR, libs=("d",)),
+        Obj("lib/libb.so", "int c1(void);\nint b(void) { return c1(); }\n" + CTOR, libs=("c1", "d")),
+        Obj("lib/liba.so", "int c1(void);\nint a(void) { return c1(); }\n" + CTOR, libs=("c1",)),
+        Obj("m", "int a(void);\nint b(void);\nint refs(void) { return a() + b(); }\nint main(void) { return 0; }\n", libs=("a", "b"),
+            shared=False),
+    ],
+    "cycle": [
+        Obj("lib/liby.so", "int y(void) { return 0; }\n" + CTOR),
+        Obj("lib/libx.so", "int y(void);\nint x(void) { return y(); }\n" + CTOR, libs=("y",)),
+        Obj("lib/liby.so", "int x(void);\nint y(void) { return 0; }\nint yx(void) { return x(); }\n" + CTOR,
+            libs=("x",)),
+        Obj("m", "int x(void);\nint refs(void) { return x(); }\nint main(void) { return 0; }\n", libs=("y", "x"), shared=False),
+    ],
+    "missing": [
+        Obj("lib/libq.so", "int there(void) { return 0; }\nint nothere(void) { return 1; }\n"),
+        Obj("m", "int there(void);\nint nothere(void);\n"
+            "int refs(int argc) { return argc > 5 ? nothere() : there(); }\nint main(void) { return 0; }\n", libs=("q",),
+            shared=False),
+        Obj("lib/libq.so", "int there(void) { return 0; }\n"),
+    ],
+    "missing_version": [
+        Obj("lib/libv.so", "int foo(void) { return 0; }\n", ("-Wl,--version-script,/dev/stdin",)),
+        Obj("m", "int foo(void);\nint refs(void) { return foo(); }\nint main(void) { return 0; }\n", libs=("v",), shared=False),
+    ],
+}
+SCRIPTS = {("versions", "lib/libv.so"): "V1 { local: foo1; foo2; };\nV2 { bar; } V1;\n",
+           ("missing_version", "lib/libv.so"): "V2 { global: foo; };\n"}
+# objects rebuilt after the program was linked: (object, version script)
+REBUILD_AFTER = {
+    "missing_version": (Obj("lib/libv.so", "int foo(void) { return 0; }\n", ("-Wl,--version-script,/dev/stdin",)),
+                        "V1 { global: foo; };\n"),
+    "unversioned_ref": (WORLDS["versions"][0], SCRIPTS[("versions", "lib/libv.so")]),
+}
+WORLDS["unversioned_ref"] = [Obj("lib/libv.so", "int foo(void) { return 1; }\nint bar(void) { return 4; }\n"),
+                             WORLDS["versions"][1]]
+
+MODES = {
+    "exec": {"LD_DEBUG": "all"},
+    "exec-now": {"LD_DEBUG": "all", "LD_BIND_NOW": "1"},
+    "exec-plain-now": {"LD_BIND_NOW": "1"},
+    "trace-now": {"LD_TRACE_LOADED_OBJECTS": "1", "LD_WARN": "yes", "LD_BIND_NOW": "yes", "LD_DEBUG": "all"},
+    "trace-lazy": {"LD_TRACE_LOADED_OBJECTS": "1", "LD_WARN": "yes", "LD_DEBUG": "all"},
+    "unused": {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "unused"},
+    "dynamic-weak": {"LD_DEBUG": "symbols,bindings", "LD_DYNAMIC_WEAK": "1", "LD_BIND_NOW": "1"},
+    "scopes": {"LD_DEBUG": "scopes"},
+}
+
+
+def _build_world(root: str, name: str) -> None:
+    for o in WORLDS[name]:
+        script = SCRIPTS.get((name, o.out))
+        if script is not None:
+            _with_script(root, o, script)
+        else:
+            build(root, [o])
+    if name in REBUILD_AFTER:
+        _with_script(root, *REBUILD_AFTER[name])
+
+
+def _with_script(root: str, o: Obj, script: str) -> None:
+    path = os.path.join(root, o.out + ".map")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(script)
+    build(root, [Obj(o.out, o.src, tuple(x.replace("/dev/stdin", path) for x in o.flags), o.libs, o.shared)])
+
+
+@pytest.fixture(scope="module")
+def worlds(tmp_path_factory) -> dict[str, str]:
+    base = tmp_path_factory.mktemp("binding")
+    roots = {n: str(base / n) for n in WORLDS}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda n: _build_world(roots[n], n), WORLDS))
+    return roots
+
+
+@pytest.fixture(scope="module")
+def results(worlds) -> dict[tuple[str, str], tuple[oracle.Outcome, oracle.Outcome]]:
+    keys = [(w, m) for w in WORLDS for m in MODES]
+
+    def one(key):
+        w, m = key
+        prog = f"{worlds[w]}/m"
+        return key, (oracle.real_ldso([prog], MODES[m], worlds[w]), oracle.ldsim_ldso([prog], MODES[m], worlds[w]))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return dict(pool.map(one, keys))
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("world", list(WORLDS))
+def test_binding(results, world: str, mode: str) -> None:
+    real, sim = results[(world, mode)]
+    assert_same(real, sim)
