@@ -28,7 +28,11 @@ MAX_CHAINS = 32
 def simulate(world: World, inv: Invocation, files: FileCache, program: str, *, direct: bool = False,
              library_path: str | None = None, inhibit_cache: bool = False, preload: str | None = None) -> Process:
     """Start PROGRAM the way `exec` (or `ld.so PROGRAM` when direct) would, in trace mode."""
-    cfg = read_environment(inv.env, inv.secure)
+    from ldsim.credentials import secure_for_exec
+    # AT_SECURE as the kernel decides it for the exec (of ld.so itself when direct), with secure rules;
+    # the trace request is ldsim's own, so no exit 5 here
+    cfg = read_environment(inv.env, secure_for_exec(world, inv.profile.rtld if direct else program,
+                                                    inv.credentials, inv.secure))
     cfg.mode = Mode.TRACE
     if library_path is not None:
         cfg.library_path, cfg.library_path_source = library_path, "--library-path"
