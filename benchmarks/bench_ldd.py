@@ -61,7 +61,11 @@ def ldsim_command() -> tuple[list[str], dict[str, str], str]:
     """The installed console script if there is one, else this checkout run with the current interpreter
     (its real path, not a pyenv shim: a shim adds a shell and a second interpreter start)."""
     env = {"PATH": PATH_ENV}
-    script = shutil.which("ldsim")
+    script = os.path.join(os.path.dirname(os.path.realpath(sys.executable)), "ldsim")
+    if not os.access(script, os.X_OK):
+        script = shutil.which("ldsim")
+        if script and "/shims/" in script:  # a pyenv shim: a shell script that starts pyenv first
+            script = None
     if script and os.environ.get("BENCH_LDSIM") != "module":
         return [script], env, f"console script {script}"
     env["PYTHONPATH"] = REPO

@@ -132,7 +132,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _emit(run_exec(make_world(args.root, inv.cwd), inv, rest, FileCache()))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(extras: bool = True) -> argparse.ArgumentParser:
+    """extras=False leaves out the subcommands of their own modules (ldd, ld.so and run start faster)."""
     parser = argparse.ArgumentParser(prog="ldsim", description="Simulate the glibc 2.36 dynamic loader.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("ldd", help="what ldd prints, without running anything", add_help=False)
@@ -148,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_run)
     import importlib
-    for mod in EXTRA_COMMANDS:  # each module owns one subcommand: add_parser(sub) sets func
+    for mod in EXTRA_COMMANDS if extras else ():  # each module owns one subcommand: add_parser(sub) sets func
         try:
             importlib.import_module(f"ldsim.{mod}").add_parser(sub)
         except ModuleNotFoundError as e:
@@ -184,7 +185,8 @@ def _split_own(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(_split_own(list(sys.argv[1:] if argv is None else argv)))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(extras=argv[:1] not in (["ldd"], ["ld.so"], ["run"])).parse_args(_split_own(argv))
     try:
         return args.func(args)
     except BrokenPipeError:
