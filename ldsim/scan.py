@@ -172,6 +172,54 @@ class _Budget:
         return call
 
 
+class MemoWorld:
+    """A World that answers each question once per scan (files do not change under a scan): a thousand
+    programs open the same libc.  Failures are remembered too, and raised again."""
+
+    def __init__(self, world: World) -> None:
+        self._world = world
+        self.root = world.root
+        self.cwd = getattr(world, "cwd", "/")
+        self._memo: dict[tuple[str, str], object] = {}
+
+    def _ask(self, what: str, path: str):
+        key = (what, path)
+        hit = self._memo.get(key, _MISSING)
+        if hit is _MISSING:
+            try:
+                hit = getattr(self._world, what)(path)
+            except OSError as e:
+                hit = e
+            self._memo[key] = hit
+        if isinstance(hit, OSError):
+            raise OSError(hit.errno, hit.strerror, hit.filename)
+        return hit
+
+    def open(self, path: str):
+        return self._ask("open", path)
+
+    def stat(self, path: str):
+        return self._ask("stat", path)
+
+    def lstat(self, path: str):
+        return self._ask("lstat", path)
+
+    def realpath(self, path: str) -> str:
+        return self._ask("realpath", path)
+
+    def readable(self, path: str) -> bool:
+        return self._ask("readable", path)
+
+    def readlink(self, path: str) -> str:
+        return self._ask("readlink", path)
+
+    def __getattr__(self, name: str):  # listdir, read, getxattr, host_path: passed through
+        return getattr(self._world, name)
+
+
+_MISSING = object()
+
+
 def _reason(e: BaseException) -> str:
     if isinstance(e, OSError) and e.errno:
         return {E.ELOOP: "symbolic link loop", E.ENOENT: "no such file or directory"}.get(
@@ -227,8 +275,8 @@ def walk(world: World, top: str, recursive: bool, explicit: bool, notes: list[Fi
                     if e.errno != E.ENOENT:  # dangling links are common and harmless: not reported
                         notes.append(Finding(ProblemKind.BAD_FILE, path, path, _reason(e)))
                     continue
-                if stat_mod.S_ISDIR(lst.st_mode):
-                    continue
+                if not stat_mod.S_ISREG(lst.st_mode):  # linked dirs are not entered; links to
+                    continue  # devices (masked units -> /dev/null) are an idiom, and never opened
             yield from _file(world, path, lst, notes, False)
         stack.extend(reversed(subdirs))
 
@@ -597,6 +645,7 @@ def scan(world: World, inv: Invocation, opts: ScanOptions, files: FileCache | No
          progress: Callable[[int, int, str], None] | None = None) -> ScanResult:
     """Discover, classify, resolve, audit.  Pure given the World: findings only, no printing."""
     files = files or FileCache()
+    world = MemoWorld(world)
     res = ScanResult(root=world.root)
     notes = res.findings
     stats = res.stats

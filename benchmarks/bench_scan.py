@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""How fast is `ldsim scan DIR` next to running `ldd -r` on every ELF file of DIR?
+
+  ldsim scan -i --no-progress DIR    one process: walks DIR, reads every file's first bytes, resolves
+                                     every program (exec mode) and library (direct mode), audits them
+  ldd -r FILE   (loop)               the real ldd with relocation processing (what finds undefined
+                                     symbols), once per x86-64 ELF file of DIR (found beforehand, untimed)
+
+Both are timed by wall clock and by CPU time (user+sys of the child processes: fairer on a busy machine).
+`--sample K` runs ldd on every K-th file only and extrapolates (said so in the report).
+
+    python3 benchmarks/bench_scan.py [--dir /usr] [--sample 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def elf_files(top: str) -> list[str]:
+    """x86-64 ELF programs and shared objects under `top` (symlinks not followed, each inode once)."""
+    seen, out = set(), []
+    for d, dirs, files in os.walk(top):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(d, name)
+            try:
+                st = os.lstat(path)
+                if not os.path.stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) in seen:
+                    continue
+                with open(path, "rb") as f:
+                    head = f.read(20)
+            except OSError:
+                continue
+            if head[:4] == b"\x7fELF" and head[4] == 2 and head[18:20] == b"\x3e\x00" and head[16] in (2, 3):
+                seen.add((st.st_dev, st.st_ino))
+                out.append(path)
+    return out
+
+
+def timed(argv_list: list[list[str]], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, child CPU seconds) of running each argv in turn."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    for argv in argv_list:
+        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dir", default="/usr")
+    ap.add_argument("--sample", type=int, default=1, help="run ldd on every K-th file and extrapolate")
+    args = ap.parse_args()
+    files = elf_files(args.dir)
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": HERE}
+    print(f"{len(files)} x86-64 ELF files under {args.dir}")
+    s_wall, s_cpu = timed([[sys.executable, "-m", "ldsim", "scan", "-i", "--no-progress", args.dir]], env)
+    print(f"ldsim scan {args.dir}:  {s_wall:8.2f} s wall  {s_cpu:8.2f} s CPU")
+    sample = files[::max(1, args.sample)]
+    l_wall, l_cpu = timed([["ldd", "-r", f] for f in sample], env)
+    scale = len(files) / max(1, len(sample))
+    note = f" (extrapolated from {len(sample)} files)" if scale > 1 else ""
+    l_wall, l_cpu = l_wall * scale, l_cpu * scale
+    print(f"ldd -r on each file:  {l_wall:8.2f} s wall  {l_cpu:8.2f} s CPU{note}")
+    print(f"ratio (ldd -r / ldsim scan): {l_wall / s_wall:.1f}x wall, {l_cpu / s_cpu:.1f}x CPU (target >= 10x)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
