@@ -166,6 +166,8 @@ class LdCache:
         *,
         flags_wanted: int = X86_64_LIBC6,
         flags_accepted: Sequence[int] = (),
+        platform_mask: int = HWCAP_PLATFORM,
+        isa_levels: bool = True,
         hwcaps_subdirs: Sequence[str],
         hwcap_mask_bits: int,
         platform_bit: int | None,
@@ -181,7 +183,8 @@ class LdCache:
         if self.format is None:
             return None
         return _search_cache(self, _encode(name), flags_wanted, _priorities(self, hwcaps_subdirs),
-                             hwcap_mask_bits, platform_bit, isa_level, tuple(flags_accepted))
+                             hwcap_mask_bits, platform_bit, isa_level, tuple(flags_accepted), platform_mask,
+                             isa_levels)
 
 
 # ---------------------------------------------------------------------------------------------- reader
@@ -355,7 +358,8 @@ def _isa_compatible(hwcap: int, isa_level: int) -> bool:
 
 
 def _search_cache(cache: LdCache, name: bytes, wanted: int, prio: list[int], hwcap_bits: int,
-                  platform_bit: int | None, isa_level: int, accepted: tuple[int, ...] = ()) -> str | None:
+                  platform_bit: int | None, isa_level: int, accepted: tuple[int, ...] = (),
+                  platform_mask: int = HWCAP_PLATFORM, isa_levels: bool = True) -> str | None:
     """Mirrors `search_cache` (elf/dl-cache.c), including its walk bounds.  `accepted`: the flags
     `_dl_cache_check_flags` lets through; `wanted` ends the walk.  ABIs that define their own
     _DL_CACHE_DEFAULT_ID accept only it; the generic sysdeps/generic/dl-cache.h one (3, FLAG_ELF_LIBC6:
@@ -363,7 +367,8 @@ def _search_cache(cache: LdCache, name: bytes, wanted: int, prio: list[int], hwc
     accepted = accepted or ((1, 3) if wanted == 3 else (wanted,))
     data, base, strsize, libs = cache._data, cache._strtab, cache._strsize, cache._raw
     platform = U64 if platform_bit is None else 1 << platform_bit
-    exclude = ~(hwcap_bits | HWCAP_PLATFORM | HWCAP_TLS) & U64
+    # _DL_HWCAP_PLATFORM: the ABI's platform bits (4 on x86-64, 2 on i386, none on aarch64)
+    exclude = ~(hwcap_bits | platform_mask | HWCAP_TLS) & U64
 
     def key_cmp(i: int) -> int | None:
         k = libs[i].key
@@ -392,13 +397,13 @@ def _search_cache(cache: LdCache, name: bytes, wanted: int, prio: list[int], hwc
                 if lib.hwcap is not None:
                     h = lib.hwcap
                     named = ((h >> 32) & ~ISA_LEVEL_MASK) == (HWCAP_EXTENSION >> 32)
-                    if named and not _isa_compatible(h, isa_level):
+                    if named and isa_levels and not _isa_compatible(h, isa_level):  # generic: always
                         continue
                     if not named and best is not None:
                         break
                     if h & exclude and not named:
                         continue
-                    if h & HWCAP_PLATFORM and (h & HWCAP_PLATFORM) != platform:
+                    if h & platform_mask and (h & platform_mask) != platform:
                         continue
                     if named:
                         index = h & 0xFFFFFFFF

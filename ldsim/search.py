@@ -178,14 +178,17 @@ class Searcher:
             args = self._lookup_args = (self.profile.cache_flags,
                                         tuple(active_subdirs(self.profile, self.cpu, self.cfg.hwcaps)),
                                         self.cpu.hwcap & mask, platform_bit(self.profile, self.cpu),
-                                        max(0, self.cpu.isa.bit_length() - 1))
+                                        max(0, self.cpu.isa.bit_length() - 1),
+                                        ((1 << len(self.profile.platforms)) - 1) << 48,  # _DL_HWCAP_PLATFORM
+                                        self.profile.arch in ("x86_64", "i386"))  # sysdeps/x86/dl-isa-level.h
         key = (name, args)
         try:
             return self._lookups[key]
         except KeyError:  # a pure function of the cache and these arguments: asked once per process
             hit = self._lookups[key] = cache.lookup(name, flags_wanted=args[0], hwcaps_subdirs=args[1],
                                                     hwcap_mask_bits=args[2], platform_bit=args[3],
-                                                    isa_level=args[4])
+                                                    isa_level=args[4], platform_mask=args[5],
+                                                    isa_levels=args[6])
             return hit
 
     # -- opening ---------------------------------------------------------------------------------
