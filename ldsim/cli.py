@@ -129,7 +129,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not rest:
         print("ldsim run: missing program", file=sys.stderr)
         return EXIT_USAGE
-    return _emit(run_exec(make_world(args.root, inv.cwd), inv, rest, FileCache()))
+    world = make_world(args.root, inv.cwd)
+    try:  # execve itself fails before any loader runs
+        world.stat(rest[0])
+    except OSError as e:
+        print(f"ldsim: {rest[0]}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_INPUT
+    return _emit(run_exec(world, inv, rest, FileCache()))
 
 
 def build_parser(extras: bool = True) -> argparse.ArgumentParser:
