@@ -27,6 +27,10 @@ from ldsim.elf import ElfError, ElfFile, parse_elf
 from ldsim.world import World
 
 DEFAULT_PATH = "/lib:/usr/local/lib:/usr/lib"
+# LDSO_ARCH -> (ELF class, e_machine) of the loader's own build (musl's arch/*/reloc.h).  Only the class
+# matters: map_library never looks at e_machine (a foreign object maps; only its relocation types fail).
+ARCH_ABI = {"x86_64": (2, 62), "aarch64": (2, 183), "i386": (1, 3), "arm": (1, 40), "armhf": (1, 40),
+            "riscv64": (2, 243), "powerpc64le": (2, 21), "s390x": (2, 22), "mips64el": (2, 8)}
 RESERVED = ("c", "pthread", "rt", "m", "dl", "util", "xnet")  # dynlink.c `reserved`
 NAME_MAX = 255
 _SEPS = ":\n"
@@ -284,7 +288,10 @@ class MuslLoader:
                     p.shortname = p.name.rsplit("/", 1)[-1]
                 self.how += ", already loaded (same file)"
                 return p
-        if elf is None or elf.e_type not in (2, 3) or not elf.segments:
+        abi = ARCH_ABI.get(arch_of(self.result.ldso_name))
+        if elf is None or elf.e_type not in (2, 3) or not elf.segments or not elf.has_dynamic \
+                or (abi is not None and elf.ei_class != abi[0]):
+            # map_library reads the header as its own class: another class finds no PT_DYNAMIC
             self.errno = E.ENOEXEC
             return None
         short = pathname.rsplit("/", 1)[-1] if pathname != name else None

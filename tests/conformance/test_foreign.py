@@ -302,6 +302,17 @@ def musl_roots(tmp_path_factory) -> tuple[str, str]:
         _cc(cc, f"{r}/app/rpath", MAIN, *link, "-Wl,-rpath,$ORIGIN/lib", "-Wl,--disable-new-dtags")
         _cc(cc, f"{r}/app/runpath", MAIN, *link, "-Wl,-rpath,/app/lib:/opt/lib", "-Wl,--enable-new-dtags")
         _cc(cc, f"{r}/app/norpath", MAIN, *link)
+        # unusable files first in LD_LIBRARY_PATH: not ELF, another class, another machine
+        for sub in ("wj", "w32", "wm"):
+            os.makedirs(f"{r}/{sub}", exist_ok=True)
+        with open(f"{r}/wj/libf.so", "w") as f:
+            f.write("junk\n")
+        _cc(["gcc", "-m32", "-shared", "-fPIC"], f"{r}/w32/libf.so", FIB)
+        with open(f"{r}/app/lib/libf.so", "rb") as f:
+            data = bytearray(f.read())
+        data[18:20] = (183).to_bytes(2, "little")  # EM_AARCH64: musl never checks e_machine
+        with open(f"{r}/wm/libf.so", "wb") as f:
+            f.write(data)
         roots.append(r)
     return roots[0], roots[1]
 
@@ -312,6 +323,9 @@ MUSL_RUNS = [
     ("/app/norpath", {}),
     ("/app/norpath", {"LD_LIBRARY_PATH": "/nonexistent:/app/lib"}),
     ("/app/rpath", {"LD_PRELOAD": "libg.so /opt/lib/libg.so"}),
+    ("/app/norpath", {"LD_LIBRARY_PATH": "/wj:/app/lib"}),
+    ("/app/norpath", {"LD_LIBRARY_PATH": "/w32:/app/lib"}),
+    ("/app/norpath", {"LD_LIBRARY_PATH": "/wm:/app/lib"}),
 ]
 
 
