@@ -307,7 +307,8 @@ def musl_roots(tmp_path_factory) -> tuple[str, str]:
             os.makedirs(f"{r}/{sub}", exist_ok=True)
         with open(f"{r}/wj/libf.so", "w") as f:
             f.write("junk\n")
-        _cc(["gcc", "-m32", "-shared", "-fPIC"], f"{r}/w32/libf.so", FIB)
+        if os.path.exists("/usr/lib/gcc/x86_64-linux-gnu/12/32/crtbegin.o"):  # gcc-multilib
+            _cc(["gcc", "-m32", "-shared", "-fPIC"], f"{r}/w32/libf.so", FIB)
         with open(f"{r}/app/lib/libf.so", "rb") as f:
             data = bytearray(f.read())
         data[18:20] = (183).to_bytes(2, "little")  # EM_AARCH64: musl never checks e_machine
