@@ -126,6 +126,8 @@ def runs() -> list[SRun]:
         SRun("debug-output-ignored", "{w}/bin/suid", {**llp, "LD_DEBUG_OUTPUT": "{w}/out/dbg"}),
         SRun("trace-exit-5", "{w}/bin/suid", {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs"}),
         SRun("unknown-debug-word-warns", "{w}/bin/suid", {**llp, "LD_DEBUG": "libs,bogus"}),
+        SRun("preload-long-name-secure", "{w}/bin/suid", {**llp, "LD_PRELOAD": "x" * 300 + ".so " + PRE_SUID}),
+        SRun("preload-long-name-plain", "{w}/bin/plain", {**llp, "LD_PRELOAD": "x" * 300 + ".so " + PRE_SUID}),
         SRun("kept-vars", "{w}/bin/suid", {**llp, "LD_BIND_NOW": "1", "LD_WARN": "1", "TMPDIR": "/x",
                                              "LD_HWCAP_MASK": "0", "LD_DYNAMIC_WEAK": "1"}),
     ]
@@ -242,3 +244,69 @@ def test_secure_exec(results, name: str) -> None:
     real, sim, real_file, sim_file = results[name]
     assert_same(real, sim)
     assert real_file == sim_file, f"LD_DEBUG_OUTPUT file: real {real_file}, ldsim {sim_file}"
+
+
+# ------------------------------------------------------------------ secure exec inside a chrooted sysroot
+
+MULTIARCH = "usr/lib/x86_64-linux-gnu"
+ROOT_PRELOAD = "# /etc/ld.so.preload is honoured in secure mode, '/' entries included\n/opt/libqe.so libq1.so\tlibq2.so\n"
+
+
+@pytest.fixture(scope="module")
+def secure_root(tmp_path_factory) -> str:
+    """A root with its own /etc/ld.so.preload and /etc/suid-debug (the host's /etc is never touched)."""
+    r = str(tmp_path_factory.mktemp("secure_root"))
+    os.chmod(r, 0o755)
+    build_world(WorldSpec((
+        ProgSpec("usr/bin/prog", needed=("libqa.so",)),
+        LibSpec(f"{MULTIARCH}/libqa.so", soname="libqa.so", libc=False),
+        LibSpec(f"{MULTIARCH}/libq1.so", soname="libq1.so", libc=False),
+        LibSpec(f"{MULTIARCH}/libq2.so", soname="libq2.so", libc=False),
+        LibSpec(f"{MULTIARCH}/libq3.so", soname="libq3.so", libc=False),
+        LibSpec("opt/libqe.so", soname="libqe.so", libc=False),
+        LibSpec("opt/libqa.so", soname="libqa.so", libc=False),
+    )), r, jobs=4)
+    for name in ("libc.so.6", "ld-linux-x86-64.so.2"):
+        shutil.copy2(f"/lib/x86_64-linux-gnu/{name}", f"{r}/{MULTIARCH}/{name}")
+    os.makedirs(f"{r}/usr/lib64", exist_ok=True)
+    os.makedirs(f"{r}/etc", exist_ok=True)
+    os.symlink("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", f"{r}/usr/lib64/ld-linux-x86-64.so.2")
+    os.symlink("usr/lib", f"{r}/lib")
+    os.symlink("usr/lib64", f"{r}/lib64")
+    with open(f"{r}/etc/ld.so.preload", "w") as f:
+        f.write(ROOT_PRELOAD)
+    open(f"{r}/etc/suid-debug", "w").close()
+    os.chmod(f"{r}/usr/bin/prog", 0o4755)
+    os.chmod(f"{r}/{MULTIARCH}/libq2.so", 0o4755)
+    os.chmod(f"{r}/{MULTIARCH}/libq3.so", 0o4755)
+    return r
+
+
+def _as_nobody_in(root: str):
+    def enter() -> None:
+        os.chroot(root)
+        os.chdir("/")
+        os.setgroups([])
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+    return enter
+
+
+ROOT_RUNS = {
+    "preload-file-and-env": {"LD_DEBUG": "libs", "LD_PRELOAD": "libq3.so /opt/libqe.so libq1.so",
+                             "LD_LIBRARY_PATH": "/opt"},
+    "trace-request": {"LD_TRACE_LOADED_OBJECTS": "1"},
+}
+
+
+@pytest.mark.parametrize("case", list(ROOT_RUNS))
+def test_secure_exec_in_a_sysroot(secure_root: str, case: str) -> None:
+    env = ROOT_RUNS[case]
+    p = subprocess.run(["/usr/bin/prog"], env=env, capture_output=True, timeout=60,
+                       preexec_fn=_as_nobody_in(secure_root))
+    real = oracle.Outcome(oracle.mask(p.stdout), oracle.mask(p.stderr), p.returncode)
+    eargs = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
+    ids = [a for k in ("--uid", "--euid", "--gid", "--egid") for a in (k, str(NOBODY))]
+    sim = oracle.run([sys.executable, "-m", "ldsim", "run", "-i", "--root", secure_root, *ids, *eargs,
+                      "/usr/bin/prog"], oracle._own_env(), "/")
+    assert_same(real, sim)
