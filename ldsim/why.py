@@ -401,6 +401,11 @@ def _reasons(proc: Process, r: Request) -> list[str]:
                 out.append(f"the DT_RPATH of {al} is disabled by --inhibit-rpath")
             elif a.elf.rpath == "":
                 out.append(f"the DT_RPATH of {al} is empty, which disables it")
+            elif proc.cfg.secure and all(not expand(e, proc.dst_values(a)) for e in _split(a.elf.rpath, ":") if e):
+                trusted = " and, in the executable's paths, only inside a trusted directory" \
+                    if a.kind is Kind.MAIN else ""
+                out.append(f"the DT_RPATH of {al} ({a.elf.rpath}) was dropped in secure mode: $ORIGIN is kept "
+                           f"only as the first token of an element{trusted}")
             else:
                 out.append(f"the DT_RPATH of {al} ({a.elf.rpath}) was dropped: none of its directories exist")
     if x is not None and x.elf is not None and x.elf.runpath is None and x.elf.rpath is None:
