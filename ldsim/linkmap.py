@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 
 from ldsim.elf import ElfError, ElfFile, parse_elf
+from ldsim.symbols import SymbolTables
 from ldsim.world import Opened
 
 
@@ -63,6 +64,7 @@ class FileCache:
 
     def __init__(self) -> None:
         self._by_key: dict[tuple[int, int, int, int], ElfFile | ElfError] = {}
+        self.symbols = SymbolTables()  # hash tables and relocations of each parsed file, built on demand
         self._derived: dict[tuple, object] = {}
 
     def parse(self, opened: Opened) -> ElfFile:

@@ -19,7 +19,6 @@ from ldsim.search import CacheStep, LoadError, PathStep, SearchResult, Searcher,
 from ldsim.world import World
 from ldsim import execution
 from ldsim.relocate import Binder
-from ldsim.symbols import SymbolTables
 
 PAGE = 4096
 DT_1_SUPPORTED = (DF1.NOW | DF1.NODELETE | DF1.INITFIRST | DF1.NOOPEN | DF1.ORIGIN | DF1.NODEFLIB | DF1.PIE)
@@ -473,7 +472,7 @@ class Process:
         vdso = LinkMap(name=self.profile.vdso, names=[self.profile.vdso], kind=Kind.VDSO, soname_added=True,
                        map_start=0x7FFFF7FC1000)
         self.objects[:] = [main, self.rtld, vdso]
-        self.binder = Binder(self, SymbolTables())
+        self.binder = Binder(self, self.files.symbols)
         self.binder.vdso_setup(vdso)  # setup_vdso_pointers
         # _dl_init_paths: main's RUNPATH or RPATH, then LD_LIBRARY_PATH (system records exist already)
         if main.elf.runpath is not None:

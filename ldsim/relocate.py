@@ -107,13 +107,17 @@ class Binder:
     unique: dict[str, tuple[LinkMap, Sym]] = field(default_factory=dict)
     caches: dict[int, _Cache] = field(default_factory=dict)
     receiver: Callable[[str, str], None] | None = None  # _dl_receive_error's handler, None = fatal
+    _tabs: dict[int, SymbolTable | None] = field(default_factory=dict)
 
     # -- tables ----------------------------------------------------------------------------------
 
     def table(self, m: LinkMap) -> SymbolTable | None:
-        if m.elf is None or m.faked or not m.elf.is_64:
-            return None
-        return self.tables.of(m.elf)
+        key = id(m)
+        if key in self._tabs:
+            return self._tabs[key]
+        tab = None if m.elf is None or m.faked or not m.elf.is_64 else self.tables.of(m.elf)
+        self._tabs[key] = tab
+        return tab
 
     def name(self, m: LinkMap) -> str:
         return self.proc.dso_filename(m)
@@ -164,10 +168,12 @@ class Binder:
                    tclass: int, undef: LinkMap | None, result: list) -> bool:
         """do_lookup_x over one scope; True when the search is over (result set)."""
         dynamic_weak = self.proc.cfg.dynamic_weak
+        copy = bool(tclass & 2)
+        emit = self.proc.emit
         for m in scope:
-            if tclass & TypeClass.COPY and m.kind is Kind.MAIN:
+            if copy and m.kind is Kind.MAIN:
                 continue
-            self.proc.emit(ev.SymbolLookup(name, self.name(m)))
+            emit(ev.SymbolLookup(name, m.name or self.proc.argv0))
             sym = self._find_in(m, name, h, ref, version, tclass)
             if sym is None or sym.binds_local:
                 continue
@@ -203,13 +209,14 @@ class Binder:
         tab = self.table(m)
         if tab is None or tab.nbuckets == 0:
             return None
-        has_versyms = bool(m.elf.verneed or m.elf.verdef) and tab.versym_off is not None
+        has_versyms = tab.has_versyms
+        plt = tclass & 1
         num_versions = 0
         versioned: Sym | None = None
         for idx in tab.chain(name, h):
             sym = tab.symbol(idx)
             if (sym.value == 0 and sym.shndx != SHN_ABS and sym.type != STT.TLS) \
-                    or (tclass & TypeClass.PLT and sym.shndx == SHN_UNDEF):
+                    or (plt and sym.shndx == SHN_UNDEF):
                 continue
             if sym.type not in ALLOWED_STT or sym.name != name:
                 continue
@@ -320,8 +327,16 @@ class Binder:
             out.append((start, self._read(elf, start, size), nrel, rlazy))
         return out
 
+    def _read(self, elf, vaddr: int, size: int) -> list[Rela]:
+        """The Elf64_Rela entries of [vaddr, vaddr+size), read once per file."""
+        cache = self.tables.of(elf).relocs
+        hit = cache.get((vaddr, size))
+        if hit is None:
+            hit = cache[(vaddr, size)] = self._decode(elf, vaddr, size)
+        return hit
+
     @staticmethod
-    def _read(elf, vaddr: int, size: int) -> list[Rela]:
+    def _decode(elf, vaddr: int, size: int) -> list[Rela]:
         off = elf.vaddr_to_offset(vaddr)
         if off is None:
             return []
@@ -339,8 +354,10 @@ class Binder:
         sym = tab.symbol(r.sym)
         if sym.bind == STB.LOCAL or sym.binds_local:
             return
-        tclass = type_class(r.type)
-        cache = self.caches.setdefault(id(m), _Cache())
+        tclass = int(type_class(r.type))
+        cache = self.caches.get(id(m))
+        if cache is None:
+            cache = self.caches[id(m)] = _Cache()
         if cache.sym == r.sym and cache.tclass == tclass:
             self.counters.cache += 1
             found = cache.result

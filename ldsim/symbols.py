@@ -114,6 +114,8 @@ class SymbolTable:
         self.elf = elf
         self.data = elf.data
         self._syms: dict[int, Sym] = {}
+        self.relocs: dict[tuple[int, int], list] = {}  # relocation ranges decoded by ldsim.relocate
+        self.has_versyms = False
         symtab = elf.dyn(DT.SYMTAB)
         strtab = elf.dyn(DT.STRTAB)
         self.symtab = elf.vaddr_to_offset(symtab) if symtab is not None else None
@@ -132,6 +134,8 @@ class SymbolTable:
         vs = elf.dyn(DT.VERSYM)
         self.versym_off = elf.vaddr_to_offset(vs) if vs is not None else None
         self.versions = _versions(elf)
+        # l_versyms is set only when the object has version records (_dl_check_map_versions)
+        self.has_versyms = bool(elf.verneed or elf.verdef) and self.versym_off is not None
 
     versym_off: int | None = None
     versions: dict[int, Version] = {}

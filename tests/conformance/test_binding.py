@@ -80,9 +80,9 @@ WORLDS: dict[str, list[Obj]] = {
             shared=False),
     ],
     "symbolic": [
-        Obj("lib/libo.so", "int helper(void) { return 7; }\n"),
-        Obj("lib/libs.so", "int helper(void) { return 1; }\nint (*ph)(void) = helper;\n"
-            "int call(void) { return ph(); }\n", ("-Wl,-Bsymbolic",)),
+        Obj("lib/libo.so", "int helper(void) { return 7; }\nint other(void) { return 8; }\n"),
+        Obj("lib/libs.so", "int helper(void) { return 1; }\nint (*ph)(void) = helper;\nint other(void);\n"
+            "int (*po)(void) = other;\nint call(void) { return ph(); }\n", ("-Wl,-Bsymbolic",), ("o",)),
         Obj("m", "int call(void);\nint refs(void) { return call() == 1 ? 0 : 1; }\nint main(void) { return 0; }\n", libs=("o", "s"),
             shared=False),
     ],
