@@ -64,7 +64,9 @@ def _interp_profile(args: argparse.Namespace, inv: Invocation):
         return None
     world = make_world(args.root, inv.cwd)
     interp = program_interp(world, program)
-    return identify_loader(world, interp) if interp else None
+    if not interp or interp == inv.profile.rtld:  # the default loader itself: nothing to identify
+        return None
+    return identify_loader(world, interp)
 
 
 def _host_invocation(args: argparse.Namespace) -> Invocation:

@@ -65,16 +65,56 @@ def detect_root(world: World) -> Profile:
     return DEBIAN_X86_64
 
 
+def interp_of(head: bytes) -> str | None:
+    """Pure: PT_INTERP from the first bytes of an ELF file, or None."""
+    return _interp(head)[1]
+
+
+def _interp(head: bytes) -> tuple[bool, str | None]:
+    """(decided, PT_INTERP): decided is False when the headers or the string lie beyond `head`.
+    Little-endian files only; anything else is decided as None."""
+    import struct
+    if len(head) < 52 or head[:4] != b"\x7fELF" or head[5] != 1:
+        return True, None
+    if head[4] == 2:
+        if len(head) < 64:
+            return True, None
+        phoff, = struct.unpack_from("<Q", head, 32)
+        phentsize, phnum = struct.unpack_from("<HH", head, 54)
+        ph, off_at, size_at = "<IIQQQQQQ", 2, 5
+    elif head[4] == 1:
+        phoff, = struct.unpack_from("<I", head, 28)
+        phentsize, phnum = struct.unpack_from("<HH", head, 42)
+        ph, off_at, size_at = "<IIIIIIII", 1, 4
+    else:
+        return True, None
+    if phentsize != struct.calcsize(ph):
+        return True, None
+    for i in range(phnum):
+        at = phoff + i * phentsize
+        if at + phentsize > len(head):
+            return False, None
+        fields = struct.unpack_from(ph, head, at)
+        if fields[0] == 3:  # PT_INTERP
+            off, size = fields[off_at], fields[size_at]
+            raw = head[off:off + size]
+            if off + size > len(head):
+                return False, None
+            return True, raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape") if raw else None
+    return True, None
+
+
 def program_interp(world: World, path: str) -> str | None:
-    """PT_INTERP of a program, or None (static, unreadable, not ELF)."""
-    from ldsim.elf import ElfError, parse_elf
+    """PT_INTERP of a program, or None (static, unreadable, not ELF).  Reads the first page, where the
+    linker puts PT_INTERP; only a file that has it further in is read whole."""
+    head = _read(world, path, 4096)
+    if head is None:
+        return None
+    decided, found = _interp(head)
+    if decided or len(head) < 4096:
+        return found
     data = _read(world, path, 64 << 20)
-    if data is None:
-        return None
-    try:
-        return parse_elf(data).interp
-    except ElfError:
-        return None
+    return interp_of(data) if data else None
 
 
 def profile_by_name(name: str) -> Profile:
