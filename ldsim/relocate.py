@@ -177,6 +177,8 @@ class Binder:
             sym = self._find_in(m, name, h, ref, version, tclass)
             if sym is None or sym.binds_local:
                 continue
+            if sym.visibility == STV.PROTECTED:
+                self._check_protected(name, undef, ref, m, tclass)
             if sym.bind == STB.WEAK and dynamic_weak:
                 if not result:
                     result[:] = [m, sym]
@@ -188,6 +190,19 @@ class Binder:
                 result[:] = self._unique(name, m, sym, ref, undef, tclass)
                 return True
         return False
+
+    def _check_protected(self, name: str, undef: LinkMap | None, ref: Sym | None, m: LinkMap,
+                         tclass: int) -> None:
+        """_dl_check_protected_symbol (sysdeps/generic/dl-protected.h): the executable's copy relocation
+        or canonical PLT address against a protected definition draws a warning."""
+        if undef is None or undef.kind is not Kind.MAIN:
+            return
+        if tclass & TypeClass.COPY:
+            self.proc.out(f"warning: copy relocation against non-copyable protected symbol `{name}' in "
+                          f"`{m.name}'\n", 2)
+        elif tclass & TypeClass.PLT and ref is not None and ref.value != 0 and ref.shndx == SHN_UNDEF:
+            self.proc.out(f"warning: direct reference to protected function `{name}' in `{m.name}' may "
+                          "break pointer equality\n", 2)
 
     def _unique(self, name: str, m: LinkMap, sym: Sym, ref: Sym | None, undef: LinkMap | None,
                 tclass: int) -> list:

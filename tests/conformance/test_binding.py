@@ -49,6 +49,8 @@ def build(root: str, objs: list[Obj]) -> None:
             raise RuntimeError(f"{' '.join(argv)}\n{p.stderr}")
 
 
+UNIQUE = ('__asm__(".data\\n.globl uvar\\n.type uvar, @gnu_unique_object\\n.size uvar, 4\\n'
+          'uvar: .long 7\\n.text");\n')
 # name -> (objects, [(prog, env)] ...); libraries go to lib/, programs to the world root
 WORLDS: dict[str, list[Obj]] = {
     "interpose": [
@@ -78,6 +80,24 @@ WORLDS: dict[str, list[Obj]] = {
         Obj("m", "extern int data_var[4];\nextern int small;\nint get(void);\n"
             "int refs(void) { return data_var[0] + small == get() ? 0 : 1; }\nint main(void) { return 0; }\n", ("-no-pie",), ("d",),
             shared=False),
+    ],
+    "protected": [
+        Obj("lib/libp.so", "__attribute__((visibility(\"protected\"))) int pfun(void) { return 1; }\n"
+            "__attribute__((visibility(\"protected\"))) int pvar = 3;\n"
+            "int (*getp(void))(void) { return pfun; }\nint *getv(void) { return &pvar; }\n"),
+        Obj("m", "int pfun(void);\nint (*fp)(void) = pfun;\n"
+            "int refs(void) { return pfun(); }\nint main(void) { return 0; }\n", ("-no-pie",), ("p",),
+            shared=False),
+    ],
+    "unique_ifunc": [
+        Obj("lib/libu1.so", UNIQUE + "static int impl(void) { return 1; }\n"
+            "static void *resolve(void) { return (void *) impl; }\n"
+            "int ifn(void) __attribute__((ifunc(\"resolve\")));\n"),
+        Obj("lib/libu2.so", UNIQUE + "extern int ifn(void);\nint (*pi)(void) = ifn;\n"
+            "extern int uvar;\nint *getu(void) { return &uvar; }\n", libs=("u1",)),
+        Obj("m", "extern int uvar;\nint ifn(void);\nint *getu(void);\n"
+            "int refs(void) { return uvar + ifn() + *getu(); }\nint main(void) { return 0; }\n",
+            libs=("u2", "u1"), shared=False),
     ],
     "symbolic": [
         Obj("lib/libo.so", "int helper(void) { return 7; }\nint other(void) { return 8; }\n"),
