@@ -186,3 +186,15 @@ class ObjectScopes:
     scopes: tuple[tuple[str, ...], ...] | None
     first: bool = False
     category = Debug.SCOPES
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """`runtime linker statistics:` at startup (final=False) or at the end of _dl_fini (final=True).
+    Cycle counts are not reproducible: the renderer prints fixed ones."""
+
+    relocations: int
+    cache: int
+    relative: int = 0
+    final: bool = False
+    category = Debug.STATISTICS

@@ -113,6 +113,8 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
     libc_lazy = libc is not None and not binder.binds_now(libc, lazy)
     for name in LIBC_EARLY_PLT_CALLS if libc_lazy else ():
         binder.lazy_call(libc, name)
+    if proc.cfg.debug & Debug.STATISTICS:  # _dl_start_final: print_statistics
+        proc.emit(ev.Statistics(binder.counters.relocations, binder.counters.cache, _relative_count(proc)))
     called = _init(proc, initfini)
     if libc is not None:
         proc.emit(ev.ProgramStart(proc.argv0, False))
@@ -122,6 +124,14 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
     for m in fini_order(proc.objects, proc.main, initfini):
         if id(m) in called:
             proc.emit(ev.CallingFini(m.name))
+    if proc.cfg.debug & Debug.STATISTICS:
+        proc.emit(ev.Statistics(binder.counters.relocations, binder.counters.cache, final=True))
+
+
+def _relative_count(proc: Process) -> int:
+    """print_statistics: DT_RELACOUNT of every global-scope object with a non-zero load bias."""
+    return sum(m.elf.dyn(DT.RELACOUNT) or 0 for m in proc.result.searchlist
+               if m.elf is not None and m.elf.e_type == 3)
 
 
 def _rtld_main_check(proc: Process, initfini: list[LinkMap]) -> None:

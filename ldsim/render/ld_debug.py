@@ -7,6 +7,9 @@ from ldsim import events as ev
 from ldsim.config import DEBUG_OPTIONS
 
 
+SIM_CYCLES = (1000000, 250000, 500000)  # timings a simulation cannot know: total, relocation, loading
+
+
 def prefix(pid: int) -> str:
     """The PID right-aligned in 10 columns, ':' and a TAB."""
     return f"{pid:>10}:\t"
@@ -57,6 +60,18 @@ def message(e: ev.Event) -> str | None:
             return f"\ncalling fini: {name} [0]\n\n"
         case ev.ProgramStart(argv0, transfer):
             return f"\n{'transferring control' if transfer else 'initialize program'}: {argv0}\n\n"
+        case ev.Statistics(relocations, cache, relative, final):
+            if final:
+                return ("\nruntime linker statistics:\n"
+                        f"           final number of relocations: {relocations}\n"
+                        f"final number of relocations from cache: {cache}\n")
+            return ("\nruntime linker statistics:\n"
+                    f"  total startup time in dynamic loader: {SIM_CYCLES[0]} cycles\n"
+                    f"            time needed for relocation: {SIM_CYCLES[1]} cycles (25.0%)\n"
+                    f"                 number of relocations: {relocations}\n"
+                    f"      number of relocations from cache: {cache}\n"
+                    f"        number of relative relocations: {relative}\n"
+                    f"           time needed to load objects: {SIM_CYCLES[2]} cycles (50.0%)\n")
         case ev.ObjectScopes(name, scopes, first):
             head = "\nInitial object scopes\n" if first else ""
             body = "".join(f" scope {i}:" + "".join(f" {n}" for n in sc) + "\n" for i, sc in enumerate(scopes)) \
