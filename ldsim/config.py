@@ -14,6 +14,11 @@ from ldsim.glibc import UNSECURE_ENVVARS, Profile
 from ldsim.hwcaps import Cpu, HwcapsChoice, split_list
 
 
+# glibc.malloc.check's env alias: an SXID_ERASE tunable unless /etc/suid-debug exists (dl-tunables.c
+# maybe_enable_malloc_check); erased from the environment in secure mode
+MALLOC_CHECK_ALIAS = "MALLOC_CHECK_"
+
+
 class Mode(enum.Enum):
     NORMAL = "normal"
     TRACE = "trace"  # LD_TRACE_LOADED_OBJECTS
@@ -188,6 +193,7 @@ def read_environment(env: tuple[tuple[str, str], ...], secure: bool) -> LoaderCo
     if hwcap_mask is not None:
         cfg.hwcaps = replace(cfg.hwcaps, hwcap_mask=hwcap_mask)
     if secure:
+        # unsetenv of UNSECURE_ENVVARS (LD_HWCAP_MASK, the one SXID_ERASE tunable alias among them, too)
         cfg.env_after = tuple((k, v) for k, v in env if k not in UNSECURE_ENVVARS)
         cfg.debug_output = None
     else:
@@ -196,9 +202,11 @@ def read_environment(env: tuple[tuple[str, str], ...], secure: bool) -> LoaderCo
 
 
 def apply_secure_debug(cfg: LoaderConfig, suid_debug_exists: bool) -> None:
-    """In secure mode the debug mask survives only while /etc/suid-debug exists (process_envvars)."""
+    """In secure mode the debug mask survives only while /etc/suid-debug exists (process_envvars), and
+    so does MALLOC_CHECK_ in the environment (the tunables code)."""
     if cfg.secure and not suid_debug_exists:
         cfg.debug = 0
+        cfg.env_after = tuple((k, v) for k, v in cfg.env_after if k != MALLOC_CHECK_ALIAS)
 
 
 def hwcaps_with_options(cfg: LoaderConfig, prepend: str | None, mask: str | None) -> None:

@@ -212,7 +212,8 @@ def _secure_exit(world: World, inv: Invocation, cfg: LoaderConfig, run: Run) -> 
     if not cfg.secure:
         return False
     apply_secure_debug(cfg, _exists(world, inv.profile.suid_debug_file))
-    if cfg.mode is not Mode.NORMAL:
+    # the mode as the environment left it: ld.so's own options (--list, --verify) are parsed later
+    if any(k == "LD_TRACE_LOADED_OBJECTS" for k, _ in inv.env):
         run.status = 5
         return True
     return False

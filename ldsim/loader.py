@@ -466,6 +466,12 @@ class Process:
         main = self._map_main()
         self.main = main
         self.result.main = main
+        if self.direct and cfg.secure and len(cfg.env_after) != len(self.inv.env):
+            # glibc 2.36 bug: secure mode's unsetenv shifted envp, so _dl_start_args_adjust (run after
+            # the program is mapped, --verify included) no longer finds auxv where it expects it
+            self.out("Inconsistency detected by ld.so: rtld.c: 1391: _dl_start_args_adjust: "
+                     "Assertion `auxv == sp + 1' failed!\n", 2)
+            raise Exit(127)
         if cfg.mode is Mode.VERIFY:
             raise Exit(0 if main.elf.interp is not None else 2) if main.elf.has_dynamic else Exit(1)
         self.rtld = self._make_rtld(main.elf)

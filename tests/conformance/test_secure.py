@@ -64,6 +64,8 @@ class SRun:
     env: dict[str, str] = field(default_factory=dict)
     debug: bool = True
     uid: int = NOBODY
+    ruid_only: bool = False  # `setpriv --ruid=UID`: the effective ids stay root's (secure for any program)
+    ldso: tuple[str, ...] | None = None  # run `ld.so ARGS... PROG` instead of exec'ing PROG
 
 
 # Programs of the world (relative to {w}) and their modes; `caps` for setcap.
@@ -137,6 +139,21 @@ def runs() -> list[SRun]:
             SRun("no-suid-debug-preload", "{w}/bin/suid", {"LD_DEBUG": "libs", "LD_PRELOAD": PRE_PLAIN},
                  debug=False),
             SRun("no-suid-debug-trace", "{w}/bin/sgid", {"LD_TRACE_LOADED_OBJECTS": "1"}, debug=False)]
+    # ld.so run directly by a process whose effective uid is not its real one: secure, and glibc 2.36's
+    # _dl_start_args_adjust asserts once secure mode has removed a variable from the environment
+    direct = {"LD_DEBUG": "libs,files", "LD_PRELOAD": PRE_SUID}
+    out += [SRun("direct-secure", "{w}/bin/plain", direct, ruid_only=True, ldso=("--library-path", "{w}/lib")),
+            SRun("direct-secure-verify", "{w}/bin/plain", direct, ruid_only=True, ldso=("--verify",)),
+            SRun("direct-secure-kept-env", "{w}/bin/plain", {"LD_DEBUG": "libs", "LD_BIND_NOW": "1"},
+                 ruid_only=True, ldso=("--library-path", "{w}/lib")),
+            SRun("direct-secure-list", "{w}/bin/plain", {"LD_DEBUG": "libs"}, ruid_only=True,
+                 ldso=("--list", "--library-path", "{w}/lib")),
+            SRun("direct-secure-trace-env", "{w}/bin/plain", {"LD_TRACE_LOADED_OBJECTS": "1"}, ruid_only=True,
+                 ldso=("--list",)),
+            SRun("direct-malloc-check", "{w}/bin/plain", {"MALLOC_CHECK_": "1"}, ruid_only=True, ldso=()),
+            SRun("direct-malloc-check-erased", "{w}/bin/plain", {"MALLOC_CHECK_": "1"}, ruid_only=True, ldso=(),
+                 debug=False),  # erased (so the assertion) only without /etc/suid-debug
+            SRun("direct-not-secure", "{w}/bin/plain", llp, ldso=())]
     return out
 
 
@@ -149,14 +166,19 @@ def _fmt(s: str, dirs: dict[str, str]) -> str:
 
 def _real(r: SRun, dirs: dict[str, str]) -> oracle.Outcome:
     env = [f"{k}={_fmt(v, dirs)}" for k, v in r.env.items()]
-    who = ["setpriv", f"--reuid={r.uid}", f"--regid={r.uid}", "--clear-groups"]
-    return oracle.run([*who, "env", "-i", *env, _fmt(r.prog, dirs)], {}, dirs["w"])
+    who = (["setpriv", f"--ruid={r.uid}"] if r.ruid_only
+           else ["setpriv", f"--reuid={r.uid}", f"--regid={r.uid}", "--clear-groups"])
+    ldso = [] if r.ldso is None else [oracle.RTLD, *(_fmt(a, dirs) for a in r.ldso)]
+    return oracle.run([*who, "env", "-i", *env, *ldso, _fmt(r.prog, dirs)], {}, dirs["w"])
 
 
 def _sim(r: SRun, dirs: dict[str, str]) -> oracle.Outcome:
     eargs = [a for k, v in r.env.items() for a in ("-e", f"{k}={_fmt(v, dirs)}")]
-    ids = [a for k in ("--uid", "--euid", "--gid", "--egid") for a in (k, str(r.uid))]
-    return oracle.run([sys.executable, "-m", "ldsim", "run", "-i", *ids, *eargs, _fmt(r.prog, dirs)],
+    ids = ["--uid", str(r.uid), "--euid", "0", "--gid", "0", "--egid", "0"] if r.ruid_only else \
+        [a for k in ("--uid", "--euid", "--gid", "--egid") for a in (k, str(r.uid))]
+    cmd = ["run"] if r.ldso is None else ["ld.so"]
+    ldso = [] if r.ldso is None else [_fmt(a, dirs) for a in r.ldso]
+    return oracle.run([sys.executable, "-m", "ldsim", *cmd, "-i", *ids, *eargs, *ldso, _fmt(r.prog, dirs)],
                       oracle._own_env(), dirs["w"])
 
 
