@@ -121,7 +121,20 @@ def cmd_ldd(args: argparse.Namespace) -> int:
 def cmd_ldso(args: argparse.Namespace) -> int:
     from ldsim.ldso import run_ldso
     inv = _invocation(args)
-    return _emit(run_ldso(make_world(args.root, inv.cwd), inv, _rest(args), FileCache(), inv.profile.rtld))
+    world = make_world(args.root, inv.cwd)
+    if args.root is not None and not getattr(args, "profile", None):
+        from ldsim.profiles import musl_root_loader
+        musl = musl_root_loader(world)
+        if musl is not None:  # the root's loader is musl's: its own command line and rules
+            from ldsim.musl import run_ldso as musl_ldso
+            chunks, status = musl_ldso(world, dict(inv.env), inv.cwd, musl, _rest(args))
+            if status is None:
+                print(f"ldsim: {musl}: only --list is simulated for musl's loader", file=sys.stderr)
+                return EXIT_USAGE
+            for stream, text in chunks:
+                (sys.stdout if stream == 1 else sys.stderr).write(text)
+            return status
+    return _emit(run_ldso(world, inv, _rest(args), FileCache(), inv.profile.rtld))
 
 
 def cmd_run(args: argparse.Namespace) -> int:

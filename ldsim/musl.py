@@ -385,3 +385,53 @@ def run_list(world: World, env: dict[str, str], cwd: str, ldname: str, program: 
     """`LDNAME --list PROGRAM`: output chunks and exit status."""
     res = MuslLoader(world, env, cwd, ldname).run(program)
     return render_list(res, ldname), res.status
+
+
+MUSL_VERSION = "1.2.3"  # Debian 12's musl; printed by the usage text
+
+
+def run_ldso(world: World, env: dict[str, str], cwd: str, ldname: str,
+             argv: list[str]) -> tuple[list[tuple[int, str]], int]:
+    """`LDNAME [--list] [--library-path P] [--preload P] [--argv0 A] [--] PROGRAM`: the command-line
+    loop of `__dls3`.  Options override LD_LIBRARY_PATH / LD_PRELOAD; an unknown option ends the loop
+    as if PROGRAM were missing.  Only --list (and a name ending in "ldd") is simulated: running the
+    program is not.  Returns (chunks, status); status None = not simulated."""
+    list_mode = ldname.endswith("ldd")
+    env = dict(env)
+    args = list(argv)
+    program = None
+    while args and args[0].startswith("--"):
+        opt = args.pop(0)[2:]
+        if not opt:
+            break
+        for word, key in (("list", None), ("library-path", "LD_LIBRARY_PATH"), ("preload", "LD_PRELOAD"),
+                          ("argv0", "")):
+            if key is None and opt == word:
+                list_mode = True
+                break
+            if key is not None and opt.startswith(word):
+                rest = opt[len(word):]
+                if rest.startswith("="):
+                    value = rest[1:]
+                elif rest:
+                    args = []  # *argv = 0: no program
+                    break
+                elif args:
+                    value = args.pop(0)
+                else:
+                    break
+                if key:
+                    env[key] = value
+                break
+        else:
+            args = []  # argv[0] = 0
+            break
+    program = args[0] if args else None
+    if program is None:
+        usage = (f"musl libc ({arch_of(ldname)})\nVersion {MUSL_VERSION}\nDynamic Program Loader\n"
+                 f"Usage: {ldname} [options] [--] pathname{'' if list_mode else ' [args]'}\n")
+        return [(2, usage)], 1
+    if not list_mode:
+        return [], None
+    res = MuslLoader(world, env, cwd, ldname).run(program)
+    return render_list(res, ldname), res.status

@@ -117,6 +117,20 @@ def program_interp(world: World, path: str) -> str | None:
     return interp_of(data) if data else None
 
 
+def musl_root_loader(world: World) -> str | None:
+    """The musl loader of a root that has no glibc loader of any shipped profile: /lib/ld-musl-*.so.1."""
+    if any(identify_loader(world, p.rtld) is not None for p in PROFILES.values()):
+        return None
+    try:
+        names = sorted(world.listdir("/lib"))
+    except OSError:
+        return None
+    for name in names:
+        if is_musl_interp("/lib/" + name):
+            return "/lib/" + name
+    return None
+
+
 def profile_by_name(name: str) -> Profile:
     """--profile NAME or --profile FILE.toml.  ValueError with a one-line reason otherwise."""
     if name in PROFILES:

@@ -346,3 +346,24 @@ def test_musl_program_under_glibc_ldd(musl_roots: tuple[str, str], prog: str) ->
     """On a glibc system, glibc's ldd lists a musl program with glibc's loader (not musl's rules)."""
     path = musl_roots[0] + prog
     assert_same(oracle.real_ldd([path]), oracle.ldsim_ldd([path]))
+
+
+MUSL_LDSO_ARGS = [
+    ["--list", "/app/norpath"],
+    ["--list", "--library-path", "/app/lib", "/app/norpath"],
+    ["--library-path=/nonexistent:/app/lib", "--list", "/app/norpath"],
+    ["--list", "--preload", "/opt/lib/libg.so", "/app/rpath"],
+    ["--list"],
+    ["--bogus", "/app/rpath"],
+    ["--list", "/app/lib/libf.so"],
+    ["--list", "/etc/ld-musl-x86_64.path"],
+    ["--list", "/nonexistent"],
+]
+
+
+@pytest.mark.parametrize("argv", MUSL_LDSO_ARGS, ids=[" ".join(a) for a in MUSL_LDSO_ARGS])
+def test_musl_loader_command_line(musl_roots: tuple[str, str], argv: list[str]) -> None:
+    """`ld-musl [options] PROGRAM` (__dls3's option loop, its usage text and errors) vs `ldsim ld.so --root`."""
+    r = musl_roots[0]
+    real = _drop(_chrooted(r, ["/lib/ld-musl-x86_64.so.1", *argv], {}), rb"^Error relocating ", "stderr")
+    assert_same(real, _ldsim(["ld.so", "--root", r, *argv]))
