@@ -62,7 +62,24 @@ def detect_root(world: World) -> Profile:
         found = identify_loader(world, p.rtld)
         if found is not None:
             return found
-    return DEBIAN_X86_64
+    return _from_cache(world) or DEBIAN_X86_64
+
+
+def _from_cache(world: World) -> Profile | None:
+    """A root without a loader: the profile most of whose cache entries it would take (flags accepted,
+    path in its system directories) — the cache was written by the root's own ldconfig."""
+    from ldsim.ldcache import parse_cache
+    data = _read(world, "/etc/ld.so.cache", 64 << 20)
+    if not data:
+        return None
+    entries = parse_cache(data).entries
+    best, best_score = None, 0
+    for p in PROFILES.values():
+        accepted = p.cache_flags_accepted or (p.cache_flags,)
+        score = sum(1 for e in entries if e.flags in accepted and e.path.startswith(p.system_dirs))
+        if score > best_score:
+            best, best_score = p, score
+    return best
 
 
 def interp_of(head: bytes) -> str | None:
