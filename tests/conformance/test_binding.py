@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -154,6 +155,8 @@ MODES = {
     "unused": {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "unused"},
     "dynamic-weak": {"LD_DEBUG": "symbols,bindings", "LD_DYNAMIC_WEAK": "1", "LD_BIND_NOW": "1"},
     "scopes": {"LD_DEBUG": "scopes"},
+    "run": {"LD_DEBUG": "all"},  # run-* modes: the program executed by the kernel vs `ldsim run`
+    "run-now": {"LD_DEBUG": "all", "LD_BIND_NOW": "1"},
     "stats": {"LD_DEBUG": "statistics"},
     "stats-now": {"LD_DEBUG": "statistics,bindings", "LD_BIND_NOW": "1"},
 }
@@ -200,7 +203,12 @@ def results(worlds) -> dict[tuple[str, str], tuple[oracle.Outcome, oracle.Outcom
     def one(key):
         w, m = key
         prog = f"{worlds[w]}/m"
-        return key, (oracle.real_ldso([prog], MODES[m], worlds[w]), oracle.ldsim_ldso([prog], MODES[m], worlds[w]))
+        env, cwd = MODES[m], worlds[w]
+        if m.startswith("run"):
+            eargs = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
+            return key, (oracle.run([prog], dict(env), cwd),
+                         oracle.run([sys.executable, "-m", "ldsim", "run", "-i", *eargs, prog], oracle._own_env(), cwd))
+        return key, (oracle.real_ldso([prog], env, cwd), oracle.ldsim_ldso([prog], env, cwd))
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         return dict(pool.map(one, keys))
