@@ -5,6 +5,7 @@ check, the LD_WARN relocation pass, or — running for real — the scope dump, 
 
 from __future__ import annotations
 
+import struct
 from typing import TYPE_CHECKING
 
 from ldsim import events as ev
@@ -47,13 +48,18 @@ def finish(proc: Process, binder: Binder) -> None:
     main = proc.main
     initfini = startup_initfini(main, proc.result.searchlist, libc_map(proc))
     proc.result.initfini = initfini
-    if proc.cfg.mode is not Mode.NORMAL:
-        _trace_tail(proc, binder, initfini)
-        raise Exit(0)
     try:
+        if proc.cfg.mode is not Mode.NORMAL:
+            _trace_tail(proc, binder, initfini)
+            raise Exit(0)
         _run(proc, binder, initfini)
     except SymbolLookupError as e:
         proc.out(f"{proc.argv0}: symbol lookup error: {e.objname}: {e.message}\n", 2)
+        raise Exit(127) from None
+    except (struct.error, IndexError, ValueError, UnicodeError):
+        # ld.so would read garbage or crash; ldsim says which file it could not follow
+        where = proc.dso_filename(binder.current) if binder.current is not None else proc.argv0
+        proc.out(f"ldsim: {where}: malformed dynamic symbol, hash or relocation table\n", 2)
         raise Exit(127) from None
     raise Exit(0)
 
@@ -159,7 +165,8 @@ def _init(proc: Process, initfini: list[LinkMap]) -> set[int]:
             return
         proc.emit(ev.CallingInit(proc.dso_filename(m)))
 
-    first = next((m for m in proc.objects if m.elf is not None and not m.faked
+    # GL(dl_initfirst): the last object mapped with DF_1_INITFIRST
+    first = next((m for m in reversed(proc.objects) if m.elf is not None and not m.faked
                   and m.elf.flags_1 & DF1.INITFIRST), None)
     if first is not None:
         call_init(first)

@@ -108,6 +108,7 @@ class Binder:
     caches: dict[int, _Cache] = field(default_factory=dict)
     receiver: Callable[[str, str], None] | None = None  # _dl_receive_error's handler, None = fatal
     _tabs: dict[int, SymbolTable | None] = field(default_factory=dict)
+    current: LinkMap | None = None  # the object being relocated (for error messages)
 
     # -- tables ----------------------------------------------------------------------------------
 
@@ -285,12 +286,12 @@ class Binder:
 
     # -- relocation ------------------------------------------------------------------------------
 
-    def relocate(self, m: LinkMap, lazy: bool, scopes: list[list[LinkMap]] | None = None,
-                 is_rtld: bool = False) -> None:
+    def relocate(self, m: LinkMap, lazy: bool, scopes: list[list[LinkMap]] | None = None) -> None:
         """_dl_relocate_object for the lookups it makes (RELR and relative relocations make none)."""
         elf = m.elf
         if elf is None:
             return
+        self.current = m
         if elf.dyn(DT.BIND_NOW) is not None or elf.flags & DF.BIND_NOW or elf.flags_1 & DF1.NOW:
             lazy = False
         self.proc.emit(ev.RelocationProcessing(self.name(m), lazy))
@@ -299,7 +300,7 @@ class Binder:
             return
         scopes = scopes if scopes is not None else self.scopes_of(m)
         for start, entries, nrelative, range_lazy in self._ranges(m, lazy):
-            relocs = entries[nrelative:] if not is_rtld else entries[nrelative:]
+            relocs = entries[nrelative:]  # the first DT_RELACOUNT entries are relative: no lookups
             if range_lazy:
                 for r in relocs:
                     if r.type == R.TLSDESC:
