@@ -20,6 +20,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     p.add_argument("--flat", action="store_true", help="do not descend into subdirectories of PATHs")
+    p.add_argument("--no-symbols", action="store_true",
+                   help="skip the undefined-symbol check under immediate binding (the slow part)")
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or directories inside the root")
     p.set_defaults(func=run)
     return p
@@ -54,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     inv = _invocation(args)
     world = make_world(args.root, inv.cwd)
     rooted = args.root is not None and os.path.abspath(args.root) != "/"
-    opts = ScanOptions(paths=list(args.paths), recursive=False if args.flat else None, rooted=rooted)
+    opts = ScanOptions(paths=list(args.paths), recursive=False if args.flat else None, rooted=rooted,
+                       check_symbols=not args.no_symbols)
     progress = _progress(sys.stderr) if sys.stderr.isatty() and not args.no_progress else None
     res = scan(world, inv, opts, FileCache(), progress)
     sys.stderr.writelines(render.input_lines(res))

@@ -365,6 +365,19 @@ class _ScanProcess(Process):
             self.skipped.setdefault(name, []).extend(self._current)
         return m
 
+    def bind_now_main(self) -> None:
+        """What `ldd -r` (LD_WARN, LD_BIND_NOW) reports for the scanned file's own references: each one
+        looked up in its scope now.  Only the file's own relocations are processed: the others' are
+        reported when their files are scanned (one finding per reference, not one per program)."""
+        self.unresolved: list[tuple[str, str]] = []
+        if self.main is None or self.main.elf is None or self.load_error is not None or not self.result.searchlist:
+            return
+        binder = getattr(self, "binder", None)
+        if binder is None:
+            return
+        binder.receiver = lambda objname, message: self.unresolved.append((objname, message))
+        binder.relocate(self.main, False)
+
     def _version_error(self, objname: str, message: str) -> None:
         self.version_errors.append((objname, message))
         super()._version_error(objname, message)
@@ -382,7 +395,8 @@ def _config(inv: Invocation, env: tuple[tuple[str, str], ...], secure: bool) -> 
 
 
 def resolve(world: World, inv: Invocation, files: FileCache, t: Target, *,
-            env: tuple[tuple[str, str], ...] | None = None, secure: bool = False) -> _ScanProcess:
+            env: tuple[tuple[str, str], ...] | None = None, secure: bool = False,
+            symbols: bool = False) -> _ScanProcess:
     env = inv.env if env is None else env
     cfg = _config(inv, env, secure)
     if t.kind == "program":
@@ -390,6 +404,8 @@ def resolve(world: World, inv: Invocation, files: FileCache, t: Target, *,
     else:
         proc = _ScanProcess(world, inv, cfg, files, program=t.path, direct=True, rtld_path=inv.profile.rtld)
     proc.start()
+    if symbols:
+        proc.bind_now_main()
     return proc
 
 
@@ -433,6 +449,10 @@ def resolution_findings(proc: _ScanProcess, t: Target) -> list[Finding]:
     for definer, message in dict.fromkeys(proc.version_errors):
         subject = message.split("`", 1)[1].split("'", 1)[0] if "`" in message else definer
         out.append(Finding(ProblemKind.MISSING_VERSION, t.path, subject, f"{definer}: {message}"))
+    for objname, message in dict.fromkeys(getattr(proc, "unresolved", ())):
+        if (objname or t.path) == t.path:
+            name = message.split(": ", 1)[1].split(",", 1)[0] if ": " in message else message
+            out.append(Finding(ProblemKind.UNDEFINED_SYMBOL, t.path, name, message))
     err = proc.load_error
     if err is not None:
         suffix = ""
@@ -629,13 +649,13 @@ def rpath_findings(world: World, inv: Invocation, t: Target, rooted: bool) -> li
 # ------------------------------------------------------------------------------------------ symbols
 
 
-def _symbol_checker():
+def _symbol_checker() -> bool:
     """The binding engine (ldsim.relocate), when this tree has one: undefined symbols under BIND_NOW."""
     try:
         from ldsim import relocate  # noqa: F401
     except ImportError:
-        return None
-    return None  # not wired yet: see scan_symbols() once relocate exposes a stable entry point
+        return False
+    return True
 
 
 # ------------------------------------------------------------------------------------------ the scan
@@ -664,7 +684,8 @@ def scan(world: World, inv: Invocation, opts: ScanOptions, files: FileCache | No
             t = classify(world, inv, files, path, st, notes, stats)
             if t is not None:
                 targets.append(t)
-    res.symbols_checked = opts.check_symbols and _symbol_checker() is not None
+    res.symbols_checked = opts.check_symbols and _symbol_checker()
+    opts = replace(opts, check_symbols=res.symbols_checked)
     for i, t in enumerate(targets):
         if progress is not None:
             progress(i, len(targets), t.path)
@@ -679,9 +700,11 @@ def check_target(world: World, inv: Invocation, files: FileCache, t: Target, opt
     if t.kind == "program" and not _interp_ok(world, inv, t, out):
         return out
     try:
-        proc = resolve(world, inv, files, t)
+        proc = resolve(world, inv, files, t, symbols=opts.check_symbols)
     except (LoadError, Exit, OSError, ElfError, RecursionError) as e:  # defensive: never stop the scan
         return [Finding(ProblemKind.BAD_FILE, t.path, t.path, f"cannot resolve: {_reason(e)}")]
+    except Exception as e:  # a malformed symbol or relocation table the binding engine chokes on
+        return [Finding(ProblemKind.BAD_FILE, t.path, t.path, f"cannot bind: {type(e).__name__}: {e}")]
     out += resolution_findings(proc, t)
     if any(k == "LD_LIBRARY_PATH" for k, _ in inv.env):
         out += llp_only_findings(world, inv, files, t, proc)

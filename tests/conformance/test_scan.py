@@ -28,7 +28,8 @@ from ldsim.world import make_world
 
 pytestmark = pytest.mark.conformance
 RTLD = DEBIAN_X86_64.rtld
-TRACE = {"LD_TRACE_LOADED_OBJECTS": "1"}
+TRACE = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_WARN": "yes", "LD_BIND_NOW": "yes"}  # what ldd -r sets
+_UNRESOLVED = re.compile(r"^((?:undefined symbol: |symbol ).*)\t\((.*)\)$", re.M)
 _NOT_FOUND = re.compile(r"^\t(.*) => not found$", re.M)
 _VERSION = re.compile(r"(?:(?:weak )?version `.*' not found|no version information available) \(required by .*\)$")
 
@@ -57,6 +58,9 @@ def real_problems(kind: str, path: str, env: dict[str, str], root: str | None) -
     for line in (out + err).splitlines():
         if line.startswith(prefix) and _VERSION.search(line):
             found.add(("version", line[len(prefix):]))
+    for message, objname in _UNRESOLVED.findall(out + err):
+        if objname == path:  # the scan reports each reference in the file it is scanning
+            found.add(("symbol", message))
     if p.returncode not in (0,):
         found.add(("status", str(p.returncode)))
     return found
@@ -70,6 +74,8 @@ def sim_problems(res: ScanResult) -> dict[str, set[tuple[str, str]]]:
             s.add(("missing", f.subject))
         elif f.kind is ProblemKind.MISSING_VERSION:
             s.add(("version", f.detail))
+        elif f.kind is ProblemKind.UNDEFINED_SYMBOL:
+            s.add(("symbol", f.detail))
         elif f.kind is ProblemKind.LOAD_ERROR:
             s.add(("status", "127"))
     return out
@@ -110,8 +116,9 @@ def compare(res: ScanResult, targets: list[Target], env: dict[str, str], root: s
 
 
 def test_this_machine_reports_nothing_the_real_loader_does_not() -> None:
-    """`ldsim scan --root /` (default dirs, empty environment): resolution problems per file equal the real
-    loader's; no input errors; security findings are listed (none expected on a stock system)."""
+    """`ldsim scan --root /` (default dirs, empty environment): resolution problems per file (missing
+    libraries and versions, load errors, undefined symbols of the file's own references under immediate
+    binding) equal the real loader's (`ldd -r`'s settings); no input errors."""
     world = make_world("/", "/")
     inv = inv_for()
     res = scan(world, inv, ScanOptions(), FileCache())
