@@ -21,7 +21,7 @@ def summary_lines(res: ScanResult) -> list[str]:
              f"({s.elf_files} ELF files; {s.static} static, {s.foreign} of another class or machine, "
              f"{s.other_elf} other, {s.duplicates} duplicate links)\n"]
     if not res.symbols_checked:
-        lines.append("undefined symbols under immediate binding: not checked (no binding engine)\n")
+        lines.append("undefined symbols under immediate binding: not checked\n")
     if not counts:
         lines.append("no problems found\n")
         return lines

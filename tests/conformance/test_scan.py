@@ -28,7 +28,8 @@ from ldsim.world import make_world
 
 pytestmark = pytest.mark.conformance
 RTLD = DEBIAN_X86_64.rtld
-TRACE = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_WARN": "yes", "LD_BIND_NOW": "yes"}  # what ldd -r sets
+TRACE = {"LD_TRACE_LOADED_OBJECTS": "1"}
+BIND_NOW = {"LD_WARN": "yes", "LD_BIND_NOW": "yes"}  # what ldd -r adds
 _UNRESOLVED = re.compile(r"^((?:undefined symbol: |symbol ).*)\t\((.*)\)$", re.M)
 _NOT_FOUND = re.compile(r"^\t(.*) => not found$", re.M)
 _VERSION = re.compile(r"(?:(?:weak )?version `.*' not found|no version information available) \(required by .*\)$")
@@ -39,7 +40,8 @@ def inv_for(env: dict[str, str] | None = None) -> Invocation:
                       profile=DEBIAN_X86_64)
 
 
-def real_problems(kind: str, path: str, env: dict[str, str], root: str | None) -> set[tuple[str, str]]:
+def real_problems(kind: str, path: str, env: dict[str, str], root: str | None,
+                  symbols: bool = True) -> set[tuple[str, str]]:
     """What the real loader reports for one file: ('missing', NAME), ('version', 'DEFINER: MESSAGE'),
     ('status', N) for a fatal exit."""
     setid = os.stat(path if root is None else root + path).st_mode & 0o6000
@@ -50,7 +52,8 @@ def real_problems(kind: str, path: str, env: dict[str, str], root: str | None) -
         def enter() -> None:
             os.chroot(root)
             os.chdir("/")
-    p = subprocess.run(argv, env={**env, **TRACE}, capture_output=True, timeout=60, preexec_fn=enter)
+    p = subprocess.run(argv, env={**env, **TRACE, **(BIND_NOW if symbols else {})}, capture_output=True,
+                       timeout=60, preexec_fn=enter)
     out = p.stdout.decode("utf-8", "surrogateescape")
     err = p.stderr.decode("utf-8", "surrogateescape")
     found = {("missing", n) for n in _NOT_FOUND.findall(out)}
@@ -100,10 +103,11 @@ def targets_of(world, inv, opts: ScanOptions) -> list[Target]:
     return out
 
 
-def compare(res: ScanResult, targets: list[Target], env: dict[str, str], root: str | None) -> list[str]:
+def compare(res: ScanResult, targets: list[Target], env: dict[str, str], root: str | None,
+            symbols: bool = True) -> list[str]:
     sim = sim_problems(res)
     with ThreadPoolExecutor(max_workers=8 if root is None else 1) as pool:  # preexec_fn: no threads
-        reals = list(pool.map(lambda t: real_problems(t.kind, t.path, env, root), targets))
+        reals = list(pool.map(lambda t: real_problems(t.kind, t.path, env, root, symbols), targets))
     bad = []
     for t, real in zip(targets, reals):
         mine = sim.get(t.path, set())
@@ -121,15 +125,30 @@ def test_this_machine_reports_nothing_the_real_loader_does_not() -> None:
     binding) equal the real loader's (`ldd -r`'s settings); no input errors."""
     world = make_world("/", "/")
     inv = inv_for()
-    res = scan(world, inv, ScanOptions(), FileCache())
+    res = scan(world, inv, ScanOptions(check_symbols=False), FileCache())
     targets = targets_of(world, inv, ScanOptions())
     assert len(targets) > 100
-    bad = compare(res, targets, {}, None)
+    bad = compare(res, targets, {}, None, symbols=False)
     print(f"{len(targets) - len(bad)}/{len(targets)} files: same problems as the real loader; "
           f"{len(res.findings)} findings")
     assert not bad, "\n".join(bad[:10]) + f"\n... {len(bad)} files differ"
     unexpected = [f for f in res.findings if f.kind.group == "input"]
     assert not unexpected, unexpected[:10]
+
+
+def test_this_machine_undefined_symbols_sample() -> None:
+    """Undefined symbols under immediate binding (the slow check: one file in SAMPLE of the default dirs,
+    every file with LDSIM_SCAN_SAMPLE=1) equal what the real loader prints with ldd -r's settings."""
+    world = make_world("/", "/")
+    inv = inv_for()
+    every = int(os.environ.get("LDSIM_SCAN_SAMPLE", "5"))
+    targets = targets_of(world, inv, ScanOptions())[::every]
+    res = scan(world, inv, ScanOptions(paths=[t.path for t in targets]), FileCache())
+    assert res.symbols_checked
+    bad = compare(res, targets, {}, None)
+    print(f"{len(targets) - len(bad)}/{len(targets)} files (1 in {every}): same undefined symbols, "
+          f"versions and missing libraries as the real loader")
+    assert not bad, "\n".join(bad[:10]) + f"\n... {len(bad)} files differ"
 
 
 # ---------------------------------------------------------------------------------------- planted root
@@ -158,6 +177,8 @@ def planted_spec() -> WorldSpec:
             prog("usr/bin/p_chain", "libchain.so"),
             lib(f"{LIBDIR}/libv.so", defines=("vfun@@V_TWO",), versions=(("V_TWO", None),)),
             prog("usr/bin/p_version", "libv.so", uses=("vfun",)),
+            lib(f"{LIBDIR}/libu.so", defines=("ufun", "keep")),
+            prog("usr/bin/p_undef", "libu.so", uses=("ufun", "keep")),
             lib(f"{LIBDIR}/lib32only.so", m32=True),
             prog("usr/bin/p_class", "lib32only.so"),
             lib("opt/plug/libplug.so"),
@@ -179,8 +200,10 @@ def planted(tmp_path_factory) -> str:
     build_world(planted_spec(), root)
     # the version the program was linked against is replaced by an older library without it
     other = str(tmp_path_factory.mktemp("older"))
-    build_world(WorldSpec((lib("libv.so", defines=("vfun@@V_ONE",), versions=(("V_ONE", None),)),)), other)
+    build_world(WorldSpec((lib("libv.so", defines=("vfun@@V_ONE",), versions=(("V_ONE", None),)),
+                           lib("libu.so", defines=("keep",)))), other)
     shutil.copy(f"{other}/libv.so", f"{root}/{LIBDIR}/libv.so")
+    shutil.copy(f"{other}/libu.so", f"{root}/{LIBDIR}/libu.so")  # ufun is gone: undefined under BIND_NOW
     os.makedirs(f"{root}/lib64")
     shutil.copy(os.path.realpath(RTLD), f"{root}{RTLD}")
     for name in ("lib", "bin", "sbin"):
@@ -211,6 +234,7 @@ def test_planted_root_every_problem_reported(planted: str) -> None:
         (ProblemKind.MISSING_LIBRARY, "/usr/bin/p_missing", "libnothere.so.1"),
         (ProblemKind.MISSING_LIBRARY, "/usr/bin/p_chain", "libalsonothere.so"),
         (ProblemKind.MISSING_VERSION, "/usr/bin/p_version", "V_TWO"),
+        (ProblemKind.UNDEFINED_SYMBOL, "/usr/bin/p_undef", "ufun"),
         (ProblemKind.WRONG_CLASS, "/usr/bin/p_class", "lib32only.so"),
         (ProblemKind.RPATH_WRITABLE, "/usr/bin/p_suid", "RUNPATH '/opt/plug'"),
         (ProblemKind.RPATH_RELATIVE, "/usr/bin/p_relative", "RPATH 'usr/rel'"),
