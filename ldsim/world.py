@@ -47,9 +47,24 @@ class World(Protocol):
     def getxattr(self, path: str, name: str) -> bytes: ...
 
 
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+
+
+def _special(host: str) -> os.stat_result | None:
+    """The stat of a FIFO, device or socket, which are never opened at all (opening a device can have
+    effects: a tape rewinds, a watchdog arms, a terminal becomes the controlling one); None otherwise."""
+    try:
+        st = os.stat(host)
+    except OSError:
+        return None  # open() reports the error
+    return None if stat_mod.S_ISREG(st.st_mode) or stat_mod.S_ISDIR(st.st_mode) else st
+
+
 def _read_regular(host: str, limit: int | None) -> bytes:
-    """Read a file without ever blocking on a FIFO or device: O_NONBLOCK, then refuse non-regular files."""
-    fd = os.open(host, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    """Read a file without ever blocking on a FIFO or device: never opened, refused as not regular."""
+    if _special(host) is not None:
+        raise OSError(errno.ENODEV, "not a regular file", host)
+    fd = os.open(host, _OPEN_FLAGS)
     try:
         st = os.fstat(fd)
         if stat_mod.S_ISDIR(st.st_mode):
@@ -71,8 +86,12 @@ def _read_regular(host: str, limit: int | None) -> bytes:
 
 
 def _open_host(host: str, path: str) -> Opened:
-    """open(2) + read as ld.so does, except that FIFOs and devices are never read (no blocking)."""
-    fd = os.open(host, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    """open(2) + read as ld.so does, except that FIFOs and devices are never opened (no blocking, no side
+    effects): they read as an empty file, "file too short"."""
+    st = _special(host)
+    if st is not None:
+        return Opened(path, st, b"")
+    fd = os.open(host, _OPEN_FLAGS)
     try:
         st = os.fstat(fd)
         if stat_mod.S_ISDIR(st.st_mode):

@@ -34,6 +34,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.paths: list[str] = []
+        self.opened: list[str] = []
         self._saved: list[tuple[object, str, object]] = []
 
     def _wrap(self, owner: object, name: str) -> None:
@@ -43,6 +44,8 @@ class Recorder:
             if isinstance(path, (str, bytes, os.PathLike)):
                 p = os.fsdecode(path)
                 self.paths.append(p if p.startswith("/") else os.path.join(os.getcwd(), p))
+                if name == "open":
+                    self.opened.append(self.paths[-1])
             return orig(path, *a, **kw)
         self._saved.append((owner, name, orig))
         setattr(owner, name, recorded)
@@ -145,7 +148,9 @@ def test_hostile_root_findings(hostile_root: str) -> None:
 def test_fifo_and_device_found_by_a_search_are_never_read(hostile_root: str) -> None:
     """The search reaches libfifo.so and libdev.so; the scan ends (nothing blocks) with a verdict."""
     res, rec = _scan(hostile_root, ["/usr/bin/escape"])
-    assert any(p.endswith("libfifo.so") for p in rec.paths)
+    assert any(p.endswith("libfifo.so") for p in rec.paths)  # stat'ed ...
+    specials = {f"{hostile_root}/{LIBDIR}/libfifo.so", f"{hostile_root}/{LIBDIR}/libdev.so"}
+    assert not specials & set(rec.opened)  # ... never opened
     assert any(f.file == "/usr/bin/escape" and f.kind.group == "resolution" for f in res.findings)
 
 
