@@ -365,7 +365,7 @@ class _ScanProcess(Process):
             self.skipped.setdefault(name, []).extend(self._current)
         return m
 
-    def bind_now_main(self) -> None:
+    def bind_now_main(self, tables=None) -> None:
         """What `ldd -r` (LD_WARN, LD_BIND_NOW) reports for the scanned file's own references: each one
         looked up in its scope now.  Only the file's own relocations are processed: the others' are
         reported when their files are scanned (one finding per reference, not one per program)."""
@@ -375,6 +375,8 @@ class _ScanProcess(Process):
         binder = getattr(self, "binder", None)
         if binder is None:
             return
+        if tables is not None:  # symbol tables are a function of the file: shared by the whole scan
+            binder.tables = tables
         binder.receiver = lambda objname, message: self.unresolved.append((objname, message))
         binder.relocate(self.main, False)
 
@@ -397,6 +399,7 @@ def _config(inv: Invocation, env: tuple[tuple[str, str], ...], secure: bool) -> 
 def resolve(world: World, inv: Invocation, files: FileCache, t: Target, *,
             env: tuple[tuple[str, str], ...] | None = None, secure: bool = False,
             symbols: bool = False) -> _ScanProcess:
+    """`symbols`: also bind the file's own references now (ldd -r's undefined-symbol check)."""
     env = inv.env if env is None else env
     cfg = _config(inv, env, secure)
     if t.kind == "program":
@@ -405,8 +408,18 @@ def resolve(world: World, inv: Invocation, files: FileCache, t: Target, *,
         proc = _ScanProcess(world, inv, cfg, files, program=t.path, direct=True, rtld_path=inv.profile.rtld)
     proc.start()
     if symbols:
-        proc.bind_now_main()
+        proc.bind_now_main(_shared_tables(files))
     return proc
+
+
+def _shared_tables(files: FileCache):
+    """One SymbolTables per FileCache (hash tables and decoded symbols of each file built once a scan)."""
+    tables = getattr(files, "_scan_symbol_tables", None)
+    if tables is None:
+        from ldsim.symbols import SymbolTables
+        tables = SymbolTables()
+        files._scan_symbol_tables = tables
+    return tables
 
 
 def _interp_ok(world: World, inv: Invocation, t: Target, out: list[Finding]) -> bool:
