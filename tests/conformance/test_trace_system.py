@@ -89,9 +89,9 @@ def compare(progs: list[str], real, sim, label: str) -> list[str]:
 
 
 def sample(progs: list[str]) -> list[str]:
-    """The whole corpus with LDSIM_FULL_CORPUS=1; else every 8th program (the test stays near a minute:
+    """The whole corpus with LDSIM_FULL_CORPUS=1; else every 24th program (the test stays near a minute:
     programs such as gdb print tens of megabytes of bindings)."""
-    return progs if os.environ.get("LDSIM_FULL_CORPUS") else progs[::8]
+    return progs if os.environ.get("LDSIM_FULL_CORPUS") else progs[::24]
 
 
 @pytest.fixture(scope="module")
