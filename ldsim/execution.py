@@ -25,7 +25,8 @@ MALLOC_VERSION = Version("GLIBC_2.2.5", elf_hash(b"GLIBC_2.2.5"))  # symbol_vers
 # Calls libc 2.36 makes through its own PLT before main, when its PLT is bound lazily: from
 # __libc_early_init (tunables), and from __libc_start_main between "initialize program" and
 # "transferring control" (the audit preinit checkpoint).
-LIBC_EARLY_PLT_CALLS = ("__tunable_get_val",)
+# (LD_BIND_NOT leaves the GOT alone: then every call looks up again, hence the repetitions.)
+LIBC_EARLY_PLT_CALLS = ("__tunable_get_val",) * 7
 LIBC_START_PLT_CALLS = ("_dl_audit_preinit",)
 
 
@@ -117,14 +118,14 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
         binder.relocate(proc.rtld, False, scopes=[glob])
     libc = libc_map(proc)
     libc_lazy = libc is not None and not binder.binds_now(libc, lazy)
-    for name in LIBC_EARLY_PLT_CALLS if libc_lazy else ():
+    for name in _plt_calls(proc, LIBC_EARLY_PLT_CALLS) if libc_lazy else ():
         binder.lazy_call(libc, name)
     if proc.cfg.debug & Debug.STATISTICS:  # _dl_start_final: print_statistics
         proc.emit(ev.Statistics(binder.counters.relocations, binder.counters.cache, _relative_count(proc)))
     called = _init(proc, initfini)
     if libc is not None:
         proc.emit(ev.ProgramStart(proc.argv0, False))
-        for name in LIBC_START_PLT_CALLS if libc_lazy else ():
+        for name in _plt_calls(proc, LIBC_START_PLT_CALLS) if libc_lazy else ():
             binder.lazy_call(libc, name)
         proc.emit(ev.ProgramStart(proc.argv0, True))
     for m in fini_order(proc.objects, proc.main, initfini):
@@ -132,6 +133,13 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
             proc.emit(ev.CallingFini(m.name))
     if proc.cfg.debug & Debug.STATISTICS:
         proc.emit(ev.Statistics(binder.counters.relocations, binder.counters.cache, final=True))
+
+
+def _plt_calls(proc: Process, calls: tuple[str, ...]) -> list[str]:
+    """The calls that reach _dl_fixup: the first per PLT slot, or every one under LD_BIND_NOT."""
+    if proc.cfg.bind_not:
+        return list(calls)
+    return list(dict.fromkeys(calls))
 
 
 def _relative_count(proc: Process) -> int:

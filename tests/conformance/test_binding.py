@@ -155,6 +155,8 @@ MODES = {
     "unused": {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "unused"},
     "dynamic-weak": {"LD_DEBUG": "symbols,bindings", "LD_DYNAMIC_WEAK": "1", "LD_BIND_NOW": "1"},
     "scopes": {"LD_DEBUG": "scopes"},
+    "bind-not": {"LD_DEBUG": "bindings", "LD_BIND_NOT": "1"},
+    "exec-unused": {"LD_DEBUG": "unused,bindings"},
     "run": {"LD_DEBUG": "all"},  # run-* modes: the program executed by the kernel vs `ldsim run`
     "run-now": {"LD_DEBUG": "all", "LD_BIND_NOW": "1"},
     "stats": {"LD_DEBUG": "statistics"},
