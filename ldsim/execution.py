@@ -128,6 +128,8 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
         for name in _plt_calls(proc, LIBC_START_PLT_CALLS) if libc_lazy else ():
             binder.lazy_call(libc, name)
         proc.emit(ev.ProgramStart(proc.argv0, True))
+    if libc is None:
+        return  # no __libc_start_main: nothing registers _dl_fini; the program leaves by its own means
     for m in fini_order(proc.objects, proc.main, initfini):
         if id(m) in called:
             proc.emit(ev.CallingFini(m.name))

@@ -101,6 +101,18 @@ WORLDS: dict[str, list[Obj]] = {
             "int refs(void) { return uvar + ifn() + *getu(); }\nint main(void) { return 0; }\n",
             libs=("u2", "u1"), shared=False),
     ],
+    "nolibc": [
+        Obj("lib/libn2.so", CTOR, ("-nostdlib",)),
+        Obj("lib/libn1.so", "int n1(void) { return 0; }\n" + CTOR, ("-nostdlib",), ("n2",)),
+        Obj("m", 'void _start(void) { __asm__ volatile("movl $60, %eax; xorl %edi, %edi; syscall"); }\n',
+            ("-nostdlib", "-nostartfiles"), ("n1",), shared=False),
+    ],
+    "preload": [
+        Obj("lib/libpre.so", "int foo(void) { return 9; }\n"),
+        Obj("lib/libf.so", "int foo(void) { return 1; }\nint (*pf)(void) = foo;\n"),
+        Obj("m", "int foo(void);\nint (*pm)(void) = foo;\nint main(void) { return 0; }\n", libs=("f",),
+            shared=False),
+    ],
     "symbolic": [
         Obj("lib/libo.so", "int helper(void) { return 7; }\nint other(void) { return 8; }\n"),
         Obj("lib/libs.so", "int helper(void) { return 1; }\nint (*ph)(void) = helper;\nint other(void);\n"
@@ -160,6 +172,7 @@ MODES = {
     "run": {"LD_DEBUG": "all"},  # run-* modes: the program executed by the kernel vs `ldsim run`
     "run-now": {"LD_DEBUG": "all", "LD_BIND_NOW": "1"},
     "stats": {"LD_DEBUG": "statistics"},
+    "preload": {"LD_PRELOAD": "{root}/lib/libpre.so", "LD_DEBUG": "symbols,bindings", "LD_BIND_NOW": "1"},
     "stats-now": {"LD_DEBUG": "statistics,bindings", "LD_BIND_NOW": "1"},
 }
 _CYCLES = re.compile(rb"\d+ cycles( \(\d*\.\d%\))?")
@@ -205,7 +218,7 @@ def results(worlds) -> dict[tuple[str, str], tuple[oracle.Outcome, oracle.Outcom
     def one(key):
         w, m = key
         prog = f"{worlds[w]}/m"
-        env, cwd = MODES[m], worlds[w]
+        env, cwd = {k: v.replace("{root}", worlds[w]) for k, v in MODES[m].items()}, worlds[w]
         if m.startswith("run"):
             eargs = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
             return key, (oracle.run([prog], dict(env), cwd),
