@@ -209,8 +209,21 @@ class Ident:
     e_phentsize: int
 
 
+_IDENTS: dict[bytes, Ident | None] = {}  # the same files are opened again and again in a batch
+
+
 def read_ident(head: bytes) -> Ident | None:
     """Decode the first bytes of a file as open_verify does; None when shorter than an Elf32_Ehdr/64 header."""
+    if type(head) is not bytes or len(head) > 64:
+        return _read_ident(head)
+    try:
+        return _IDENTS[head]
+    except KeyError:
+        ident = _IDENTS[head] = _read_ident(head)
+        return ident
+
+
+def _read_ident(head: bytes) -> Ident | None:
     if len(head) < 16:
         return None
     ident = head[:16]

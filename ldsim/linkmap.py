@@ -66,6 +66,7 @@ class FileCache:
         self._by_key: dict[tuple[int, int, int, int], ElfFile | ElfError] = {}
         self.symbols = SymbolTables()  # hash tables and relocations of each parsed file, built on demand
         self._derived: dict[tuple, object] = {}
+        self.memo: dict[str, dict] = {}  # pure functions of the process's inputs, by kind, then arguments
 
     def parse(self, opened: Opened) -> ElfFile:
         st = opened.st

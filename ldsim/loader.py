@@ -152,13 +152,13 @@ class Process:
                    secure_preload: bool = False, trace: bool = False,
                    paths_ready: bool = True, via: str = "needed") -> LinkMap:
         """_dl_map_object: already-loaded check, search, then map (or fake, in trace mode)."""
-        for m in self.objects:
+        for m in self.objects:  # hot: name_matches and soname inlined
             if m.faked:
                 continue
-            if m.name_matches(name):
+            if name == m.name or name in m.names:
                 self.result.requests.append(Request(loader, name, via, m, reused="name"))
                 return m
-            if not m.soname_added and m.soname is not None and m.soname == name:
+            if not m.soname_added and m.elf is not None and m.elf.soname == name:
                 m.names.append(name)
                 m.soname_added = True
                 self.result.requests.append(Request(loader, name, via, m, reused="soname"))
@@ -362,10 +362,10 @@ class Process:
 
     def find_needed(self, name: str, m: LinkMap) -> LinkMap | None:
         for o in self.objects:
-            if o.name_matches(name):
+            if name == o.name or name in o.names:  # name_matches, inlined
                 return o
         for o in (self.result.searchlist if m is self.main else []):
-            if o.name_matches(name):
+            if name == o.name or name in o.names:
                 return o
         return None
 
@@ -391,7 +391,8 @@ class Process:
 
     def _match_version(self, req: str, aux, needed: LinkMap) -> bool:
         definer = self.dso_filename(needed)
-        self.emit(ev.CheckingVersion(aux.name, definer, req))
+        if self._shown.get(ev.CheckingVersion) is not False:  # not built when LD_DEBUG hides it
+            self.emit(ev.CheckingVersion(aux.name, definer, req))
         verdef = needed.elf.verdef if needed.elf else self._vdso_verdef(needed)
         if not verdef:
             self._version_error(definer, f"no version information available (required by {req})")

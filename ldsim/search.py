@@ -103,7 +103,14 @@ class Searcher:
         self.cfg = cfg
         self.emit = emit
         self.argv0 = argv0
-        self.capstr = capstr(profile, cpu, cfg.hwcaps)
+        if files is None:
+            self.capstr = capstr(profile, cpu, cfg.hwcaps)
+        else:  # a pure function of these: computed once per ldsim process
+            memo = files.memo.setdefault("capstr", {})
+            key = (profile, cpu, cfg.hwcaps)
+            if key not in memo:
+                memo[key] = capstr(profile, cpu, cfg.hwcaps)
+            self.capstr = list(memo[key])
         self.all_dirs: dict[str, DirRecord] = {}
         self.system: list[DirRecord] = [self._record(d, "system search path", None) for d in profile.system_dirs]
         self.env: list[DirRecord] | None = None  # None: not initialised yet (ld.so PROG before init_paths)
