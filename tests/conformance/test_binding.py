@@ -113,6 +113,13 @@ WORLDS: dict[str, list[Obj]] = {
         Obj("m", "int foo(void);\nint (*pm)(void) = foo;\nint main(void) { return 0; }\n", libs=("f",),
             shared=False),
     ],
+    "auxiliary": [
+        Obj("lib/libaux.so", "int foo(void) { return 2; }\n" + CTOR),
+        Obj("lib/libflt.so", "int foo(void) { return 1; }\nint (*pf)(void) = foo;\n" + CTOR,
+            ("-Wl,--auxiliary=libaux.so",)),
+        Obj("m", "int foo(void);\nint (*pm)(void) = foo;\nint main(void) { return 0; }\n", libs=("flt",),
+            shared=False),
+    ],
     "symbolic": [
         Obj("lib/libo.so", "int helper(void) { return 7; }\nint other(void) { return 8; }\n"),
         Obj("lib/libs.so", "int helper(void) { return 1; }\nint (*ph)(void) = helper;\nint other(void);\n"
