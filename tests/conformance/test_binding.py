@@ -120,6 +120,13 @@ WORLDS: dict[str, list[Obj]] = {
         Obj("m", "int foo(void);\nint (*pm)(void) = foo;\nint main(void) { return 0; }\n", libs=("flt",),
             shared=False),
     ],
+    "tls": [
+        Obj("lib/libt1.so", "__thread int tv = 1;\n__thread int tw = 2;\n"),
+        Obj("lib/libt2.so", "extern __thread int tv;\nextern __thread int tw;\n"
+            "int get(void) { return tv + tw; }\n", libs=("t1",)),
+        Obj("m", "extern __thread int tv;\nint get(void);\nint refs(void) { return tv + get(); }\n"
+            "int main(void) { return 0; }\n", libs=("t2", "t1"), shared=False),
+    ],
     "symbolic": [
         Obj("lib/libo.so", "int helper(void) { return 7; }\nint other(void) { return 8; }\n"),
         Obj("lib/libs.so", "int helper(void) { return 1; }\nint (*ph)(void) = helper;\nint other(void);\n"
