@@ -7,7 +7,6 @@ NUL-separated `system_dirs` array), the program's PT_INTERP, and for musl the `l
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from ldsim.elf import read_ident
 from ldsim.glibc import DEBIAN_X86_64, PROFILES, Profile, profile_from_toml
@@ -154,7 +153,8 @@ def profile_by_name(name: str) -> Profile:
         return PROFILES[name]
     if name.endswith(".toml"):
         try:
-            return profile_from_toml(Path(name).read_text(encoding="utf-8"))
+            with open(name, encoding="utf-8") as f:  # (not pathlib: its import is ~3% of a cold start)
+                return profile_from_toml(f.read())
         except (OSError, ValueError, TypeError) as e:
             raise ValueError(f"{name}: {e}") from None
     raise ValueError(f"{name}: unknown profile (known: {', '.join(sorted(PROFILES))})")
