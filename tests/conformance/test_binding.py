@@ -169,6 +169,12 @@ REBUILD_AFTER = {
                         "V1 { global: foo; };\n"),
     "unversioned_ref": (WORLDS["versions"][0], SCRIPTS[("versions", "lib/libv.so")]),
 }
+# a reference to foo@V1 meeting a library rebuilt without versions: check_match's assertion
+REBUILD_AFTER["lost_versions"] = (Obj("lib/libv.so", "int foo(void) { return 0; }\n"), None)
+WORLDS["lost_versions"] = [Obj("lib/libv.so", "int foo(void) { return 0; }\n", ("-Wl,--version-script,/dev/stdin",)),
+                           Obj("m", "int foo(void);\nint (*p)(void) = foo;\nint main(void) { return 0; }\n",
+                               libs=("v",), shared=False)]
+SCRIPTS[("lost_versions", "lib/libv.so")] = "V1 { global: foo; };\n"
 WORLDS["unversioned_ref"] = [Obj("lib/libv.so", "int foo(void) { return 1; }\nint bar(void) { return 4; }\n"),
                              WORLDS["versions"][1]]
 
@@ -205,7 +211,8 @@ def _build_world(root: str, name: str) -> None:
         else:
             build(root, [o])
     if name in REBUILD_AFTER:
-        _with_script(root, *REBUILD_AFTER[name])
+        obj, script = REBUILD_AFTER[name]
+        _with_script(root, obj, script) if script is not None else build(root, [obj])
 
 
 def _with_script(root: str, o: Obj, script: str) -> None:
