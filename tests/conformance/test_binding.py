@@ -175,6 +175,11 @@ WORLDS["lost_versions"] = [Obj("lib/libv.so", "int foo(void) { return 0; }\n", (
                            Obj("m", "int foo(void);\nint (*p)(void) = foo;\nint main(void) { return 0; }\n",
                                libs=("v",), shared=False)]
 SCRIPTS[("lost_versions", "lib/libv.so")] = "V1 { global: foo; };\n"
+# the same with no DT_VERSYM left at all (no libc): "Inconsistency detected by ld.so", exit 127
+REBUILD_AFTER["no_versym"] = (Obj("lib/libv.so", "int foo(void) { return 0; }\n", ("-nostdlib",)), None)
+WORLDS["no_versym"] = [Obj("lib/libv.so", "int foo(void) { return 0; }\n",
+                           ("-nostdlib", "-Wl,--version-script,/dev/stdin")), WORLDS["lost_versions"][1]]
+SCRIPTS[("no_versym", "lib/libv.so")] = "V1 { global: foo; };\n"
 WORLDS["unversioned_ref"] = [Obj("lib/libv.so", "int foo(void) { return 1; }\nint bar(void) { return 4; }\n"),
                              WORLDS["versions"][1]]
 
