@@ -198,3 +198,7 @@ class Statistics:
     relative: int = 0
     final: bool = False
     category = Debug.STATISTICS
+
+
+Event = Union[Event, SymbolLookup, Binding, RelocationProcessing, CallingInit, CallingFini, ProgramStart,  # type: ignore[misc]
+              ObjectScopes, Statistics]
