@@ -124,18 +124,23 @@ def version_text(inv: Invocation) -> str:
             "PARTICULAR PURPOSE.\n")
 
 
+def _env_prelude(world: World, inv: Invocation, cfg: LoaderConfig, run: Run) -> bool:
+    """What ld.so does while reading its environment, before anything is loaded; True = it has exited."""
+    for word in cfg.debug_words_unknown:
+        run.write(2, f"warning: debug option `{word}' unknown; try LD_DEBUG=help\n")
+    if cfg.debug_help:
+        run.write(1, ld_debug.help_text())
+        return True
+    return _secure_exit(world, inv, cfg, run)
+
+
 def run_ldso(world: World, inv: Invocation, argv: list[str], files: FileCache, ld_so_name: str) -> Run:
     """Simulate `LD_SO ARGV...` with the invocation's environment."""
     run = Run()
     a = parse_ldso_args(argv, ld_so_name)
     # the kernel execs ld.so itself: its file decides AT_SECURE
     cfg = config_for(inv, a, secure_for_exec(world, ld_so_name, inv.credentials, inv.secure))
-    for word in cfg.debug_words_unknown:
-        run.write(2, f"warning: debug option `{word}' unknown; try LD_DEBUG=help\n")
-    if cfg.debug_help:
-        run.write(1, ld_debug.help_text())
-        return run
-    if _secure_exit(world, inv, cfg, run):
+    if _env_prelude(world, inv, cfg, run):
         return run
     if a.version:
         run.write(1, version_text(inv))
@@ -155,12 +160,7 @@ def run_exec(world: World, inv: Invocation, argv: list[str], files: FileCache) -
     """Simulate `execve(PROGRAM, ARGV)`: the kernel maps PT_INTERP, which then loads the rest."""
     run = Run()
     cfg = read_environment(inv.env, secure_for_exec(world, argv[0], inv.credentials, inv.secure))
-    for word in cfg.debug_words_unknown:
-        run.write(2, f"warning: debug option `{word}' unknown; try LD_DEBUG=help\n")
-    if cfg.debug_help:
-        run.write(1, ld_debug.help_text())
-        return run
-    if _secure_exit(world, inv, cfg, run):
+    if _env_prelude(world, inv, cfg, run):
         return run
     kind = _exec_kind(world, argv[0], files, inv)
     if kind == "rtld":  # exec of ld.so itself: it runs as a program and parses its own options
