@@ -524,7 +524,10 @@ class Process:
             opened = self.world.open(self.program)
             elf = self.files.parse(opened)
         except (OSError, ElfError) as e:
-            raise LoadError(self.program, str(e), 0) from None
+            # execve itself fails (ENOENT, EACCES, ENOEXEC): the shell reports it, no loader runs
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            self.out(f"ldsim: {self.program}: cannot execute: {reason}\n", 2)
+            raise Exit(126) from None
         try:
             real = self.world.realpath(self.program)
         except OSError:

@@ -259,6 +259,9 @@ class Searcher:
             raise LoadError(path, "only ET_DYN and ET_EXEC can be loaded", 0)
         if ident.e_phentsize != (56 if p.ei_class == EIClass.ELF64 else 32):
             raise LoadError(path, "ELF file's phentsize not the expected size", 0)
+        if not _phdrs_readable(opened, p.ei_class == EIClass.ELF64):
+            # pread of the program headers comes back short: errno stays 0, no strerror suffix
+            raise LoadError(path, "cannot read file data", 0)
         return opened
 
     def open_path(self, name: str, step: PathStep, secure_preload: bool, res: SearchResult) -> Opened | None:
@@ -321,6 +324,21 @@ class Searcher:
                         dirs.append(full[:-1] if full else "")
         shown = None if where is None else (where or self.argv0())
         self.emit(ev.SearchPath(tuple(dirs), what, shown))
+
+
+def _phdrs_readable(opened: Opened, is64: bool) -> bool:
+    """Does the file hold e_phnum program headers at e_phoff (open_verify reads them)?"""
+    import struct
+    data = opened.data or b""
+    if is64:
+        phoff, = struct.unpack_from("<Q", data, 32)
+        phnum, = struct.unpack_from("<H", data, 56)
+        size = 56
+    else:
+        phoff, = struct.unpack_from("<I", data, 28)
+        phnum, = struct.unpack_from("<H", data, 44)
+        size = 32
+    return phoff + phnum * size <= len(data)
 
 
 def _split(path: str, seps: str) -> list[str]:
