@@ -13,6 +13,7 @@ import struct
 from dataclasses import dataclass
 
 from ldsim.elf import DT, EIClass, EMachine, EType, PT
+from ldsim.elf import elf_hash  # noqa: F401  (the SysV hash, re-exported)
 
 PAGE = 0x1000
 DF_1_PIE = 0x08000000
@@ -34,15 +35,6 @@ class ElfSpec:
     machine: int | None = None  # default: x86-64 for ELF64, i386 for ELF32
 
 
-def elf_hash(name: bytes) -> int:
-    h = 0
-    for c in name:
-        h = ((h << 4) + c) & 0xFFFFFFFF
-        g = h & 0xF0000000
-        if g:
-            h ^= g >> 24
-        h &= ~g & 0xFFFFFFFF
-    return h
 
 
 class _Strtab:

@@ -14,6 +14,7 @@ from enum import IntEnum
 from typing import Iterator
 
 from ldsim.elf import DT, ElfFile
+from ldsim.elf import elf_hash  # noqa: F401  (the SysV hash, re-exported)
 
 VER_FLG_BASE = 0x1
 SHN_UNDEF = 0
@@ -97,14 +98,6 @@ def gnu_hash(name: bytes) -> int:
     return h
 
 
-def elf_hash(name: bytes) -> int:
-    h = 0
-    for c in name:
-        h = ((h << 4) + c) & 0xFFFFFFFF
-        g = h & 0xF0000000
-        h ^= g >> 24
-        h &= ~g & 0xFFFFFFFF
-    return h
 
 
 class SymbolTable:
