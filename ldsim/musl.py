@@ -98,17 +98,7 @@ class MuslResult:
 
 def split_path(s: str) -> list[str]:
     """path_open's walk: runs of ':' and '\\n' separate; empty elements never occur."""
-    out, cur = [], ""
-    for ch in s:
-        if ch in _SEPS:
-            if cur:
-                out.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    if cur:
-        out.append(cur)
-    return out
+    return _split_runs(s, lambda ch: ch in _SEPS)
 
 
 def reserved_index(name: str) -> int | None:
@@ -351,9 +341,14 @@ class MuslLoader:
 
 def _split_preload(s: str) -> list[str]:
     """load_preload: names separated by runs of white space or ':'."""
+    return _split_runs(s, lambda ch: ch.isspace() or ch == ":")
+
+
+def _split_runs(s: str, is_sep) -> list[str]:
+    """Split on runs of separator characters; empty elements never occur."""
     out, cur = [], ""
     for ch in s:
-        if ch.isspace() or ch == ":":
+        if is_sep(ch):
             if cur:
                 out.append(cur)
             cur = ""

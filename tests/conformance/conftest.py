@@ -79,3 +79,19 @@ def assert_same(real: oracle.Outcome, sim: oracle.Outcome) -> None:
     if real != sim:
         pytest.fail("ldsim differs from the real loader:\n" + diff_report(real, sim), pytrace=False)
 
+
+
+def add_host_glibc(root: str) -> None:
+    """Make `root` a minimal Debian-layout glibc root: the host's libc and ld.so in the multiarch dir,
+    merged-/usr symlinks, and /lib64's absolute interpreter link (which must resolve inside the root)."""
+    import os
+    import shutil
+    multiarch = f"{root}/usr/lib/x86_64-linux-gnu"
+    os.makedirs(multiarch, exist_ok=True)
+    for name in ("libc.so.6", "ld-linux-x86-64.so.2"):
+        shutil.copy2(f"/lib/x86_64-linux-gnu/{name}", f"{multiarch}/{name}")
+    os.makedirs(f"{root}/usr/lib64", exist_ok=True)
+    os.makedirs(f"{root}/etc", exist_ok=True)
+    os.symlink("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", f"{root}/usr/lib64/ld-linux-x86-64.so.2")
+    os.symlink("usr/lib", f"{root}/lib")
+    os.symlink("usr/lib64", f"{root}/lib64")

@@ -10,7 +10,6 @@ touched.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from ldsim.materialize import File, LibSpec, ProgSpec, WorldSpec, build_world
-from tests.conformance.conftest import Run, assert_same, expand_modes, outcomes
+from tests.conformance.conftest import add_host_glibc, Run, assert_same, expand_modes, outcomes
 from tests.oracle import Outcome, mask
 
 pytestmark = pytest.mark.conformance
@@ -101,13 +100,7 @@ def sysroot(tmp_path_factory) -> str:
         LibSpec(f"{MULTIARCH}/libqd.so", soname="libqd.so", libc=False),
         LibSpec("opt/libqe.so", soname="libqe.so", libc=False),
     )), r, jobs=4)
-    for name in ("libc.so.6", "ld-linux-x86-64.so.2"):
-        shutil.copy2(f"/lib/x86_64-linux-gnu/{name}", f"{r}/{MULTIARCH}/{name}")
-    os.makedirs(f"{r}/usr/lib64", exist_ok=True)
-    os.makedirs(f"{r}/etc", exist_ok=True)
-    os.symlink("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", f"{r}/usr/lib64/ld-linux-x86-64.so.2")
-    os.symlink("usr/lib", f"{r}/lib")
-    os.symlink("usr/lib64", f"{r}/lib64")
+    add_host_glibc(r)
     with open(f"{r}/etc/ld.so.preload", "w") as f:
         f.write(PRELOAD_FILE)
     return r

@@ -28,7 +28,7 @@ import pytest
 
 from ldsim.materialize import LibSpec, ProgSpec, WorldSpec, build_world
 from tests import oracle
-from tests.conformance.conftest import assert_same
+from tests.conformance.conftest import add_host_glibc, assert_same
 
 pytestmark = [
     pytest.mark.conformance,
@@ -288,13 +288,7 @@ def secure_root(tmp_path_factory) -> str:
         LibSpec("opt/libqe.so", soname="libqe.so", libc=False),
         LibSpec("opt/libqa.so", soname="libqa.so", libc=False),
     )), r, jobs=4)
-    for name in ("libc.so.6", "ld-linux-x86-64.so.2"):
-        shutil.copy2(f"/lib/x86_64-linux-gnu/{name}", f"{r}/{MULTIARCH}/{name}")
-    os.makedirs(f"{r}/usr/lib64", exist_ok=True)
-    os.makedirs(f"{r}/etc", exist_ok=True)
-    os.symlink("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", f"{r}/usr/lib64/ld-linux-x86-64.so.2")
-    os.symlink("usr/lib", f"{r}/lib")
-    os.symlink("usr/lib64", f"{r}/lib64")
+    add_host_glibc(r)
     with open(f"{r}/etc/ld.so.preload", "w") as f:
         f.write(ROOT_PRELOAD)
     open(f"{r}/etc/suid-debug", "w").close()

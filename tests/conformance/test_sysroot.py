@@ -5,13 +5,13 @@ by the real ldconfig -r) and a library that shadows a host soname with other dep
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
 from ldsim.materialize import LibSpec, ProgSpec, WorldSpec, build_world
+from tests.conformance.conftest import add_host_glibc
 from tests.oracle import mask
 
 pytestmark = [pytest.mark.conformance,
@@ -28,14 +28,7 @@ def root(tmp_path_factory) -> str:
         LibSpec("opt/lib/libfoo.so.1", soname="libfoo.so.1", needed=("libz.so.1",), libc=False),
         ProgSpec("usr/bin/prog", needed=("libfoo.so.1", "libz.so.1")),
     )), r)
-    for lib in ("libc.so.6", "ld-linux-x86-64.so.2"):
-        shutil.copy2(f"/lib/x86_64-linux-gnu/{lib}", f"{r}/{MULTIARCH}/{lib}")
-    os.makedirs(f"{r}/usr/lib64", exist_ok=True)
-    os.makedirs(f"{r}/etc", exist_ok=True)
-    # absolute symlinks: inside the root they must resolve inside it
-    os.symlink("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", f"{r}/usr/lib64/ld-linux-x86-64.so.2")
-    os.symlink("usr/lib", f"{r}/lib")
-    os.symlink("usr/lib64", f"{r}/lib64")
+    add_host_glibc(r)
     with open(f"{r}/etc/ld.so.conf", "w") as f:
         f.write("/opt/lib\n")
     subprocess.run(["ldconfig", "-r", r, "-X"], check=True)
