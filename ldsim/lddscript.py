@@ -158,22 +158,39 @@ def _choose_rtld(world: World, inv: Invocation, path: str,
     """For each RTLD of RTLDLIST that is executable: `RTLD --verify FILE`; the first 0 or 2 wins.
     Each RTLD is simulated with its own build's rules: the profile its binary identifies as."""
     ret = 1
+    memo = files.memo.setdefault("ldd rtld", {})  # what each RTLD is: the same for every FILE
     for rtld in inv.profile.ldd_rtlds:
-        if not _executable(world, rtld):
+        key = (id(world), rtld, inv)
+        known = memo.get(key)
+        if known is None:
+            known = memo[key] = _rtld_identity(world, rtld, inv)
+        if known is _NOT_EXECUTABLE:
             continue
-        rtld_inv = inv
-        if rtld != inv.profile.rtld and not _same_loader(world, rtld, inv):
-            other = identify_loader(world, rtld)
-            if other is None:
-                ret = _foreign_verify(world, rtld, path)
-                if ret in (0, 2):
-                    return rtld, ret, inv
-                continue
-            rtld_inv = replace(inv, profile=other, cpu=cpu_for_profile(other, inv.cpu))
-        ret = run_ldso(world, rtld_inv, ["--verify", path], files, rtld).status
+        if known is _FOREIGN:
+            ret = _foreign_verify(world, rtld, path)
+            if ret in (0, 2):
+                return rtld, ret, inv
+            continue
+        ret = run_ldso(world, known, ["--verify", path], files, rtld).status
         if ret in (0, 2):
-            return rtld, ret, rtld_inv
+            return rtld, ret, known
     return "", ret, inv
+
+
+_NOT_EXECUTABLE, _FOREIGN = "not executable", "foreign"
+
+
+def _rtld_identity(world: World, rtld: str, inv: Invocation) -> Invocation | str:
+    """An RTLD of the list: not executable, foreign (no profile describes it), or the invocation that
+    simulates it (the caller's own for its own loader, else with the profile it identifies as)."""
+    if not _executable(world, rtld):
+        return _NOT_EXECUTABLE
+    if rtld == inv.profile.rtld or _same_loader(world, rtld, inv):
+        return inv
+    other = identify_loader(world, rtld)
+    if other is None:
+        return _FOREIGN
+    return replace(inv, profile=other, cpu=cpu_for_profile(other, inv.cpu))
 
 
 def _executable(world: World, path: str) -> bool:

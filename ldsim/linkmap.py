@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from ldsim.elf import ElfError, ElfFile, parse_elf
 from ldsim.symbols import SymbolTables
-from ldsim.world import Opened
+from ldsim.world import Opened, World
 
 
 class Kind(enum.Enum):
@@ -67,6 +67,25 @@ class FileCache:
         self.symbols = SymbolTables()  # hash tables and relocations of each parsed file, built on demand
         self._derived: dict[tuple, object] = {}
         self.memo: dict[str, dict] = {}  # pure functions of the process's inputs, by kind, then arguments
+        self._opened: dict[tuple[int, str], Opened] = {}
+
+    def open(self, world: World, path: str) -> Opened:
+        """`world.open(path)`, reused while a stat of the path still names the same file: ldd of many
+        programs opens libc hundreds of times, and a stat is one syscall where an open is five."""
+        key = (id(world), path)
+        hit = self._opened.get(key)
+        if hit is not None:
+            try:
+                st = world.stat(path)
+            except OSError:
+                st = None
+            old = hit.st
+            if st is not None and (st.st_ino, st.st_dev, st.st_mtime_ns, st.st_size, st.st_mode) == \
+                    (old.st_ino, old.st_dev, old.st_mtime_ns, old.st_size, old.st_mode):
+                return hit
+        opened = world.open(path)
+        self._opened[key] = opened
+        return opened
 
     def parse(self, opened: Opened) -> ElfFile:
         st = opened.st

@@ -84,16 +84,23 @@ class Process:
         self.rtld_path = rtld_path  # None in exec mode: the program's PT_INTERP decides
         self._next_addr = 0x7F0000000000
         self._shown: dict[type, bool] = {}
-        self._verdefs: dict[int, set[tuple[int, str]]] = {}  # id(elf) -> its (hash, name) definitions
+        # id(elf) -> its (hash, name) definitions; id(verneed) -> the (hash, name) it asks for.  Kept with
+        # the parsed files (which outlive every process of a run), so ids stay valid and unique
+        self._verdefs: dict[int, frozenset[tuple[int, str]]] = files.memo.setdefault("verdefs", {})
+        self._verneeds: dict[int, frozenset[tuple[int, str]]] = files.memo.setdefault("verneeds", {})
 
     # -- events ----------------------------------------------------------------------------------
 
     def emit(self, e: ev.Event) -> None:
-        shown = self._shown.get(e.__class__)  # category is per event class: test its bits once
-        if shown is None:
-            shown = self._shown[e.__class__] = e.category == 0 or bool(int(self.cfg.debug) & int(e.category))
-        if shown:
+        if self._shown.get(e.__class__) or self._shows(e.__class__):  # category is per event class
             self.result.events.append(e)
+
+    def _shows(self, cls: type) -> bool:
+        """Would an event of this class be kept?  (Its category is a class attribute.)"""
+        shown = self._shown.get(cls)
+        if shown is None:
+            shown = self._shown[cls] = cls.category == 0 or bool(int(self.cfg.debug) & int(cls.category))
+        return shown
 
     def out(self, text: str, stream: int = 1) -> None:
         self.result.events.append(ev.Output(text, stream))
@@ -372,6 +379,7 @@ class Process:
     def check_versions(self, trace: bool) -> bool:
         """_dl_check_all_versions with verbose=1; True when a fatal version error was found."""
         failed = False
+        quiet = not self._shows(ev.CheckingVersion)
         for m in self.objects:
             if m.faked or m.elf is None:
                 continue
@@ -384,6 +392,12 @@ class Process:
                     raise Exit(127)
                 if trace and needed.faked:
                     continue
+                if quiet and needed.elf is not None and needed.elf.verdef:
+                    wanted = self._verneeds.get(id(vn))
+                    if wanted is None:
+                        wanted = self._verneeds[id(vn)] = frozenset((a.hash, a.name) for a in vn.entries)
+                    if wanted <= self._defined(needed.elf):
+                        continue  # all found: nothing to show, nothing to report
                 for aux in vn.entries:
                     failed |= self._match_version(req, aux, needed)
             self._check_relr(m)
@@ -391,17 +405,14 @@ class Process:
 
     def _match_version(self, req: str, aux, needed: LinkMap) -> bool:
         definer = self.dso_filename(needed)
-        if self._shown.get(ev.CheckingVersion) is not False:  # not built when LD_DEBUG hides it
+        if self._shows(ev.CheckingVersion):  # not built when LD_DEBUG hides it
             self.emit(ev.CheckingVersion(aux.name, definer, req))
         verdef = needed.elf.verdef if needed.elf else self._vdso_verdef(needed)
         if not verdef:
             self._version_error(definer, f"no version information available (required by {req})")
             return False
-        if needed.elf is not None:  # the files live as long as the FileCache: id() is stable
-            defined = self._verdefs.get(id(needed.elf))
-            if defined is None:
-                defined = self._verdefs[id(needed.elf)] = {(d.hash, d.names[0]) for d in verdef if d.names}
-            if (aux.hash, aux.name) in defined:
+        if needed.elf is not None:
+            if (aux.hash, aux.name) in self._defined(needed.elf):
                 return False
         elif any(d.hash == aux.hash and d.names and d.names[0] == aux.name for d in verdef):
             return False
@@ -410,6 +421,12 @@ class Process:
             return False
         self._version_error(definer, f"version `{aux.name}' not found (required by {req})")
         return True
+
+    def _defined(self, elf: ElfFile) -> frozenset[tuple[int, str]]:
+        defined = self._verdefs.get(id(elf))
+        if defined is None:
+            defined = self._verdefs[id(elf)] = frozenset((d.hash, d.names[0]) for d in elf.verdef if d.names)
+        return defined
 
     def _vdso_verdef(self, m: LinkMap) -> tuple:
         from ldsim.elf import Verdef, elf_hash

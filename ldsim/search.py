@@ -203,7 +203,7 @@ class Searcher:
     def open_verify(self, path: str, res: SearchResult) -> Opened | None:
         """open_verify: None = skipped (search goes on, errno set); LoadError = fatal for the request."""
         try:
-            opened = self.world.open(path)
+            opened = self.world.open(path) if self.files is None else self.files.open(self.world, path)
         except OSError as e:
             self.errno = e.errno or E.ENOENT
             res.tried.append(Candidate(path, "absent" if e.errno == E.ENOENT else E.errorcode.get(e.errno, "error")))
