@@ -115,7 +115,7 @@ def _rest(args: argparse.Namespace) -> list[str]:
 def cmd_ldd(args: argparse.Namespace) -> int:
     from ldsim.lddscript import run_ldd
     inv = _invocation(args)
-    return _emit(run_ldd(make_world(args.root, inv.cwd), inv, _rest(args), FileCache()))
+    return _emit(run_ldd(make_world(args.root, inv.cwd), inv, _rest(args), FileCache(snapshot=True)))
 
 
 def cmd_ldso(args: argparse.Namespace) -> int:
@@ -134,7 +134,7 @@ def cmd_ldso(args: argparse.Namespace) -> int:
             for stream, text in chunks:
                 (sys.stdout if stream == 1 else sys.stderr).write(text)
             return status
-    return _emit(run_ldso(world, inv, _rest(args), FileCache(), inv.profile.rtld))
+    return _emit(run_ldso(world, inv, _rest(args), FileCache(snapshot=True), inv.profile.rtld))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -150,7 +150,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"ldsim: {rest[0]}: {e.strerror or e}", file=sys.stderr)
         return EXIT_INPUT
-    return _emit(run_exec(world, inv, rest, FileCache()))
+    return _emit(run_exec(world, inv, rest, FileCache(snapshot=True)))
 
 
 def build_parser(extras: bool = True) -> argparse.ArgumentParser:

@@ -280,14 +280,11 @@ class ElfFile:
     verdef: tuple[Verdef, ...]
     isa_needed: int  # GNU_PROPERTY_X86_ISA_1_NEEDED bits, 0 when absent
     data: Sequence[int] = field(repr=False, compare=False, hash=False)
+    last: dict[int, int] = field(default_factory=dict, repr=False, compare=False, hash=False)  # tag -> last value
 
     def dyn(self, tag: int) -> int | None:
         """The value of the last entry with `tag`, as elf_get_dynamic_info keeps it."""
-        value = None
-        for t, v in self.dynamic:
-            if t == tag:
-                value = v
-        return value
+        return self.last.get(tag)
 
     @property
     def effective_rpath(self) -> str | None:
@@ -426,7 +423,7 @@ def _parse_elf(data: Sequence[int]) -> ElfFile:
         flags=last.get(DT.FLAGS, 0), flags_1=last.get(DT.FLAGS_1, 0),
         deps=deps, verneed=verneed, verdef=verdef,
         isa_needed=_isa_needed(f, prop_seg) if prop_seg is not None else 0,
-        data=data,
+        data=data, last=last,
     )
 
 
@@ -461,12 +458,15 @@ class _Partial:
         return None
 
     def unpack(self, fmt: str, off: int, what: str) -> tuple[int, ...]:
-        s = struct.Struct(self.end + fmt)
+        s = _STRUCTS.get(self.end + fmt)
+        if s is None:
+            s = _STRUCTS[self.end + fmt] = struct.Struct(self.end + fmt)
         if off < 0 or off + s.size > len(self.data):
             raise ElfError(f"{what} outside the file")
         return s.unpack_from(self.data, off)
 
 
+_STRUCTS: dict[str, struct.Struct] = {}
 _MAX_VER = 1 << 16  # more entries than a version index can name means a cycle or garbage
 
 

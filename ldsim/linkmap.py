@@ -60,9 +60,13 @@ class LinkMap:
 
 
 class FileCache:
-    """Parsed ELF files keyed by (dev, ino, mtime, size): each file is parsed once per process."""
+    """Parsed ELF files keyed by (dev, ino, mtime, size): each file is parsed once per process.
 
-    def __init__(self) -> None:
+    snapshot=True: the files do not change while this cache lives (one ldsim command), so a file opened
+    once is not even stat'ed again."""
+
+    def __init__(self, snapshot: bool = False) -> None:
+        self.snapshot = snapshot
         self._by_key: dict[tuple[int, int, int, int], ElfFile | ElfError] = {}
         self.symbols = SymbolTables()  # hash tables and relocations of each parsed file, built on demand
         self._derived: dict[tuple, object] = {}
@@ -75,6 +79,8 @@ class FileCache:
         key = (id(world), path)
         hit = self._opened.get(key)
         if hit is not None:
+            if self.snapshot:
+                return hit
             try:
                 st = world.stat(path)
             except OSError:

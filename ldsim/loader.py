@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno as E
 import posixpath
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ldsim import events as ev
 from ldsim.config import Debug, Invocation, LoaderConfig, Mode
@@ -24,6 +25,15 @@ PAGE = 4096
 DT_1_SUPPORTED = (DF1.NOW | DF1.NODELETE | DF1.INITFIRST | DF1.NOOPEN | DF1.ORIGIN | DF1.NODEFLIB | DF1.PIE)
 VDSO_NAME = "linux-vdso.so.1"
 SECURE_NAME_LIMIT, SECURE_PATH_LIMIT = 255, 4096  # NAME_MAX, PATH_MAX (elf/dl-main.h)
+
+
+class MapFacts(NamedTuple):
+    loads: tuple  # the PT_LOAD segments
+    aligned: bool  # every PT_LOAD has vaddr = offset modulo the page size
+    start: int  # first PT_LOAD's page
+    size: int  # span of the PT_LOAD segments from that page
+    dyn: int  # PT_DYNAMIC's vaddr (0: none)
+    phdr: int  # the program headers' vaddr
 
 
 class Exit(Exception):
@@ -84,6 +94,8 @@ class Process:
         self.rtld_path = rtld_path  # None in exec mode: the program's PT_INTERP decides
         self._next_addr = 0x7F0000000000
         self._shown: dict[type, bool] = {}
+        self.quiet = not int(cfg.debug)  # no LD_DEBUG category: debug events are not even built
+        self._facts: dict[int, MapFacts] = files.memo.setdefault("map facts", {})  # by id(ElfFile)
         # id(elf) -> its (hash, name) definitions; id(verneed) -> the (hash, name) it asks for.  Kept with
         # the parsed files (which outlive every process of a run), so ids stay valid and unique
         self._verdefs: dict[int, frozenset[tuple[int, str]]] = files.memo.setdefault("verdefs", {})
@@ -170,7 +182,7 @@ class Process:
                 m.soname_added = True
                 self.result.requests.append(Request(loader, name, via, m, reused="soname"))
                 return m
-        if loader is not None:
+        if loader is not None and not self.quiet:
             self.emit(ev.FileNeeded(name, self.dso_filename(loader)))
         res = SearchResult(None, None, None)
         req = Request(loader, name, via, search=res)
@@ -186,9 +198,11 @@ class Process:
     def _map_searched(self, loader: LinkMap | None, name: str, res: SearchResult, exe: bool,
                       secure_preload: bool, trace: bool, paths_ready: bool, req: Request) -> LinkMap:
         if "/" not in name:
-            self.emit(ev.FindLibrary(name))
+            if not self.quiet:
+                self.emit(ev.FindLibrary(name))
             opened = self._search(loader, name, res, secure_preload, paths_ready)
-            self.emit(ev.SearchDone())
+            if not self.quiet:
+                self.emit(ev.SearchDone())
             realname = res.path
         else:
             realname = substitute(name, self.dst_values(loader)) if loader is not None and dst_count(name) else name
@@ -220,7 +234,8 @@ class Process:
                 if cached is None:
                     res.steps.append(StepOutcome(step, "no cache entry"))
                     continue
-                self.emit(ev.TryFile(cached))
+                if not self.quiet:
+                    self.emit(ev.TryFile(cached))
                 owner = loader or self.main or self.rtld
                 if owner is not None and owner.elf is not None and owner.elf.flags_1 & DF1.NODEFLIB \
                         and any(cached.startswith(d) for d in self.profile.system_dirs):
@@ -261,12 +276,13 @@ class Process:
             elf = self.files.parse(opened)
         except ElfError as e:
             raise LoadError(name, f"cannot map ELF file: {e}", 0) from None
-        loads = [s for s in elf.segments if s.type == PT.LOAD]
-        layout = self._layout(elf, loads, exe)
-        self.emit(ev.GeneratingLinkMap(name, *layout, elf.e_phnum))
-        for seg in loads:
-            if (seg.vaddr - seg.offset) % PAGE:
-                raise LoadError(name, "ELF load command address/offset not page-aligned", 0)
+        facts = self._map_facts(elf)
+        loads = facts.loads
+        layout = self._layout(elf, facts, exe)
+        if not self.quiet:
+            self.emit(ev.GeneratingLinkMap(name, *layout, elf.e_phnum))
+        if not facts.aligned:
+            raise LoadError(name, "ELF load command address/offset not page-aligned", 0)
         if not loads:
             raise LoadError(name, "object file has no loadable segments", 0)
         if elf.e_type != 3 and not exe:
@@ -279,27 +295,36 @@ class Process:
             raise LoadError(name, "cannot dynamically load position-independent executable", 0)
         m = LinkMap(name=realname, names=[name], kind=Kind.MAIN if exe else Kind.LIB, elf=elf, file_id=fid,
                     loader=loader, origin=self.origin_of_path(realname), found=found,
-                    map_start=layout[1] + (loads[0].vaddr & ~(PAGE - 1)), mode_st=opened.st.st_mode)
+                    map_start=layout[1] + facts.start, mode_st=opened.st.st_mode)
         self.objects.append(m)
         return m
 
-    def _layout(self, elf: ElfFile, loads: list, exe: bool) -> tuple[int, int, int, int, int]:
+    def _map_facts(self, elf: ElfFile) -> MapFacts:
+        """What mapping needs of a file's program headers: worked out once per file, not per process."""
+        facts = self._facts.get(id(elf))
+        if facts is None:
+            loads = tuple(s for s in elf.segments if s.type == PT.LOAD)
+            start = loads[0].vaddr & ~(PAGE - 1) if loads else 0
+            dyn = next((s.vaddr for s in elf.segments if s.type == PT.DYNAMIC), 0)
+            phdr = next((s.vaddr for s in elf.segments if s.type == PT.PHDR), None)
+            if phdr is None:
+                phdr = next((s.vaddr + elf.e_phoff - s.offset for s in loads
+                             if s.offset <= elf.e_phoff < s.offset + s.filesz), 0)
+            facts = self._facts[id(elf)] = MapFacts(
+                loads, all((s.vaddr - s.offset) % PAGE == 0 for s in loads), start,
+                loads[-1].vaddr + loads[-1].memsz - start if loads else 0, dyn, phdr)
+        return facts
+
+    def _layout(self, elf: ElfFile, facts: MapFacts, exe: bool) -> tuple[int, int, int, int, int]:
         """A plausible mapping (dynamic, base, size, entry, phdr); only size is checked against ld.so."""
-        if not loads:
+        if not facts.loads:
             return (0, 0, 0, 0, 0)
-        start = loads[0].vaddr & ~(PAGE - 1)
-        size = loads[-1].vaddr + loads[-1].memsz - start
         if elf.e_type == 2:
             base = 0
         else:
-            self._next_addr -= (size + 2 * PAGE - 1) & ~(PAGE - 1)
-            base = self._next_addr - start
-        dyn = next((s.vaddr for s in elf.segments if s.type == PT.DYNAMIC), 0)
-        phdr = next((s.vaddr for s in elf.segments if s.type == PT.PHDR), None)
-        if phdr is None:
-            phdr = next((s.vaddr + elf.e_phoff - s.offset for s in loads
-                         if s.offset <= elf.e_phoff < s.offset + s.filesz), 0)
-        return (base + dyn if dyn else 0, base, size, base + elf.e_entry, base + phdr)
+            self._next_addr -= (facts.size + 2 * PAGE - 1) & ~(PAGE - 1)
+            base = self._next_addr - facts.start
+        return (base + facts.dyn if facts.dyn else 0, base, facts.size, base + elf.e_entry, base + facts.phdr)
 
     # -- dependencies ----------------------------------------------------------------------------
 
@@ -550,10 +575,9 @@ class Process:
         except OSError:
             real = None
         origin = self.origin_of_path(real) if real else self.cfg.origin_path
-        loads = [s for s in elf.segments if s.type == PT.LOAD]
-        layout = self._layout(elf, loads, True)
-        m = LinkMap(name="", names=[""], kind=Kind.MAIN, elf=elf, origin=origin,
-                    map_start=layout[1] + (loads[0].vaddr & ~(PAGE - 1) if loads else 0))
+        facts = self._map_facts(elf)
+        layout = self._layout(elf, facts, True)
+        m = LinkMap(name="", names=[""], kind=Kind.MAIN, elf=elf, origin=origin, map_start=layout[1] + facts.start)
         self.objects.append(m)
         return m
 

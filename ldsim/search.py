@@ -103,6 +103,7 @@ class Searcher:
         self.cfg = cfg
         self.emit = emit
         self.argv0 = argv0
+        self.quiet = not int(cfg.debug)  # no LD_DEBUG category: debug events are not even built
         if files is None:
             self.capstr = capstr(profile, cpu, cfg.hwcaps)
         else:  # a pure function of these: computed once per ldsim process
@@ -175,7 +176,8 @@ class Searcher:
         return self._cache
 
     def cache_lookup(self, name: str) -> str | None:
-        self.emit(ev.SearchCache(self.profile.cache_file))
+        if not self.quiet:
+            self.emit(ev.SearchCache(self.profile.cache_file))
         cache = self.cache()
         if cache is None:
             return None
@@ -272,13 +274,15 @@ class Searcher:
         for i, rec in enumerate(records):
             if current_what != rec.what:
                 current_what = rec.what
-                self._print_search_path(records[i:], rec.what, rec.where)
+                if not self.quiet:
+                    self._print_search_path(records[i:], rec.what, rec.where)
             here_any = False
             for cnt, sub in enumerate(self.capstr):
                 if rec.status[cnt] == NONEXISTING:
                     continue
                 path = rec.dirname + sub + name
-                self.emit(ev.TryFile(path))
+                if not self.quiet:
+                    self.emit(ev.TryFile(path))
                 opened = self.open_verify(path, res)
                 if rec.status[cnt] == UNKNOWN:
                     if opened is not None:
