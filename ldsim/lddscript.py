@@ -140,7 +140,7 @@ def _one_file(world: World, inv: Invocation, opts: LddOptions, path: str, files:
     if not world.readable(path):
         out.write(2, f"ldd: error: you do not have read permission for `{path}'\n")
         return 1
-    musl = _musl_loader(world, inv, path)
+    musl = _musl_loader(world, inv, path, files)
     if musl is not None:
         return _musl_list(world, inv, musl, path, out)
     rtld, ret, rtld_inv = _choose_rtld(world, inv, path, files)
@@ -158,12 +158,8 @@ def _choose_rtld(world: World, inv: Invocation, path: str,
     """For each RTLD of RTLDLIST that is executable: `RTLD --verify FILE`; the first 0 or 2 wins.
     Each RTLD is simulated with its own build's rules: the profile its binary identifies as."""
     ret = 1
-    memo = files.memo.setdefault("ldd rtld", {})  # what each RTLD is: the same for every FILE
     for rtld in inv.profile.ldd_rtlds:
-        key = (id(world), rtld, inv)
-        known = memo.get(key)
-        if known is None:
-            known = memo[key] = _rtld_identity(world, rtld, inv)
+        known = _rtld_identity(world, rtld, inv, files)
         if known is _NOT_EXECUTABLE:
             continue
         if known is _FOREIGN:
@@ -180,9 +176,19 @@ def _choose_rtld(world: World, inv: Invocation, path: str,
 _NOT_EXECUTABLE, _FOREIGN = "not executable", "foreign"
 
 
-def _rtld_identity(world: World, rtld: str, inv: Invocation) -> Invocation | str:
+def _rtld_identity(world: World, rtld: str, inv: Invocation, files: FileCache) -> Invocation | str:
     """An RTLD of the list: not executable, foreign (no profile describes it), or the invocation that
-    simulates it (the caller's own for its own loader, else with the profile it identifies as)."""
+    simulates it (the caller's own for its own loader, else with the profile it identifies as).
+    The same for every FILE of a run: worked out once."""
+    memo = files.memo.setdefault("ldd rtld", {})
+    key = (id(world), rtld, inv)
+    known = memo.get(key)
+    if known is None:
+        known = memo[key] = _identify_rtld(world, rtld, inv)
+    return known
+
+
+def _identify_rtld(world: World, rtld: str, inv: Invocation) -> Invocation | str:
     if not _executable(world, rtld):
         return _NOT_EXECUTABLE
     if rtld == inv.profile.rtld or _same_loader(world, rtld, inv):
@@ -208,11 +214,11 @@ def _same_loader(world: World, rtld: str, inv: Invocation) -> bool:
         return False
 
 
-def _musl_loader(world: World, inv: Invocation, path: str) -> str | None:
+def _musl_loader(world: World, inv: Invocation, path: str, files: FileCache) -> str | None:
     """The musl loader that lists this file: its PT_INTERP when that is musl's and exists here, in a
     root where glibc's ldd could not run (none of its RTLDLIST is there): musl's ldd is that root's.
     Where glibc's loaders are, glibc's ldd lists a musl program with them, as the real one does."""
-    if any(_executable(world, rtld) for rtld in inv.profile.ldd_rtlds):
+    if any(_rtld_identity(world, rtld, inv, files) is not _NOT_EXECUTABLE for rtld in inv.profile.ldd_rtlds):
         return None
     interp = program_interp(world, path)
     if is_musl_interp(interp) and _executable(world, interp):

@@ -164,7 +164,8 @@ class Searcher:
         if not self._cache_loaded:
             self._cache_loaded = True
             try:
-                opened = self.world.open(self.profile.cache_file)
+                opened = (self.world.open(self.profile.cache_file) if self.files is None
+                          else self.files.open(self.world, self.profile.cache_file))
                 if self.files is None:
                     self._cache = parse_cache(bytes(opened.data or b""))
                 else:
@@ -183,13 +184,7 @@ class Searcher:
             return None
         args = self._lookup_args
         if args is None:
-            mask = self.profile.hwcap_important if self.cfg.hwcaps.hwcap_mask is None else self.cfg.hwcaps.hwcap_mask
-            args = self._lookup_args = (self.profile.cache_flags,
-                                        tuple(active_subdirs(self.profile, self.cpu, self.cfg.hwcaps)),
-                                        self.cpu.hwcap & mask, platform_bit(self.profile, self.cpu),
-                                        max(0, self.cpu.isa.bit_length() - 1),
-                                        ((1 << len(self.profile.platforms)) - 1) << 48,  # _DL_HWCAP_PLATFORM
-                                        self.profile.arch in ("x86_64", "i386"))  # sysdeps/x86/dl-isa-level.h
+            args = self._lookup_args = self._cache_lookup_args()
         key = (name, args)
         try:
             return self._lookups[key]
@@ -199,6 +194,21 @@ class Searcher:
                                                     isa_level=args[4], platform_mask=args[5],
                                                     isa_levels=args[6])
             return hit
+
+    def _cache_lookup_args(self) -> tuple:
+        """What a cache lookup needs of the profile, CPU and hwcaps options (the same for every process
+        of a run with these: worked out once)."""
+        p, cpu, hwcaps = self.profile, self.cpu, self.cfg.hwcaps
+        memo = self.files.memo.setdefault("cache lookup args", {}) if self.files is not None else {}
+        key = (p, cpu, hwcaps)
+        args = memo.get(key)
+        if args is None:
+            mask = p.hwcap_important if hwcaps.hwcap_mask is None else hwcaps.hwcap_mask
+            args = memo[key] = (p.cache_flags, tuple(active_subdirs(p, cpu, hwcaps)), cpu.hwcap & mask,
+                                platform_bit(p, cpu), max(0, cpu.isa.bit_length() - 1),
+                                ((1 << len(p.platforms)) - 1) << 48,  # _DL_HWCAP_PLATFORM
+                                p.arch in ("x86_64", "i386"))  # sysdeps/x86/dl-isa-level.h
+        return args
 
     # -- opening ---------------------------------------------------------------------------------
 
