@@ -1,19 +1,18 @@
 """The trace is data: typed events appended by the engine in the order the loader would produce them.
 
 Renderers (ldsim.render.*) turn them into LD_DEBUG text, ldd listings, explanations or JSON.
+Named tuples, not dataclasses: 22 frozen dataclasses cost ~25 ms of every cold start, these ~3 ms.
 Each event names the LD_DEBUG category whose bit makes ld.so print it; `category=0` means always printed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Union
+from typing import NamedTuple, Union
 
 from ldsim.config import Debug
 
 
-@dataclass(frozen=True)
-class FileNeeded:
+class FileNeeded(NamedTuple):
     """`file=NAME [0];  needed by REQ [0]` (also dlopen and relocation dependencies)."""
 
     name: str
@@ -22,14 +21,12 @@ class FileNeeded:
     category = Debug.FILES
 
 
-@dataclass(frozen=True)
-class FindLibrary:
+class FindLibrary(NamedTuple):
     name: str
     category = Debug.LIBS
 
 
-@dataclass(frozen=True)
-class SearchPath:
+class SearchPath(NamedTuple):
     """One ` search path=` line: the directories of one run of records sharing a label."""
 
     dirs: tuple[str, ...]
@@ -38,38 +35,32 @@ class SearchPath:
     category = Debug.LIBS
 
 
-@dataclass(frozen=True)
-class TryFile:
+class TryFile(NamedTuple):
     path: str
     category = Debug.LIBS
 
 
-@dataclass(frozen=True)
-class SearchCache:
+class SearchCache(NamedTuple):
     cache_file: str
     category = Debug.LIBS
 
 
-@dataclass(frozen=True)
-class SearchDone:
+class SearchDone(NamedTuple):
     category = Debug.LIBS
 
 
-@dataclass(frozen=True)
-class LoadAuxiliary:
+class LoadAuxiliary(NamedTuple):
     name: str
     requester: str
     category = Debug.LIBS
 
 
-@dataclass(frozen=True)
-class EmptyDstAuxiliary:
+class EmptyDstAuxiliary(NamedTuple):
     name: str
     category = Debug.LIBS
 
 
-@dataclass(frozen=True)
-class GeneratingLinkMap:
+class GeneratingLinkMap(NamedTuple):
     name: str
     dynamic: int
     base: int
@@ -80,22 +71,19 @@ class GeneratingLinkMap:
     category = Debug.FILES
 
 
-@dataclass(frozen=True)
-class UnsupportedFlags1:
+class UnsupportedFlags1(NamedTuple):
     bits: int
     category = Debug.FILES
 
 
-@dataclass(frozen=True)
-class CheckingVersion:
+class CheckingVersion(NamedTuple):
     version: str
     definer: str
     requester: str
     category = Debug.VERSIONS
 
 
-@dataclass(frozen=True)
-class DebugError:
+class DebugError(NamedTuple):
     """`OBJ: error: OCCASION: MESSAGE (continued|fatal)`: printed under any category but statistics."""
 
     objname: str
@@ -105,8 +93,7 @@ class DebugError:
     category = ~Debug.STATISTICS & 0x3FF
 
 
-@dataclass(frozen=True)
-class Output:
+class Output(NamedTuple):
     """Text the loader writes outside LD_DEBUG: the listing (stdout) or error messages (stderr)."""
 
     text: str
@@ -114,8 +101,7 @@ class Output:
     category = 0
 
 
-@dataclass(frozen=True)
-class Listing:
+class Listing(NamedTuple):
     """Where the trace-mode listing of loaded objects is written to stdout."""
 
     category = 0
@@ -128,8 +114,7 @@ Event = Union[Listing, FileNeeded, FindLibrary, SearchPath, TryFile, SearchCache
 # -- symbol binding, relocation, init and fini (ldsim.relocate, ldsim.initfini) ----------------------
 
 
-@dataclass(frozen=True)
-class SymbolLookup:
+class SymbolLookup(NamedTuple):
     """`symbol=NAME;  lookup in file=OBJ [0]`: one object visited by do_lookup_x."""
 
     name: str
@@ -137,8 +122,7 @@ class SymbolLookup:
     category = Debug.SYMBOLS
 
 
-@dataclass(frozen=True)
-class Binding:
+class Binding(NamedTuple):
     """`binding file REF [0] to DEF [0]: normal|protected symbol `NAME'[ [VERSION]]`."""
 
     ref: str
@@ -149,28 +133,24 @@ class Binding:
     category = Debug.BINDINGS
 
 
-@dataclass(frozen=True)
-class RelocationProcessing:
+class RelocationProcessing(NamedTuple):
     name: str
     lazy: bool
     category = Debug.RELOC
 
 
-@dataclass(frozen=True)
-class CallingInit:
+class CallingInit(NamedTuple):
     name: str
     preinit: bool = False
     category = Debug.IMPCALLS
 
 
-@dataclass(frozen=True)
-class CallingFini:
+class CallingFini(NamedTuple):
     name: str  # raw l_name: "" for the main program
     category = Debug.IMPCALLS
 
 
-@dataclass(frozen=True)
-class ProgramStart:
+class ProgramStart(NamedTuple):
     """libc's `initialize program: ARGV0` (transfer=False) and `transferring control: ARGV0`."""
 
     argv0: str
@@ -178,8 +158,7 @@ class ProgramStart:
     category = Debug.IMPCALLS
 
 
-@dataclass(frozen=True)
-class ObjectScopes:
+class ObjectScopes(NamedTuple):
     """One object of the `Initial object scopes` dump; scopes None = `no scope`; first=True adds the title."""
 
     name: str
@@ -188,8 +167,7 @@ class ObjectScopes:
     category = Debug.SCOPES
 
 
-@dataclass(frozen=True)
-class Statistics:
+class Statistics(NamedTuple):
     """`runtime linker statistics:` at startup (final=False) or at the end of _dl_fini (final=True).
     Cycle counts are not reproducible: the renderer prints fixed ones."""
 
