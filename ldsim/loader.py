@@ -484,7 +484,7 @@ class Process:
         elf = None
         fid = None
         try:
-            opened = self.world.open(name)
+            opened = self.files.open(self.world, name)
             elf = self.files.parse(opened)
             fid = file_id(opened.st)
         except (OSError, ElfError):

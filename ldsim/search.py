@@ -113,13 +113,29 @@ class Searcher:
                 memo[key] = capstr(profile, cpu, cfg.hwcaps)
             self.capstr = list(memo[key])
         self.all_dirs: dict[str, DirRecord] = {}
-        self.system: list[DirRecord] = [self._record(d, "system search path", None) for d in profile.system_dirs]
+        self._system: list[DirRecord] | None = None
+        if not self.quiet:  # _dl_init_paths makes them first: shared records keep their creator's label
+            self._system = self._system_records()
         self.env: list[DirRecord] | None = None  # None: not initialised yet (ld.so PROG before init_paths)
         self.errno = 0
         self._cache: LdCache | None = None
         self._cache_loaded = False
         self._lookups: dict[tuple, str | None] = {}
+        # files that passed open_verify's checks for this profile, by id (kept alive in the value)
+        self._verified: dict[int, tuple[Opened]] = (files.memo.setdefault(("verified", profile), {})
+                                                    if files is not None else {})
         self._lookup_args: tuple | None = None
+
+    @property
+    def system(self) -> list[DirRecord]:
+        """The system directories' records: made when first searched if no trace can show their labels
+        (most searches end in the cache)."""
+        if self._system is None:
+            self._system = self._system_records()
+        return self._system
+
+    def _system_records(self) -> list[DirRecord]:
+        return [self._record(d, "system search path", None) for d in self.profile.system_dirs]
 
     # -- directory records ------------------------------------------------------------------------
 
@@ -221,6 +237,8 @@ class Searcher:
             res.tried.append(Candidate(path, "absent" if e.errno == E.ENOENT else E.errorcode.get(e.errno, "error")))
             return None
         self.errno = 0
+        if self._verified.get(id(opened), (None,))[0] is opened:
+            return opened  # this file passed these checks before
         if opened.data is None:
             res.tried.append(Candidate(path, "unreadable"))
             raise LoadError(path, "cannot read file data", opened.read_errno)
@@ -274,6 +292,7 @@ class Searcher:
         if not _phdrs_readable(opened, p.ei_class == EIClass.ELF64):
             # pread of the program headers comes back short: errno stays 0, no strerror suffix
             raise LoadError(path, "cannot read file data", 0)
+        self._verified[id(opened)] = (opened,)  # holding it keeps its id from being reused
         return opened
 
     def open_path(self, name: str, step: PathStep, secure_preload: bool, res: SearchResult) -> Opened | None:
