@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 
 class ElfError(Exception):
@@ -157,8 +157,7 @@ for _cls, _w in ((1, "I"), (2, "Q")):
         _LAYOUTS[(_cls, _data)] = (ehdr, phdr, dyn)
 
 
-@dataclass(frozen=True)
-class Segment:
+class Segment(NamedTuple):
     """A program header, in the 64-bit field order whatever the class."""
 
     type: int
@@ -170,30 +169,26 @@ class Segment:
     align: int
 
 
-@dataclass(frozen=True)
-class Vernaux:
+class Vernaux(NamedTuple):
     name: str
     hash: int
     flags: int
     other: int  # the version index this entry defines in the requester; bit 15 = hidden
 
 
-@dataclass(frozen=True)
-class Verneed:
+class Verneed(NamedTuple):
     file: str
     entries: tuple[Vernaux, ...]
 
 
-@dataclass(frozen=True)
-class Verdef:
+class Verdef(NamedTuple):
     index: int
     flags: int
     hash: int
     names: tuple[str, ...]  # first: the version's name, then its parents
 
 
-@dataclass(frozen=True)
-class Ident:
+class Ident(NamedTuple):
     """e_ident and the header fields open_verify checks."""
 
     magic_ok: bool
