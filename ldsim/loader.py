@@ -330,7 +330,7 @@ class Process:
 
     def expand_dep(self, m: LinkMap, raw: str, fatal: bool) -> str | None:
         """dl-deps.c expand_dst: DSTs in DT_NEEDED/FILTER/AUXILIARY names; None = skip this entry."""
-        if not dst_count(raw):
+        if "$" not in raw or not dst_count(raw):
             return raw
         if self.cfg.secure:
             raise LoadError(raw, "DST not allowed in SUID/SGID programs", 0)
@@ -405,12 +405,17 @@ class Process:
         """_dl_check_all_versions with verbose=1; True when a fatal version error was found."""
         failed = False
         quiet = not self._shows(ev.CheckingVersion)
+        by_name: dict[str, LinkMap] = {}  # find_needed's answer for the whole chain: first object wins
+        for o in self.objects:
+            by_name.setdefault(o.name, o)
+            for n in o.names:
+                by_name.setdefault(n, o)
         for m in self.objects:
             if m.faked or m.elf is None:
                 continue
             req = self.dso_filename(m)
             for vn in m.elf.verneed:
-                needed = self.find_needed(vn.file, m)
+                needed = by_name.get(vn.file) or self.find_needed(vn.file, m)
                 if needed is None:
                     self.out("Inconsistency detected by ld.so: dl-version.c: 204: _dl_check_map_versions: "
                              "Assertion `needed != NULL' failed!\n", 2)

@@ -88,6 +88,7 @@ class CacheStep:
     pass
 
 
+CACHE_STEP = CacheStep()  # it has no state: one for every search
 Step = PathStep | CacheStep
 
 
@@ -396,7 +397,7 @@ def search_steps(s: Searcher, loader: LinkMap | None, main: LinkMap | None,
     Before `_dl_init_paths` (the program named to `ld.so` without a '/') only the cache is consulted."""
     if not paths_ready:
         if not s.cfg.inhibit_cache:
-            yield CacheStep()
+            yield CACHE_STEP
         return
     if loader is None or loader.elf is None or loader.elf.runpath is None:
         did_main = False
@@ -418,5 +419,5 @@ def search_steps(s: Searcher, loader: LinkMap | None, main: LinkMap | None,
         if dirs:
             yield PathStep("RUNPATH", loader, dirs, True, (loader, "runpath_dirs"))
     if not (secure_preload and s.cfg.secure) and not s.cfg.inhibit_cache:
-        yield CacheStep()
+        yield CACHE_STEP
     yield PathStep("system search path", None, s.system, False)
