@@ -27,8 +27,9 @@ class Mode(enum.Enum):
     HELP = "help"
 
 
-class Debug(enum.IntFlag):
-    """DL_DEBUG_* bits (sysdeps/generic/ldsodefs.h)."""
+class Debug:
+    """DL_DEBUG_* bits (sysdeps/generic/ldsodefs.h).  Plain ints, not an IntFlag: the mask is tested on
+    every lookup and event, and IntFlag's `&` runs Python code each time."""
 
     LIBS = 1 << 0
     IMPCALLS = 1 << 1
