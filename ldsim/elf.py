@@ -346,14 +346,11 @@ def _parse_elf(data: Sequence[int]) -> ElfFile:
         raise ElfError(f"program header size {e_phentsize} is not {phdr_s.size}")
     if e_phoff + e_phnum * phdr_s.size > size:
         raise ElfError("program headers extend past the end of the file")
-    segments = []
-    for i in range(e_phnum):
-        f = phdr_s.unpack_from(data, e_phoff + i * phdr_s.size)
-        if cls == 2:
-            p_type, p_flags, p_offset, p_vaddr, _, p_filesz, p_memsz, p_align = f
-        else:
-            p_type, p_offset, p_vaddr, _, p_filesz, p_memsz, p_flags, p_align = f
-        segments.append(Segment(p_type, p_flags, p_offset, p_vaddr, p_filesz, p_memsz, p_align))
+    raw_phdrs = phdr_s.iter_unpack(data[e_phoff:e_phoff + e_phnum * phdr_s.size]) if e_phnum else ()
+    if cls == 2:
+        segments = [Segment(t, fl, o, v, fs, ms, al) for t, fl, o, v, _, fs, ms, al in raw_phdrs]
+    else:
+        segments = [Segment(t, fl, o, v, fs, ms, al) for t, o, v, _, fs, ms, fl, al in raw_phdrs]
 
     interp = None
     dyn_seg = None
@@ -380,12 +377,14 @@ def _parse_elf(data: Sequence[int]) -> ElfFile:
             raise ElfError("PT_DYNAMIC outside the file")
         end = min(size, dyn_seg.offset + max(dyn_seg.filesz, dyn_seg.memsz))
         off = dyn_seg.offset
-        while off + dyn_s.size <= end:
-            tag, val = dyn_s.unpack_from(data, off)
-            if tag == DT.NULL:
-                break
-            dynamic.append((tag, val))
-            off += dyn_s.size
+        whole = (end - off) // dyn_s.size * dyn_s.size
+        with memoryview(data) as view:  # no copy: a lying p_memsz may span the whole file
+            entries = dyn_s.iter_unpack(view[off:off + whole])
+            for tag, val in entries:
+                if tag == 0:  # DT_NULL
+                    break
+                dynamic.append((tag, val))
+            del entries
 
     last: dict[int, int] = {}
     for tag, val in dynamic:
