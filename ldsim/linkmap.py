@@ -71,7 +71,8 @@ class FileCache:
         self.symbols = SymbolTables()  # hash tables and relocations of each parsed file, built on demand
         self._derived: dict[tuple, object] = {}
         self.memo: dict[str, dict] = {}  # pure functions of the process's inputs, by kind, then arguments
-        self._opened: dict[tuple[int, str], Opened] = {}
+        self._opened: dict[tuple[int, str], Opened | int] = {}
+        self._stats: dict[tuple[int, str], os.stat_result | int] = {}
 
     def open(self, world: World, path: str) -> Opened:
         """`world.open(path)`, reused while a stat of the path still names the same file: ldd of many
@@ -80,6 +81,8 @@ class FileCache:
         hit = self._opened.get(key)
         if hit is not None:
             if self.snapshot:
+                if type(hit) is int:  # the errno it failed with
+                    raise OSError(hit, os.strerror(hit), path)
                 return hit
             try:
                 st = world.stat(path)
@@ -89,9 +92,30 @@ class FileCache:
             if st is not None and (st.st_ino, st.st_dev, st.st_mtime_ns, st.st_size, st.st_mode) == \
                     (old.st_ino, old.st_dev, old.st_mtime_ns, old.st_size, old.st_mode):
                 return hit
-        opened = world.open(path)
+        try:
+            opened = world.open(path)
+        except OSError as e:
+            if self.snapshot and e.errno:
+                self._opened[key] = e.errno
+            raise
         self._opened[key] = opened
         return opened
+
+    def stat(self, world: World, path: str) -> os.stat_result:
+        """`world.stat(path)`; asked once per path in a snapshot (the loader's directory checks)."""
+        if not self.snapshot:
+            return world.stat(path)
+        key = (id(world), path)
+        hit = self._stats.get(key)
+        if hit is None:
+            try:
+                hit = world.stat(path)
+            except OSError as e:
+                hit = e.errno or 2
+            self._stats[key] = hit
+        if type(hit) is int:
+            raise OSError(hit, os.strerror(hit), path)
+        return hit
 
     def parse(self, opened: Opened) -> ElfFile:
         st = opened.st

@@ -320,7 +320,7 @@ class Searcher:
                     else:
                         d = (rec.dirname + sub)[:-1]
                         try:
-                            st = self.world.stat(d)
+                            st = self.world.stat(d) if self.files is None else self.files.stat(self.world, d)
                             rec.status[cnt] = EXISTING if stat_mod.S_ISDIR(st.st_mode) else NONEXISTING
                         except OSError as e:
                             self.errno = e.errno or E.ENOENT
