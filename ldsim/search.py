@@ -114,9 +114,9 @@ class Searcher:
                 memo[key] = capstr(profile, cpu, cfg.hwcaps)
             self.capstr = list(memo[key])
         self.all_dirs: dict[str, DirRecord] = {}
+        # _dl_init_paths makes these before any other record, and a shared record keeps its creator's
+        # label: made on first use, but always before another list's records (see fillin)
         self._system: list[DirRecord] | None = None
-        if not self.quiet:  # _dl_init_paths makes them first: shared records keep their creator's label
-            self._system = self._system_records()
         self.env: list[DirRecord] | None = None  # None: not initialised yet (ld.so PROG before init_paths)
         self.errno = 0
         self._cache: LdCache | None = None
@@ -129,8 +129,7 @@ class Searcher:
 
     @property
     def system(self) -> list[DirRecord]:
-        """The system directories' records: made when first searched if no trace can show their labels
-        (most searches end in the cache)."""
+        """The system directories' records, made when first needed (most searches end in the cache)."""
         if self._system is None:
             self._system = self._system_records()
         return self._system
@@ -150,6 +149,8 @@ class Searcher:
 
     def fillin(self, path: str, seps: str, what: str, where: str | None, dst: DstValues) -> list[DirRecord]:
         """fillin_rpath: split, expand DSTs, drop empties, normalise the trailing '/', share records."""
+        if self._system is None:  # they were made first: a system directory listed here keeps their label
+            self._system = self._system_records()
         out: list[DirRecord] = []
         for elem in _split(path, seps):
             if elem:
