@@ -49,6 +49,7 @@ class TypeClass(IntFlag):
 
 
 _PLT_CLASS = {R.JUMP_SLOT, R.DTPMOD64, R.DTPOFF64, R.TPOFF64, R.TLSDESC}
+_TCLASS = {**{int(t): int(TypeClass.PLT) for t in _PLT_CLASS}, int(R.COPY): int(TypeClass.COPY)}
 _RELA = struct.Struct("<QQq")
 
 
@@ -130,7 +131,7 @@ class Binder:
         """_dl_lookup_symbol_x: scope walk, undefined-symbol error, protected references, l_used,
         the binding line."""
         self.counters.relocations += 1
-        h = gnu_hash(name.encode("utf-8", "surrogateescape"))
+        h = self.tables.gnu_hash(name)
         result: list = []
         for scope in scopes:
             if self._do_lookup(name, h, ref, scope, version, tclass, undef, result):
@@ -225,35 +226,10 @@ class Binder:
         tab = self.table(m)
         if tab is None or tab.nbuckets == 0:
             return None
-        has_versyms = tab.has_versyms
-        plt = tclass & 1
-        num_versions = 0
-        versioned: Sym | None = None
-        for idx in tab.chain(name, h):
-            sym = tab.symbol(idx)
-            if (sym.value == 0 and sym.shndx != SHN_ABS and sym.type != STT.TLS) \
-                    or (plt and sym.shndx == SHN_UNDEF):
-                continue
-            if sym.type not in ALLOWED_STT or sym.name != name:
-                continue
-            vs = tab.versym(idx) if has_versyms else None
-            if version is not None:
-                if vs is None:
-                    self._check_filename(version, m)
-                    return sym
-                own = tab.versions.get(vs & 0x7FFF)
-                if (own is None or own.hash != version.hash or own.name != version.name) \
-                        and (version.hidden or (own is not None and own.hash) or vs & 0x8000):
-                    continue
-                return sym
-            if vs is not None and (vs & 0x7FFF) >= 3:
-                if not vs & 0x8000:
-                    num_versions += 1
-                    if num_versions == 1:
-                        versioned = sym
-                continue
-            return sym
-        return versioned if num_versions == 1 else None
+        sym, assert_filename = match(tab, name, h, version, tclass & 1)
+        if assert_filename:
+            self._check_filename(version, m)
+        return sym
 
     def _check_filename(self, version: Version, m: LinkMap) -> None:
         """check_match's assertion: a versioned reference into the very file that should define it."""
@@ -318,30 +294,8 @@ class Binder:
     def _ranges(self, m: LinkMap, lazy: bool) -> list[tuple[int, list[Rela], int, bool]]:
         """_ELF_DYNAMIC_DO_RELOC: DT_RELA (first RELACOUNT relative), DT_JMPREL merged when contiguous
         and not lazy."""
-        elf = m.elf
-        start, size, nrel = 0, 0, 0
-        rela = elf.dyn(DT.RELA)
-        if rela:
-            start, size = rela, elf.dyn(DT.RELASZ) or 0
-            nrel = elf.dyn(DT.RELACOUNT) or 0
-        ranges = [[start, size, nrel, False], [0, 0, 0, False]]
-        if elf.dyn(DT.PLTREL) is not None and elf.dyn(DT.JMPREL) is not None:
-            jstart, jsize = elf.dyn(DT.JMPREL), elf.dyn(DT.PLTRELSZ) or 0
-            r0 = ranges[0]
-            if r0[0] == 0:
-                r0[0] = jstart
-            if r0[0] + r0[1] == jstart + jsize:
-                r0[1] -= jsize
-            if not lazy and r0[0] + r0[1] == jstart:
-                r0[1] += jsize
-            else:
-                ranges[1] = [jstart, jsize, 0, lazy]
-        out = []
-        for start, size, nrel, rlazy in ranges:
-            if size <= 0:
-                continue
-            out.append((start, self._read(elf, start, size), nrel, rlazy))
-        return out
+        return [(start, self._read(m.elf, start, size), nrel, rlazy)
+                for start, size, nrel, rlazy in _range_specs(m.elf, lazy)]
 
     def _read(self, elf, vaddr: int, size: int) -> list[Rela]:
         """The Elf64_Rela entries of [vaddr, vaddr+size), read once per file."""
@@ -357,11 +311,168 @@ class Binder:
         if off is None:
             return []
         n = size // _RELA.size
-        out = []
+        if off + n * _RELA.size <= len(elf.data):  # one C-level pass over the table
+            view = memoryview(elf.data)[off:off + n * _RELA.size]
+            return [Rela(o, info & 0xFFFFFFFF, info >> 32, a) for o, info, a in _RELA.iter_unpack(view)]
+        out = []  # a table running past the end of the file: fails where ld.so would read garbage
         for i in range(n):
             o, info, addend = _RELA.unpack_from(elf.data, off + i * _RELA.size)
             out.append(Rela(o, info & 0xFFFFFFFF, info >> 32, addend))
         return out
+
+    # -- immediate binding, as a whole-root scan checks it -----------------------------------------
+
+    def undefined_now(self, m: LinkMap) -> None:
+        """What `relocate(m, lazy=False)` hands the receiver (undefined strong references), without its
+        events or bindings: each distinct (symbol, type class) of m's relocations looked up in m's scopes,
+        through per-object memos of `match` (a pure function of the file, kept in `tables` for the run).
+        A reference to a protected symbol takes the full `lookup`."""
+        elf = m.elf
+        if elf is None:
+            return
+        self.current = m
+        tab = self.table(m)
+        if tab is None or tab.symtab is None:
+            return
+        if tab.references is None:
+            tab.references = _references(elf, lambda start, size: self._decode(elf, start, size))
+        versioned = bool(elf.verneed or elf.verdef)
+        scopes = self.scopes_of(m)
+        walk = [(o, o.kind is Kind.MAIN, self.table(o)) for scope in scopes for o in scope]
+        walk = [(o, main, t, t.defs if t is not None else None) for o, main, t in walk
+                if o.kind is Kind.VDSO or (t is not None and t.nbuckets)]
+        dynamic_weak = self.proc.cfg.dynamic_weak
+        # Whether a reference is found does not depend on the order the scope is walked in, unless
+        # check_match's filename assertion could stop the walk: a versioned reference naming an object
+        # without DT_VERSYM.  Only those take the ordered walk.
+        risky = {n for o, _, t, defs in walk if defs is not None and not t.has_versyms for n in (o.name, *o.names)}
+        defined = self._prober(walk)
+        symbol, versym, versions = tab.symbol, tab.versym, tab.versions
+        undef_name = None
+        done: set[int] = set()
+        for info in tab.references:
+            idx = info >> 32
+            sym = symbol(idx)
+            visibility = sym.other & 3
+            if sym.info < 0x10 or visibility == STV.INTERNAL or visibility == STV.HIDDEN:
+                continue  # STB_LOCAL, or binds locally
+            tclass = _TCLASS.get(info & 0xFFFFFFFF, 0)
+            if idx * 4 + tclass in done:
+                continue
+            done.add(idx * 4 + tclass)
+            version = None
+            if versioned:
+                vs = versym(idx)
+                if vs is not None:
+                    v = versions.get(vs & 0x7FFF)
+                    version = v if v is not None and v.hash != 0 else None
+            if visibility == STV.PROTECTED:
+                self.lookup(sym.name, m, sym, scopes, version, tclass)
+                continue
+            if version is not None and version.filename in risky:
+                if self._defined_in(walk, sym.name, version, tclass, dynamic_weak):
+                    continue
+            elif defined(sym.name, version, tclass, sym.shndx != SHN_UNDEF):
+                continue
+            if sym.bind != STB.WEAK and not self.proc.cfg.debug & Debug.UNUSED:
+                undef_name = undef_name or self.name(m)
+                vtext = f", version {version.name}" if version is not None else ""
+                self._signal(undef_name, f"undefined symbol: {sym.name}{vtext}")
+
+    def _prober(self, walk: list):
+        """Whether any object of the walk defines a reference (for a walk no assertion can stop)."""
+        rest = [e for e in walk if not e[1]] + [e for e in walk if e[1]]  # the program last
+        mains = [e for e in walk if e[1]]
+        by_file: dict[str, tuple] = {}
+        for e in walk:
+            for n in (e[0].name, *e[0].names):
+                by_file.setdefault(n, e)
+        by_tab = {id(e[2]): e for e in walk if e[3] is not None}
+        vdso_symbol = self._vdso_symbol
+        gnu_hash = self.tables.gnu_hash
+        definers = self.tables.definers  # key -> tables that defined it in earlier probes of the run
+
+        def probe(e, key: str, name: str, version: Version | None, plt: int) -> bool:
+            o, is_main, tab, defs = e
+            if defs is None:  # the vDSO
+                return vdso_symbol(name) is not None
+            hit = defs.get(key)
+            if hit is None:
+                h = gnu_hash(name)
+                if tab.may_define(h):
+                    sym, assert_filename = match(tab, name, h, version, plt)
+                    hit = (-1 if sym is None or sym.binds_local else sym.bind, assert_filename)
+                else:
+                    hit = _ABSENT
+                defs[key] = hit
+            return hit[0] in _DEFINES
+
+        def defined(name: str, version: Version | None, tclass: int, own: bool) -> bool:
+            """`own`: the reference is to the file's own definition (libraries' references to
+            themselves), so the file is asked first."""
+            plt = tclass & 1
+            copy = tclass & 2
+            key = _key(name, version, plt)
+            if own and not copy:
+                for e in mains:
+                    if probe(e, key, name, version, plt):
+                        return True
+            if version is not None:
+                first = by_file.get(version.filename) if version.filename is not None else None
+                if first is not None and not (copy and first[1]) and probe(first, key, name, version, plt):
+                    return True
+            known = definers.get(key)
+            if known is not None:
+                for t in known:
+                    e = by_tab.get(id(t))
+                    if e is not None and not (copy and e[1]) and probe(e, key, name, version, plt):
+                        return True
+            for e in rest:
+                if copy and e[1]:
+                    continue
+                if probe(e, key, name, version, plt):
+                    if e[3] is not None:
+                        definers.setdefault(key, []).append(e[2])
+                    return True
+            return False
+        return defined
+
+    def _defined_in(self, walk: list, name: str, version: Version | None, tclass: int,
+                    dynamic_weak: bool) -> bool:
+        """do_lookup_x over the scopes, for whether anything is found (and check_match's assertion)."""
+        plt = tclass & 1
+        copy = tclass & 2
+        key = _key(name, version, plt)
+        h = -1
+        found = False
+        for o, is_main, tab, defs in walk:
+            if copy and is_main:
+                continue
+            if defs is None:  # the vDSO
+                if self._vdso_symbol(name) is None:
+                    continue
+                return True
+            hit = defs.get(key)
+            if hit is None:
+                if h < 0:
+                    h = self.tables.gnu_hash(name)
+                if tab.may_define(h):
+                    sym, assert_filename = match(tab, name, h, version, plt)
+                    hit = (-1 if sym is None or sym.binds_local else sym.bind, assert_filename)
+                else:
+                    hit = _ABSENT
+                defs[key] = hit
+            if hit is _ABSENT:
+                continue
+            bind, assert_filename = hit
+            if assert_filename:
+                self._check_filename(version, o)
+            if bind == STB.WEAK and dynamic_weak:
+                found = True
+                continue
+            if bind in _DEFINES:
+                return True
+        return found
 
     def _rela(self, m: LinkMap, tab: SymbolTable, r: Rela, scopes: list[list[LinkMap]]) -> None:
         """elf_machine_rela up to RESOLVE_MAP, and the COPY size check."""
@@ -424,3 +535,102 @@ class Binder:
         return (not lazy or elf is None or elf.dyn(DT.BIND_NOW) is not None or bool(elf.flags & DF.BIND_NOW)
                 or bool(elf.flags_1 & DF1.NOW))
 
+
+def match(tab: SymbolTable, name: str, h: int, version: Version | None, plt: int) -> tuple[Sym | None, bool]:
+    """do_lookup_x's walk of one object's hash chain with check_match: the definition it settles on (or
+    None), and whether check_match's filename assertion applies (a versioned reference met an object
+    without DT_VERSYM).  A pure function of the file and its arguments."""
+    has_versyms = tab.has_versyms
+    num_versions = 0
+    versioned: Sym | None = None
+    for idx in tab.chain(name, h):
+        sym = tab.symbol(idx)
+        if (sym.value == 0 and sym.shndx != SHN_ABS and sym.type != STT.TLS) \
+                or (plt and sym.shndx == SHN_UNDEF):
+            continue
+        if sym.type not in ALLOWED_STT or sym.name != name:
+            continue
+        vs = tab.versym(idx) if has_versyms else None
+        if version is not None:
+            if vs is None:
+                return sym, True
+            own = tab.versions.get(vs & 0x7FFF)
+            if (own is None or own.hash != version.hash or own.name != version.name) \
+                    and (version.hidden or (own is not None and own.hash) or vs & 0x8000):
+                continue
+            return sym, False
+        if vs is not None and (vs & 0x7FFF) >= 3:
+            if not vs & 0x8000:
+                num_versions += 1
+                if num_versions == 1:
+                    versioned = sym
+            continue
+        return sym, False
+    return (versioned if num_versions == 1 else None), False
+
+
+def _range_specs(elf, lazy: bool) -> list[tuple[int, int, int, bool]]:
+    """_ELF_DYNAMIC_DO_RELOC's ranges as (vaddr, size, RELACOUNT, lazy): DT_RELA, and DT_JMPREL merged
+    into it when contiguous and not lazy."""
+    start, size, nrel = 0, 0, 0
+    rela = elf.dyn(DT.RELA)
+    if rela:
+        start, size = rela, elf.dyn(DT.RELASZ) or 0
+        nrel = elf.dyn(DT.RELACOUNT) or 0
+    ranges = [[start, size, nrel, False], [0, 0, 0, False]]
+    if elf.dyn(DT.PLTREL) is not None and elf.dyn(DT.JMPREL) is not None:
+        jstart, jsize = elf.dyn(DT.JMPREL), elf.dyn(DT.PLTRELSZ) or 0
+        r0 = ranges[0]
+        if r0[0] == 0:
+            r0[0] = jstart
+        if r0[0] + r0[1] == jstart + jsize:
+            r0[1] -= jsize
+        if not lazy and r0[0] + r0[1] == jstart:
+            r0[1] += jsize
+        else:
+            ranges[1] = [jstart, jsize, 0, lazy]
+    return [(start, size, nrel, rlazy) for start, size, nrel, rlazy in ranges if size > 0]
+
+
+_INFO = struct.Struct("<8xQ8x")
+_ABSENT = (-1, False)
+
+
+def _key(name: str, version: Version | None, plt: int) -> str:
+    """What `match` depends on, as one string (whose hash Python keeps) for the per-object memos."""
+    if version is None:
+        return f"{name}\0{plt}"
+    return f"{name}\0{plt}\0{version.name}\0{version.hash}\0{int(version.hidden)}"
+
+_DEFINES = frozenset((STB.GLOBAL, STB.WEAK, STB.GNU_UNIQUE))  # r_info alone
+_NO_LOOKUP = frozenset((R.NONE, R.RELATIVE, R.RELATIVE64))
+
+
+def _references(elf, decode) -> list[int]:
+    """The distinct r_info values whose relocations look a symbol up when m is relocated with immediate
+    binding, in the order of their first lookup (each range in order, its IRELATIVE entries last;
+    DT_RELACOUNT entries skipped as relative).  `decode` reads a range the slow way, when it runs past
+    the end of the file (to fail exactly where the full relocation pass would)."""
+    out: dict[int, None] = {}
+    data = elf.data
+    for start, size, nrel, _ in _range_specs(elf, False):
+        off = elf.vaddr_to_offset(start)
+        if off is None:
+            continue
+        n = size // _RELA.size
+        if off + n * _RELA.size > len(data):
+            decode(start, size)  # raises as the relocation pass would
+            continue
+        view = memoryview(data)[off + min(nrel, n) * _RELA.size:off + n * _RELA.size]
+        infos = dict.fromkeys(info for (info,) in _INFO.iter_unpack(view))
+        deferred = []
+        for info in infos:
+            rtype = info & 0xFFFFFFFF
+            if rtype in _NO_LOOKUP:
+                continue
+            if rtype == R.IRELATIVE:
+                deferred.append(info)
+            else:
+                out[info] = None
+        out.update(dict.fromkeys(deferred))
+    return list(out)

@@ -213,6 +213,9 @@ class MemoWorld:
     def readlink(self, path: str) -> str:
         return self._ask("readlink", path)
 
+    def read(self, path: str, limit: int | None = None) -> bytes:  # not memoised: each file read once
+        return self._world.read(path, limit)
+
     def __getattr__(self, name: str):  # listdir, read, getxattr, host_path: passed through
         return getattr(self._world, name)
 
@@ -247,6 +250,8 @@ def walk(world: World, top: str, recursive: bool, explicit: bool, notes: list[Fi
         return
     seen_dirs = {(st.st_dev, st.st_ino)}
     stack = [top.rstrip("/") or "/"]
+    lstat, S_IFMT = world.lstat, stat_mod.S_IFMT  # hot: every file of the tree passes here
+    S_IFDIR, S_IFLNK, S_IFREG = stat_mod.S_IFDIR, stat_mod.S_IFLNK, stat_mod.S_IFREG
     while stack:
         d = stack.pop()
         try:
@@ -255,20 +260,25 @@ def walk(world: World, top: str, recursive: bool, explicit: bool, notes: list[Fi
             notes.append(Finding(ProblemKind.BAD_FILE, d, d, f"cannot list: {_reason(e)}"))
             continue
         subdirs = []
+        prefix = (d if d != "/" else "") + "/"
+        stats.entries += len(names)
         for name in names:
-            path = (d if d != "/" else "") + "/" + name
-            stats.entries += 1
+            path = prefix + name
             try:
-                lst = world.lstat(path)
+                lst = lstat(path)
             except OSError as e:
                 notes.append(Finding(ProblemKind.BAD_FILE, path, path, f"cannot stat: {_reason(e)}"))
                 continue
-            if stat_mod.S_ISDIR(lst.st_mode):
+            fmt = S_IFMT(lst.st_mode)
+            if fmt == S_IFREG:
+                yield path, lst
+                continue
+            if fmt == S_IFDIR:
                 if recursive and (lst.st_dev, lst.st_ino) not in seen_dirs:
                     seen_dirs.add((lst.st_dev, lst.st_ino))
                     subdirs.append(path)
                 continue
-            if stat_mod.S_ISLNK(lst.st_mode):
+            if fmt == S_IFLNK:
                 try:
                     lst = world.stat(path)
                 except OSError as e:
@@ -365,20 +375,20 @@ class _ScanProcess(Process):
             self.skipped.setdefault(name, []).extend(self._current)
         return m
 
-    def bind_now_main(self, tables=None) -> None:
+    def bind_now_main(self) -> None:
         """What `ldd -r` (LD_WARN, LD_BIND_NOW) reports for the scanned file's own references: each one
         looked up in its scope now.  Only the file's own relocations are processed: the others' are
-        reported when their files are scanned (one finding per reference, not one per program)."""
+        reported when their files are scanned (one finding per reference, not one per program).
+        The binder's symbol tables belong to the FileCache, so its memos (each file's references, each
+        object's definitions) serve the whole scan."""
         self.unresolved: list[tuple[str, str]] = []
         if self.main is None or self.main.elf is None or self.load_error is not None or not self.result.searchlist:
             return
         binder = getattr(self, "binder", None)
         if binder is None:
             return
-        if tables is not None:  # symbol tables are a function of the file: shared by the whole scan
-            binder.tables = tables
         binder.receiver = lambda objname, message: self.unresolved.append((objname, message))
-        binder.relocate(self.main, False)
+        binder.undefined_now(self.main)
 
     def _version_error(self, objname: str, message: str) -> None:
         self.version_errors.append((objname, message))
@@ -408,18 +418,8 @@ def resolve(world: World, inv: Invocation, files: FileCache, t: Target, *,
         proc = _ScanProcess(world, inv, cfg, files, program=t.path, direct=True, rtld_path=inv.profile.rtld)
     proc.start()
     if symbols:
-        proc.bind_now_main(_shared_tables(files))
+        proc.bind_now_main()
     return proc
-
-
-def _shared_tables(files: FileCache):
-    """One SymbolTables per FileCache (hash tables and decoded symbols of each file built once a scan)."""
-    tables = getattr(files, "_scan_symbol_tables", None)
-    if tables is None:
-        from ldsim.symbols import SymbolTables
-        tables = SymbolTables()
-        files._scan_symbol_tables = tables
-    return tables
 
 
 def _interp_ok(world: World, inv: Invocation, t: Target, out: list[Finding]) -> bool:
@@ -687,8 +687,8 @@ def scan(world: World, inv: Invocation, opts: ScanOptions, files: FileCache | No
     recursive = explicit if opts.recursive is None else opts.recursive
     targets: list[Target] = []
     seen: set[tuple[int, int]] = set()
-    for top in tops:
-        for path, st in walk(world, top, recursive, explicit, notes, stats):
+    for top in tops:  # the walk's lstats are not asked again: not memoised
+        for path, st in walk(world._world, top, recursive, explicit, notes, stats):
             key = (st.st_dev, st.st_ino)
             if key in seen:
                 stats.duplicates += 1

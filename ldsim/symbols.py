@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from ldsim.elf import DT, ElfFile
 from ldsim.elf import elf_hash  # noqa: F401  (the SysV hash, re-exported)
@@ -48,11 +48,11 @@ class STV(IntEnum):
 
 ALLOWED_STT = frozenset((STT.NOTYPE, STT.OBJECT, STT.FUNC, STT.COMMON, STT.TLS, STT.GNU_IFUNC))
 _SYM64 = struct.Struct("<IBBHQQ")
+_U64 = struct.Struct("<Q")
 
 
-@dataclass(frozen=True)
-class Sym:
-    """One Elf64_Sym with its index and resolved name."""
+class Sym(NamedTuple):
+    """One Elf64_Sym with its index and resolved name (a tuple: hundreds of thousands are made a scan)."""
 
     index: int
     name: str
@@ -77,7 +77,7 @@ class Sym:
     @property
     def binds_local(self) -> bool:
         """dl_symbol_visibility_binds_local_p: hidden and internal symbols are local."""
-        return self.visibility in (STV.HIDDEN, STV.INTERNAL)
+        return (self.other & 3) in (STV.INTERNAL, STV.HIDDEN)
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,10 @@ class SymbolTable:
         self.data = elf.data
         self._syms: dict[int, Sym] = {}
         self.relocs: dict[tuple[int, int], list] = {}  # relocation ranges decoded by ldsim.relocate
+        # (name, version key, plt) -> what do_lookup_x finds here: a pure function of the file, memoised
+        # by ldsim.relocate for whole-root scans (see `Binder.undefined_now`)
+        self.defs: dict[tuple, tuple] = {}
+        self.references: list[int] | None = None  # distinct r_info of the BIND_NOW lookups, in order
         self.has_versyms = False
         symtab = elf.dyn(DT.SYMTAB)
         strtab = elf.dyn(DT.STRTAB)
@@ -165,6 +169,13 @@ class SymbolTable:
             return None
         return struct.unpack_from("<H", self.data, self.versym_off + 2 * idx)[0]
 
+    def may_define(self, new_hash: int) -> bool:
+        """The GNU bloom filter's answer (True for SysV tables): False means the name is not here."""
+        if not self.gnu:
+            return self.nbuckets != 0
+        word = _U64.unpack_from(self.data, self.bloom_off + 8 * ((new_hash // 64) & self.bloom_mask))[0]
+        return bool((word >> (new_hash & 63)) & (word >> ((new_hash >> self.shift) & 63)) & 1)
+
     def chain(self, name: str, new_hash: int) -> Iterator[int]:
         """Indices of the hash chain `do_lookup_x` walks for `name` (GNU: hash-equal entries only)."""
         if self.nbuckets == 0:
@@ -212,6 +223,15 @@ class SymbolTables:
 
     def __init__(self) -> None:
         self._by_id: dict[int, tuple[ElfFile, SymbolTable]] = {}
+        self._hashes: dict[str, int] = {}
+        self.definers: dict[str, list[SymbolTable]] = {}  # a lookup key -> tables found defining it
+
+    def gnu_hash(self, name: str) -> int:
+        """dl_new_hash of a name, computed once per run (a thousand programs look up `free`)."""
+        h = self._hashes.get(name)
+        if h is None:
+            h = self._hashes[name] = gnu_hash(name.encode("utf-8", "surrogateescape"))
+        return h
 
     def of(self, elf: ElfFile) -> SymbolTable:
         hit = self._by_id.get(id(elf))

@@ -37,7 +37,19 @@ def table_lines(res: ScanResult) -> list[str]:
     if not rows:
         return []
     from tabulate import tabulate
-    return [ln + "\n" for ln in tabulate(rows, headers=("file", "problem", "subject", "detail")).splitlines()]
+    # Number parsing only matters for a column whose every value reads as a number; finding one that
+    # does not is cheap, tabulate's per-cell parsing of thousands of rows is not
+    numparse = any(all(_number(row[i]) for row in rows) for i in range(4))
+    return [ln + "\n" for ln in tabulate(rows, headers=("file", "problem", "subject", "detail"),
+                                          disable_numparse=not numparse).splitlines()]
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def text_lines(res: ScanResult) -> list[str]:
