@@ -162,6 +162,9 @@ def main() -> int:
         if name.startswith("ldsim"):
             mark = f"   target < {COLD_TARGET_MS:.0f} ms: {'met' if ms < COLD_TARGET_MS else 'NOT met'}"
         print(f"  {name:<52}{ms:>8.1f} ms{mark}")
+    # what ldsim itself adds on top of starting this interpreter (its site-packages .pth files included)
+    own = results[cold[0][0]] - results[f"{exe} -c pass (floor)"]
+    print(f"  {'ldsim above the interpreter floor':<52}{own:>8.1f} ms")
     return 0
 
 
