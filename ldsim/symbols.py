@@ -49,6 +49,8 @@ class STV(IntEnum):
 ALLOWED_STT = frozenset((STT.NOTYPE, STT.OBJECT, STT.FUNC, STT.COMMON, STT.TLS, STT.GNU_IFUNC))
 _SYM64 = struct.Struct("<IBBHQQ")
 _U64 = struct.Struct("<Q")
+_U16 = struct.Struct("<H")
+_new_sym = tuple.__new__  # Sym's fields in order, without NamedTuple's Python-level __new__
 
 
 class Sym(NamedTuple):
@@ -161,13 +163,13 @@ class SymbolTable:
             name_off, info, other, shndx, value, size = _SYM64.unpack_from(self.data, self.symtab + 24 * idx)
             end = self.data.find(b"\0", self.strtab + name_off)
             name = bytes(self.data[self.strtab + name_off:end]).decode("utf-8", "surrogateescape")
-            s = self._syms[idx] = Sym(idx, name, info, other, shndx, value, size)
+            s = self._syms[idx] = _new_sym(Sym, (idx, name, info, other, shndx, value, size))
         return s
 
     def versym(self, idx: int) -> int | None:
         if self.versym_off is None:
             return None
-        return struct.unpack_from("<H", self.data, self.versym_off + 2 * idx)[0]
+        return _U16.unpack_from(self.data, self.versym_off + 2 * idx)[0]
 
     def may_define(self, new_hash: int) -> bool:
         """The GNU bloom filter's answer (True for SysV tables): False means the name is not here."""
