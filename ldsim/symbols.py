@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
+from operator import mul as _mul
 from typing import Iterator, NamedTuple
 
 from ldsim.elf import DT, ElfFile
@@ -93,11 +94,18 @@ class Version:
 
 
 def gnu_hash(name: bytes) -> int:
-    """dl_new_hash: h = h*33 + c from 5381."""
+    """dl_new_hash: h = h*33 + c from 5381, i.e. 5381*33**n + sum(c[i] * 33**(n-1-i)) modulo 2**32,
+    evaluated with C-level map and sum (a scan hashes ~100k names)."""
+    n = len(name)
+    if n < len(_POW33):
+        return (5381 * _POW33[n] + sum(map(_mul, name[::-1], _POW33))) & 0xFFFFFFFF
     h = 5381
     for c in name:
         h = (h * 33 + c) & 0xFFFFFFFF
     return h
+
+
+_POW33 = [pow(33, k, 1 << 32) for k in range(4096)]
 
 
 
