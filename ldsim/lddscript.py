@@ -181,7 +181,7 @@ def _rtld_identity(world: World, rtld: str, inv: Invocation, files: FileCache) -
     simulates it (the caller's own for its own loader, else with the profile it identifies as).
     The same for every FILE of a run: worked out once."""
     memo = files.memo.setdefault("ldd rtld", {})
-    key = (id(world), rtld, inv)
+    key = (id(world), world.root, rtld, inv)
     known = memo.get(key)
     if known is None:
         known = memo[key] = _identify_rtld(world, rtld, inv)
