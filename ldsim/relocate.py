@@ -393,11 +393,12 @@ class Binder:
         definers = self.tables.definers  # key -> tables that defined it in earlier probes of the run
 
         def probe(e, key: str, name: str, version: Version | None, plt: int) -> bool:
-            o, is_main, tab, defs = e
+            defs = e[3]
             if defs is None:  # the vDSO
                 return vdso_symbol(name) is not None
             hit = defs.get(key)
             if hit is None:
+                tab = e[2]
                 h = gnu_hash(name)
                 if tab.may_define(h):
                     sym, assert_filename = match(tab, name, h, version, plt)
@@ -412,15 +413,21 @@ class Binder:
             themselves), so the file is asked first."""
             plt = tclass & 1
             copy = tclass & 2
-            key = _key(name, version, plt)
+            if version is None:
+                key = f"{name}\0{plt}"
+            else:
+                key = f"{name}\0{plt}\0{version.name}\0{version.hash}\0{int(version.hidden)}"
+                first = by_file.get(version.filename)
+                if first is not None and not (copy and first[1]):
+                    hit = first[3].get(key) if first[3] is not None else None
+                    if hit is not None and hit[0] in _DEFINES:  # the usual case: one memo lookup
+                        return True
+                    if hit is None and probe(first, key, name, version, plt):
+                        return True
             if own and not copy:
                 for e in mains:
                     if probe(e, key, name, version, plt):
                         return True
-            if version is not None:
-                first = by_file.get(version.filename) if version.filename is not None else None
-                if first is not None and not (copy and first[1]) and probe(first, key, name, version, plt):
-                    return True
             known = definers.get(key)
             if known is not None:
                 for t in known:
