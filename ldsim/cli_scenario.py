@@ -1,8 +1,10 @@
 """`ldsim scenario run|build|verify PATH...`: declarative worlds (scenarios/*.toml, or directories of them).
 
 run     checks each scenario's expectations in-process, on a virtual filesystem (no compiler needed);
+        a scenario about symbols (bindings, versions, init order: `real_only`) is skipped there;
 build   materialises each world with gcc under `--out DIR/NAME`;
-verify  builds each world in a temporary directory and checks the expectations against the real loader.
+verify  builds each world in a temporary directory and checks the expectations against the real loader,
+        and, for a `real_only` scenario, against ldsim run in-process on the built files.
 Exit status: 0 every claim holds, 1 some expectation failed, 3 a scenario file is unreadable, 2 usage."""
 
 from __future__ import annotations
@@ -44,12 +46,16 @@ def _report(name: str, problems: list[str], quiet: bool) -> None:
 
 def cmd_scenario(args: argparse.Namespace) -> int:
     from ldsim import cli
-    from ldsim.scenario import ScenarioError, build, check, run_real, run_virtual
+    from ldsim.scenario import ScenarioError, build, check, run_ldsim_on, run_real, run_virtual
     scs, unreadable = _load_all(args.paths)
     failed = 0
     for sc in scs:
         try:
             if args.action == "run":
+                if sc.real_only:
+                    if not args.quiet:
+                        print(f"skip {sc.name} (real only: gcc-built symbols; see verify)")
+                    continue
                 problems = check(sc, run_virtual(sc))
             elif args.action == "build":
                 out = os.path.join(args.out, sc.name)
@@ -62,7 +68,9 @@ def cmd_scenario(args: argparse.Namespace) -> int:
                     continue
                 with tempfile.TemporaryDirectory(prefix="ldsim-scenario-") as root:
                     build(sc, root)
-                    problems = check(sc, run_real(sc, root), root)
+                    problems = [f"real loader: {p}" for p in check(sc, run_real(sc, root), root)]
+                    if sc.real_only:
+                        problems += [f"ldsim: {p}" for p in check(sc, run_ldsim_on(sc, root), root)]
         except ScenarioError as e:
             print(f"ldsim: {sc.file}: {e}", file=sys.stderr)
             unreadable += 1

@@ -6,11 +6,25 @@ A scenario is one claim about the search rules with the smallest world that show
     rule = "glibc-loader.md §3.1"
     virtual_only = false        # true when the claim needs a cache or files the host cannot provide
     [run]      program = "{root}/bin/m"; mode = "exec"|"ldd"; env = {...}; cwd = "{root}"; cpu = "x86-64-v3"
+    [run]      uid = 65534 (the caller's ids, real = effective, gid the same: setpriv for the real loader);
+               execute = true (run the program, not a trace: status, stderr, bindings and init order
+               come from LD_DEBUG=libs,bindings of the run; the only view into secure mode, where the
+               loader refuses to trace and ignores LD_DEBUG); ldso_args = ["--preload", "x.so"] (mode "ldd" only)
     [[object]] path = "bin/m"; kind = "program"|"lib"; soname; needed; rpath; runpath; flags = ["nodeflib"];
-               symbols; class = 32; machine = "aarch64"
+               symbols; class = 32; machine = "aarch64"; mode = 0o4755 (file mode)
+               defines / uses = ["foo", "foo@@V2", "foo@V1", "weak:foo", "data:var", "weak,data:var"]
+               (materialize's symbol specs); versions = [["V2", "V1"]] (V2 inherits V1); unique = ["uvar"]
+               (defined data made STB_GNU_UNIQUE); libc = true (link libc: crt init sections, so
+               "calling init" lines); cflags = ["-Wl,-Bsymbolic"]; pie = false
+               The first object of a name provides the link-time stub of that DT_NEEDED name, so a decoy
+               object (in a directory nothing searches) listed first makes a reference the real one lacks.
     [[symlink]] path; target        [[file]] path; text; mode        [[dir]] path
     [[cache]]  soname; path         (ld.so.cache entries: virtual worlds only)
-    [expect]   status; loaded = [{name, path, step}]; missing = [names]; stderr = "substring"
+    [expect]   status; loaded = [{name, path, step}]; missing = [names]; stderr = "substring";
+               bindings = [{symbol, from, to, version}] (each must be among the run's bindings; `from`/`to`
+               end a path: "bin/m", "lib/liba.so"); unbound = [{symbol, from}] (no such binding line: resolved
+               at link time, or never); init_order = ["lib/libb.so", ...] (the exact order of
+               "calling init" lines of the world's own objects)
 
 Paths of objects are relative to the world's root.  `{root}` in strings is VROOT ("/world") in a virtual
 world and the build directory in a materialised one (so that no object lands in a system directory).  Steps are `linkmap.Found.step` values: RPATH, RUNPATH,
@@ -52,6 +66,20 @@ class Obj:
     ei_class: int = 64
     machine: str = "x86_64"
     host: bool = False  # stands for a file the host has at this absolute path: virtual only, never built
+    mode: int = 0o755
+    defines: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()
+    versions: tuple[tuple[str, str | None], ...] = ()
+    unique: tuple[str, ...] = ()
+    libc: bool = False
+    cflags: tuple[str, ...] = ()
+    pie: bool = True
+
+    @property
+    def needs_gcc(self) -> bool:
+        """Symbols, versions, relocations and init sections: only a gcc-built world has them."""
+        return bool(self.defines or self.uses or self.versions or self.unique or self.libc or self.cflags
+                    or not self.pie)
 
 
 @dataclass(frozen=True)
@@ -59,6 +87,14 @@ class Loaded:
     name: str
     path: str
     step: str | None = None
+
+
+@dataclass(frozen=True)
+class Bind:
+    symbol: str
+    ref: str  # `from`: the end of the referencing object's path
+    definer: str  # `to`
+    version: str | None = None
 
 
 @dataclass
@@ -82,6 +118,17 @@ class Scenario:
     missing: list[str] = field(default_factory=list)
     absent: list[str] = field(default_factory=list)  # paths that must not be loaded
     stderr: str | None = None
+    uid: int | None = None
+    execute: bool = False
+    ldso_args: tuple[str, ...] = ()
+    bindings: list[Bind] = field(default_factory=list)
+    unbound: list[tuple[str, str]] = field(default_factory=list)  # (symbol, from): no such binding
+    init_order: list[str] | None = None
+
+    @property
+    def real_only(self) -> bool:
+        """Needs gcc-built symbols: `scenario run` skips it, `verify` checks ldsim on the built files."""
+        return any(o.needs_gcc for o in self.objects)
 
     @property
     def name(self) -> str:
@@ -108,16 +155,22 @@ def load(path: str) -> Scenario:
         run, exp = d.get("run", {}), d.get("expect", {})
         sc = Scenario(file=path, claim=d["claim"], rule=d.get("rule", ""), virtual_only=d.get("virtual_only", False),
                       program=run["program"], mode=run.get("mode", "exec"), env=dict(run.get("env", {})),
-                      cwd=run.get("cwd", "{root}/"), cpu=run.get("cpu", "x86-64-v3"))
+                      cwd=run.get("cwd", "{root}/"), cpu=run.get("cpu", "x86-64-v3"), uid=run.get("uid"),
+                      execute=bool(run.get("execute", False)), ldso_args=_tuple(run.get("ldso_args")))
         for o in d.get("object", []):
             unknown = set(o) - {"path", "kind", "soname", "needed", "rpath", "runpath", "flags", "symbols", "class",
-                                "machine", "host"}
+                                "machine", "host", "mode", "defines", "uses", "versions", "unique", "libc",
+                                "cflags", "pie"}
             if unknown:
                 raise ScenarioError(f"object {o.get('path')}: unknown keys {sorted(unknown)}")
             sc.objects.append(Obj(o["path"], o.get("kind", "lib"), o.get("soname"), _tuple(o.get("needed")),
                                   o.get("rpath"), o.get("runpath"), _tuple(o.get("flags")),
                                   _tuple(o.get("symbols")), int(o.get("class", 64)), o.get("machine", "x86_64"),
-                                  bool(o.get("host", False))))
+                                  bool(o.get("host", False)), int(o.get("mode", 0o755)), _tuple(o.get("defines")),
+                                  _tuple(o.get("uses")), tuple((v[0], v[1] if len(v) > 1 else None)
+                                                               for v in o.get("versions", [])),
+                                  _tuple(o.get("unique")), bool(o.get("libc", False)), _tuple(o.get("cflags")),
+                                  bool(o.get("pie", True))))
         sc.symlinks = [(s["path"], s["target"]) for s in d.get("symlink", [])]
         sc.files = [(f["path"], f.get("text", "").encode(), int(f.get("mode", 0o644))) for f in d.get("file", [])]
         sc.dirs = [x["path"] for x in d.get("dir", [])]
@@ -127,6 +180,9 @@ def load(path: str) -> Scenario:
         sc.missing = list(exp.get("missing", []))
         sc.absent = list(exp.get("absent", []))
         sc.stderr = exp.get("stderr")
+        sc.bindings = [Bind(b["symbol"], b["from"], b["to"], b.get("version")) for b in exp.get("bindings", [])]
+        sc.init_order = list(exp["init_order"]) if "init_order" in exp else None
+        sc.unbound = [(b["symbol"], b["from"]) for b in exp.get("unbound", [])]
     except KeyError as e:
         raise ScenarioError(f"missing key {e.args[0]!r}") from None
     except (TypeError, ValueError) as e:
@@ -136,6 +192,12 @@ def load(path: str) -> Scenario:
             raise ScenarioError(f"object {o.path}: unknown machine {o.machine!r}")
         if any(f not in FLAGS_1 for f in o.flags):
             raise ScenarioError(f"object {o.path}: unknown flag in {list(o.flags)}")
+    if (sc.bindings or sc.unbound or sc.init_order is not None) and not sc.execute:
+        raise ScenarioError("bindings and init_order need [run] execute = true")
+    if sc.execute and (sc.loaded or sc.missing or sc.absent):
+        raise ScenarioError("an executed scenario shows status and stderr, not loaded/missing/absent")
+    if sc.ldso_args and sc.mode != "ldd":
+        raise ScenarioError("ldso_args need [run] mode = \"ldd\"")
     return sc
 
 
@@ -160,7 +222,7 @@ def virtual_world(sc: Scenario) -> VirtualWorld:
                        symbols=o.symbols, program=o.kind == "program",
                        ei_class=EIClass.ELF32 if o.ei_class == 32 else EIClass.ELF64,
                        machine=MACHINES[o.machine] if o.machine != "x86_64" or o.ei_class == 64 else None)
-        w.add_file(o.path if o.host else VROOT + "/" + o.path, write_elf(spec), 0o755)
+        w.add_file(o.path if o.host else VROOT + "/" + o.path, write_elf(spec), o.mode)
     for path, data, mode in sc.files:
         w.add_file(VROOT + "/" + path, data, mode)
     for path, target in sc.symlinks:
@@ -181,23 +243,100 @@ class Outcome:
     loaded: list[Loaded]
     missing: list[str]
     stderr: str
+    bindings: list[Bind] = field(default_factory=list)  # from an executed run (full paths)
+    inits: list[str] = field(default_factory=list)  # "calling init" objects, in order
 
 
-def run_virtual(sc: Scenario, pid: int = 1000) -> Outcome:
+def _ldso_options(args: tuple[str, ...]) -> dict:
+    """The few ld.so options a scenario may give, as `why.simulate` keywords."""
+    kw, it = {}, iter(args)
+    for a in it:
+        if a == "--preload":
+            kw["preload"] = next(it)
+        elif a == "--library-path":
+            kw["library_path"] = next(it)
+        elif a == "--inhibit-cache":
+            kw["inhibit_cache"] = True
+        else:
+            raise ScenarioError(f"ldso_args: {a} is not supported")
+    return kw
+
+
+def _credentials(sc: Scenario):
+    from ldsim.config import Credentials
+    return None if sc.uid is None else Credentials(sc.uid, sc.uid, sc.uid, sc.uid)
+
+
+def run_sim(sc: Scenario, world, root: str, cpu, pid: int = 1000) -> Outcome:
+    """ldsim in-process on `world` (virtual, or the host's with the world built under `root`)."""
     from ldsim.config import Invocation
     from ldsim.glibc import DEBIAN_X86_64
-    from ldsim.hwcaps import cpu_for_level
     from ldsim.linkmap import FileCache, Kind
     from ldsim.why import simulate
-    w = virtual_world(sc)
-    inv = Invocation(env=tuple((k, fmt(v, VROOT)) for k, v in sc.env.items()), cwd=w.cwd, pid=pid,
-                     cpu=cpu_for_level(sc.cpu or "x86-64-v3"), profile=DEBIAN_X86_64)
-    proc = simulate(w, inv, FileCache(), fmt(sc.program, VROOT), direct=sc.mode == "ldd")
+    env = tuple((k, fmt(v, root)) for k, v in sc.env.items())
+    inv = Invocation(env=env, cwd=world.cwd, pid=pid, cpu=cpu, profile=DEBIAN_X86_64, credentials=_credentials(sc))
+    args = tuple(fmt(a, root) for a in sc.ldso_args)
+    prog = fmt(sc.program, root)
+    if sc.execute:
+        from dataclasses import replace
+        from ldsim import events as ev
+        from ldsim.ldso import run_exec, run_ldso
+        inv = replace(inv, env=(("LD_DEBUG", "libs,bindings"),) + env)
+        run = (run_ldso(world, inv, [*args, prog], FileCache(), RTLD) if sc.mode == "ldd"
+               else run_exec(world, inv, [prog], FileCache()))
+        events = run.process.result.events if run.process is not None else []
+        return Outcome(run.status, [], [], run.text(2),
+                       [Bind(e.name, e.ref, e.definer, e.version) for e in events if isinstance(e, ev.Binding)],
+                       [e.name for e in events if isinstance(e, ev.CallingInit)])
+    proc = simulate(world, inv, FileCache(), prog, direct=sc.mode == "ldd", **_ldso_options(args))
     loaded = [Loaded(m.names[0], m.name, m.found.step if m.found else None) for m in proc.objects
               if m.kind is Kind.LIB and not m.faked]
     missing = [m.names[0] for m in proc.objects if m.faked]
     err = "".join(getattr(e, "text", "") for e in proc.result.events if getattr(e, "stream", 0) == 2)
     return Outcome(proc.result.status or 0, loaded, missing, err)
+
+
+def run_virtual(sc: Scenario, pid: int = 1000) -> Outcome:
+    from ldsim.hwcaps import cpu_for_level
+    return run_sim(sc, virtual_world(sc), VROOT, cpu_for_level(sc.cpu or "x86-64-v3"), pid)
+
+
+def run_ldsim_on(sc: Scenario, root: str) -> Outcome:
+    """ldsim on the files `build` made under `root` (the host's filesystem and CPU, like the real run)."""
+    from ldsim.hwcaps import detect_host_cpu
+    from ldsim.world import make_world
+    return run_sim(sc, make_world(None, fmt(sc.cwd, root) or "/"), root, detect_host_cpu())
+
+
+def _ends(path: str, tail: str) -> bool:
+    return path == tail or path.endswith("/" + tail.lstrip("/"))
+
+
+def _check_bindings(sc: Scenario, got: Outcome, root: str) -> list[str]:
+    bad = []
+    for want in sc.bindings:
+        ref, definer = fmt(want.ref, root), fmt(want.definer, root)
+        mine = [b for b in got.bindings if b.symbol == want.symbol and _ends(b.ref, ref)]
+        if not any(_ends(b.definer, definer) and (want.version is None or b.version == want.version) for b in mine):
+            seen = ", ".join(b.definer + (f" [{b.version}]" if b.version else "") for b in mine) or "nothing"
+            bad.append(f"{want.symbol} from {want.ref}: bound to {seen}, expected {want.definer}"
+                       + (f" [{want.version}]" if want.version else ""))
+    for symbol, ref in sc.unbound:
+        for b in got.bindings:
+            if b.symbol == symbol and _ends(b.ref, fmt(ref, root)):
+                bad.append(f"{symbol} from {ref}: bound to {b.definer}, expected no binding at run time")
+    return bad
+
+
+def _check_inits(sc: Scenario, got: Outcome, root: str) -> list[str]:
+    if sc.init_order is None:
+        return []
+    ours = [p for p in got.inits if p.startswith(root.rstrip("/") + "/")]
+    want = [fmt(x, root) for x in sc.init_order]
+    if len(ours) != len(want) or not all(_ends(p, w) for p, w in zip(ours, want)):
+        rel = [p[len(root.rstrip("/")) + 1:] for p in ours]
+        return [f"init order {rel}, expected {sc.init_order}"]
+    return []
 
 
 def check(sc: Scenario, got: Outcome, root: str = VROOT) -> list[str]:
@@ -221,7 +360,7 @@ def check(sc: Scenario, got: Outcome, root: str = VROOT) -> list[str]:
             bad.append(f"{fmt(path, root)} is loaded, expected not")
     if sc.stderr is not None and fmt(sc.stderr, root) not in got.stderr:
         bad.append(f"stderr lacks {sc.stderr!r}: {got.stderr.strip()!r}")
-    return bad
+    return bad + _check_bindings(sc, got, root) + _check_inits(sc, got, root)
 
 
 # ------------------------------------------------------------------------------------------ real
@@ -240,9 +379,11 @@ def world_spec(sc: Scenario, root: str):
         if o.machine != "x86_64":
             patches = ((18, int(MACHINES[o.machine]).to_bytes(2, "little")),)
         kw = dict(needed=tuple(fmt(n, root) for n in o.needed), rpath=None if o.rpath is None else fmt(o.rpath, root),
-                  runpath=None if o.runpath is None else fmt(o.runpath, root), defines=o.symbols,
-                  nodeflib="nodeflib" in o.flags, m32=o.ei_class == 32, libc=False, patches=patches)
-        objs.append(ProgSpec(o.path, **kw) if o.kind == "program" else LibSpec(o.path, soname=o.soname, **kw))
+                  runpath=None if o.runpath is None else fmt(o.runpath, root), defines=o.symbols + o.defines,
+                  uses=o.uses, versions=o.versions, cflags=o.cflags,
+                  nodeflib="nodeflib" in o.flags, m32=o.ei_class == 32, libc=o.libc, patches=patches)
+        objs.append(ProgSpec(o.path, pie=o.pie, **kw) if o.kind == "program"
+                    else LibSpec(o.path, soname=o.soname, **kw))
     files = tuple(File(p, d, m) for p, d, m in sc.files) + tuple(Dir(d) for d in sc.dirs)
     return WorldSpec(tuple(objs), tuple(Symlink(p, t) for p, t in sc.symlinks), files)
 
@@ -283,16 +424,73 @@ def parse_real(stdout: str, stderr: str) -> tuple[list[Loaded], list[str]]:
     return loaded, missing
 
 
-def run_real(sc: Scenario, root: str) -> Outcome:
-    env = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs", **{k: fmt(v, root) for k, v in sc.env.items()}}
+_BIND = re.compile(r"binding file (.*) \[\d+\] to (.*) \[\d+\]: (?:normal|protected) symbol `([^']*)'(?: \[(.*)\])?$")
+
+
+def parse_run(stderr: str) -> tuple[list[Bind], list[str]]:
+    """Bindings and "calling init" objects from the LD_DEBUG=libs,bindings lines of an executed run."""
+    binds, inits = [], []
+    for line in stderr.splitlines():
+        body = line.split(":\t", 1)[1] if ":\t" in line else ""
+        m = _BIND.match(body)
+        if m:
+            binds.append(Bind(m.group(3), m.group(1), m.group(2), m.group(4)))
+        elif body.startswith("calling init: "):
+            inits.append(body[len("calling init: "):])
+    return binds, inits
+
+
+def _real_argv(sc: Scenario, root: str, env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """(argv, environment): as the caller (`setpriv` to the scenario's uid, which keeps the file's
+    set-user-ID effect: the kernel decides AT_SECURE)."""
     prog = fmt(sc.program, root)
-    argv = [RTLD, prog] if sc.mode == "ldd" else [prog]
-    p = subprocess.run(argv, env=env, cwd=fmt(sc.cwd, root) or "/", capture_output=True, timeout=60)
+    argv = [RTLD, *(fmt(a, root) for a in sc.ldso_args), prog] if sc.mode == "ldd" else [prog]
+    if sc.uid is None:
+        return argv, env
+    return (["setpriv", f"--reuid={sc.uid}", f"--regid={sc.uid}", "--clear-groups", "env", "-i",
+             *(f"{k}={v}" for k, v in env.items()), *argv], {"PATH": "/usr/bin:/bin"})
+
+
+def run_real(sc: Scenario, root: str) -> Outcome:
+    """Traced (LD_TRACE_LOADED_OBJECTS=1 LD_DEBUG=libs: what was loaded, by which step), or with
+    `execute` run for real under LD_DEBUG=libs,bindings (status, stderr, bindings, init order; in secure
+    mode the loader ignores LD_DEBUG and refuses to trace, so status and stderr are what is seen)."""
+    env = {k: fmt(v, root) for k, v in sc.env.items()}
+    cwd = fmt(sc.cwd, root) or "/"
+    debug = {"LD_DEBUG": "libs,bindings"} if sc.execute else {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs"}
+    argv, penv = _real_argv(sc, root, {**debug, **env})
+    p = subprocess.run(argv, env=penv, cwd=cwd, capture_output=True, timeout=60)
     out, err = p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
-    loaded, missing = parse_real(out, err)
-    return Outcome(p.returncode, loaded, missing, err)
+    if sc.execute:
+        return Outcome(p.returncode, [], [], err, *parse_run(err))
+    return Outcome(p.returncode, *parse_real(out, err), err)
+
+
+def _make_unique(path: str, names: tuple[str, ...]) -> None:
+    """Rebind defined dynamic symbols to STB_GNU_UNIQUE (what g++ emits for inline statics; C cannot)."""
+    from elftools.elf.elffile import ELFFile
+    with open(path, "r+b") as f:
+        elf = ELFFile(f)
+        dynsym = elf.get_section_by_name(".dynsym")
+        todo = []
+        for i, sym in enumerate(dynsym.iter_symbols()):
+            if sym.name in names and sym["st_shndx"] != "SHN_UNDEF":
+                todo.append((dynsym["sh_offset"] + i * dynsym["sh_entsize"] + 4, sym["st_info"]["type"]))
+        for off, typ in todo:
+            f.seek(off)
+            f.write(bytes([(10 << 4) | (1 if typ == "STT_OBJECT" else 2)]))  # STB_GNU_UNIQUE
+        if len(todo) != len(names):
+            raise ScenarioError(f"{path}: unique symbols {list(names)} not all defined")
 
 
 def build(sc: Scenario, root: str) -> None:
     from ldsim.materialize import build_world
     build_world(world_spec(sc, root), root)
+    os.chmod(root, 0o755)  # a caller other than root (`uid`) must reach the world
+    for o in sc.objects:
+        if o.host:
+            continue
+        if o.unique:
+            _make_unique(os.path.join(root, o.path), o.unique)
+        if o.mode != 0o755:
+            os.chmod(os.path.join(root, o.path), o.mode)
