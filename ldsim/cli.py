@@ -150,7 +150,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"ldsim: {rest[0]}: {e.strerror or e}", file=sys.stderr)
         return EXIT_INPUT
-    return _emit(run_exec(world, inv, rest, FileCache(snapshot=True)))
+    status = _emit(run_exec(world, inv, rest, FileCache(snapshot=True)))
+    if args.explain:  # after the trace: loaded objects, their first requester, search step, bindings
+        from ldsim.render.explain import run_table
+        from ldsim.runexplain import explain_run
+        sys.stdout.writelines(run_table(explain_run(world, inv, rest, FileCache(snapshot=True))))
+    return status
 
 
 def build_parser(extras: bool = True) -> argparse.ArgumentParser:
@@ -167,6 +172,7 @@ def build_parser(extras: bool = True) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ldso)
     p = sub.add_parser("run", help="simulate exec of a program under the loader", add_help=False)
     _common(p)
+    p.add_argument("--explain", action="store_true", help="after the trace, a table of the loaded objects")
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_run)
     import importlib
@@ -191,7 +197,7 @@ def _split_own(argv: list[str]) -> list[str]:
     i = 1
     while i < len(argv):
         a = argv[i]
-        if a in _OWN_FLAGS:
+        if a in _OWN_FLAGS or (a == "--explain" and argv[0] == "run"):
             i += 1
         elif a in _OWN_WITH_VALUE and i + 1 < len(argv):
             i += 2

@@ -136,3 +136,11 @@ def as_dict(proc: Process, rep: WhyReport) -> dict:
         "missing": [{"request": req(m.request), "searched": [vars(r) for r in m.rows], "reasons": m.reasons,
                      "near_misses": [vars(n) for n in m.near]} for m in rep.missing],
     }
+
+
+def run_table(rows) -> list[str]:
+    """`ldsim run --explain`: the `runexplain.ObjectRow`s as one table, in load order."""
+    body = [(r.name, r.needed_by, r.step, r.bindings) for r in rows]
+    text = tabulate(body, headers=("object", "needed first by", "found by", "symbols supplied"),
+                    colalign=("left", "left", "left", "right"))
+    return [line + "\n" for line in text.splitlines()]
