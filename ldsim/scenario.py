@@ -6,7 +6,10 @@ A scenario is one claim about the search rules with the smallest world that show
     rule = "glibc-loader.md §3.1"
     virtual_only = false        # true when the claim needs a cache or files the host cannot provide
     [run]      program = "{root}/bin/m"; mode = "exec"|"ldd"; env = {...}; cwd = "{root}"; cpu = "x86-64-v3"
-    [run]      uid = 65534 (the caller's ids, real = effective, gid the same: setpriv for the real loader);
+    [run]      sysroot = true (the world is a whole root, `{root}` is "": the real loader runs under
+               `chroot`, with the host's ld.so copied in; /etc/ld.so.preload and the system dirs are the
+               world's own);
+               uid = 65534 (the caller's ids, real = effective, gid the same: setpriv for the real loader);
                execute = true (run the program, not a trace: status, stderr, bindings and init order
                come from LD_DEBUG=libs,bindings of the run; the only view into secure mode, where the
                loader refuses to trace and ignores LD_DEBUG); ldso_args = ["--preload", "x.so"] (mode "ldd" only)
@@ -119,6 +122,7 @@ class Scenario:
     absent: list[str] = field(default_factory=list)  # paths that must not be loaded
     stderr: str | None = None
     uid: int | None = None
+    sysroot: bool = False  # the world is a whole root: the real loader runs chrooted into it
     execute: bool = False
     ldso_args: tuple[str, ...] = ()
     bindings: list[Bind] = field(default_factory=list)
@@ -156,6 +160,7 @@ def load(path: str) -> Scenario:
         sc = Scenario(file=path, claim=d["claim"], rule=d.get("rule", ""), virtual_only=d.get("virtual_only", False),
                       program=run["program"], mode=run.get("mode", "exec"), env=dict(run.get("env", {})),
                       cwd=run.get("cwd", "{root}/"), cpu=run.get("cpu", "x86-64-v3"), uid=run.get("uid"),
+                      sysroot=bool(run.get("sysroot", False)),
                       execute=bool(run.get("execute", False)), ldso_args=_tuple(run.get("ldso_args")))
         for o in d.get("object", []):
             unknown = set(o) - {"path", "kind", "soname", "needed", "rpath", "runpath", "flags", "symbols", "class",
@@ -208,28 +213,34 @@ def fmt(s: str, root: str) -> str:
 # ------------------------------------------------------------------------------------------ virtual
 
 
+def text_root(sc: Scenario, root: str) -> str:
+    """What `{root}` stands for: the world's directory, or "" for a sysroot world (seen from inside)."""
+    return "" if sc.sysroot else root
+
+
 def virtual_world(sc: Scenario) -> VirtualWorld:
-    w = VirtualWorld(cwd=fmt(sc.cwd, VROOT))
+    base = text_root(sc, VROOT)  # a sysroot world sits at "/"
+    w = VirtualWorld(cwd=fmt(sc.cwd, base) or "/")
     for d in sc.dirs:
-        w.mkdir(VROOT + "/" + d)
+        w.mkdir(base + "/" + d)
     for o in sc.objects:
         flags = 0
         for f in o.flags:
             flags |= FLAGS_1[f]
-        spec = ElfSpec(needed=tuple(fmt(n, VROOT) for n in o.needed), soname=o.soname,
-                       rpath=None if o.rpath is None else fmt(o.rpath, VROOT),
-                       runpath=None if o.runpath is None else fmt(o.runpath, VROOT), flags_1=flags,
+        spec = ElfSpec(needed=tuple(fmt(n, base) for n in o.needed), soname=o.soname,
+                       rpath=None if o.rpath is None else fmt(o.rpath, base),
+                       runpath=None if o.runpath is None else fmt(o.runpath, base), flags_1=flags,
                        symbols=o.symbols, program=o.kind == "program",
                        ei_class=EIClass.ELF32 if o.ei_class == 32 else EIClass.ELF64,
                        machine=MACHINES[o.machine] if o.machine != "x86_64" or o.ei_class == 64 else None)
-        w.add_file(o.path if o.host else VROOT + "/" + o.path, write_elf(spec), o.mode)
+        w.add_file(o.path if o.host else base + "/" + o.path, write_elf(spec), o.mode)
     for path, data, mode in sc.files:
-        w.add_file(VROOT + "/" + path, data, mode)
+        w.add_file(base + "/" + path, data, mode)
     for path, target in sc.symlinks:
-        w.add_symlink(VROOT + "/" + path, target)
+        w.add_symlink(base + "/" + path, target)
     if sc.cache:
         from ldsim.ldcache import NewEntry, build_cache
-        entries = [NewEntry(os.path.dirname(fmt(p, VROOT)), os.path.basename(p), so, 0x0303)
+        entries = [NewEntry(os.path.dirname(fmt(p, base)), os.path.basename(p), so, 0x0303)
                    for so, p in sc.cache]
         w.add_file("/etc/ld.so.cache", build_cache(entries), 0o644)
     else:
@@ -269,6 +280,7 @@ def _credentials(sc: Scenario):
 
 def run_sim(sc: Scenario, world, root: str, cpu, pid: int = 1000) -> Outcome:
     """ldsim in-process on `world` (virtual, or the host's with the world built under `root`)."""
+    root = text_root(sc, root)
     from ldsim.config import Invocation
     from ldsim.glibc import DEBIAN_X86_64
     from ldsim.linkmap import FileCache, Kind
@@ -305,6 +317,8 @@ def run_ldsim_on(sc: Scenario, root: str) -> Outcome:
     """ldsim on the files `build` made under `root` (the host's filesystem and CPU, like the real run)."""
     from ldsim.hwcaps import detect_host_cpu
     from ldsim.world import make_world
+    if sc.sysroot:
+        return run_sim(sc, make_world(root, "/"), root, detect_host_cpu())
     return run_sim(sc, make_world(None, fmt(sc.cwd, root) or "/"), root, detect_host_cpu())
 
 
@@ -341,6 +355,7 @@ def _check_inits(sc: Scenario, got: Outcome, root: str) -> list[str]:
 
 def check(sc: Scenario, got: Outcome, root: str = VROOT) -> list[str]:
     """The expectations `got` does not meet, one line each (empty: the claim holds)."""
+    root = text_root(sc, root)
     bad: list[str] = []
     if got.status != sc.status:
         bad.append(f"status {got.status}, expected {sc.status}")
@@ -369,6 +384,7 @@ def check(sc: Scenario, got: Outcome, root: str = VROOT) -> list[str]:
 def world_spec(sc: Scenario, root: str):
     """The scenario as a `materialize.WorldSpec` under `root` (libc-free objects, gcc-built)."""
     from ldsim.materialize import Dir, File, LibSpec, ProgSpec, Symlink, WorldSpec
+    root = text_root(sc, root)
     objs = []
     for o in sc.objects:
         if o.host:
@@ -443,8 +459,13 @@ def parse_run(stderr: str) -> tuple[list[Bind], list[str]]:
 def _real_argv(sc: Scenario, root: str, env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
     """(argv, environment): as the caller (`setpriv` to the scenario's uid, which keeps the file's
     set-user-ID effect: the kernel decides AT_SECURE)."""
-    prog = fmt(sc.program, root)
-    argv = [RTLD, *(fmt(a, root) for a in sc.ldso_args), prog] if sc.mode == "ldd" else [prog]
+    text = text_root(sc, root)
+    prog = fmt(sc.program, text)
+    argv = [RTLD, *(fmt(a, text) for a in sc.ldso_args), prog] if sc.mode == "ldd" else [prog]
+    if sc.sysroot:
+        ids = [] if sc.uid is None else [f"--userspec={sc.uid}:{sc.uid}", f"--groups={sc.uid}"]
+        import shutil
+        return [shutil.which("chroot") or "/usr/sbin/chroot", *ids, root, *argv], env
     if sc.uid is None:
         return argv, env
     return (["setpriv", f"--reuid={sc.uid}", f"--regid={sc.uid}", "--clear-groups", "env", "-i",
@@ -455,8 +476,8 @@ def run_real(sc: Scenario, root: str) -> Outcome:
     """Traced (LD_TRACE_LOADED_OBJECTS=1 LD_DEBUG=libs: what was loaded, by which step), or with
     `execute` run for real under LD_DEBUG=libs,bindings (status, stderr, bindings, init order; in secure
     mode the loader ignores LD_DEBUG and refuses to trace, so status and stderr are what is seen)."""
-    env = {k: fmt(v, root) for k, v in sc.env.items()}
-    cwd = fmt(sc.cwd, root) or "/"
+    env = {k: fmt(v, text_root(sc, root)) for k, v in sc.env.items()}
+    cwd = "/" if sc.sysroot else fmt(sc.cwd, root) or "/"
     debug = {"LD_DEBUG": "libs,bindings"} if sc.execute else {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs"}
     argv, penv = _real_argv(sc, root, {**debug, **env})
     p = subprocess.run(argv, env=penv, cwd=cwd, capture_output=True, timeout=60)
@@ -487,6 +508,10 @@ def build(sc: Scenario, root: str) -> None:
     from ldsim.materialize import build_world
     build_world(world_spec(sc, root), root)
     os.chmod(root, 0o755)  # a caller other than root (`uid`) must reach the world
+    if sc.sysroot:  # the loader itself, at the programs' PT_INTERP (libc-free worlds need nothing else)
+        import shutil
+        os.makedirs(os.path.join(root, "lib64"), exist_ok=True)
+        shutil.copy2(os.path.realpath(RTLD), os.path.join(root, RTLD.lstrip("/")))
     for o in sc.objects:
         if o.host:
             continue
