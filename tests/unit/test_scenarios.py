@@ -4,6 +4,7 @@ tests/conformance/test_scenarios.py), and the ELF writer produces what the reade
 from __future__ import annotations
 
 import glob
+import re
 import os
 
 import pytest
@@ -61,3 +62,16 @@ def test_virtual_world_symlinks_and_identity() -> None:
     assert w.listdir("/a") == ["real"]
     with pytest.raises(FileNotFoundError):
         w.stat("/b/link/nope")
+
+
+@pytest.mark.parametrize(("run", "expect", "error"), [
+    ('execute = true', 'loaded = [{ name = "a", path = "b" }]', "not loaded/missing/absent"),
+    ('', 'bindings = [{ symbol = "f", from = "a", to = "b" }]', "need [run] execute = true"),
+    ('ldso_args = ["--preload", "x"]', '', "ldso_args need"),
+])
+def test_contradictory_scenarios_are_refused(tmp_path, run: str, expect: str, error: str) -> None:
+    from ldsim.scenario import ScenarioError
+    p = tmp_path / "s.toml"
+    p.write_text(f'claim = "c"\n[run]\nprogram = "{{root}}/m"\n{run}\n[expect]\n{expect}\n')
+    with pytest.raises(ScenarioError, match=re.escape(error)):
+        load(str(p))
