@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from enum import IntEnum, IntFlag
+from enum import IntEnum
 from typing import TYPE_CHECKING, Callable
 
 from ldsim import events as ev
@@ -40,8 +40,9 @@ class R(IntEnum):
     RELATIVE64 = 38
 
 
-class TypeClass(IntFlag):
-    """ELF_RTYPE_CLASS_*."""
+class TypeClass:
+    """ELF_RTYPE_CLASS_*.  Plain ints, not an IntFlag: tested on every lookup, and IntFlag's `&` runs
+    Python code each time."""
 
     NONE = 0
     PLT = 1
@@ -53,7 +54,7 @@ _TCLASS = {**{int(t): int(TypeClass.PLT) for t in _PLT_CLASS}, int(R.COPY): int(
 _RELA = struct.Struct("<QQq")
 
 
-def type_class(rtype: int) -> TypeClass:
+def type_class(rtype: int) -> int:
     """elf_machine_type_class."""
     if rtype in _PLT_CLASS:
         return TypeClass.PLT
