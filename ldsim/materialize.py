@@ -33,7 +33,8 @@ PT_DYNAMIC = 2
 E_MACHINE_OFFSET = 18
 EI_CLASS_OFFSET = 4
 
-_SYM = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:(@@?)([A-Za-z_][A-Za-z0-9_.]*))?$")
+_SYM = re.compile(r"^(?:([a-z,]+):)?([A-Za-z_][A-Za-z0-9_]*)(?:(@@?)([A-Za-z_][A-Za-z0-9_.]*))?$")
+ATTRS = frozenset({"data", "weak", "protected"})
 
 
 class BuildError(RuntimeError):
@@ -45,7 +46,9 @@ class _ObjectSpec:
     """Fields common to libraries and programs.
 
     `defines`/`uses` entries: `name` (unversioned), `name@@V` (default version V), `name@V` (non-default
-    version V; in `uses` a reference bound to exactly V).  `versions` gives parents: `("V2", "V1")` means
+    version V; in `uses` a reference bound to exactly V), each optionally prefixed by comma-separated
+    attributes and a colon: `data:` (an `int` object instead of a function), `weak:` (a weak definition or
+    reference), `protected:` (protected visibility), e.g. `weak,data:var@@V1`.  `versions` gives parents: `("V2", "V1")` means
     node V2 inherits V1; nodes only named in `defines` are created without a parent.
     `patches` = (offset, bytes) written after the build; `truncate` cuts the file to that many bytes.
     """
@@ -110,12 +113,31 @@ class WorldSpec:
 # ----------------------------------------------------------------------------------------- pure parts
 
 
+def _match_symbol(entry: str) -> re.Match:
+    m = _SYM.match(entry)
+    if not m or (m.group(1) and not set(m.group(1).split(",")) <= ATTRS):
+        raise ValueError(f"bad symbol spec {entry!r}")
+    return m
+
+
 def parse_symbol(entry: str) -> tuple[str, str | None, bool]:
     """`foo` -> (foo, None, False); `foo@@V` -> (foo, V, True); `foo@V` -> (foo, V, False)."""
-    m = _SYM.match(entry)
-    if not m:
-        raise ValueError(f"bad symbol spec {entry!r}")
-    return m.group(1), m.group(3), m.group(2) == "@@"
+    m = _match_symbol(entry)
+    return m.group(2), m.group(4), m.group(3) == "@@"
+
+
+def symbol_attrs(entry: str) -> frozenset[str]:
+    """The attribute prefix of an entry: `weak,data:foo@V1` -> {weak, data}."""
+    m = _match_symbol(entry)
+    return frozenset(m.group(1).split(",")) if m.group(1) else frozenset()
+
+
+def _c_decl(attrs: frozenset[str], name: str, define: bool) -> str:
+    pre = ("__attribute__((weak)) " if "weak" in attrs else "") + (
+        '__attribute__((visibility("protected"))) ' if "protected" in attrs else "")
+    if "data" in attrs:
+        return f"{pre}int {name} = 1;" if define else f"{pre}extern int {name};"
+    return f"{pre}void {name}(void) {{}}" if define else f"{pre}extern void {name}(void);"
 
 
 def _impl_name(name: str, version: str) -> str:
@@ -127,20 +149,23 @@ def c_source(defines: Sequence[str], uses: Sequence[str], kind: str, m32: bool =
     out: list[str] = []
     for entry in defines:
         name, ver, default = parse_symbol(entry)
+        attrs = symbol_attrs(entry)
         if ver is None:
-            out.append(f"void {name}(void) {{}}")
+            out.append(_c_decl(attrs, name, True))
         else:
             impl = _impl_name(name, ver)
             out.append(f'__asm__(".symver {impl}, {name}{"@@" if default else "@"}{ver}");')
-            out.append(f"void {impl}(void) {{}}")
+            out.append(_c_decl(attrs, impl, True))
     calls = []
     for entry in uses:
         name, ver, _ = parse_symbol(entry)
-        out.append(f"extern void {name}(void);")
+        attrs = symbol_attrs(entry)
+        out.append(_c_decl(attrs, name, False))
         if ver is not None:
             out.append(f'__asm__(".symver {name}, {name}@{ver}");')
-        calls.append(f"{name}();")
+        calls.append(f"__ldsim_sink += {name};" if "data" in attrs else f"{name}();")
     if calls:
+        out.append("static volatile int __ldsim_sink;" if any("data" in symbol_attrs(e) for e in uses) else "")
         out.append("void __ldsim_uses(void) { " + " ".join(calls) + " }")
     if kind == "prog":
         out.append("int main(void) { return 0; }")
