@@ -123,18 +123,25 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
     if proc.cfg.debug & Debug.STATISTICS:  # _dl_start_final: print_statistics
         proc.emit(ev.Statistics(binder.counters.relocations, binder.counters.cache, _relative_count(proc)))
     called = _init(proc, initfini)
-    if libc is not None:
-        proc.emit(ev.ProgramStart(proc.argv0, False))
-        for name in _plt_calls(proc, LIBC_START_PLT_CALLS) if libc_lazy else ():
-            binder.lazy_call(libc, name)
-        proc.emit(ev.ProgramStart(proc.argv0, True))
-    if libc is None:
+    if not _starts_through_libc(proc, libc):
         return  # no __libc_start_main: nothing registers _dl_fini; the program leaves by its own means
+    proc.emit(ev.ProgramStart(proc.argv0, False))
+    for name in _plt_calls(proc, LIBC_START_PLT_CALLS) if libc_lazy else ():
+        binder.lazy_call(libc, name)
+    proc.emit(ev.ProgramStart(proc.argv0, True))
     for m in fini_order(proc.objects, proc.main, initfini):
         if id(m) in called:
             proc.emit(ev.CallingFini(m.name))
     if proc.cfg.debug & Debug.STATISTICS:
         proc.emit(ev.Statistics(binder.counters.relocations, binder.counters.cache, final=True))
+
+
+def _starts_through_libc(proc: Process, libc: LinkMap | None) -> bool:
+    """Whether the entry point calls __libc_start_main (crt1.o), which prints "initialize program" and
+    registers _dl_fini.  A program linked with crt1.o needs libc.so.6 itself; a libc-free one (its own
+    _start) does not, even when a library pulls libc in: then libc's constructors run, nothing else."""
+    main = proc.main
+    return libc is not None and (main is libc or main is None or main.elf is None or LIBC_SO in main.elf.needed)
 
 
 def _plt_calls(proc: Process, calls: tuple[str, ...]) -> list[str]:

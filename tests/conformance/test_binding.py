@@ -107,6 +107,11 @@ WORLDS: dict[str, list[Obj]] = {
         Obj("m", 'void _start(void) { __asm__ volatile("movl $60, %eax; xorl %edi, %edi; syscall"); }\n',
             ("-nostdlib", "-nostartfiles"), ("n1",), shared=False),
     ],
+    "nolibc_libc_dep": [  # libc comes through a library: libc's init runs, __libc_start_main never does
+        Obj("lib/libl.so", "int l(void) { return 0; }\n" + CTOR),
+        Obj("m", 'void _start(void) { __asm__ volatile("movl $60, %eax; xorl %edi, %edi; syscall"); }\n',
+            ("-nostdlib", "-nostartfiles"), ("l",), shared=False),
+    ],
     "preload": [
         Obj("lib/libpre.so", "int foo(void) { return 9; }\n"),
         Obj("lib/libf.so", "int foo(void) { return 1; }\nint (*pf)(void) = foo;\n"),
@@ -242,6 +247,7 @@ CORE = ("exec", "exec-now", "exec-plain-now", "trace-now", "trace-lazy", "unused
 EXTRA = {"interpose": ("run", "scopes", "bind-not", "exec-unused", "stats", "stats-now", "preload"),
          "weak": ("dynamic-weak", "stats-now"), "preload": ("preload", "scopes"), "tls": ("stats-now",),
          "symbolic": ("scopes", "dynamic-weak"), "diamond": ("run",), "cycle": ("run",), "nolibc": ("run",),
+         "nolibc_libc_dep": ("run",),
          "auxiliary": ("scopes",)}
 KEYS = [(w, m) for w in WORLDS for m in (*CORE, *EXTRA.get(w, ()))]
 
