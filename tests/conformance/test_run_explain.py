@@ -21,7 +21,8 @@ pytestmark = pytest.mark.conformance
 
 def world() -> WorldSpec:
     return WorldSpec((
-        ProgSpec("bin/app", needed=("liba.so", "libb.so"), runpath="{root}/lib", uses=("foo", "bar")),  # libc: the cache
+        ProgSpec("bin/app", needed=("liba.so", "libb.so"), runpath="{root}/lib", uses=("foo", "bar"), libc=False),
+        # liba brings libc (from the cache): its constructors run, __libc_start_main never does
         LibSpec("lib/liba.so", soname="liba.so", defines=("foo",), uses=("baz",)),
         LibSpec("llp/libb.so", soname="libb.so", defines=("bar", "baz"), libc=False),
         LibSpec("pre/libpre.so", soname="libpre.so", defines=("foo",), libc=False),
