@@ -325,9 +325,10 @@ class Binder:
 
     def undefined_now(self, m: LinkMap) -> None:
         """What `relocate(m, lazy=False)` hands the receiver (undefined strong references), without its
-        events or bindings: each distinct (symbol, type class) of m's relocations looked up in m's scopes,
-        through per-object memos of `match` (a pure function of the file, kept in `tables` for the run).
-        A reference to a protected symbol takes the full `lookup`."""
+        events or bindings: each distinct (symbol, type class) of m's relocations (grouped once per file),
+        in the order relocation would first look it up, walked through m's scopes with a per-object memo
+        of `match` (a pure function of the file, kept in `tables` for the run).  A reference to a
+        protected symbol takes the full `lookup`."""
         elf = m.elf
         if elf is None:
             return
@@ -343,11 +344,6 @@ class Binder:
         walk = [(o, main, t, t.defs if t is not None else None) for o, main, t in walk
                 if o.kind is Kind.VDSO or (t is not None and t.nbuckets)]
         dynamic_weak = self.proc.cfg.dynamic_weak
-        # Whether a reference is found does not depend on the order the scope is walked in, unless
-        # check_match's filename assertion could stop the walk: a versioned reference naming an object
-        # without DT_VERSYM.  Only those take the ordered walk.
-        risky = {n for o, _, t, defs in walk if defs is not None and not t.has_versyms for n in (o.name, *o.names)}
-        defined = self._prober(walk)
         symbol, versym, versions = tab.symbol, tab.versym, tab.versions
         undef_name = None
         done: set[int] = set()
@@ -370,84 +366,18 @@ class Binder:
             if visibility == STV.PROTECTED:
                 self.lookup(sym.name, m, sym, scopes, version, tclass)
                 continue
-            if version is not None and version.filename in risky:
-                if self._defined_in(walk, sym.name, version, tclass, dynamic_weak):
-                    continue
-            elif defined(sym.name, version, tclass, sym.shndx != SHN_UNDEF):
+            if self._defined_in(walk, sym.name, version, tclass, dynamic_weak):
                 continue
             if sym.bind != STB.WEAK and not self.proc.cfg.debug & Debug.UNUSED:
                 undef_name = undef_name or self.name(m)
                 vtext = f", version {version.name}" if version is not None else ""
                 self._signal(undef_name, f"undefined symbol: {sym.name}{vtext}")
 
-    def _prober(self, walk: list):
-        """Whether any object of the walk defines a reference (for a walk no assertion can stop)."""
-        rest = [e for e in walk if not e[1]] + [e for e in walk if e[1]]  # the program last
-        mains = [e for e in walk if e[1]]
-        by_file: dict[str, tuple] = {}
-        for e in walk:
-            for n in (e[0].name, *e[0].names):
-                by_file.setdefault(n, e)
-        by_tab = {id(e[2]): e for e in walk if e[3] is not None}
-        vdso_symbol = self._vdso_symbol
-        gnu_hash = self.tables.gnu_hash
-        definers = self.tables.definers  # key -> tables that defined it in earlier probes of the run
-
-        def probe(e, key: str, name: str, version: Version | None, plt: int) -> bool:
-            defs = e[3]
-            if defs is None:  # the vDSO
-                return vdso_symbol(name) is not None
-            hit = defs.get(key)
-            if hit is None:
-                tab = e[2]
-                h = gnu_hash(name)
-                if tab.may_define(h):
-                    sym, assert_filename = match(tab, name, h, version, plt)
-                    hit = (-1 if sym is None or sym.binds_local else sym.bind, assert_filename)
-                else:
-                    hit = _ABSENT
-                defs[key] = hit
-            return hit[0] in _DEFINES
-
-        def defined(name: str, version: Version | None, tclass: int, own: bool) -> bool:
-            """`own`: the reference is to the file's own definition (libraries' references to
-            themselves), so the file is asked first."""
-            plt = tclass & 1
-            copy = tclass & 2
-            if version is None:
-                key = f"{name}\0{plt}"
-            else:
-                key = f"{name}\0{plt}\0{version.name}\0{version.hash}\0{int(version.hidden)}"
-                first = by_file.get(version.filename)
-                if first is not None and not (copy and first[1]):
-                    hit = first[3].get(key) if first[3] is not None else None
-                    if hit is not None and hit[0] in _DEFINES:  # the usual case: one memo lookup
-                        return True
-                    if hit is None and probe(first, key, name, version, plt):
-                        return True
-            if own and not copy:
-                for e in mains:
-                    if probe(e, key, name, version, plt):
-                        return True
-            known = definers.get(key)
-            if known is not None:
-                for t in known:
-                    e = by_tab.get(id(t))
-                    if e is not None and not (copy and e[1]) and probe(e, key, name, version, plt):
-                        return True
-            for e in rest:
-                if copy and e[1]:
-                    continue
-                if probe(e, key, name, version, plt):
-                    if e[3] is not None:
-                        definers.setdefault(key, []).append(e[2])
-                    return True
-            return False
-        return defined
-
     def _defined_in(self, walk: list, name: str, version: Version | None, tclass: int,
                     dynamic_weak: bool) -> bool:
-        """do_lookup_x over the scopes, for whether anything is found (and check_match's assertion)."""
+        """do_lookup_x over the scopes in their order, for whether anything is found: the same objects are
+        asked as by `lookup` (so check_match's assertion, or a malformed table, stops it at the same
+        point), each through its memo."""
         plt = tclass & 1
         copy = tclass & 2
         key = _key(name, version, plt)

@@ -234,7 +234,6 @@ class SymbolTables:
     def __init__(self) -> None:
         self._by_id: dict[int, tuple[ElfFile, SymbolTable]] = {}
         self._hashes: dict[str, int] = {}
-        self.definers: dict[str, list[SymbolTable]] = {}  # a lookup key -> tables found defining it
 
     def gnu_hash(self, name: str) -> int:
         """dl_new_hash of a name, computed once per run (a thousand programs look up `free`)."""
