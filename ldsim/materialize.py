@@ -48,8 +48,9 @@ class _ObjectSpec:
     `defines`/`uses` entries: `name` (unversioned), `name@@V` (default version V), `name@V` (non-default
     version V; in `uses` a reference bound to exactly V), each optionally prefixed by comma-separated
     attributes and a colon: `data:` (an `int` object instead of a function), `weak:` (a weak definition or
-    reference), `protected:` (protected visibility), e.g. `weak,data:var@@V1`.  `versions` gives parents: `("V2", "V1")` means
-    node V2 inherits V1; nodes only named in `defines` are created without a parent.
+    reference), `protected:` (protected visibility), e.g. `weak,data:var@@V1`.
+    `versions` gives parents: `("V2", "V1")` means node V2 inherits V1; nodes only named in `defines` are
+    created without a parent.
     `patches` = (offset, bytes) written after the build; `truncate` cuts the file to that many bytes.
     """
 

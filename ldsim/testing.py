@@ -16,6 +16,7 @@ per compiler batch).  Only hypothesis is imported at module level; gcc is needed
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
@@ -91,4 +92,193 @@ def build_batch(scs: list[Scenario], base: str) -> list[str]:
         links += [replace(s, path=f"w{i}/{s.path}") for s in spec.symlinks]
         files += [replace(f, path=f"w{i}/{f.path}") for f in spec.files]
     build_world(WorldSpec(tuple(objs), tuple(links), tuple(files)), base)
+    return roots
+
+
+# ------------------------------------------------------------------------------------------ symbols
+
+SYMBOLS = ("s0", "s1", "s2", "s3", "s4", "s5")
+VERSIONS = ("V1", "V2", "V3")
+
+
+def _one_in(draw, n: int) -> bool:
+    """True about once in n draws (a middle value: hypothesis favours the bounds, and shrinks to False)."""
+    return draw(st.integers(1, n)) == n // 2 + 1
+
+
+@dataclass(frozen=True)
+class BindingWorld:
+    """A world about symbols: `spec` (a `materialize.WorldSpec`) holds `bin/prog` and libraries in `lib/`
+    (found through the program's DT_RPATH `$ORIGIN/../lib`); libraries in `link/` are the link-time copies
+    the program and libraries were linked against (a newer release), never found at run time."""
+
+    spec: object
+    libc: bool
+
+    def describe(self) -> str:
+        return "\n".join(f"  {o.path}: needed={o.needed} defines={o.defines} uses={o.uses} versions={o.versions}"
+                         f" cflags={o.cflags}" for o in self.spec.objects)
+
+
+@st.composite
+def _definitions(draw, kinds: dict[str, str], allow_protected: bool) -> tuple[str, ...]:
+    """Definitions of some of the world's symbols: global or weak, unversioned, `@@V`, hidden `@V`, both."""
+    out: list[str] = []
+    for name in draw(st.lists(st.sampled_from(SYMBOLS), max_size=4, unique=True)):
+        attrs = [kinds[name]] if kinds[name] == "data" else []
+        if _one_in(draw, 4):
+            attrs.append("weak")
+        shape = draw(st.sampled_from(["plain"] * 5 + ["default"] * 4 + ["hidden+default"] * 2 + ["hidden"]))
+        if shape == "plain" and allow_protected and _one_in(draw, 8):
+            attrs.append("protected")
+        pre = ",".join(attrs) + ":" if attrs else ""
+        v1, v2 = draw(st.lists(st.sampled_from(VERSIONS), min_size=2, max_size=2, unique=True))
+        if shape == "plain":
+            out.append(f"{pre}{name}")
+        elif shape == "default":
+            out.append(f"{pre}{name}@@{v1}")
+        elif shape == "hidden":
+            out.append(f"{pre}{name}@{v1}")
+        else:
+            out += [f"{pre}{name}@{v1}", f"{pre}{name}@@{v2}"]
+    return tuple(out)
+
+
+@st.composite
+def _parents(draw) -> tuple[tuple[str, str | None], ...]:
+    return tuple(draw(st.lists(st.sampled_from([("V2", "V1"), ("V3", "V2"), ("V3", "V1")]), max_size=1)))
+
+
+def _older(draw, defines: tuple[str, ...], gone: str | None = None) -> tuple[str, ...]:
+    """The run-time release of a library linked as `defines`: some definitions gone or at an older version;
+    no definition at version `gone` (the version node is gone too)."""
+    from ldsim.materialize import parse_symbol
+    out = []
+    for entry in defines:
+        change = draw(st.sampled_from(["keep"] * 3 + ["drop", "older"]))
+        name, ver, _ = parse_symbol(entry)
+        if ver is not None and ver == gone:
+            change = draw(st.sampled_from(["drop", "older"])) if gone != "V1" else "drop"
+        if change == "drop":
+            continue
+        if change == "older" and ver is not None and ver != "V1":
+            entry = entry.replace(f"@{ver}", "@V1") if f"@@{ver}" not in entry else entry.replace(f"@@{ver}", "@@V1")
+        out.append(entry)
+    default_seen: set[str] = set()
+    kept = []
+    for entry in dict.fromkeys(out):  # an older release may collapse two versions into one
+        name, ver, default = parse_symbol(entry)
+        if (name, ver) in {parse_symbol(e)[:2] for e in kept} or (default and name in default_seen):
+            continue
+        default_seen |= {name} if default else set()
+        kept.append(entry)
+    return tuple(kept)
+
+
+@st.composite
+def _uses(draw, kinds: dict[str, str], own: tuple[str, ...], linked: list[tuple[str, ...]],
+          own_versions: tuple = ()) -> tuple[str, ...]:
+    """References: some of the world's symbols (and `absent`, defined nowhere), weak now and then, and now
+    and then bound to a version one of the link-time libraries defines (never one of the object's own
+    version nodes: GNU ld then writes a corrupt dynamic symbol and an R_X86_64_NONE entry)."""
+    from ldsim.materialize import parse_symbol
+    mine = {parse_symbol(e)[0] for e in own}
+    mine_v = {parse_symbol(e)[1] for e in own} | {v for pair in own_versions for v in pair}
+    pinnable = sorted({(n, v) for defs in linked for e in defs for n, v, _ in [parse_symbol(e)]
+                       if v is not None and n not in mine and v not in mine_v})
+    out: list[str] = []
+    for name in draw(st.lists(st.sampled_from(SYMBOLS + ("absent",)), max_size=4, unique=True)):
+        attrs = [kinds[name]] if kinds[name] == "data" else []
+        if _one_in(draw, 7):
+            attrs.append("weak")
+        pre = ",".join(attrs) + ":" if attrs else ""
+        vers = [v for n, v in pinnable if n == name]
+        if vers and _one_in(draw, 3):
+            out.append(f"{pre}{name}@{draw(st.sampled_from(vers))}")
+        else:
+            out.append(f"{pre}{name}")
+    return tuple(out)
+
+
+def _resolvable(uses: tuple[str, ...], visible: tuple[str, ...]) -> tuple[str, ...]:
+    """The program's references that the link resolves.  gcc links the program with
+    `--unresolved-symbols=ignore-all`, which turns an unresolved reference into an R_X86_64_NONE entry (a
+    PLT one makes the real loader fail lazily with "unexpected PLT reloc type 0x00": see
+    tests/property/test_binding_worlds.py); missing symbols reach the program through `link/` instead."""
+    from ldsim.materialize import parse_symbol, symbol_attrs
+    found = {(n, v) for e in visible for n, v, _ in [parse_symbol(e)]}
+    found |= {(n, None) for e in visible for n, v, d in [parse_symbol(e)] if v is None or d}
+    # ld refuses a copy relocation against protected data
+    found -= {(parse_symbol(e)[0], None) for e in visible if {"protected", "data"} <= symbol_attrs(e)}
+    return tuple(e for e in uses if parse_symbol(e)[:2] in found)
+
+
+@st.composite
+def binding_worlds(draw, max_libs: int = 4) -> BindingWorld:
+    """One world about symbol binding: libraries and a program that define functions and `int` objects
+    (global and weak, unversioned, default `@@V` and hidden `@V` versions with parents, the odd protected
+    one), reference each other's (interposition: the first definition in the global scope wins; weak
+    before strong; copy relocations of the program's data references), reference `absent` (defined
+    nowhere) and, through a library linked against a newer release (`link/`) than the one found at run time,
+    versions and symbols that no longer exist.  Libraries are linked with `-Bsymbolic` or `-z now` now and
+    then, the program with `--export-dynamic` (so it interposes).  libc-linked or libc-free, per world."""
+    from ldsim.materialize import LibSpec, ProgSpec, WorldSpec, parse_symbol
+    libc = draw(st.booleans())
+    kinds = {name: draw(st.sampled_from(["func", "func", "data"])) for name in SYMBOLS}
+    kinds["absent"] = draw(st.sampled_from(["func", "data"]))
+    n = draw(st.integers(1, max_libs))
+    names = [f"libb{i}.so" for i in range(n)]
+    runtime: dict[str, tuple[str, ...]] = {}
+    linked: dict[str, tuple[str, ...]] = {}
+    parents: dict[str, tuple] = {}
+    link_parents: dict[str, tuple] = {}
+    for name in names:
+        linked[name] = draw(_definitions(kinds, allow_protected=True))
+        parents[name] = link_parents[name] = draw(_parents())
+        if _one_in(draw, 3):
+            present = sorted({parse_symbol(e)[1] for e in linked[name]} - {None})
+            gone = draw(st.sampled_from([None] + present * 2))
+            runtime[name] = _older(draw, linked[name], gone)
+            parents[name] = tuple(p for p in parents[name] if gone not in p)
+        else:
+            runtime[name] = linked[name]
+    objects: list = []
+    for name in names:
+        if (runtime[name], parents[name]) != (linked[name], link_parents[name]):
+            objects.append(LibSpec(f"link/{name}", soname=name, defines=linked[name],
+                                   versions=link_parents[name], libc=libc))
+    for i, name in enumerate(names):
+        needed = tuple(draw(st.lists(st.sampled_from([x for x in names if x != name] or ["libb0.so"]),
+                                     max_size=2, unique=True)))
+        needed = tuple(x for x in needed if x != name) + (("libabsent.so",) if _one_in(draw, 40) else ())
+        cflags = draw(st.sampled_from([(), (), (), (), ("-Wl,-Bsymbolic",), ("-Wl,-z,now",)]))
+        uses = draw(_uses(kinds, runtime[name], [linked[x] for x in needed if x in linked], parents[name]))
+        objects.append(LibSpec(f"lib/{name}", soname=name, needed=needed, defines=runtime[name], uses=uses,
+                               versions=parents[name], libc=libc, cflags=cflags))
+    prog_needed = tuple(draw(st.permutations(names)))[:draw(st.integers(1, n))]
+    prog_defines = tuple(e for e in draw(_definitions(kinds, allow_protected=False)) if "@" not in e)
+    prog_uses = _resolvable(draw(_uses(kinds, prog_defines, [linked[x] for x in prog_needed])),
+                            prog_defines + tuple(e for x in prog_needed for e in linked[x]))
+    export = draw(st.booleans()) and bool(prog_defines)
+    objects.insert(0, ProgSpec("bin/prog", needed=prog_needed, rpath="$ORIGIN/../lib", defines=prog_defines,
+                               uses=prog_uses, libc=libc, cflags=("-rdynamic",) if export else ()))
+    return BindingWorld(WorldSpec(tuple(objects)), libc)
+
+
+def build_binding_batch(bws: list[BindingWorld], base: str) -> list[str]:
+    """Build many binding worlds, several at a time; world i lives in BASE/wI.  Returns the roots.  (Each
+    world has its own stubs: the same soname defines different symbols in different worlds.)"""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ldsim.materialize import BuildError, build_world
+    roots = [os.path.join(base, f"w{i}") for i in range(len(bws))]
+
+    def build(i: int) -> None:
+        try:
+            build_world(bws[i].spec, roots[i], jobs=2)
+        except BuildError as e:
+            raise BuildError(f"{e}\nworld:\n{bws[i].describe()}") from None
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(build, range(len(bws))))
     return roots
