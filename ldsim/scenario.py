@@ -7,7 +7,8 @@ A scenario is one claim about the search rules with the smallest world that show
     virtual_only = false        # true when the claim needs a cache or files the host cannot provide
     [run]      program = "{root}/bin/m"; mode = "exec"|"ldd"; env = {...}; cwd = "{root}"; cpu = "x86-64-v3"
     [run]      sysroot = true (the world is a whole root, `{root}` is "": the real loader runs under
-               `chroot`, with the host's ld.so copied in; /etc/ld.so.preload and the system dirs are the
+               chroot(2) (done in the child, so no host program sees the environment), with the host's
+               ld.so copied in; /etc/ld.so.preload and the system dirs are the
                world's own);
                uid = 65534 (the caller's ids, real = effective, gid the same: setpriv for the real loader);
                execute = true (run the program, not a trace: status, stderr, bindings and init order
@@ -23,7 +24,7 @@ A scenario is one claim about the search rules with the smallest world that show
                object (in a directory nothing searches) listed first makes a reference the real one lacks.
     [[symlink]] path; target        [[file]] path; text; mode        [[dir]] path
     [[cache]]  soname; path         (ld.so.cache entries: virtual worlds only)
-    [expect]   status; loaded = [{name, path, step}]; missing = [names]; stderr = "substring";
+    [expect]   status; loaded = [{name, path, step}]; missing = [names]; stderr = "substring" ("": empty);
                bindings = [{symbol, from, to, version}] (each must be among the run's bindings; `from`/`to`
                end a path: "bin/m", "lib/liba.so"); unbound = [{symbol, from}] (no such binding line: resolved
                at link time, or never); init_order = ["lib/libb.so", ...] (the exact order of
@@ -373,7 +374,9 @@ def check(sc: Scenario, got: Outcome, root: str = VROOT) -> list[str]:
     for path in sc.absent:
         if any(g.path == fmt(path, root) for g in got.loaded):
             bad.append(f"{fmt(path, root)} is loaded, expected not")
-    if sc.stderr is not None and fmt(sc.stderr, root) not in got.stderr:
+    if sc.stderr == "" and got.stderr != "":  # "" asks for silence, not for an empty substring
+        bad.append(f"stderr is not empty: {got.stderr.strip()!r}")
+    elif sc.stderr is not None and fmt(sc.stderr, root) not in got.stderr:
         bad.append(f"stderr lacks {sc.stderr!r}: {got.stderr.strip()!r}")
     return bad + _check_bindings(sc, got, root) + _check_inits(sc, got, root)
 
@@ -462,14 +465,27 @@ def _real_argv(sc: Scenario, root: str, env: dict[str, str]) -> tuple[list[str],
     text = text_root(sc, root)
     prog = fmt(sc.program, text)
     argv = [RTLD, *(fmt(a, text) for a in sc.ldso_args), prog] if sc.mode == "ldd" else [prog]
-    if sc.sysroot:
-        ids = [] if sc.uid is None else [f"--userspec={sc.uid}:{sc.uid}", f"--groups={sc.uid}"]
-        import shutil
-        return [shutil.which("chroot") or "/usr/sbin/chroot", *ids, root, *argv], env
+    if sc.sysroot:  # chrooted by `_enter` (no host program between: env and preloads reach PROG only)
+        return argv, env
     if sc.uid is None:
         return argv, env
     return (["setpriv", f"--reuid={sc.uid}", f"--regid={sc.uid}", "--clear-groups", "env", "-i",
              *(f"{k}={v}" for k, v in env.items()), *argv], {"PATH": "/usr/bin:/bin"})
+
+
+def _enter(sc: Scenario, root: str):
+    """For a sysroot world, the child's last steps before exec: chroot, then the caller's ids."""
+    if not sc.sysroot:
+        return None
+
+    def enter() -> None:
+        os.chroot(root)
+        os.chdir("/")
+        if sc.uid is not None:
+            os.setgroups([])
+            os.setgid(sc.uid)
+            os.setuid(sc.uid)
+    return enter
 
 
 def run_real(sc: Scenario, root: str) -> Outcome:
@@ -480,7 +496,7 @@ def run_real(sc: Scenario, root: str) -> Outcome:
     cwd = "/" if sc.sysroot else fmt(sc.cwd, root) or "/"
     debug = {"LD_DEBUG": "libs,bindings"} if sc.execute else {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs"}
     argv, penv = _real_argv(sc, root, {**debug, **env})
-    p = subprocess.run(argv, env=penv, cwd=cwd, capture_output=True, timeout=60)
+    p = subprocess.run(argv, env=penv, cwd=cwd, capture_output=True, timeout=60, preexec_fn=_enter(sc, root))
     out, err = p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
     if sc.execute:
         return Outcome(p.returncode, [], [], err, *parse_run(err))
