@@ -34,7 +34,7 @@ E_MACHINE_OFFSET = 18
 EI_CLASS_OFFSET = 4
 
 _SYM = re.compile(r"^(?:([a-z,]+):)?([A-Za-z_][A-Za-z0-9_]*)(?:(@@?)([A-Za-z_][A-Za-z0-9_.]*))?$")
-ATTRS = frozenset({"data", "weak", "protected"})
+ATTRS = frozenset({"data", "tls", "wide", "weak", "protected"})
 
 
 class BuildError(RuntimeError):
@@ -47,8 +47,9 @@ class _ObjectSpec:
 
     `defines`/`uses` entries: `name` (unversioned), `name@@V` (default version V), `name@V` (non-default
     version V; in `uses` a reference bound to exactly V), each optionally prefixed by comma-separated
-    attributes and a colon: `data:` (an `int` object instead of a function), `weak:` (a weak definition or
-    reference), `protected:` (protected visibility), e.g. `weak,data:var@@V1`.
+    attributes and a colon: `data:` (an `int` object instead of a function; with `wide`, a 32-byte array),
+    `tls:` (a `__thread int`), `weak:` (a weak definition or reference), `protected:` (protected
+    visibility), e.g. `weak,data:var@@V1`.
     `versions` gives parents: `("V2", "V1")` means node V2 inherits V1; nodes only named in `defines` are
     created without a parent.
     `patches` = (offset, bytes) written after the build; `truncate` cuts the file to that many bytes.
@@ -136,8 +137,10 @@ def symbol_attrs(entry: str) -> frozenset[str]:
 def _c_decl(attrs: frozenset[str], name: str, define: bool) -> str:
     pre = ("__attribute__((weak)) " if "weak" in attrs else "") + (
         '__attribute__((visibility("protected"))) ' if "protected" in attrs else "")
-    if "data" in attrs:
-        return f"{pre}int {name} = 1;" if define else f"{pre}extern int {name};"
+    if "data" in attrs or "tls" in attrs:
+        typ = ("__thread " if "tls" in attrs else "") + ("long" if "wide" in attrs else "int")
+        dim, init = ("[4]", "{1}") if "wide" in attrs else ("", "1")
+        return f"{pre}{typ} {name}{dim} = {init};" if define else f"{pre}extern {typ} {name}{dim};"
     return f"{pre}void {name}(void) {{}}" if define else f"{pre}extern void {name}(void);"
 
 
@@ -158,15 +161,20 @@ def c_source(defines: Sequence[str], uses: Sequence[str], kind: str, m32: bool =
             out.append(f'__asm__(".symver {impl}, {name}{"@@" if default else "@"}{ver}");')
             out.append(_c_decl(attrs, impl, True))
     calls = []
+    here = {parse_symbol(e)[0]: symbol_attrs(e) for e in defines if parse_symbol(e)[1] is None}
     for entry in uses:
         name, ver, _ = parse_symbol(entry)
         attrs = symbol_attrs(entry)
-        out.append(_c_decl(attrs, name, False))
+        if ver is None and name in here:  # defined above: its own type, no second declaration
+            attrs = here[name]
+        else:
+            out.append(_c_decl(attrs, name, False))
         if ver is not None:
             out.append(f'__asm__(".symver {name}, {name}@{ver}");')
-        calls.append(f"__ldsim_sink += {name};" if "data" in attrs else f"{name}();")
+        index = "[0]" if "wide" in attrs else ""
+        calls.append(f"__ldsim_sink += {name}{index};" if attrs & {"data", "tls"} else f"{name}();")
     if calls:
-        out.append("static volatile int __ldsim_sink;" if any("data" in symbol_attrs(e) for e in uses) else "")
+        out.append("static volatile long __ldsim_sink;")
         out.append("void __ldsim_uses(void) { " + " ".join(calls) + " }")
     if kind == "prog":
         out.append("int main(void) { return 0; }")

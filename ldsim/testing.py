@@ -125,7 +125,9 @@ def _definitions(draw, kinds: dict[str, str], allow_protected: bool) -> tuple[st
     """Definitions of some of the world's symbols: global or weak, unversioned, `@@V`, hidden `@V`, both."""
     out: list[str] = []
     for name in draw(st.lists(st.sampled_from(SYMBOLS), max_size=4, unique=True)):
-        attrs = [kinds[name]] if kinds[name] == "data" else []
+        attrs = [kinds[name]] if kinds[name] != "func" else []
+        if kinds[name] == "data" and _one_in(draw, 6):
+            attrs.append("wide")
         if _one_in(draw, 4):
             attrs.append("weak")
         shape = draw(st.sampled_from(["plain"] * 5 + ["default"] * 4 + ["hidden+default"] * 2 + ["hidden"]))
@@ -161,6 +163,9 @@ def _older(draw, defines: tuple[str, ...], gone: str | None = None) -> tuple[str
             change = draw(st.sampled_from(["drop", "older"])) if gone != "V1" else "drop"
         if change == "drop":
             continue
+        if entry.startswith("data") and _one_in(draw, 4):  # the object grew or shrank
+            attrs, _, rest = entry.partition(":")
+            entry = ",".join(sorted(set(attrs.split(",")) ^ {"wide"})) + ":" + rest
         if change == "older" and ver is not None and ver != "V1":
             entry = entry.replace(f"@{ver}", "@V1") if f"@@{ver}" not in entry else entry.replace(f"@@{ver}", "@@V1")
         out.append(entry)
@@ -177,7 +182,7 @@ def _older(draw, defines: tuple[str, ...], gone: str | None = None) -> tuple[str
 
 @st.composite
 def _uses(draw, kinds: dict[str, str], own: tuple[str, ...], linked: list[tuple[str, ...]],
-          own_versions: tuple = ()) -> tuple[str, ...]:
+          own_versions: tuple = (), most: int = 4) -> tuple[str, ...]:
     """References: some of the world's symbols (and `absent`, defined nowhere), weak now and then, and now
     and then bound to a version one of the link-time libraries defines (never one of the object's own
     version nodes: GNU ld then writes a corrupt dynamic symbol and an R_X86_64_NONE entry)."""
@@ -187,8 +192,8 @@ def _uses(draw, kinds: dict[str, str], own: tuple[str, ...], linked: list[tuple[
     pinnable = sorted({(n, v) for defs in linked for e in defs for n, v, _ in [parse_symbol(e)]
                        if v is not None and n not in mine and v not in mine_v})
     out: list[str] = []
-    for name in draw(st.lists(st.sampled_from(SYMBOLS + ("absent",)), max_size=4, unique=True)):
-        attrs = [kinds[name]] if kinds[name] == "data" else []
+    for name in draw(st.lists(st.sampled_from(SYMBOLS + ("absent",)), max_size=most, unique=True)):
+        attrs = [kinds[name]] if kinds[name] != "func" else []
         if _one_in(draw, 7):
             attrs.append("weak")
         pre = ",".join(attrs) + ":" if attrs else ""
@@ -200,23 +205,33 @@ def _uses(draw, kinds: dict[str, str], own: tuple[str, ...], linked: list[tuple[
     return tuple(out)
 
 
-def _resolvable(uses: tuple[str, ...], visible: tuple[str, ...]) -> tuple[str, ...]:
-    """The program's references that the link resolves.  gcc links the program with
-    `--unresolved-symbols=ignore-all`, which turns an unresolved reference into an R_X86_64_NONE entry (a
-    PLT one makes the real loader fail lazily with "unexpected PLT reloc type 0x00": see
-    tests/property/test_binding_worlds.py); missing symbols reach the program through `link/` instead."""
+def _resolvable(uses: tuple[str, ...], providers: list[tuple[str, ...]]) -> tuple[str, ...]:
+    """The program's references that the link resolves: ld binds a reference to the first of `providers`
+    (the program's own definitions, then its DT_NEEDED stubs in order) that defines the name, whatever the
+    version, so the reference stays unresolved when that one lacks the version asked for.  gcc links the
+    program with `--unresolved-symbols=ignore-all`, which turns an unresolved reference into an
+    R_X86_64_NONE entry (a PLT one makes the real loader fail lazily with "unexpected PLT reloc type 0x00":
+    see tests/property/test_binding_worlds.py); missing symbols reach the program through `link/` instead.
+    ld also refuses a copy relocation against protected data."""
     from ldsim.materialize import parse_symbol, symbol_attrs
-    found = {(n, v) for e in visible for n, v, _ in [parse_symbol(e)]}
-    found |= {(n, None) for e in visible for n, v, d in [parse_symbol(e)] if v is None or d}
-    # ld refuses a copy relocation against protected data
-    found -= {(parse_symbol(e)[0], None) for e in visible if {"protected", "data"} <= symbol_attrs(e)}
-    return tuple(e for e in uses if parse_symbol(e)[:2] in found)
+    out = []
+    for use in uses:
+        name, ver, _ = parse_symbol(use)
+        for defs in providers:
+            mine = [(parse_symbol(e), symbol_attrs(e)) for e in defs if parse_symbol(e)[0] == name]
+            if not mine:
+                continue
+            ok = any(v == ver or (ver is None and (v is None or d)) for (_, v, d), _ in mine)
+            if ok and not any({"protected", "data"} <= attrs for _, attrs in mine):
+                out.append(use)
+            break
+    return tuple(out)
 
 
 @st.composite
 def binding_worlds(draw, max_libs: int = 4) -> BindingWorld:
-    """One world about symbol binding: libraries and a program that define functions and `int` objects
-    (global and weak, unversioned, default `@@V` and hidden `@V` versions with parents, the odd protected
+    """One world about symbol binding: libraries and a program that define functions, `int` objects (now and
+    then 32-byte arrays) and thread-local `int`s (global and weak, unversioned, default `@@V` and hidden `@V` versions with parents, the odd protected
     one), reference each other's (interposition: the first definition in the global scope wins; weak
     before strong; copy relocations of the program's data references), reference `absent` (defined
     nowhere) and, through a library linked against a newer release (`link/`) than the one found at run time,
@@ -224,8 +239,8 @@ def binding_worlds(draw, max_libs: int = 4) -> BindingWorld:
     then, the program with `--export-dynamic` (so it interposes).  libc-linked or libc-free, per world."""
     from ldsim.materialize import LibSpec, ProgSpec, WorldSpec, parse_symbol
     libc = draw(st.booleans())
-    kinds = {name: draw(st.sampled_from(["func", "func", "data"])) for name in SYMBOLS}
-    kinds["absent"] = draw(st.sampled_from(["func", "data"]))
+    kinds = {name: draw(st.sampled_from(["func", "func", "data", "tls"])) for name in SYMBOLS}
+    kinds["absent"] = draw(st.sampled_from(["func", "data", "tls"]))
     n = draw(st.integers(1, max_libs))
     names = [f"libb{i}.so" for i in range(n)]
     runtime: dict[str, tuple[str, ...]] = {}
@@ -257,8 +272,8 @@ def binding_worlds(draw, max_libs: int = 4) -> BindingWorld:
                                versions=parents[name], libc=libc, cflags=cflags))
     prog_needed = tuple(draw(st.permutations(names)))[:draw(st.integers(1, n))]
     prog_defines = tuple(e for e in draw(_definitions(kinds, allow_protected=False)) if "@" not in e)
-    prog_uses = _resolvable(draw(_uses(kinds, prog_defines, [linked[x] for x in prog_needed])),
-                            prog_defines + tuple(e for x in prog_needed for e in linked[x]))
+    prog_uses = _resolvable(draw(_uses(kinds, prog_defines, [linked[x] for x in prog_needed], most=7)),
+                            [prog_defines] + [linked[x] for x in prog_needed])
     export = draw(st.booleans()) and bool(prog_defines)
     objects.insert(0, ProgSpec("bin/prog", needed=prog_needed, rpath="$ORIGIN/../lib", defines=prog_defines,
                                uses=prog_uses, libc=libc, cflags=("-rdynamic",) if export else ()))

@@ -27,3 +27,10 @@ def test_data_weak_and_protected_definitions_and_references() -> None:
     assert "__attribute__((weak)) extern void y(void);" in src
     assert "__ldsim_sink += x; y();" in src
     assert version_script(["data:v@@V1"], ()) == "V1 { local: __ldsim_*; };\n"
+
+
+def test_thread_local_and_wide_objects() -> None:
+    src = c_source(["tls:t", "wide,data:w"], ["tls:u", "wide,data:x"], "lib")
+    assert "__thread int t = 1;" in src and "long w[4] = {1};" in src
+    assert "extern __thread int u;" in src and "extern long x[4];" in src
+    assert "__ldsim_sink += u; __ldsim_sink += x[0];" in src
