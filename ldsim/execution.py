@@ -123,7 +123,7 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
     if proc.cfg.debug & Debug.STATISTICS:  # _dl_start_final: print_statistics
         proc.emit(ev.Statistics(binder.counters.relocations, binder.counters.cache, _relative_count(proc)))
     called = _init(proc, initfini)
-    if not _starts_through_libc(proc, libc):
+    if not _starts_through_libc(proc, binder, libc):
         return  # no __libc_start_main: nothing registers _dl_fini; the program leaves by its own means
     proc.emit(ev.ProgramStart(proc.argv0, False))
     for name in _plt_calls(proc, LIBC_START_PLT_CALLS) if libc_lazy else ():
@@ -136,12 +136,16 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
         proc.emit(ev.Statistics(binder.counters.relocations, binder.counters.cache, final=True))
 
 
-def _starts_through_libc(proc: Process, libc: LinkMap | None) -> bool:
-    """Whether the entry point calls __libc_start_main (crt1.o), which prints "initialize program" and
-    registers _dl_fini.  A program linked with crt1.o needs libc.so.6 itself; a libc-free one (its own
-    _start) does not, even when a library pulls libc in: then libc's constructors run, nothing else."""
+def _starts_through_libc(proc: Process, binder: Binder, libc: LinkMap | None) -> bool:
+    """Whether the entry point calls __libc_start_main, which prints "initialize program" and registers
+    _dl_fini: crt1.o's _start references it (GLOB_DAT, or JUMP_SLOT without PIE).  A program with its
+    own _start does not, whether it needs libc.so.6 itself or a library pulls libc in."""
     main = proc.main
-    return libc is not None and (main is libc or main is None or main.elf is None or LIBC_SO in main.elf.needed)
+    if libc is None:
+        return False
+    if main is libc or main is None or main.elf is None:
+        return True
+    return binder.references(main, "__libc_start_main")
 
 
 def _plt_calls(proc: Process, calls: tuple[str, ...]) -> list[str]:

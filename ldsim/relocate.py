@@ -321,6 +321,17 @@ class Binder:
             out.append(Rela(o, info & 0xFFFFFFFF, info >> 32, addend))
         return out
 
+    def references(self, m: LinkMap, name: str) -> bool:
+        """Does any relocation of m (DT_RELA or DT_JMPREL) name the symbol `name`?"""
+        tab = self.table(m)
+        if m.elf is None or tab is None or tab.symtab is None:
+            return False
+        for start, entries, _nrel, _lazy in self._ranges(m, False):
+            for r in entries:
+                if r.sym and tab.symbol(r.sym).name == name:
+                    return True
+        return False
+
     # -- immediate binding, as a whole-root scan checks it -----------------------------------------
 
     def undefined_now(self, m: LinkMap) -> None:

@@ -112,6 +112,11 @@ WORLDS: dict[str, list[Obj]] = {
         Obj("m", 'void _start(void) { __asm__ volatile("movl $60, %eax; xorl %edi, %edi; syscall"); }\n',
             ("-nostdlib", "-nostartfiles"), ("l",), shared=False),
     ],
+    "own_start_with_libc": [  # needs libc.so.6 itself, but its own _start never calls __libc_start_main
+        Obj("m", '#include <unistd.h>\nint never_called(void) { return getpid(); }\n'
+                 'void _start(void) { __asm__ volatile("movl $60, %eax; xorl %edi, %edi; syscall"); }\n',
+            ("-nostartfiles",), (), shared=False),
+    ],
     "preload": [
         Obj("lib/libpre.so", "int foo(void) { return 9; }\n"),
         Obj("lib/libf.so", "int foo(void) { return 1; }\nint (*pf)(void) = foo;\n"),
@@ -247,7 +252,7 @@ CORE = ("exec", "exec-now", "exec-plain-now", "trace-now", "trace-lazy", "unused
 EXTRA = {"interpose": ("run", "scopes", "bind-not", "exec-unused", "stats", "stats-now", "preload"),
          "weak": ("dynamic-weak", "stats-now"), "preload": ("preload", "scopes"), "tls": ("stats-now",),
          "symbolic": ("scopes", "dynamic-weak"), "diamond": ("run",), "cycle": ("run",), "nolibc": ("run",),
-         "nolibc_libc_dep": ("run",),
+         "nolibc_libc_dep": ("run",), "own_start_with_libc": ("run",),
          "auxiliary": ("scopes",)}
 KEYS = [(w, m) for w in WORLDS for m in (*CORE, *EXTRA.get(w, ()))]
 
