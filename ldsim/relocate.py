@@ -52,6 +52,9 @@ class TypeClass:
 _PLT_CLASS = {R.JUMP_SLOT, R.DTPMOD64, R.DTPOFF64, R.TPOFF64, R.TLSDESC}
 _TCLASS = {**{int(t): int(TypeClass.PLT) for t in _PLT_CLASS}, int(R.COPY): int(TypeClass.COPY)}
 _RELA = struct.Struct("<QQq")
+# the cases of elf_machine_rela's switch (sysdeps/x86_64/dl-machine.h, LP64): R_X86_64_64, PC32, 32,
+# COPY, GLOB_DAT, JUMP_SLOT, DTPMOD64, DTPOFF64, TPOFF64, SIZE32, SIZE64, TLSDESC, IRELATIVE
+_HANDLED = frozenset((1, 2, 10, 5, 6, 7, 16, 17, 18, 32, 33, 36, 37))
 
 
 def type_class(rtype: int) -> int:
@@ -278,10 +281,12 @@ class Binder:
         scopes = scopes if scopes is not None else self.scopes_of(m)
         for start, entries, nrelative, range_lazy in self._ranges(m, lazy):
             relocs = entries[nrelative:]  # the first DT_RELACOUNT entries are relative: no lookups
-            if range_lazy:
+            if range_lazy:  # elf_machine_lazy_rel: only these three types may stand in a lazy range
                 for r in relocs:
                     if r.type == R.TLSDESC:
                         self._rela(m, tab, r, scopes)
+                    elif r.type != R.JUMP_SLOT and r.type != R.IRELATIVE:
+                        self._bad_type(m, r.type, True)
                 continue
             deferred = []
             for r in relocs:
@@ -291,6 +296,14 @@ class Binder:
                 self._rela(m, tab, r, scopes)
             for r in deferred:
                 self._rela(m, tab, r, scopes)
+
+    def _bad_type(self, m: LinkMap, rtype: int, plt: bool) -> None:
+        """_dl_reloc_bad_type (elf/dl-reloc.c): fatal, named by l_name ("" for the program); the type in
+        two hex digits, eight above 0xff."""
+        from ldsim.search import LoadError
+        digits = f"{rtype & 0xFFFFFFFF:08x}" if rtype > 0xFF else f"{rtype:02x}"
+        what = "PLT reloc" if plt else "reloc"
+        self.proc.fatal(LoadError(m.name, f"unexpected {what} type 0x{digits}", 0))
 
     def _ranges(self, m: LinkMap, lazy: bool) -> list[tuple[int, list[Rela], int, bool]]:
         """_ELF_DYNAMIC_DO_RELOC: DT_RELA (first RELACOUNT relative), DT_JMPREL merged when contiguous
@@ -429,6 +442,8 @@ class Binder:
             return
         sym = tab.symbol(r.sym)
         if sym.bind == STB.LOCAL or sym.binds_local:
+            if r.type not in _HANDLED:
+                self._bad_type(m, r.type, False)
             return
         tclass = int(type_class(r.type))
         cache = self.caches.get(id(m))
@@ -447,6 +462,8 @@ class Binder:
                     version = v if v is not None and v.hash != 0 else None
             found = self.lookup(sym.name, m, sym, scopes, version, tclass)
             cache.result = found
+        if r.type not in _HANDLED:  # looked up first (RESOLVE_MAP), then the switch's default
+            self._bad_type(m, r.type, False)
         if r.type == R.COPY and found is not None:
             dsym = found[1]
             if dsym.size > sym.size or (dsym.size < sym.size and self.proc.cfg.warn):

@@ -279,3 +279,33 @@ def results(worlds) -> dict[tuple[str, str], tuple[oracle.Outcome, oracle.Outcom
 def test_binding(results, world: str, mode: str) -> None:
     real, sim = results[(world, mode)]
     assert_same(_uncycled(real), _uncycled(sim))
+
+
+@pytest.mark.parametrize("mode", ["trace-now", "trace-lazy", "exec-now"])
+def test_an_unknown_relocation_type_is_fatal(tmp_path, mode: str) -> None:
+    """A GLOB_DAT entry of a library rewritten to R_X86_64_PC64 (24), which elf_machine_rela's switch does
+    not handle: looked up first, then _dl_reloc_bad_type(map, 24, 0), "unexpected reloc type 0x18",
+    fatal (sysdeps/x86_64/dl-machine.h, elf/dl-reloc.c)."""
+    import struct
+    from ldsim.elf import DT, parse_elf
+    root = str(tmp_path)
+    build(root, [Obj("lib/libg.so", "int g;\n"),
+                 Obj("lib/libr.so", "extern int g;\nint *pg(void) { return &g; }\n", libs=("g",)),
+                 Obj("m", "int *pg(void);\nint main(void) { return 0; }\n", libs=("r",), shared=False)])
+    path = f"{root}/lib/libr.so"
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    elf = parse_elf(bytes(data))
+    off = elf.vaddr_to_offset(elf.dyn(DT.RELA))
+    for i in range((elf.dyn(DT.RELASZ) or 0) // 24):
+        at = off + 24 * i + 8
+        info, = struct.unpack_from("<Q", data, at)
+        if info & 0xFFFFFFFF == 6:  # R_X86_64_GLOB_DAT
+            struct.pack_into("<Q", data, at, (info & ~0xFFFFFFFF) | 24)
+            break
+    else:
+        pytest.skip("no GLOB_DAT entry to rewrite")
+    with open(path, "wb") as f:
+        f.write(data)
+    env = {k: v.replace("{root}", root) for k, v in MODES[mode].items()}
+    assert_same(oracle.real_ldso([f"{root}/m"], env, root), oracle.ldsim_ldso([f"{root}/m"], env, root))

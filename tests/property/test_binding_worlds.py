@@ -109,15 +109,13 @@ def test_bindings_of_generated_worlds_match_the_real_loader(batch) -> None:
 
 # -- divergences found by the generated worlds, kept as reproducers -----------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="ldsim/relocate.py skips every non-TLSDESC entry of a lazy DT_JMPREL "
-                   "range; glibc's elf_machine_lazy_rel (sysdeps/x86_64/dl-machine.h) accepts only JUMP_SLOT, "
-                   "TLSDESC and IRELATIVE and calls _dl_reloc_bad_type(map, type, 1) for any other: "
-                   "fatal 'unexpected PLT reloc type 0x00', exit 127")
 @pytest.mark.parametrize("libc", [False, True])
 def test_a_none_entry_in_a_lazy_plt_range_is_fatal(tmp_path, libc) -> None:
     """A program linked with --unresolved-symbols=ignore-all gets R_X86_64_NONE entries in .rela.plt for
     the functions nothing defined at link time.  Relocated lazily (LD_WARN without LD_BIND_NOW) the real
-    loader stops at the first one; with LD_BIND_NOW, elf_machine_rela ignores R_X86_64_NONE."""
+    loader stops at the first one: elf_machine_lazy_rel (sysdeps/x86_64/dl-machine.h) accepts only
+    JUMP_SLOT, TLSDESC and IRELATIVE, and _dl_reloc_bad_type(map, type, 1) is fatal ("unexpected PLT
+    reloc type 0x00", exit 127); with LD_BIND_NOW, elf_machine_rela ignores R_X86_64_NONE."""
     from ldsim.materialize import LibSpec, ProgSpec, WorldSpec, build_world
     root = str(tmp_path)
     build_world(WorldSpec((ProgSpec("bin/prog", needed=("libb0.so",), rpath="$ORIGIN/../lib", uses=("absent",),
