@@ -15,6 +15,7 @@ from dataclasses import dataclass
 RTLD = "/lib64/ld-linux-x86-64.so.2"
 _HEX = re.compile(rb"0x[0-9a-f]+")
 _PID = re.compile(rb"^ {0,9}\d+:\t", re.M)
+LDD_PATH = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}  # what ldd's bash script needs to find its tools
 
 
 @dataclass(frozen=True)
@@ -38,13 +39,12 @@ def run(argv: list[str], env: dict[str, str] | None = None, cwd: str | None = No
 
 def real_ldd(args: list[str], env: dict[str, str] | None = None, cwd: str | None = None) -> Outcome:
     """glibc's ldd with exactly `env` (PATH added so the bash script finds its tools)."""
-    full = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **(env or {})}
-    return run(["ldd", *args], full, cwd)
+    return run(["ldd", *args], {**LDD_PATH, **(env or {})}, cwd)
 
 
 def ldsim_ldd(args: list[str], env: dict[str, str] | None = None, cwd: str | None = None) -> Outcome:
     """`ldsim ldd -i -e ...`: the same simulated environment as real_ldd's, plus PATH as ldd has it."""
-    full = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **(env or {})}
+    full = {**LDD_PATH, **(env or {})}
     eargs = [a for k, v in full.items() for a in ("-e", f"{k}={v}")]
     return run([sys.executable, "-m", "ldsim", "ldd", "-i", *eargs, *args], _own_env(), cwd)
 
@@ -63,3 +63,40 @@ def _own_env() -> dict[str, str]:
     """ldsim's own process environment: enough to import ldsim from this checkout."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": root}
+
+
+
+def outcome_of(run) -> Outcome:
+    """An in-process ldsim run (`ldsim.ldso.Run`) as an Outcome, masked like a real one."""
+    return Outcome(mask(run.text(1).encode("utf-8", "surrogateescape")),
+                   mask(run.text(2).encode("utf-8", "surrogateescape")), run.status)
+
+
+_HOST_CPU = []  # read once per test session
+
+
+def _invocation(env: dict[str, str], cwd: str):
+    from ldsim.config import Invocation
+    from ldsim.glibc import DEBIAN_X86_64
+    from ldsim.hwcaps import detect_host_cpu
+    if not _HOST_CPU:
+        _HOST_CPU.append(detect_host_cpu())
+    return Invocation(env=tuple(env.items()), cwd=cwd, pid=4242, cpu=_HOST_CPU[0], profile=DEBIAN_X86_64)
+
+
+def sim_ldso(prog: str, env: dict[str, str], cwd: str, world=None) -> Outcome:
+    """`ld.so PROG` simulated in-process with exactly `env` (on the host root unless `world` is given)."""
+    from ldsim.glibc import DEBIAN_X86_64
+    from ldsim.ldso import run_ldso
+    from ldsim.linkmap import FileCache
+    from ldsim.world import HostWorld
+    world = world if world is not None else HostWorld(cwd)
+    return outcome_of(run_ldso(world, _invocation(env, cwd), [prog], FileCache(), DEBIAN_X86_64.rtld))
+
+
+def sim_ldd(args: list[str], env: dict[str, str], cwd: str) -> Outcome:
+    """`ldd ARGS` simulated in-process with the environment real_ldd gives the script."""
+    from ldsim.lddscript import run_ldd
+    from ldsim.linkmap import FileCache
+    from ldsim.world import HostWorld
+    return outcome_of(run_ldd(HostWorld(cwd), _invocation({**LDD_PATH, **env}, cwd), args, FileCache()))

@@ -29,45 +29,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ldsim.config import Invocation
-from ldsim.glibc import DEBIAN_X86_64
-from ldsim.hwcaps import detect_host_cpu
-from ldsim.lddscript import run_ldd
-from ldsim.ldso import run_ldso
-from ldsim.linkmap import FileCache
 from ldsim.testing import binding_worlds, build_binding_batch
-from ldsim.world import HostWorld
 from tests import oracle
 
 pytestmark = [pytest.mark.property, pytest.mark.conformance]
 
 WORLDS = int(os.environ.get("LDSIM_BINDING_EXAMPLES", "200"))
 BATCH = 25
-CPU = detect_host_cpu()
 LAZY = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_WARN": "yes", "LD_DEBUG": "libs,bindings"}
 MODES = {"LD_BIND_NOW": {**LAZY, "LD_BIND_NOW": "yes"}, "lazy": LAZY,
          # the program run (it does nothing): undefined symbols and missing versions are fatal (exit 127)
          "run, LD_BIND_NOW": {"LD_BIND_NOW": "yes", "LD_DEBUG": "libs,bindings"},
          "run, lazy": {"LD_DEBUG": "libs,bindings"}}
-LDD_PATH = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
 SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck), print_blob=True)
-
-
-def _inv(env: dict[str, str], cwd: str) -> Invocation:
-    return Invocation(env=tuple(env.items()), cwd=cwd, pid=4242, cpu=CPU, profile=DEBIAN_X86_64)
-
-
-def _outcome(run) -> oracle.Outcome:
-    return oracle.Outcome(oracle.mask(run.text(1).encode("utf-8", "surrogateescape")),
-                          oracle.mask(run.text(2).encode("utf-8", "surrogateescape")), run.status)
-
-
-def sim_ldso(prog: str, env: dict[str, str], cwd: str) -> oracle.Outcome:
-    return _outcome(run_ldso(HostWorld(cwd), _inv(env, cwd), [prog], FileCache(), DEBIAN_X86_64.rtld))
-
-
-def sim_ldd(args: list[str], cwd: str) -> oracle.Outcome:
-    return _outcome(run_ldd(HostWorld(cwd), _inv(LDD_PATH, cwd), args, FileCache()))
 
 
 def _diff(what: str, bw, real: oracle.Outcome, sim: oracle.Outcome) -> str:
@@ -85,10 +59,10 @@ def compare_world(bw, root: str) -> list[str]:
     prog = f"{root}/bin/prog"
     diffs = []
     for mode, env in MODES.items():
-        real, sim = oracle.real_ldso([prog], env, root), sim_ldso(prog, env, root)
+        real, sim = oracle.real_ldso([prog], env, root), oracle.sim_ldso(prog, env, root)
         if real != sim:
             diffs.append(_diff(f"ld.so trace ({mode})", bw, real, sim))
-    real, sim = oracle.real_ldd(["-r", prog], {}, root), sim_ldd(["-r", prog], root)
+    real, sim = oracle.real_ldd(["-r", prog], {}, root), oracle.sim_ldd(["-r", prog], {}, root)
     if real != sim:
         diffs.append(_diff("ldd -r", bw, real, sim))
     return diffs
@@ -122,5 +96,5 @@ def test_a_none_entry_in_a_lazy_plt_range_is_fatal(tmp_path, libc) -> None:
                                     libc=libc),
                            LibSpec("lib/libb0.so", soname="libb0.so", defines=("s0",), libc=libc))), root)
     prog = f"{root}/bin/prog"
-    real, sim = oracle.real_ldso([prog], MODES["lazy"], root), sim_ldso(prog, MODES["lazy"], root)
+    real, sim = oracle.real_ldso([prog], MODES["lazy"], root), oracle.sim_ldso(prog, MODES["lazy"], root)
     assert real == sim, f"real {real!r}\nldsim {sim!r}"

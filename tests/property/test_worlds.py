@@ -22,42 +22,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ldsim.config import Invocation
-from ldsim.glibc import DEBIAN_X86_64
-from ldsim.hwcaps import detect_host_cpu
-from ldsim.lddscript import run_ldd
-from ldsim.ldso import run_ldso
-from ldsim.linkmap import FileCache
 from ldsim.scenario import VROOT, fmt, virtual_world
 from ldsim.testing import build_batch, with_unrelated_dir, worlds
-from ldsim.world import HostWorld
 from tests import oracle
 
 pytestmark = [pytest.mark.property, pytest.mark.conformance]
 
 WORLDS = int(os.environ.get("LDSIM_PROPERTY_EXAMPLES", "200"))
 BATCH = 25
-CPU = detect_host_cpu()
 TRACE = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs"}
-LDD_PATH = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
 SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck), print_blob=True)
-
-
-def _inv(env: dict[str, str], cwd: str) -> Invocation:
-    return Invocation(env=tuple(env.items()), cwd=cwd, pid=4242, cpu=CPU, profile=DEBIAN_X86_64)
-
-
-def _outcome(run) -> oracle.Outcome:
-    return oracle.Outcome(oracle.mask(run.text(1).encode("utf-8", "surrogateescape")),
-                          oracle.mask(run.text(2).encode("utf-8", "surrogateescape")), run.status)
-
-
-def sim_ldso(world, prog: str, env: dict[str, str], cwd: str) -> oracle.Outcome:
-    return _outcome(run_ldso(world, _inv(env, cwd), [prog], FileCache(), DEBIAN_X86_64.rtld))
-
-
-def sim_ldd(prog: str, env: dict[str, str], cwd: str) -> oracle.Outcome:
-    return _outcome(run_ldd(HostWorld(cwd), _inv({**LDD_PATH, **env}, cwd), [prog], FileCache()))
 
 
 def _diff(what: str, sc, real: oracle.Outcome, sim: oracle.Outcome) -> str:
@@ -74,7 +48,7 @@ def virtual_listing(sc) -> bytes:
     w = virtual_world(sc)
     env = {**TRACE, **{k: fmt(v, VROOT) for k, v in sc.env.items()}}
     env.pop("LD_DEBUG")
-    return sim_ldso(w, f"{VROOT}/bin/prog", env, w.cwd).stdout
+    return oracle.sim_ldso(f"{VROOT}/bin/prog", env, w.cwd, w).stdout
 
 
 @settings(max_examples=math.ceil(WORLDS / BATCH), **SETTINGS)
@@ -88,9 +62,9 @@ def test_generated_worlds_match_the_real_loader(batch) -> None:
             prog = f"{root}/bin/prog"
             env = {k: fmt(v, root) for k, v in sc.env.items()}
             real = oracle.real_ldso([prog], {**TRACE, **env}, root)
-            sim = sim_ldso(HostWorld(root), prog, {**TRACE, **env}, root)
+            sim = oracle.sim_ldso(prog, {**TRACE, **env}, root)
             assert real == sim, _diff("ld.so trace", sc, real, sim)
-            real, sim = oracle.real_ldd([prog], env, root), sim_ldd(prog, env, root)
+            real, sim = oracle.real_ldd([prog], env, root), oracle.sim_ldd([prog], env, root)
             assert real == sim, _diff("ldd", sc, real, sim)
             listing = oracle.real_ldso([prog], {"LD_TRACE_LOADED_OBJECTS": "1", **env}, root).stdout
             assert virtual_listing(sc) == listing.replace(root.encode(), VROOT.encode()), \
