@@ -6,6 +6,7 @@ ldsim; everything else must be byte-identical.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import subprocess
@@ -28,6 +29,19 @@ class Outcome:
 def mask(data: bytes) -> bytes:
     """Mask addresses and the PID column of LD_DEBUG lines."""
     return _HEX.sub(b"0xADDR", _PID.sub(b"PID:\t", data))
+
+
+def diff_report(real: Outcome, sim: Outcome) -> str:
+    """Unified diffs of stdout and stderr plus both exit statuses: the assertion message."""
+    parts = []
+    for name in ("stdout", "stderr"):
+        a = getattr(real, name).decode(errors="replace").splitlines()
+        b = getattr(sim, name).decode(errors="replace").splitlines()
+        if a != b:
+            parts.append("\n".join(difflib.unified_diff(a, b, f"real {name}", f"ldsim {name}", lineterm="")))
+    if real.status != sim.status:
+        parts.append(f"exit status: real {real.status}, ldsim {sim.status}")
+    return "\n".join(parts)
 
 
 def run(argv: list[str], env: dict[str, str] | None = None, cwd: str | None = None,

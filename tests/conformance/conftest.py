@@ -5,7 +5,6 @@ The real loader is the oracle at test time: nothing here pins this machine's out
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -62,22 +61,9 @@ def expand_modes(modes: Sequence[str]) -> list[str]:
     return out
 
 
-def diff_report(real: oracle.Outcome, sim: oracle.Outcome) -> str:
-    """Unified diffs of stdout and stderr plus both exit statuses: the assertion message."""
-    parts = []
-    for name in ("stdout", "stderr"):
-        a = getattr(real, name).decode(errors="replace").splitlines()
-        b = getattr(sim, name).decode(errors="replace").splitlines()
-        if a != b:
-            parts.append("\n".join(difflib.unified_diff(a, b, f"real {name}", f"ldsim {name}", lineterm="")))
-    if real.status != sim.status:
-        parts.append(f"exit status: real {real.status}, ldsim {sim.status}")
-    return "\n".join(parts)
-
-
 def assert_same(real: oracle.Outcome, sim: oracle.Outcome) -> None:
     if real != sim:
-        pytest.fail("ldsim differs from the real loader:\n" + diff_report(real, sim), pytrace=False)
+        pytest.fail("ldsim differs from the real loader:\n" + oracle.diff_report(real, sim), pytrace=False)
 
 
 

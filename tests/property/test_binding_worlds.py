@@ -20,7 +20,6 @@ LDSIM_BINDING_EXAMPLES sets how many worlds are generated (default 200).
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import tempfile
@@ -45,13 +44,7 @@ SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck), print_bl
 
 
 def _diff(what: str, bw, real: oracle.Outcome, sim: oracle.Outcome) -> str:
-    parts = [f"{what} differs for world (libc={bw.libc}):\n{bw.describe()}"]
-    for name in ("stdout", "stderr"):
-        a = getattr(real, name).decode(errors="replace").splitlines()
-        b = getattr(sim, name).decode(errors="replace").splitlines()
-        parts += list(difflib.unified_diff(a, b, f"real {name}", f"ldsim {name}", lineterm=""))
-    parts.append(f"status real {real.status} ldsim {sim.status}")
-    return "\n".join(parts)
+    return f"{what} differs for world (libc={bw.libc}):\n{bw.describe()}" + "\n" + oracle.diff_report(real, sim)
 
 
 def compare_world(bw, root: str) -> list[str]:

@@ -13,7 +13,6 @@ LDSIM_PROPERTY_EXAMPLES sets how many worlds are generated (default 200).
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import tempfile
@@ -35,13 +34,7 @@ SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck), print_bl
 
 
 def _diff(what: str, sc, real: oracle.Outcome, sim: oracle.Outcome) -> str:
-    parts = [f"{what} differs for {sc.objects!r} env={sc.env!r}"]
-    for name in ("stdout", "stderr"):
-        a = getattr(real, name).decode(errors="replace").splitlines()
-        b = getattr(sim, name).decode(errors="replace").splitlines()
-        parts += list(difflib.unified_diff(a, b, f"real {name}", f"ldsim {name}", lineterm=""))
-    parts.append(f"status real {real.status} ldsim {sim.status}")
-    return "\n".join(parts)
+    return f"{what} differs for {sc.objects!r} env={sc.env!r}" + "\n" + oracle.diff_report(real, sim)
 
 
 def virtual_listing(sc) -> bytes:
