@@ -150,11 +150,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"ldsim: {rest[0]}: {e.strerror or e}", file=sys.stderr)
         return EXIT_INPUT
-    status = _emit(run_exec(world, inv, rest, FileCache(snapshot=True)))
+    files = FileCache(snapshot=True)  # both runs of --explain read the same files: parsed once
+    status = _emit(run_exec(world, inv, rest, files))
     if args.explain:  # after the trace: loaded objects, their first requester, search step, bindings
         from ldsim.render.explain import run_table
         from ldsim.runexplain import explain_run
-        sys.stdout.writelines(run_table(explain_run(world, inv, rest, FileCache(snapshot=True))))
+        sys.stdout.writelines(run_table(explain_run(world, inv, rest, files)))
     return status
 
 

@@ -131,11 +131,12 @@ class Searcher:
     def system(self) -> list[DirRecord]:
         """The system directories' records, made when first needed (most searches end in the cache)."""
         if self._system is None:
-            self._system = self._system_records()
+            self._system = [self._record(d, "system search path", None) for d in self.profile.system_dirs]
         return self._system
 
-    def _system_records(self) -> list[DirRecord]:
-        return [self._record(d, "system search path", None) for d in self.profile.system_dirs]
+    def _open(self, path: str) -> Opened:
+        """world.open, through the run's FileCache when there is one."""
+        return self.world.open(path) if self.files is None else self.files.open(self.world, path)
 
     # -- directory records ------------------------------------------------------------------------
 
@@ -149,8 +150,7 @@ class Searcher:
 
     def fillin(self, path: str, seps: str, what: str, where: str | None, dst: DstValues) -> list[DirRecord]:
         """fillin_rpath: split, expand DSTs, drop empties, normalise the trailing '/', share records."""
-        if self._system is None:  # they were made first: a system directory listed here keeps their label
-            self._system = self._system_records()
+        _ = self.system  # made before any other list's records: a system dir listed here keeps their label
         out: list[DirRecord] = []
         for elem in _split(path, seps):
             if elem:
@@ -182,8 +182,7 @@ class Searcher:
         if not self._cache_loaded:
             self._cache_loaded = True
             try:
-                opened = (self.world.open(self.profile.cache_file) if self.files is None
-                          else self.files.open(self.world, self.profile.cache_file))
+                opened = self._open(self.profile.cache_file)
                 if self.files is None:
                     self._cache = parse_cache(bytes(opened.data or b""))
                 else:
@@ -233,7 +232,7 @@ class Searcher:
     def open_verify(self, path: str, res: SearchResult) -> Opened | None:
         """open_verify: None = skipped (search goes on, errno set); LoadError = fatal for the request."""
         try:
-            opened = self.world.open(path) if self.files is None else self.files.open(self.world, path)
+            opened = self._open(path)
         except OSError as e:
             self.errno = e.errno or E.ENOENT
             res.tried.append(Candidate(path, "absent" if e.errno == E.ENOENT else E.errorcode.get(e.errno, "error")))
