@@ -80,14 +80,9 @@ def phases(top: str) -> None:
 
     inv = Invocation(env=(), cwd="/", pid=1, cpu=detect_host_cpu(), profile=DEBIAN_X86_64)
     world, files = S.MemoWorld(make_world("/", "/")), FileCache()
-    notes, stats, targets, seen = [], S.ScanStats(), [], set()
+    notes, stats = [], S.ScanStats()
     t = clock()
-    for path, st in S.walk(world, top, True, True, notes, stats):
-        if (st.st_dev, st.st_ino) not in seen:
-            seen.add((st.st_dev, st.st_ino))
-            target = S.classify(world, inv, files, path, st, notes, stats)
-            if target is not None:
-                targets.append(target)
+    targets = S.discover(world, inv, files, [top], True, True, notes, stats)
     t = report(f"discovery ({stats.entries} entries)", t)
     procs = [S.resolve(world, inv, files, x) for x in targets
              if x.kind != "program" or S._interp_ok(world, inv, x, [])]

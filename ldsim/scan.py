@@ -13,6 +13,7 @@ one finding naming the file and the reason, and the scan goes on.
 from __future__ import annotations
 
 import errno as E
+import os
 import posixpath
 import stat as stat_mod
 from dataclasses import dataclass, field, replace
@@ -235,10 +236,11 @@ _SPECIAL = ((stat_mod.S_ISFIFO, "a FIFO"), (stat_mod.S_ISCHR, "a character devic
 
 
 def walk(world: World, top: str, recursive: bool, explicit: bool, notes: list[Finding],
-         stats: ScanStats) -> Iterable[tuple[str, object]]:
-    """Regular files under `top` as (path, stat), through the World only.  Symlinked files are followed,
-    symlinked directories only when named at the top (never inside: no loops, no escapes); special
-    files are never opened."""
+         stats: ScanStats) -> Iterable[tuple[str, list[str], object]]:
+    """The regular files under `top`, through the World only: (directory, names, None) for the files a
+    directory lists as regular (no stat per file: `discover` reads them in one batch), (path, [], stat) for
+    a file reached through a symlink or named itself.  Symlinked files are followed, symlinked directories
+    only when named at the top (never inside: no loops, no escapes); special files are never opened."""
     try:
         st = world.stat(top)
     except OSError as e:
@@ -250,29 +252,30 @@ def walk(world: World, top: str, recursive: bool, explicit: bool, notes: list[Fi
         return
     seen_dirs = {(st.st_dev, st.st_ino)}
     stack = [top.rstrip("/") or "/"]
-    lstat, S_IFMT = world.lstat, stat_mod.S_IFMT  # hot: every file of the tree passes here
     S_IFDIR, S_IFLNK, S_IFREG = stat_mod.S_IFDIR, stat_mod.S_IFLNK, stat_mod.S_IFREG
     while stack:
         d = stack.pop()
         try:
-            names = sorted(world.listdir(d))
+            entries = sorted(world.scandir(d))
         except OSError as e:
             notes.append(Finding(ProblemKind.BAD_FILE, d, d, f"cannot list: {_reason(e)}"))
             continue
+        stats.entries += len(entries)
+        regular = [name for name, fmt in entries if fmt == S_IFREG]  # most of a tree's entries
+        if regular:
+            yield d, regular, None
         subdirs = []
         prefix = (d if d != "/" else "") + "/"
-        stats.entries += len(names)
-        for name in names:
+        for name, fmt in entries:
+            if fmt == S_IFREG:
+                continue
             path = prefix + name
             try:
-                lst = lstat(path)
+                lst = world.lstat(path)
             except OSError as e:
                 notes.append(Finding(ProblemKind.BAD_FILE, path, path, f"cannot stat: {_reason(e)}"))
                 continue
-            fmt = S_IFMT(lst.st_mode)
-            if fmt == S_IFREG:
-                yield path, lst
-                continue
+            fmt = stat_mod.S_IFMT(lst.st_mode)
             if fmt == S_IFDIR:
                 if recursive and (lst.st_dev, lst.st_ino) not in seen_dirs:
                     seen_dirs.add((lst.st_dev, lst.st_ino))
@@ -291,9 +294,9 @@ def walk(world: World, top: str, recursive: bool, explicit: bool, notes: list[Fi
         stack.extend(reversed(subdirs))
 
 
-def _file(world: World, path: str, st, notes: list[Finding], explicit: bool) -> Iterable[tuple[str, object]]:
+def _file(world: World, path: str, st, notes: list[Finding], explicit: bool) -> Iterable[tuple[str, list[str], object]]:
     if stat_mod.S_ISREG(st.st_mode):
-        yield path, st
+        yield path, [], st
         return
     for test, what in _SPECIAL:
         if test(st.st_mode):
@@ -301,16 +304,47 @@ def _file(world: World, path: str, st, notes: list[Finding], explicit: bool) -> 
             return
 
 
-def classify(world: World, inv: Invocation, files: FileCache, path: str, st,
+_ELF_MAGIC = b"\x7fELF"
+
+
+def _heads(world: World, where: str, names: list[str], st) -> list[tuple[str, object, object]]:
+    """(path, first bytes or OSError, fstat of an ELF file) of a batch `walk` gave."""
+    if st is None:  # a directory's regular files
+        prefix = (where if where != "/" else "") + "/"
+        return [(prefix + name, data, fst) for name, data, fst in world.heads(where, names, 64, _ELF_MAGIC)]
+    d, _, name = where.rpartition("/")  # one file reached through a link (or named itself)
+    return [(where, data, fst) for _, data, fst in world.heads(d or "/", [name], 64, _ELF_MAGIC)]
+
+
+def discover(world: World, inv: Invocation, files: FileCache, tops: list[str], recursive: bool, explicit: bool,
+             notes: list[Finding], stats: ScanStats) -> list[Target]:
+    """The programs and libraries under `tops`, each file once however many links reach it."""
+    targets: list[Target] = []
+    seen: set[tuple[int, int]] = set()
+    inner = getattr(world, "_world", world)  # the walk's lstats are not asked again: not memoised
+    for top in tops:
+        for where, names, st in walk(inner, top, recursive, explicit, notes, stats):
+            for path, data, fst in _heads(inner, where, names, st):
+                if isinstance(data, OSError):
+                    notes.append(Finding(ProblemKind.BAD_FILE, path, path, f"cannot read: {_reason(data)}"))
+                    continue
+                if fst is None:
+                    continue  # not ELF
+                key = (fst.st_dev, fst.st_ino)
+                if key in seen:
+                    stats.duplicates += 1
+                    continue
+                seen.add(key)
+                t = classify(world, inv, files, path, st or fst, data, notes, stats)
+                if t is not None:
+                    targets.append(t)
+    return targets
+
+
+def classify(world: World, inv: Invocation, files: FileCache, path: str, st, head: bytes,
              notes: list[Finding], stats: ScanStats) -> Target | None:
-    """Is this an ELF file of this loader, and is it a program (has PT_INTERP) or a library?"""
-    try:
-        head = world.read(path, 64)
-    except OSError as e:
-        notes.append(Finding(ProblemKind.BAD_FILE, path, path, f"cannot read: {_reason(e)}"))
-        return None
-    if head[:4] != b"\x7fELF":
-        return None
+    """Is this ELF file (`head`: its first 64 bytes) one of this loader's, and is it a program (has
+    PT_INTERP) or a library?"""
     stats.elf_files += 1
     p = inv.profile
     if len(head) < 20:
@@ -685,18 +719,7 @@ def scan(world: World, inv: Invocation, opts: ScanOptions, files: FileCache | No
     explicit = bool(opts.paths)
     tops = list(opts.paths) if explicit else default_dirs(world, inv, notes)
     recursive = explicit if opts.recursive is None else opts.recursive
-    targets: list[Target] = []
-    seen: set[tuple[int, int]] = set()
-    for top in tops:  # the walk's lstats are not asked again: not memoised
-        for path, st in walk(world._world, top, recursive, explicit, notes, stats):
-            key = (st.st_dev, st.st_ino)
-            if key in seen:
-                stats.duplicates += 1
-                continue
-            seen.add(key)
-            t = classify(world, inv, files, path, st, notes, stats)
-            if t is not None:
-                targets.append(t)
+    targets = discover(world, inv, files, tops, recursive, explicit, notes, stats)
     res.symbols_checked = opts.check_symbols and _symbol_checker()
     opts = replace(opts, check_symbols=res.symbols_checked)
     for i, t in enumerate(targets):

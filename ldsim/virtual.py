@@ -180,3 +180,18 @@ class VirtualWorld:
 
     def getxattr(self, path: str, name: str) -> bytes:
         raise _err(errno.ENODATA, path)
+
+    def scandir(self, path: str) -> list[tuple[str, int]]:
+        prefix = self._resolve(path, True).rstrip("/") + "/"
+        return [(n, stat_mod.S_IFMT(self.lstat(prefix + n).st_mode)) for n in self.listdir(path)]
+
+    def heads(self, directory: str, names: list[str], size: int, magic: bytes) -> list[tuple]:
+        out: list[tuple] = []
+        for name in names:
+            path = directory.rstrip("/") + "/" + name
+            try:
+                data = self.read(path, size)
+                out.append((name, data, self.stat(path) if data.startswith(magic) else None))
+            except OSError as e:
+                out.append((name, e, None))
+        return out

@@ -23,7 +23,7 @@ from ldsim.glibc import DEBIAN_X86_64
 from ldsim.hwcaps import detect_host_cpu
 from ldsim.linkmap import FileCache
 from ldsim.materialize import LibSpec, ProgSpec, Symlink, WorldSpec, build_world
-from ldsim.scan import ProblemKind, ScanOptions, ScanResult, Target, classify, scan, walk
+from ldsim.scan import ProblemKind, ScanOptions, ScanResult, Target, discover, scan
 from ldsim.world import make_world
 
 pytestmark = pytest.mark.conformance
@@ -91,15 +91,7 @@ def targets_of(world, inv, opts: ScanOptions) -> list[Target]:
     stats = ScanStats()
     files = FileCache()
     tops = opts.paths or default_dirs(world, inv, notes)
-    seen, out = set(), []
-    for top in tops:
-        for path, st in walk(world, top, bool(opts.paths), bool(opts.paths), notes, stats):
-            if (st.st_dev, st.st_ino) in seen:
-                continue
-            seen.add((st.st_dev, st.st_ino))
-            t = classify(world, inv, files, path, st, notes, stats)
-            if t is not None:
-                out.append(t)
+    out = discover(world, inv, files, tops, bool(opts.paths), bool(opts.paths), notes, stats)
     return out
 
 
