@@ -33,7 +33,6 @@ def _env(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
 
 def _invocation(args: argparse.Namespace) -> Invocation:
     """The host facts, then the loader's rules: --profile, else those of the root's own loader."""
-    from dataclasses import replace
     from ldsim.hwcaps import cpu_for_profile
     from ldsim.profiles import detect_root, profile_by_name
     inv = _host_invocation(args)
@@ -45,7 +44,7 @@ def _invocation(args: argparse.Namespace) -> Invocation:
     except ValueError as e:
         print(f"ldsim: {e}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
-    return replace(inv, profile=profile, cpu=cpu_for_profile(profile, inv.cpu))
+    return inv.replace(profile=profile, cpu=cpu_for_profile(profile, inv.cpu))
 
 
 def _interp_profile(args: argparse.Namespace, inv: Invocation):

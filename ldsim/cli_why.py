@@ -36,8 +36,6 @@ def start(args: argparse.Namespace):
     inv = cli._invocation(args)
     world = make_world(args.root, inv.cwd)
     if args.scenario:
-        from dataclasses import replace
-
         from ldsim.scenario import VROOT, ScenarioError, fmt, load, virtual_world
         try:
             sc = load(args.scenario)
@@ -46,7 +44,7 @@ def start(args: argparse.Namespace):
             return None
         world = virtual_world(sc)
         env = tuple((k, fmt(v, VROOT)) for k, v in sc.env.items()) if args.empty_env or not args.env else inv.env
-        inv = replace(inv, env=env, cwd=world.cwd)
+        inv = inv.replace(env=env, cwd=world.cwd)
         args.program = args.program or fmt(sc.program, VROOT)
         args.ldd = args.ldd or sc.mode == "ldd"
     if not args.program:

@@ -8,10 +8,10 @@ once, and applied in the few named places glibc applies it.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, replace
 
 from ldsim.glibc import UNSECURE_ENVVARS, Profile
 from ldsim.hwcaps import Cpu, HwcapsChoice, split_list
+from ldsim.record import Frozen, Value
 
 
 # glibc.malloc.check's env alias: an SXID_ERASE tunable unless /etc/suid-debug exists (dl-tunables.c
@@ -60,25 +60,35 @@ DEBUG_OPTIONS: tuple[tuple[str, int, str], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class Credentials:
-    uid: int
-    euid: int
-    gid: int
-    egid: int
+class Credentials(Frozen):
+    __slots__ = _fields = ("uid", "euid", "gid", "egid")
+
+    def __init__(self, uid: int, euid: int, gid: int, egid: int) -> None:
+        _set = object.__setattr__
+        _set(self, "uid", uid)
+        _set(self, "euid", euid)
+        _set(self, "gid", gid)
+        _set(self, "egid", egid)
 
 
-@dataclass(frozen=True)
-class Invocation:
-    """Everything the simulation may know about the outside: nothing is read from the host deeper down."""
+class Invocation(Frozen):
+    """Everything the simulation may know about the outside: nothing is read from the host deeper down.
 
-    env: tuple[tuple[str, str], ...]
-    cwd: str
-    pid: int
-    cpu: Cpu
-    profile: Profile
-    secure: bool = False  # --secure: AT_SECURE=1 whatever the kernel would say
-    credentials: Credentials | None = None  # the caller's ids before execve; None = not modelled
+    env: tuple[tuple[str, str], ...]; secure: --secure, AT_SECURE=1 whatever the kernel would say;
+    credentials: the caller's ids before execve, None = not modelled."""
+
+    __slots__ = _fields = ("env", "cwd", "pid", "cpu", "profile", "secure", "credentials")
+
+    def __init__(self, env: tuple[tuple[str, str], ...], cwd: str, pid: int, cpu: Cpu, profile: Profile,
+                 secure: bool = False, credentials: Credentials | None = None) -> None:
+        _set = object.__setattr__
+        _set(self, "env", env)
+        _set(self, "cwd", cwd)
+        _set(self, "pid", pid)
+        _set(self, "cpu", cpu)
+        _set(self, "profile", profile)
+        _set(self, "secure", secure)
+        _set(self, "credentials", credentials)
 
 
 def strtoul(s: str) -> int:
@@ -98,33 +108,50 @@ def strtoul(s: str) -> int:
     return value
 
 
-@dataclass
-class LoaderConfig:
-    """ld.so's state after `process_envvars` and its command-line options."""
+_NO_HWCAPS_CHOICE = HwcapsChoice()
 
-    mode: Mode = Mode.NORMAL
-    trace_program: bool = False
-    warn: bool = False  # dl_verbose
-    verbose: bool = False  # state.version_info (LD_VERBOSE)
-    lazy: int = 1  # dl_lazy: 1 lazy, 0 now, -1 no relocation at all (--list)
-    bind_not: bool = False
-    dynamic_weak: bool = False
-    debug: int = 0
-    debug_words_unknown: list[str] = field(default_factory=list)
-    debug_help: bool = False
-    debug_output: str | None = None
-    library_path: str | None = None
-    library_path_source: str = "LD_LIBRARY_PATH"
-    preload_env: str | None = None
-    preload_opt: str | None = None
-    audit: list[str] = field(default_factory=list)
-    inhibit_cache: bool = False
-    inhibit_rpath: str | None = None
-    hwcaps: HwcapsChoice = HwcapsChoice()
-    origin_path: str | None = None
-    argv0: str | None = None
-    secure: bool = False
-    env_after: tuple[tuple[str, str], ...] = ()  # the program's environment after secure filtering
+
+class LoaderConfig(Value):
+    """ld.so's state after `process_envvars` and its command-line options.  Made once per simulated
+    process, so without slots: callers and tests may hang their own attributes on it."""
+
+    _fields = ("mode", "trace_program", "warn", "verbose", "lazy", "bind_not", "dynamic_weak", "debug",
+               "debug_words_unknown", "debug_help", "debug_output", "library_path", "library_path_source",
+               "preload_env", "preload_opt", "audit", "inhibit_cache", "inhibit_rpath", "hwcaps",
+               "origin_path", "argv0", "secure", "env_after")
+
+    def __init__(self, mode: Mode = Mode.NORMAL, trace_program: bool = False, warn: bool = False,
+                 verbose: bool = False, lazy: int = 1, bind_not: bool = False, dynamic_weak: bool = False,
+                 debug: int = 0, debug_words_unknown: list[str] | None = None, debug_help: bool = False,
+                 debug_output: str | None = None, library_path: str | None = None,
+                 library_path_source: str = "LD_LIBRARY_PATH", preload_env: str | None = None,
+                 preload_opt: str | None = None, audit: list[str] | None = None, inhibit_cache: bool = False,
+                 inhibit_rpath: str | None = None, hwcaps: HwcapsChoice | None = None,
+                 origin_path: str | None = None, argv0: str | None = None, secure: bool = False,
+                 env_after: tuple[tuple[str, str], ...] = ()) -> None:
+        self.mode = mode
+        self.trace_program = trace_program
+        self.warn = warn  # dl_verbose
+        self.verbose = verbose  # state.version_info (LD_VERBOSE)
+        self.lazy = lazy  # dl_lazy: 1 lazy, 0 now, -1 no relocation at all (--list)
+        self.bind_not = bind_not
+        self.dynamic_weak = dynamic_weak
+        self.debug = debug
+        self.debug_words_unknown = [] if debug_words_unknown is None else debug_words_unknown
+        self.debug_help = debug_help
+        self.debug_output = debug_output
+        self.library_path = library_path
+        self.library_path_source = library_path_source
+        self.preload_env = preload_env
+        self.preload_opt = preload_opt
+        self.audit = [] if audit is None else audit
+        self.inhibit_cache = inhibit_cache
+        self.inhibit_rpath = inhibit_rpath
+        self.hwcaps = _NO_HWCAPS_CHOICE if hwcaps is None else hwcaps
+        self.origin_path = origin_path
+        self.argv0 = argv0
+        self.secure = secure
+        self.env_after = env_after  # the program's environment after secure filtering
 
     @property
     def tracing(self) -> bool:
@@ -192,7 +219,7 @@ def read_environment(env: tuple[tuple[str, str], ...], secure: bool) -> LoaderCo
             cfg.mode = Mode.TRACE
             cfg.trace_program = strtoul(value) > 1
     if hwcap_mask is not None:
-        cfg.hwcaps = replace(cfg.hwcaps, hwcap_mask=hwcap_mask)
+        cfg.hwcaps = cfg.hwcaps.replace(hwcap_mask=hwcap_mask)
     if secure:
         # unsetenv of UNSECURE_ENVVARS (LD_HWCAP_MASK, the one SXID_ERASE tunable alias among them, too)
         cfg.env_after = tuple((k, v) for k, v in env if k not in UNSECURE_ENVVARS)
@@ -211,6 +238,6 @@ def apply_secure_debug(cfg: LoaderConfig, suid_debug_exists: bool) -> None:
 
 
 def hwcaps_with_options(cfg: LoaderConfig, prepend: str | None, mask: str | None) -> None:
-    cfg.hwcaps = replace(cfg.hwcaps,
-                         prepend=tuple(split_list(prepend)) if prepend is not None else cfg.hwcaps.prepend,
-                         mask=tuple(split_list(mask)) if mask is not None else cfg.hwcaps.mask)
+    old = cfg.hwcaps
+    cfg.hwcaps = old.replace(prepend=tuple(split_list(prepend)) if prepend is not None else old.prepend,
+                             mask=tuple(split_list(mask)) if mask is not None else old.mask)

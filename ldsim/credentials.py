@@ -21,9 +21,8 @@ from __future__ import annotations
 import errno
 import stat as stat_mod
 import struct
-from dataclasses import dataclass
-
 from ldsim.config import Credentials
+from ldsim.record import Frozen
 from ldsim.world import World
 
 XATTR_CAPS = "security.capability"
@@ -33,14 +32,17 @@ VFS_CAP_REVISION_1, VFS_CAP_REVISION_2, VFS_CAP_REVISION_3 = 0x01000000, 0x02000
 _SIZES = {VFS_CAP_REVISION_1: 12, VFS_CAP_REVISION_2: 20, VFS_CAP_REVISION_3: 24}  # XATTR_CAPS_SZ_*
 
 
-@dataclass(frozen=True)
-class FileCaps:
+class FileCaps(Frozen):
     """`struct vfs_ns_cap_data` decoded (include/uapi/linux/capability.h)."""
 
-    permitted: int
-    inheritable: int
-    effective: bool
-    rootid: int = 0  # revision 3 only: the uid that owns the capabilities
+    __slots__ = _fields = ("permitted", "inheritable", "effective", "rootid")
+
+    def __init__(self, permitted: int, inheritable: int, effective: bool, rootid: int = 0) -> None:
+        _set = object.__setattr__
+        _set(self, "permitted", permitted)
+        _set(self, "inheritable", inheritable)
+        _set(self, "effective", effective)
+        _set(self, "rootid", rootid)  # revision 3 only: the uid that owns the capabilities
 
 
 def parse_vfs_caps(data: bytes) -> FileCaps | None:
@@ -64,13 +66,16 @@ def parse_vfs_caps(data: bytes) -> FileCaps | None:
     return FileCaps(permitted, inheritable, bool(magic & VFS_CAP_FLAGS_EFFECTIVE), rootid)
 
 
-@dataclass(frozen=True)
-class SecureDecision:
+class SecureDecision(Frozen):
     """The kernel's verdict for one execve, with the reason (for explanations)."""
 
-    secure: bool
-    reason: str
-    after: Credentials  # real and effective ids of the new process
+    __slots__ = _fields = ("secure", "reason", "after")
+
+    def __init__(self, secure: bool, reason: str, after: Credentials) -> None:
+        _set = object.__setattr__
+        _set(self, "secure", secure)
+        _set(self, "reason", reason)
+        _set(self, "after", after)  # real and effective ids of the new process
 
 
 def decide_at_secure(mode: int, owner: int, group: int, caps: FileCaps | None,

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ldsim.record import Frozen
 
 _NAMES = ("ORIGIN", "PLATFORM", "LIB")
 
@@ -29,16 +29,20 @@ def dst_count(s: str) -> int:
     return count
 
 
-@dataclass(frozen=True)
-class DstValues:
+class DstValues(Frozen):
     """What the tokens stand for in one object: its origin (None = unknown), $PLATFORM, $LIB."""
 
-    origin: str | None
-    platform: str | None
-    lib: str
-    secure: bool = False
-    is_executable: bool = False  # the trust check applies to the main program's paths only
-    trusted_dirs: tuple[str, ...] = ()
+    __slots__ = _fields = ("origin", "platform", "lib", "secure", "is_executable", "trusted_dirs")
+
+    def __init__(self, origin: str | None, platform: str | None, lib: str, secure: bool = False,
+                 is_executable: bool = False, trusted_dirs: tuple[str, ...] = ()) -> None:
+        _set = object.__setattr__
+        _set(self, "origin", origin)
+        _set(self, "platform", platform)
+        _set(self, "lib", lib)
+        _set(self, "secure", secure)
+        _set(self, "is_executable", is_executable)  # the trust check applies to the main program's paths only
+        _set(self, "trusted_dirs", trusted_dirs)
 
 
 def substitute(s: str, v: DstValues) -> str:

@@ -9,9 +9,12 @@ reader in tests/unit/test_elf.py.  Every malformed input raises `ElfError` with 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import NamedTuple, Sequence
+
+from ldsim.record import Frozen
+
+_setattr = object.__setattr__
 
 
 class ElfError(Exception):
@@ -244,38 +247,34 @@ def _read_ident(head: bytes) -> Ident | None:
     )
 
 
-@dataclass(frozen=True)
-class ElfFile:
+class ElfFile(Frozen):
     """What the loader knows about one file after mapping it.  Single-valued dynamic tags: the last wins,
-    as in elf_get_dynamic_info."""
+    as in elf_get_dynamic_info.  dynamic: raw (tag, value) up to DT_NULL; deps: DT_NEEDED / DT_FILTER /
+    DT_AUXILIARY in dynamic-section order, as (tag, name); isa_needed: GNU_PROPERTY_X86_ISA_1_NEEDED bits,
+    0 when absent; data: the file's bytes and last: tag -> last value (neither compared nor shown)."""
 
-    ei_class: int
-    ei_data: int
-    osabi: int
-    abiversion: int
-    e_type: int
-    e_machine: int
-    e_entry: int
-    e_phnum: int
-    e_phoff: int
-    segments: tuple[Segment, ...]
-    interp: str | None
-    has_dynamic: bool
-    empty_dynamic: bool
-    dynamic: tuple[tuple[int, int], ...]  # raw (tag, value) up to DT_NULL
-    needed: tuple[str, ...]
-    soname: str | None
-    rpath: str | None
-    runpath: str | None
-    flags: int
-    flags_1: int
-    # DT_NEEDED / DT_FILTER / DT_AUXILIARY in dynamic-section order, as (tag, name)
-    deps: tuple[tuple[int, str], ...]
-    verneed: tuple[Verneed, ...]
-    verdef: tuple[Verdef, ...]
-    isa_needed: int  # GNU_PROPERTY_X86_ISA_1_NEEDED bits, 0 when absent
-    data: Sequence[int] = field(repr=False, compare=False, hash=False)
-    last: dict[int, int] = field(default_factory=dict, repr=False, compare=False, hash=False)  # tag -> last value
+    __slots__ = ("ei_class", "ei_data", "osabi", "abiversion", "e_type", "e_machine", "e_entry", "e_phnum",
+                 "e_phoff", "segments", "interp", "has_dynamic", "empty_dynamic", "dynamic", "needed", "soname",
+                 "rpath", "runpath", "flags", "flags_1", "deps", "verneed", "verdef", "isa_needed", "data", "last")
+    _fields = __slots__[:-2]
+
+    def __init__(self, ei_class: int, ei_data: int, osabi: int, abiversion: int, e_type: int, e_machine: int,
+                 e_entry: int, e_phnum: int, e_phoff: int, segments: tuple[Segment, ...], interp: str | None,
+                 has_dynamic: bool, empty_dynamic: bool, dynamic: tuple[tuple[int, int], ...],
+                 needed: tuple[str, ...], soname: str | None, rpath: str | None, runpath: str | None, flags: int,
+                 flags_1: int, deps: tuple[tuple[int, str], ...], verneed: tuple[Verneed, ...],
+                 verdef: tuple[Verdef, ...], isa_needed: int, data: Sequence[int],
+                 last: dict[int, int] | None = None) -> None:
+        values = locals()
+        for f in self._fields:
+            _setattr(self, f, values[f])
+        _setattr(self, "data", data)
+        _setattr(self, "last", {} if last is None else last)
+
+    def replace(self, **changes) -> ElfFile:
+        changes.setdefault("data", self.data)
+        changes.setdefault("last", self.last)
+        return super().replace(**changes)
 
     def dyn(self, tag: int) -> int | None:
         """The value of the last entry with `tag`, as elf_get_dynamic_info keeps it."""

@@ -13,15 +13,14 @@ from ldsim.config import Debug, Mode
 from ldsim.elf import DF1, DT
 from ldsim.initfini import fini_order, startup_initfini
 from ldsim.linkmap import Kind, LinkMap
-from ldsim.relocate import Binder, SymbolLookupError
-from ldsim.symbols import Version, elf_hash
 
 if TYPE_CHECKING:
     from ldsim.loader import Process
+    from ldsim.relocate import Binder
 
 LIBC_SO = "libc.so.6"
 MALLOC_SYMBOLS = ("calloc", "free", "malloc", "realloc")
-MALLOC_VERSION = Version("GLIBC_2.2.5", elf_hash(b"GLIBC_2.2.5"))  # symbol_version_string (libc, GLIBC_2_0)
+MALLOC_VERSION = ("GLIBC_2.2.5", 0x09691A75)  # symbol_version_string (libc, GLIBC_2_0): name, elf_hash
 # Calls libc 2.36 makes through its own PLT before main, when its PLT is bound lazily: from
 # __libc_early_init (tunables), and from __libc_start_main between "initialize program" and
 # "transferring control" (the audit preinit checkpoint).
@@ -43,12 +42,17 @@ def libc_map(proc: Process) -> LinkMap | None:
     return next((m for m in proc.objects if not m.faked and m.soname == LIBC_SO), None)
 
 
-def finish(proc: Process, binder: Binder) -> None:
+def finish(proc: Process) -> None:
     """Everything after `_dl_check_all_versions`; always ends with `Exit`."""
     from ldsim.loader import Exit
     main = proc.main
     initfini = startup_initfini(main, proc.result.searchlist, libc_map(proc))
     proc.result.initfini = initfini
+    if proc.cfg.mode is not Mode.NORMAL and not _trace_binds(proc):
+        proc.result.events.append(ev.Listing())  # a listing without symbol lookups: ldsim.relocate stays unloaded
+        raise Exit(0)
+    from ldsim.relocate import SymbolLookupError
+    binder = proc.binder
     try:
         if proc.cfg.mode is not Mode.NORMAL:
             _trace_tail(proc, binder, initfini)
@@ -63,6 +67,12 @@ def finish(proc: Process, binder: Binder) -> None:
         proc.out(f"ldsim: {where}: malformed dynamic symbol, hash or relocation table\n", 2)
         raise Exit(127) from None
     raise Exit(0)
+
+
+def _trace_binds(proc: Process) -> bool:
+    """Does the trace-mode tail look symbols up (`unused`, or LD_WARN's relocation pass)?"""
+    cfg = proc.cfg
+    return bool(cfg.debug & Debug.UNUSED) or (cfg.mode is Mode.TRACE and effective_lazy(proc) >= 0 and cfg.warn)
 
 
 def _trace_tail(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
@@ -113,8 +123,10 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
             binder.relocate(m, lazy)
     glob = proc.result.searchlist
     if proc.rtld is not None and proc.rtld in glob:  # rtld_multiple_ref
+        from ldsim.symbols import Version
+        malloc_version = Version(*MALLOC_VERSION)
         for name in MALLOC_SYMBOLS:  # __rtld_malloc_init_real (elf/dl-minimal.c)
-            binder.lookup(name, proc.main, None, [glob], MALLOC_VERSION, 0)
+            binder.lookup(name, proc.main, None, [glob], malloc_version, 0)
         binder.relocate(proc.rtld, False, scopes=[glob])
     libc = libc_map(proc)
     libc_lazy = libc is not None and not binder.binds_now(libc, lazy)

@@ -9,33 +9,46 @@ from __future__ import annotations
 import marshal
 import os
 import sys
-from dataclasses import dataclass, fields
+
+from ldsim.record import Frozen
+
+_setattr = object.__setattr__
 
 
+class Profile(Frozen):
+    """One loader build's constants.  Fields (the glibc name of each value):
+    rtld: PT_INTERP of this build's programs (RTLD); system_dirs: SYSTEM_DIRS, each with its trailing '/'
+    (elf/gen-trusted-dirs.awk); lib: $LIB = DL_DST_LIB; cache_flags: _DL_CACHE_DEFAULT_ID;
+    hwcap_names: _dl_x86_hwcap_flags / _dl_aarch64_cap_flags, bit 0 first; hwcap_important:
+    HWCAP_IMPORTANT, the default glibc.cpu.hwcap_mask; platforms: _dl_x86_platforms, whose index + 48 is
+    the platform's hwcap bit; hwcaps_subdirs: _dl_hwcaps_subdirs, best first; ldd_rtlds: RTLDLIST of the
+    installed ldd script; libc_abi_max: LIBC_ABI_MAX, EI_ABIVERSION must be below it with ELFOSABI_GNU;
+    version: the Debian package version, printed by --version texts and the cache generator;
+    suid_debug_file: keeps LD_DEBUG alive in secure mode (process_envvars); arch: which CPU model decides
+    dl_hwcap, AT_PLATFORM and the ISA level (hwcaps.py); cache_flags_accepted: _dl_cache_check_flags,
+    () = only cache_flags; vdso: the kernel's vDSO soname for this ABI."""
 
-@dataclass(frozen=True)
-class Profile:
-    name: str
-    rtld: str  # PT_INTERP of this build's programs (RTLD)
-    rtld_soname: str
-    ei_class: int
-    e_machine: int
-    system_dirs: tuple[str, ...]  # SYSTEM_DIRS, each with its trailing '/' (elf/gen-trusted-dirs.awk)
-    lib: str  # $LIB = DL_DST_LIB
-    cache_file: str
-    cache_flags: int  # _DL_CACHE_DEFAULT_ID
-    preload_file: str
-    hwcap_names: tuple[str, ...]  # _dl_x86_hwcap_flags / _dl_aarch64_cap_flags, bit 0 first
-    hwcap_important: int  # HWCAP_IMPORTANT, the default glibc.cpu.hwcap_mask
-    platforms: tuple[str, ...]  # _dl_x86_platforms, whose index + 48 is the platform's hwcap bit
-    hwcaps_subdirs: tuple[str, ...]  # _dl_hwcaps_subdirs, best first
-    ldd_rtlds: tuple[str, ...]  # RTLDLIST of the installed ldd script
-    libc_abi_max: int  # LIBC_ABI_MAX: EI_ABIVERSION must be below it with ELFOSABI_GNU
-    version: str  # the Debian package version, printed by --version texts and the cache generator
-    suid_debug_file: str = "/etc/suid-debug"  # keeps LD_DEBUG alive in secure mode (process_envvars)
-    arch: str = "x86_64"  # which CPU model decides dl_hwcap, AT_PLATFORM and the ISA level (hwcaps.py)
-    cache_flags_accepted: tuple[int, ...] = ()  # _dl_cache_check_flags; () = only cache_flags
-    vdso: str = "linux-vdso.so.1"  # the kernel's vDSO soname for this ABI
+    __slots__ = ("name", "rtld", "rtld_soname", "ei_class", "e_machine", "system_dirs", "lib", "cache_file",
+                 "cache_flags", "preload_file", "hwcap_names", "hwcap_important", "platforms", "hwcaps_subdirs",
+                 "ldd_rtlds", "libc_abi_max", "version", "suid_debug_file", "arch", "cache_flags_accepted",
+                 "vdso", "_hash")
+    _fields = __slots__[:-1]
+
+    def __init__(self, name: str, rtld: str, rtld_soname: str, ei_class: int, e_machine: int,
+                 system_dirs: tuple[str, ...], lib: str, cache_file: str, cache_flags: int, preload_file: str,
+                 hwcap_names: tuple[str, ...], hwcap_important: int, platforms: tuple[str, ...],
+                 hwcaps_subdirs: tuple[str, ...], ldd_rtlds: tuple[str, ...], libc_abi_max: int, version: str,
+                 suid_debug_file: str = "/etc/suid-debug", arch: str = "x86_64",
+                 cache_flags_accepted: tuple[int, ...] = (), vdso: str = "linux-vdso.so.1") -> None:
+        values = locals()
+        for f in self._fields:
+            _setattr(self, f, values[f])
+        _setattr(self, "_hash", None)
+
+    def __hash__(self) -> int:  # a memo key of every simulated process: hashed once
+        if self._hash is None:
+            _setattr(self, "_hash", hash(self._key()))
+        return self._hash
 
     @property
     def system_dirs_blob(self) -> bytes:
@@ -53,7 +66,7 @@ def profile_from_toml(text: str) -> Profile:
 
 
 def _profile_from_data(data: dict) -> Profile:
-    known = {f.name for f in fields(Profile)}
+    known = set(Profile._fields)
     unknown = sorted(set(data) - known)
     if unknown:
         raise ValueError(f"unknown profile keys: {', '.join(unknown)}")

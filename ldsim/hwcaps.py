@@ -7,9 +7,8 @@ sysdeps/x86/get-isa-level.h (ISA level) and elf/dl-hwcaps.c `_dl_important_hwcap
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ldsim.glibc import Profile
+from ldsim.record import Frozen
 
 ISA_BASELINE, ISA_V2, ISA_V3, ISA_V4 = 1, 2, 4, 8  # GNU_PROPERTY_X86_ISA_1_*
 _LEVEL_BITS = {"baseline": ISA_BASELINE, "x86-64-v2": ISA_BASELINE | ISA_V2,
@@ -24,13 +23,15 @@ _V4 = {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"}
 _HASWELL = {"avx2", "fma", "bmi1", "bmi2", "abm", "movbe", "popcnt"}
 
 
-@dataclass(frozen=True)
-class Cpu:
+class Cpu(Frozen):
     """What ld.so derives from the CPU: ISA level bits, AT_PLATFORM (as overridden), dl_hwcap."""
 
-    isa: int
-    platform: str | None
-    hwcap: int
+    __slots__ = _fields = ("isa", "platform", "hwcap")
+
+    def __init__(self, isa: int, platform: str | None, hwcap: int) -> None:
+        object.__setattr__(self, "isa", isa)
+        object.__setattr__(self, "platform", platform)
+        object.__setattr__(self, "hwcap", hwcap)
 
     @property
     def level_name(self) -> str:
@@ -114,13 +115,17 @@ def split_list(value: str | None) -> list[str]:
     return [p for p in (value or "").split(":") if p]
 
 
-@dataclass(frozen=True)
-class HwcapsChoice:
+class HwcapsChoice(Frozen):
     """Everything that decides the subdirectory list."""
 
-    prepend: tuple[str, ...] = ()
-    mask: tuple[str, ...] | None = None  # --glibc-hwcaps-mask; None = no mask
-    hwcap_mask: int | None = None  # glibc.cpu.hwcap_mask / LD_HWCAP_MASK; None = HWCAP_IMPORTANT
+    __slots__ = _fields = ("prepend", "mask", "hwcap_mask")
+
+    def __init__(self, prepend: tuple[str, ...] = (), mask: tuple[str, ...] | None = None,
+                 hwcap_mask: int | None = None) -> None:
+        object.__setattr__(self, "prepend", prepend)
+        object.__setattr__(self, "mask", mask)  # --glibc-hwcaps-mask; None = no mask
+        # glibc.cpu.hwcap_mask / LD_HWCAP_MASK; None = HWCAP_IMPORTANT
+        object.__setattr__(self, "hwcap_mask", hwcap_mask)
 
 
 def supported_subdirs(profile: Profile, cpu: Cpu) -> list[str]:

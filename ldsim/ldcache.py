@@ -10,9 +10,10 @@ and whose `error` says why.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 from functools import cmp_to_key
 from typing import Iterable, Literal, NamedTuple, Sequence
+
+from ldsim.record import Frozen, Value
 
 CACHEMAGIC = b"ld.so-1.7.0"
 CACHEMAGIC_NEW = b"glibc-ld.so.cache"
@@ -114,18 +115,23 @@ def libcmp(a: str | bytes, b: str | bytes) -> int:
 # ---------------------------------------------------------------------------------------------- model
 
 
-@dataclass(frozen=True)
-class CacheEntry:
-    """One entry as stored.  `hwcap` is the raw 64-bit field (0 in the old format)."""
+class CacheEntry(Frozen):
+    """One entry as stored.  `hwcap` is the raw 64-bit field (0 in the old format); hwcaps_subdir is the
+    glibc-hwcaps name as glibc resolves it (see `_hwcaps_name`)."""
 
-    flags: int
-    soname: str
-    path: str
-    hwcap: int = 0
-    hwcaps_subdir: str | None = None  # glibc-hwcaps name as glibc resolves it (see `_hwcaps_name`)
-    osversion: int = 0
-    key: int = 0
-    value: int = 0
+    __slots__ = _fields = ("flags", "soname", "path", "hwcap", "hwcaps_subdir", "osversion", "key", "value")
+
+    def __init__(self, flags: int, soname: str, path: str, hwcap: int = 0, hwcaps_subdir: str | None = None,
+                 osversion: int = 0, key: int = 0, value: int = 0) -> None:
+        _set = object.__setattr__
+        _set(self, "flags", flags)
+        _set(self, "soname", soname)
+        _set(self, "path", path)
+        _set(self, "hwcap", hwcap)
+        _set(self, "hwcaps_subdir", hwcaps_subdir)
+        _set(self, "osversion", osversion)
+        _set(self, "key", key)
+        _set(self, "value", value)
 
     @property
     def is_glibc_hwcaps(self) -> bool:
@@ -144,20 +150,38 @@ class _Raw(NamedTuple):  # one per cache entry, made at every start: a tuple is 
     hwcap: int | None  # None: old-format entry (no hwcap field)
 
 
-@dataclass
-class LdCache:
-    """A parsed cache as ld.so sees it.  `format` is None when ld.so would reject the file."""
+class LdCache(Value):
+    """A parsed cache as ld.so sees it.  `format` is None when ld.so would reject the file.
+    The underscored fields are what `search_cache` reads: lookups need no `CacheEntry` objects, so
+    `entries` (decoded names and paths) is built on first use (`ldd` never asks for them)."""
 
-    format: CacheFormat | None = None
-    entries: list[CacheEntry] = field(default_factory=list)
-    generator: str | None = None
-    glibc_hwcaps: tuple[str, ...] = ()  # names of the glibc-hwcaps section, in stored order
-    error: str | None = None
-    _data: bytes = b""
-    _strtab: int = 0  # string table base for search_cache
-    _strsize: int = 0  # string_table_size given to search_cache
-    _raw: list[_Raw] = field(default_factory=list)
-    _hwcaps_index: list[int] = field(default_factory=list)  # string offsets of the hwcaps section
+    _fields = ("format", "entries", "generator", "glibc_hwcaps", "error", "_data", "_strtab", "_strsize", "_raw",
+               "_hwcaps_index")
+
+    def __init__(self, format: CacheFormat | None = None, entries: list[CacheEntry] | None = None,
+                 generator: str | None = None, glibc_hwcaps: tuple[str, ...] = (), error: str | None = None,
+                 _data: bytes = b"", _strtab: int = 0, _strsize: int = 0, _raw: list[_Raw] | None = None,
+                 _hwcaps_index: list[int] | None = None) -> None:
+        self.format = format
+        self._entries = [] if entries is None else entries  # None: to be built from _raw
+        self.generator = generator
+        self.glibc_hwcaps = glibc_hwcaps  # names of the glibc-hwcaps section, in stored order
+        self.error = error
+        self._data = _data
+        self._strtab = _strtab  # string table base for search_cache
+        self._strsize = _strsize  # string_table_size given to search_cache
+        self._raw = [] if _raw is None else _raw
+        self._hwcaps_index = [] if _hwcaps_index is None else _hwcaps_index  # string offsets of the hwcaps section
+
+    @property
+    def entries(self) -> list[CacheEntry]:
+        if self._entries is None:
+            self._entries = _build_entries(self)
+        return self._entries
+
+    @entries.setter
+    def entries(self, value: list[CacheEntry]) -> None:
+        self._entries = value
 
     def lookup(
         self,
@@ -256,7 +280,7 @@ def _hwcaps_name(cache: LdCache, hwcap: int) -> str | None:
     return _decode(_cstr(cache._data, off)) if off < len(cache._data) else None
 
 
-def _build_entries(cache: LdCache) -> None:
+def _build_entries(cache: LdCache) -> list[CacheEntry]:
     data, base = cache._data, cache._strtab
     out = []
     for r in cache._raw:
@@ -270,7 +294,7 @@ def _build_entries(cache: LdCache) -> None:
             key=r.key,
             value=r.value,
         ))
-    cache.entries = out
+    return out
 
 
 def parse_cache(data: bytes) -> LdCache:
@@ -285,7 +309,7 @@ def parse_cache(data: bytes) -> LdCache:
                 return cache
             cache.format = "new"
             _fill_new(cache, data, 0, nlibs, ext_off)
-            _build_entries(cache)
+            cache._entries = None  # built from _raw when first asked for
             return cache
     if size > OLD_HEADER.size and data.startswith(CACHEMAGIC):
         nlibs = OLD_HEADER.unpack_from(data, 0)[1]
@@ -310,7 +334,7 @@ def parse_cache(data: bytes) -> LdCache:
                     _Raw(*OLD_ENTRY.unpack_from(data, OLD_HEADER.size + i * OLD_ENTRY.size), None)
                     for i in range(nlibs)
                 ]
-            _build_entries(cache)
+            cache._entries = None  # built from _raw when first asked for
             return cache
     if not data:
         cache.error = "empty file"
@@ -424,17 +448,22 @@ def _search_cache(cache: LdCache, name: bytes, wanted: int, prio: list[int], hwc
 # ---------------------------------------------------------------------------------------------- writer
 
 
-@dataclass(frozen=True)
-class NewEntry:
-    """What ldconfig passes to `add_to_cache`: the cache path is `dir/filename`."""
+class NewEntry(Frozen):
+    """What ldconfig passes to `add_to_cache`: the cache path is `dir/filename`.  hwcap: legacy hwcap of
+    the directory (`path_hwcap`); hwcaps_subdir: glibc-hwcaps subdirectory name."""
 
-    dir: str
-    filename: str
-    soname: str
-    flags: int
-    isa_level: int = 0
-    hwcap: int = 0  # legacy hwcap of the directory (`path_hwcap`)
-    hwcaps_subdir: str | None = None  # glibc-hwcaps subdirectory name
+    __slots__ = _fields = ("dir", "filename", "soname", "flags", "isa_level", "hwcap", "hwcaps_subdir")
+
+    def __init__(self, dir: str, filename: str, soname: str, flags: int, isa_level: int = 0, hwcap: int = 0,
+                 hwcaps_subdir: str | None = None) -> None:
+        _set = object.__setattr__
+        _set(self, "dir", dir)
+        _set(self, "filename", filename)
+        _set(self, "soname", soname)
+        _set(self, "flags", flags)
+        _set(self, "isa_level", isa_level)
+        _set(self, "hwcap", hwcap)
+        _set(self, "hwcaps_subdir", hwcaps_subdir)
 
     @property
     def path(self) -> str:

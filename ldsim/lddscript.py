@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import stat as stat_mod
-from dataclasses import dataclass, replace
 
 from ldsim.config import Invocation
 from ldsim.elf import EIClass, EMachine, read_ident
@@ -20,12 +19,11 @@ _LONG = {"--help": "help", "--version": "version", "--data-relocs": "d", "--func
 _AMBIGUOUS = {"--v", "--ve", "--ver"}
 
 
-@dataclass
 class LddOptions:
-    warn: bool = False
-    bind_now: bool = False
-    verbose: bool = False
-    unused: bool = False
+    __slots__ = ("warn", "bind_now", "verbose", "unused")
+
+    def __init__(self) -> None:
+        self.warn = self.bind_now = self.verbose = self.unused = False
 
 
 def _option(arg: str) -> str | None:
@@ -148,7 +146,7 @@ def _one_file(world: World, inv: Invocation, opts: LddOptions, path: str, files:
         out.write(2, "\tnot a dynamic executable\n")
         return 1
     env = _traced_env(inv, opts, ret)
-    run = run_ldso(world, replace(rtld_inv, env=env), [path], files, rtld)
+    run = run_ldso(world, rtld_inv.replace(env=env), [path], files, rtld)
     out.write(1, run.merged())  # try_trace: 2>&1 captured and re-printed on stdout
     return run.status
 
@@ -196,7 +194,7 @@ def _identify_rtld(world: World, rtld: str, inv: Invocation) -> Invocation | str
     other = identify_loader(world, rtld)
     if other is None:
         return _FOREIGN
-    return replace(inv, profile=other, cpu=cpu_for_profile(other, inv.cpu))
+    return inv.replace(profile=other, cpu=cpu_for_profile(other, inv.cpu))
 
 
 def _executable(world: World, path: str) -> bool:

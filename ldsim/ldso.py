@@ -4,7 +4,6 @@ simulated run into the bytes ld.so would write on stdout and stderr."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 from ldsim import events as ev
 from ldsim.config import (Invocation, LoaderConfig, Mode, apply_secure_debug, hwcaps_with_options,
@@ -13,18 +12,22 @@ from ldsim.credentials import secure_for_exec
 from ldsim.elf import ElfError
 from ldsim.linkmap import FileCache
 from ldsim.loader import Process
+from ldsim.record import Value
 from ldsim.render import ld_debug
 from ldsim.render.ldd import listing, version_information
 from ldsim.world import World
 
 
-@dataclass
-class Run:
+class Run(Value):
     """What the simulated process wrote, in order, and its exit status."""
 
-    chunks: list[tuple[int, str]] = field(default_factory=list)  # (1 stdout | 2 stderr, text)
-    status: int = 0
-    process: Process | None = None
+    __slots__ = _fields = ("chunks", "status", "process")
+
+    def __init__(self, chunks: list[tuple[int, str]] | None = None, status: int = 0,
+                 process: Process | None = None) -> None:
+        self.chunks = [] if chunks is None else chunks  # (1 stdout | 2 stderr, text)
+        self.status = status
+        self.process = process
 
     def write(self, stream: int, text: str) -> None:
         if text:
@@ -37,23 +40,33 @@ class Run:
         return "".join(t for _, t in self.chunks)
 
 
-@dataclass
-class LdsoArgs:
-    list_mode: bool = False
-    verify: bool = False
-    help: bool = False
-    inhibit_cache: bool = False
-    library_path: str | None = None
-    inhibit_rpath: str | None = None
-    audit: list[str] = field(default_factory=list)
-    preload: str | None = None
-    argv0: str | None = None
-    hwcaps_prepend: str | None = None
-    hwcaps_mask: str | None = None
-    program: str | None = None
-    args: list[str] = field(default_factory=list)
-    error: str | None = None  # a usage error message, already formatted
-    version: bool = False
+class LdsoArgs(Value):
+    """ld.so's own options; error is a usage error message, already formatted."""
+
+    __slots__ = _fields = ("list_mode", "verify", "help", "inhibit_cache", "library_path", "inhibit_rpath", "audit",
+                           "preload", "argv0", "hwcaps_prepend", "hwcaps_mask", "program", "args", "error",
+                           "version")
+
+    def __init__(self, list_mode: bool = False, verify: bool = False, help: bool = False,
+                 inhibit_cache: bool = False, library_path: str | None = None, inhibit_rpath: str | None = None,
+                 audit: list[str] | None = None, preload: str | None = None, argv0: str | None = None,
+                 hwcaps_prepend: str | None = None, hwcaps_mask: str | None = None, program: str | None = None,
+                 args: list[str] | None = None, error: str | None = None, version: bool = False) -> None:
+        self.list_mode = list_mode
+        self.verify = verify
+        self.help = help
+        self.inhibit_cache = inhibit_cache
+        self.library_path = library_path
+        self.inhibit_rpath = inhibit_rpath
+        self.audit = [] if audit is None else audit
+        self.preload = preload
+        self.argv0 = argv0
+        self.hwcaps_prepend = hwcaps_prepend
+        self.hwcaps_mask = hwcaps_mask
+        self.program = program
+        self.args = [] if args is None else args
+        self.error = error
+        self.version = version
 
 
 def parse_ldso_args(argv: list[str], ld_so_name: str) -> LdsoArgs:

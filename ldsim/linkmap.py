@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import enum
 import os
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ldsim.elf import ElfError, ElfFile, parse_elf
-from ldsim.symbols import SymbolTables
+from ldsim.record import Frozen, Record
 from ldsim.world import Opened, World
+
+if TYPE_CHECKING:
+    from ldsim.symbols import SymbolTables
 
 
 class Kind(enum.Enum):
@@ -18,37 +21,55 @@ class Kind(enum.Enum):
     LIB = "lib"
 
 
-@dataclass(frozen=True)
-class Found:
-    """How a search ended: which step found the file (for `why`, `tree` and explanations)."""
+class Found(Frozen):
+    """How a search ended: which step found the file (for `why`, `tree` and explanations).
 
-    step: str  # "direct", "RPATH", "LD_LIBRARY_PATH", "--library-path", "RUNPATH", "cache", "system search path", "loaded"
-    owner: str | None = None  # the object whose RPATH/RUNPATH it was
-    directory: str | None = None  # the directory record (with its trailing '/'), or the cache file
-    subdir: str = ""  # hwcaps subdirectory inside the directory
-    path: str = ""
+    step: "direct", "RPATH", "LD_LIBRARY_PATH", "--library-path", "RUNPATH", "cache", "system search path",
+    "loaded"; owner: the object whose RPATH/RUNPATH it was; directory: the directory record (with its
+    trailing '/'), or the cache file; subdir: hwcaps subdirectory inside the directory."""
+
+    __slots__ = _fields = ("step", "owner", "directory", "subdir", "path")
+
+    def __init__(self, step: str, owner: str | None = None, directory: str | None = None, subdir: str = "",
+                 path: str = "") -> None:
+        _set = object.__setattr__
+        _set(self, "step", step)
+        _set(self, "owner", owner)
+        _set(self, "directory", directory)
+        _set(self, "subdir", subdir)
+        _set(self, "path", path)
 
 
-@dataclass(eq=False)
-class LinkMap:
+class LinkMap(Record):
     """One loaded (or, in trace mode, faked) object.  Identity matters, so eq is by object."""
 
-    name: str  # l_name: the path it was opened from; "" for the main program
-    names: list[str]  # l_libname: first the name it was requested by
-    kind: Kind
-    elf: ElfFile | None = None
-    faked: bool = False
-    file_id: tuple[int, int] | None = None
-    loader: LinkMap | None = None  # l_loader: who caused it to be loaded
-    origin: str | None = None  # $ORIGIN; None = unknown
-    soname_added: bool = False
-    rpath_dirs: list | None | bool = None  # None: not decomposed yet; False: none/disabled
-    runpath_dirs: list | None | bool = None
-    deps: list[LinkMap] = field(default_factory=list)  # l_initfini[1:] as dl-deps builds it
-    found: Found | None = None
-    map_start: int = 0
-    mode_st: int = 0  # st_mode of the file, for the secure-preload set-user-ID test
-    used: bool = False
+    _fields = ("name", "names", "kind", "elf", "faked", "file_id", "loader", "origin", "soname_added",
+               "rpath_dirs", "runpath_dirs", "deps", "found", "map_start", "mode_st", "used")
+
+    def __init__(self, name: str, names: list[str], kind: Kind, elf: ElfFile | None = None, faked: bool = False,
+                 file_id: tuple[int, int] | None = None, loader: LinkMap | None = None, origin: str | None = None,
+                 soname_added: bool = False, rpath_dirs: list | None | bool = None,
+                 runpath_dirs: list | None | bool = None, deps: list[LinkMap] | None = None,
+                 found: Found | None = None, map_start: int = 0, mode_st: int = 0, used: bool = False) -> None:
+        self.name = name  # l_name: the path it was opened from; "" for the main program
+        self.names = names  # l_libname: first the name it was requested by
+        self.kind = kind
+        self.elf = elf
+        self.faked = faked
+        self.file_id = file_id
+        self.loader = loader  # l_loader: who caused it to be loaded
+        self.origin = origin  # $ORIGIN; None = unknown
+        self.soname_added = soname_added
+        self.rpath_dirs = rpath_dirs  # None: not decomposed yet; False: none/disabled
+        self.runpath_dirs = runpath_dirs
+        self.deps = [] if deps is None else deps  # l_initfini[1:] as dl-deps builds it
+        self.found = found
+        self.map_start = map_start
+        self.mode_st = mode_st  # st_mode of the file, for the secure-preload set-user-ID test
+        self.used = used
+
+    def __repr__(self) -> str:  # the fields, without following loader and deps (they form cycles)
+        return f"LinkMap(name={self.name!r}, names={self.names!r}, kind={self.kind})"
 
     @property
     def soname(self) -> str | None:
@@ -68,11 +89,20 @@ class FileCache:
     def __init__(self, snapshot: bool = False) -> None:
         self.snapshot = snapshot
         self._by_key: dict[tuple[int, int, int, int], ElfFile | ElfError] = {}
-        self.symbols = SymbolTables()  # hash tables and relocations of each parsed file, built on demand
+        self._symbols: SymbolTables | None = None
         self._derived: dict[tuple, object] = {}
         self.memo: dict[str, dict] = {}  # pure functions of the process's inputs, by kind, then arguments
         self._opened: dict[tuple[int, str], Opened | int] = {}
         self._stats: dict[tuple[int, str], os.stat_result | int] = {}
+
+    @property
+    def symbols(self) -> SymbolTables:
+        """Hash tables and relocations of each parsed file, built on demand (ldsim.symbols is imported
+        only when a run looks symbols up: plain `ldd` never does)."""
+        if self._symbols is None:
+            from ldsim.symbols import SymbolTables
+            self._symbols = SymbolTables()
+        return self._symbols
 
     def open(self, world: World, path: str) -> Opened:
         """`world.open(path)`, reused while a stat of the path still names the same file: ldd of many

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import errno as E
 import posixpath
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from ldsim import events as ev
 from ldsim.config import Debug, Invocation, LoaderConfig, Mode
 from ldsim.dst import DstValues, dst_count, substitute
 from ldsim.elf import DF1, DT, PT, VER_FLG_WEAK, ElfError, ElfFile
 from ldsim.linkmap import FileCache, Found, Kind, LinkMap, file_id
+from ldsim.record import Record, Value
 from ldsim.search import CacheStep, LoadError, PathStep, SearchResult, Searcher, StepOutcome, search_steps
 from ldsim.world import World
 from ldsim import execution
-from ldsim.relocate import Binder
+
+if TYPE_CHECKING:
+    from ldsim.relocate import Binder
 
 PAGE = 4096
 DT_1_SUPPORTED = (DF1.NOW | DF1.NODELETE | DF1.INITFIRST | DF1.NOOPEN | DF1.ORIGIN | DF1.NODEFLIB | DF1.PIE)
@@ -44,33 +46,43 @@ class Exit(Exception):
         self.status = status
 
 
-@dataclass(eq=False)
-class Request:
+class Request(Record):
     """One `_dl_map_object` call: who asked for which name, how it ended (for `why` and `tree`).
 
-    reused: "name" / "soname" (already-loaded check) or "file" (same dev/ino reached by another name).
-    via: "program", "needed", "filter", "auxiliary", or the preload source (LD_PRELOAD, --preload, file)."""
+    result: None when the request failed (error says why); search: None when the already-loaded check
+    answered; reused: "name" / "soname" (already-loaded check) or "file" (same dev/ino reached by another
+    name); via: "program", "needed", "filter", "auxiliary", or the preload source (LD_PRELOAD, --preload,
+    file)."""
 
-    loader: LinkMap | None
-    name: str
-    via: str
-    result: LinkMap | None = None  # None: the request failed (error says why)
-    search: SearchResult | None = None  # None when the already-loaded check answered
-    reused: str | None = None
-    error: str | None = None
+    __slots__ = _fields = ("loader", "name", "via", "result", "search", "reused", "error")
+
+    def __init__(self, loader: LinkMap | None, name: str, via: str, result: LinkMap | None = None,
+                 search: SearchResult | None = None, reused: str | None = None, error: str | None = None) -> None:
+        self.loader = loader
+        self.name = name
+        self.via = via
+        self.result = result
+        self.search = search
+        self.reused = reused
+        self.error = error
 
 
-@dataclass
-class Startup:
-    """What a simulated startup produced."""
+class Startup(Value):
+    """What a simulated startup produced.  No slots: execution adds `initfini`."""
 
-    main: LinkMap | None = None
-    objects: list[LinkMap] = field(default_factory=list)  # the l_next chain
-    searchlist: list[LinkMap] = field(default_factory=list)  # main's l_searchlist (global scope)
-    events: list[ev.Event] = field(default_factory=list)
-    status: int | None = None  # exit status if the loader stopped the process
-    preloads: list[LinkMap] = field(default_factory=list)
-    requests: list[Request] = field(default_factory=list)  # every map_object call, in order
+    _fields = ("main", "objects", "searchlist", "events", "status", "preloads", "requests")
+
+    def __init__(self, main: LinkMap | None = None, objects: list[LinkMap] | None = None,
+                 searchlist: list[LinkMap] | None = None, events: list[ev.Event] | None = None,
+                 status: int | None = None, preloads: list[LinkMap] | None = None,
+                 requests: list[Request] | None = None) -> None:
+        self.main = main
+        self.objects = [] if objects is None else objects  # the l_next chain
+        self.searchlist = [] if searchlist is None else searchlist  # main's l_searchlist (global scope)
+        self.events = [] if events is None else events
+        self.status = status  # exit status if the loader stopped the process
+        self.preloads = [] if preloads is None else preloads
+        self.requests = [] if requests is None else requests  # every map_object call, in order
 
 
 class Process:
@@ -95,11 +107,26 @@ class Process:
         self._next_addr = 0x7F0000000000
         self._shown: dict[type, bool] = {}
         self.quiet = not int(cfg.debug)  # no LD_DEBUG category: debug events are not even built
+        self._binder: Binder | None = None
+        self._vdso: LinkMap | None = None
         self._facts: dict[int, MapFacts] = files.memo.setdefault("map facts", {})  # by id(ElfFile)
         # id(elf) -> its (hash, name) definitions; id(verneed) -> the (hash, name) it asks for.  Kept with
         # the parsed files (which outlive every process of a run), so ids stay valid and unique
         self._verdefs: dict[int, frozenset[tuple[int, str]]] = files.memo.setdefault("verdefs", {})
         self._verneeds: dict[int, frozenset[tuple[int, str]]] = files.memo.setdefault("verneeds", {})
+
+    @property
+    def binder(self) -> Binder:
+        """The symbol lookup state, made with the vDSO's setup_vdso_pointers lookups when first needed:
+        quiet runs that only list their objects (plain `ldd`) never import ldsim.relocate/ldsim.symbols.
+        AttributeError before startup has mapped the vDSO (as when it was a plain attribute)."""
+        if self._binder is None:
+            if self._vdso is None:
+                raise AttributeError("binder")
+            from ldsim.relocate import Binder
+            self._binder = Binder(self, self.files.symbols)
+            self._binder.vdso_setup(self._vdso)  # setup_vdso_pointers
+        return self._binder
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -526,8 +553,10 @@ class Process:
         vdso = LinkMap(name=self.profile.vdso, names=[self.profile.vdso], kind=Kind.VDSO, soname_added=True,
                        map_start=0x7FFFF7FC1000)
         self.objects[:] = [main, self.rtld, vdso]
-        self.binder = Binder(self, self.files.symbols)
-        self.binder.vdso_setup(vdso)  # setup_vdso_pointers
+        self._vdso = vdso
+        vdso.used = True  # setup_vdso_pointers finds its five symbols there
+        if not self.quiet:  # its lookups are debug events: made here, in their place
+            _ = self.binder
         # _dl_init_paths: main's RUNPATH or RPATH, then LD_LIBRARY_PATH (system records exist already)
         if main.elf.runpath is not None:
             self.runpath_of(main)
@@ -547,7 +576,7 @@ class Process:
         failed = self.check_versions(trace)
         if failed and cfg.mode is Mode.NORMAL:
             raise Exit(1)
-        execution.finish(self, self.binder)  # listing, LD_WARN pass, or relocation, init and fini
+        execution.finish(self)  # listing, LD_WARN pass, or relocation, init and fini
 
     def _map_main(self) -> LinkMap:
         """The main program: mapped by ld.so in direct mode, by the kernel otherwise."""

@@ -291,10 +291,9 @@ def run_sim(sc: Scenario, world, root: str, cpu, pid: int = 1000) -> Outcome:
     args = tuple(fmt(a, root) for a in sc.ldso_args)
     prog = fmt(sc.program, root)
     if sc.execute:
-        from dataclasses import replace
         from ldsim import events as ev
         from ldsim.ldso import run_exec, run_ldso
-        inv = replace(inv, env=(("LD_DEBUG", "libs,bindings"),) + env)
+        inv = inv.replace(env=(("LD_DEBUG", "libs,bindings"),) + env)
         run = (run_ldso(world, inv, [*args, prog], FileCache(), RTLD) if sc.mode == "ldd"
                else run_exec(world, inv, [prog], FileCache()))
         events = run.process.result.events if run.process is not None else []

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno as E
 import stat as stat_mod
-from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from ldsim import events as ev
@@ -19,6 +18,7 @@ from ldsim.glibc import Profile
 from ldsim.hwcaps import Cpu, active_subdirs, capstr, platform_bit
 from ldsim.ldcache import LdCache, parse_cache
 from ldsim.linkmap import Found, Kind, LinkMap
+from ldsim.record import Frozen, Record, Value
 from ldsim.world import Opened, World
 
 UNKNOWN, EXISTING, NONEXISTING = 0, 1, 2
@@ -35,57 +35,76 @@ class LoadError(Exception):
         self.errcode = errcode
 
 
-@dataclass(eq=False)
-class DirRecord:
-    """`struct r_search_path_elem`: shared process-wide; label and owner are the creator's."""
+class DirRecord(Record):
+    """`struct r_search_path_elem`: shared process-wide; label and owner are the creator's.
+    dirname has its trailing '/' ("" for the current directory); status: one per capstr entry."""
 
-    dirname: str  # with its trailing '/' ("" for the current directory)
-    what: str
-    where: str | None
-    status: list[int]
+    __slots__ = _fields = ("dirname", "what", "where", "status")
 
-
-@dataclass
-class Candidate:
-    """A file tried during a search and what became of it (for `why`)."""
-
-    path: str
-    outcome: str  # "absent", "other class", "other machine", "not setuid", "loaded", "unreadable", ...
+    def __init__(self, dirname: str, what: str, where: str | None, status: list[int]) -> None:
+        self.dirname = dirname
+        self.what = what
+        self.where = where
+        self.status = status
 
 
-@dataclass
-class StepOutcome:
-    """One search list of a request and what it gave (for `why`): "found", "not found", "skipped: ..."."""
+class Candidate(Value):
+    """A file tried during a search and what became of it (for `why`).
+    outcome: "absent", "other class", "other machine", "not setuid", "loaded", "unreadable", ..."""
 
-    step: "Step"
-    outcome: str
-    cached: str | None = None  # the path the cache lookup returned, if any
+    __slots__ = _fields = ("path", "outcome")
 
-
-@dataclass
-class SearchResult:
-    opened: Opened | None
-    path: str | None
-    found: Found | None
-    other_class: bool = False
-    tried: list[Candidate] = field(default_factory=list)
-    steps: list[StepOutcome] = field(default_factory=list)  # every list of the search, in order
+    def __init__(self, path: str, outcome: str) -> None:
+        self.path = path
+        self.outcome = outcome
 
 
-@dataclass(frozen=True)
-class PathStep:
-    """One search list of `_dl_map_object`, in order."""
+class StepOutcome(Value):
+    """One search list of a request and what it gave (for `why`): "found", "not found", "skipped: ...".
+    cached: the path the cache lookup returned, if any."""
 
-    step: str  # RPATH, LD_LIBRARY_PATH / --library-path, RUNPATH, system search path
-    owner: LinkMap | None
-    records: list[DirRecord]
-    disable_on_miss: bool  # a list none of whose directories exists is dropped for good (not env/system)
-    holder: tuple[LinkMap, str] | None = None  # (map, "rpath_dirs"|"runpath_dirs") to disable
+    __slots__ = _fields = ("step", "outcome", "cached")
+
+    def __init__(self, step: Step, outcome: str, cached: str | None = None) -> None:
+        self.step = step
+        self.outcome = outcome
+        self.cached = cached
 
 
-@dataclass(frozen=True)
-class CacheStep:
-    pass
+class SearchResult(Value):
+    """How one search went: the file found, and (for `why`) every candidate and list, in order."""
+
+    __slots__ = _fields = ("opened", "path", "found", "other_class", "tried", "steps")
+
+    def __init__(self, opened: Opened | None, path: str | None, found: Found | None, other_class: bool = False,
+                 tried: list[Candidate] | None = None, steps: list[StepOutcome] | None = None) -> None:
+        self.opened = opened
+        self.path = path
+        self.found = found
+        self.other_class = other_class
+        self.tried = [] if tried is None else tried
+        self.steps = [] if steps is None else steps  # every list of the search, in order
+
+
+class PathStep(Frozen):
+    """One search list of `_dl_map_object`, in order.  step: RPATH, LD_LIBRARY_PATH / --library-path,
+    RUNPATH, system search path; disable_on_miss: a list none of whose directories exists is dropped for
+    good (not env/system); holder: (map, "rpath_dirs"|"runpath_dirs") to disable."""
+
+    __slots__ = _fields = ("step", "owner", "records", "disable_on_miss", "holder")
+
+    def __init__(self, step: str, owner: LinkMap | None, records: list[DirRecord], disable_on_miss: bool,
+                 holder: tuple[LinkMap, str] | None = None) -> None:
+        _set = object.__setattr__
+        _set(self, "step", step)
+        _set(self, "owner", owner)
+        _set(self, "records", records)
+        _set(self, "disable_on_miss", disable_on_miss)
+        _set(self, "holder", holder)
+
+
+class CacheStep(Frozen):
+    __slots__ = ()
 
 
 CACHE_STEP = CacheStep()  # it has no state: one for every search

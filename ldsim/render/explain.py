@@ -116,7 +116,7 @@ def _found_dict(proc: Process, r: Request) -> dict | None:
     found = r.search.found if r.search else None
     if found is None:
         return None
-    d = dict(vars(found))
+    d = found._asdict()
     if d["owner"] == "":
         d["owner"] = proc.program  # the main map's l_name is ""
     return d
