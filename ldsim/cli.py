@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from ldsim.config import Credentials, Invocation
 from ldsim.glibc import DEBIAN_X86_64
 from ldsim.hwcaps import cpu_for_level, detect_host_cpu
 from ldsim.linkmap import FileCache
 from ldsim.world import make_world
+
+if TYPE_CHECKING:
+    import argparse
 
 EXTRA_COMMANDS = ("cli_ldconfig", "cli_why", "cli_tree", "cli_scenario", "cli_scan")
 EXIT_USAGE = 2
@@ -85,13 +88,14 @@ def _credentials(args: argparse.Namespace) -> Credentials | None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
+    import argparse
     p.add_argument("-i", dest="empty_env", action="store_true", help="start from an empty environment")
     p.add_argument("-e", dest="env", action="append", metavar="NAME=VALUE", help="set a variable")
     p.add_argument("--root", metavar="DIR", help="resolve everything inside this sysroot")
     p.add_argument("--profile", metavar="NAME|FILE.toml",
                    help="the loader build to simulate (default: the root's own loader, detected)")
     p.add_argument("--pid", type=int, help="the PID shown in LD_DEBUG lines")
-    p.add_argument("--cpu", choices=["baseline", "x86-64-v2", "x86-64-v3", "x86-64-v4"],
+    p.add_argument("--cpu", choices=list(_CPUS),
                    help="simulate this CPU instead of the host's")
     for ident in ("uid", "euid", "gid", "egid"):
         p.add_argument(f"--{ident}", type=int, metavar="N",
@@ -160,6 +164,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def build_parser(extras: bool = True) -> argparse.ArgumentParser:
     """extras=False leaves out the subcommands of their own modules (ldd, ld.so and run start faster)."""
+    import argparse
     parser = argparse.ArgumentParser(prog="ldsim", description="Simulate the glibc 2.36 dynamic loader.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("ldd", help="what ldd prints, without running anything", add_help=False)
@@ -211,9 +216,56 @@ def _split_own(argv: list[str]) -> list[str]:
     return argv[:i] + ["--"] + rest
 
 
+_CPUS = ("baseline", "x86-64-v2", "x86-64-v3", "x86-64-v4")  # --cpu's choices
+_INT_OPTIONS = {"--pid", "--uid", "--euid", "--gid", "--egid"}
+
+
+def _fast_ldd_args(argv: list[str]):
+    """`ldsim ldd ...` parsed without argparse (importing it and building the parsers was ~10 ms of a
+    ~40 ms command): the namespace argparse would return for `_split_own(argv)`, or None for anything
+    argparse itself must answer (a value it could take for an option, a bad int or --cpu choice)."""
+    split = _split_own(argv)
+    if split[:1] != ["ldd"]:
+        return None
+    from types import SimpleNamespace
+    ns = SimpleNamespace(command="ldd", empty_env=False, env=None, root=None, profile=None, pid=None, cpu=None,
+                         uid=None, euid=None, gid=None, egid=None, secure=False)
+    i = 1
+    while split[i] != "--":  # _split_own ends ldsim's own options with "--"
+        opt = split[i]
+        if opt == "-i" or opt == "--secure":
+            setattr(ns, "empty_env" if opt == "-i" else "secure", True)
+            i += 1
+            continue
+        if "=" in opt and opt.startswith("--"):
+            opt, value = opt.split("=", 1)
+            i += 1
+        else:
+            value = split[i + 1]
+            i += 2
+        if value.startswith("-"):
+            return None
+        if opt == "-e":
+            ns.env = (ns.env or []) + [value]
+            continue
+        if opt in _INT_OPTIONS:
+            try:
+                value = int(value)
+            except ValueError:
+                return None
+        elif opt == "--cpu" and value not in _CPUS:
+            return None
+        setattr(ns, opt[2:], value)
+    ns.rest = split[i:]
+    ns.func = cmd_ldd
+    return ns
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(extras=argv[:1] not in (["ldd"], ["ld.so"], ["run"])).parse_args(_split_own(argv))
+    args = _fast_ldd_args(argv) if argv[:1] == ["ldd"] else None
+    if args is None:
+        args = build_parser(extras=argv[:1] not in (["ldd"], ["ld.so"], ["run"])).parse_args(_split_own(argv))
     try:
         return args.func(args)
     except BrokenPipeError:
