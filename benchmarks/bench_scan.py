@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """How fast is `ldsim scan DIR` next to running `ldd -r` on every ELF file of DIR?
 
-  ldsim scan -i --no-progress DIR    one process: walks DIR, reads every file's first bytes, resolves
+  ldsim scan -i --no-progress DIR    one command: walks DIR, reads every file's first bytes, resolves
                                      every program (exec mode) and library (direct mode), audits them
+                                     (the checks forked over the CPUs, its default; `--jobs 1` is also
+                                     timed: everything in one process)
   ldd -r FILE   (loop)               the real ldd with relocation processing (what finds undefined
                                      symbols), once per x86-64 ELF file of DIR (found beforehand, untimed)
   and, for the resolution alone: `ldsim scan --no-symbols DIR` against plain `ldd FILE` in a loop.
@@ -106,20 +108,21 @@ def main() -> int:
         return 0
     files = elf_files(args.dir)
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": HERE}
-    print(f"{len(files)} x86-64 ELF files under {args.dir}")
+    print(f"{len(files)} x86-64 ELF files under {args.dir}; {len(os.sched_getaffinity(0))} CPUs")
     sample = files[::max(1, args.sample)]
     scale = len(files) / max(1, len(sample))
     note = f" (extrapolated from {len(sample)} files)" if scale > 1 else ""
     for scan_opts, ldd_opts in ((["--no-symbols"], []), ([], ["-r"])):
-        s_wall, s_cpu = timed([[sys.executable, "-m", "ldsim", "scan", "-i", "--no-progress", *scan_opts,
-                                args.dir]], env)
-        label = " ".join(["ldsim scan", *scan_opts, args.dir])
-        print(f"{label:34} {s_wall:8.2f} s wall  {s_cpu:8.2f} s CPU")
         l_wall, l_cpu = timed([["ldd", *ldd_opts, f] for f in sample], env)
         l_wall, l_cpu = l_wall * scale, l_cpu * scale
         label = " ".join(["ldd", *ldd_opts, "on each file"])
         print(f"{label:34} {l_wall:8.2f} s wall  {l_cpu:8.2f} s CPU{note}")
-        print(f"  ratio: {l_wall / s_wall:.1f}x wall, {l_cpu / s_cpu:.1f}x CPU (target >= 10x)")
+        for jobs in ([], ["--jobs", "1"]):
+            s_wall, s_cpu = timed([[sys.executable, "-m", "ldsim", "scan", "-i", "--no-progress", *jobs,
+                                    *scan_opts, args.dir]], env)
+            label = " ".join(["ldsim scan", *jobs, *scan_opts, args.dir])
+            print(f"{label:34} {s_wall:8.2f} s wall  {s_cpu:8.2f} s CPU"
+                  f"   ratio: {l_wall / s_wall:.1f}x wall, {l_cpu / s_cpu:.1f}x CPU (target >= 10x)")
     return 0
 
 

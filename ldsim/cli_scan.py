@@ -22,9 +22,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--flat", action="store_true", help="do not descend into subdirectories of PATHs")
     p.add_argument("--no-symbols", action="store_true",
                    help="skip the undefined-symbol check under immediate binding (the slow part)")
+    p.add_argument("-j", "--jobs", type=_jobs, default=0, metavar="N",
+                   help="processes checking files (default: one per CPU; 1: all in this process)")
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or directories inside the root")
     p.set_defaults(func=run)
     return p
+
+
+def _jobs(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _progress(stream):
@@ -57,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     world = make_world(args.root, inv.cwd)
     rooted = args.root is not None and os.path.abspath(args.root) != "/"
     opts = ScanOptions(paths=list(args.paths), recursive=False if args.flat else None, rooted=rooted,
-                       check_symbols=not args.no_symbols)
+                       check_symbols=not args.no_symbols, jobs=args.jobs or _cpus())
     progress = _progress(sys.stderr) if sys.stderr.isatty() and not args.no_progress else None
     res = scan(world, inv, opts, FileCache(), progress)
     sys.stderr.writelines(render.input_lines(res))

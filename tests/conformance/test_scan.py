@@ -23,6 +23,7 @@ from ldsim.glibc import DEBIAN_X86_64
 from ldsim.hwcaps import detect_host_cpu
 from ldsim.linkmap import FileCache
 from ldsim.materialize import LibSpec, ProgSpec, Symlink, WorldSpec, build_world
+from ldsim import scan as scan_mod
 from ldsim.scan import ProblemKind, ScanOptions, ScanResult, Target, discover, scan
 from ldsim.world import make_world
 
@@ -135,7 +136,7 @@ def test_this_machine_undefined_symbols_sample() -> None:
     inv = inv_for()
     every = int(os.environ.get("LDSIM_SCAN_SAMPLE", "5"))
     targets = targets_of(world, inv, ScanOptions())[::every]
-    res = scan(world, inv, ScanOptions(paths=[t.path for t in targets]), FileCache())
+    res = scan(world, inv, ScanOptions(paths=[t.path for t in targets], jobs=2), FileCache())  # forked checks
     assert res.symbols_checked
     bad = compare(res, targets, {}, None)
     print(f"{len(targets) - len(bad)}/{len(targets)} files (1 in {every}): same undefined symbols, "
@@ -240,6 +241,18 @@ def test_planted_root_every_problem_reported(planted: str) -> None:
     assert {"/usr/bin/fifo", f"/{LIBDIR}/libdev.so", f"/{LIBDIR}/libtrunc.so", f"/{LIBDIR}/libliar.so",
             "/usr/bin/loop"} <= bad_inputs
     assert not any(f.file in ("/usr/bin/p_ok", f"/{LIBDIR}/libok.so") for f in res.findings)
+
+
+def test_forked_checks_find_what_one_process_finds(planted: str, monkeypatch) -> None:
+    """`jobs` > 1 (the CLI's default on a multi-CPU machine): the same findings, in the same order."""
+    monkeypatch.setattr(scan_mod, "_CHUNK", 1)  # the planted root is small: one file per task
+    world = make_world(planted, "/")
+    inv = inv_for({"LD_LIBRARY_PATH": "/opt/llp"})
+    one = scan(world, inv, ScanOptions(rooted=True), FileCache())
+    forked = scan(world, inv, ScanOptions(rooted=True, jobs=3), FileCache())
+    assert len(one.findings) > 10
+    assert forked.findings == one.findings
+    assert forked.stats == one.stats
 
 
 @pytest.fixture
