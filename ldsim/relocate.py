@@ -8,7 +8,6 @@ Mirrors `_dl_lookup_symbol_x`/`do_lookup_x`/`check_match` (elf/dl-lookup.c), `_d
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import TYPE_CHECKING, Callable
 
@@ -16,6 +15,7 @@ from ldsim import events as ev
 from ldsim.config import Debug
 from ldsim.elf import DF, DF1, DT
 from ldsim.linkmap import Kind, LinkMap
+from ldsim.record import Frozen, Record, Value
 from ldsim.symbols import ALLOWED_STT, SHN_ABS, SHN_UNDEF, STB, STT, STV, Sym, SymbolTable, SymbolTables, \
     Version, elf_hash, gnu_hash
 
@@ -64,12 +64,15 @@ def type_class(rtype: int) -> int:
     return TypeClass.COPY if rtype == R.COPY else TypeClass.NONE
 
 
-@dataclass(frozen=True)
-class Rela:
-    offset: int
-    type: int
-    sym: int
-    addend: int
+class Rela(Frozen):
+    __slots__ = _fields = ("offset", "type", "sym", "addend")
+
+    def __init__(self, offset: int, type: int, sym: int, addend: int) -> None:
+        _set = object.__setattr__
+        _set(self, "offset", offset)
+        _set(self, "type", type)
+        _set(self, "sym", sym)
+        _set(self, "addend", addend)
 
 
 class SymbolLookupError(Exception):
@@ -81,19 +84,23 @@ class SymbolLookupError(Exception):
         self.message = message
 
 
-@dataclass
-class Counters:
-    relocations: int = 0
-    cache: int = 0
+class Counters(Value):
+    __slots__ = _fields = ("relocations", "cache")
+
+    def __init__(self, relocations: int = 0, cache: int = 0) -> None:
+        self.relocations = relocations
+        self.cache = cache
 
 
-@dataclass
-class _Cache:
+class _Cache(Value):
     """l_lookup_cache: the last (symbol, type class) looked up by one object and its result."""
 
-    sym: int | None = None
-    tclass: int = -1
-    result: tuple[LinkMap, Sym] | None = None
+    __slots__ = _fields = ("sym", "tclass", "result")
+
+    def __init__(self, sym: int | None = None, tclass: int = -1, result: tuple[LinkMap, Sym] | None = None) -> None:
+        self.sym = sym
+        self.tclass = tclass
+        self.result = result
 
 
 # The vDSO's dynamic symbols (LINUX_2.6, index 2): what setup_vdso_pointers looks up
@@ -102,18 +109,23 @@ VDSO_SYMBOLS = ("__vdso_clock_gettime", "__vdso_gettimeofday", "__vdso_time", "_
 LINUX_2_6 = Version("LINUX_2.6", elf_hash(b"LINUX_2.6"), True)
 
 
-@dataclass
-class Binder:
+class Binder(Record):
     """Process-wide lookup state: counters, the unique-symbol table, per-object lookup caches."""
 
-    proc: Process
-    tables: SymbolTables
-    counters: Counters = field(default_factory=Counters)
-    unique: dict[str, tuple[LinkMap, Sym]] = field(default_factory=dict)
-    caches: dict[int, _Cache] = field(default_factory=dict)
-    receiver: Callable[[str, str], None] | None = None  # _dl_receive_error's handler, None = fatal
-    _tabs: dict[int, SymbolTable | None] = field(default_factory=dict)
-    current: LinkMap | None = None  # the object being relocated (for error messages)
+    _fields = ("proc", "tables", "counters", "unique", "caches", "receiver", "_tabs", "current")
+
+    def __init__(self, proc: Process, tables: SymbolTables) -> None:
+        self.proc = proc
+        self.tables = tables
+        self.counters = Counters()
+        self.unique: dict[str, tuple[LinkMap, Sym]] = {}
+        self.caches: dict[int, _Cache] = {}
+        self.receiver: Callable[[str, str], None] | None = None  # _dl_receive_error's handler, None = fatal
+        self._tabs: dict[int, SymbolTable | None] = {}
+        self.current: LinkMap | None = None  # the object being relocated (for error messages)
+
+    def __repr__(self) -> str:  # not the process and tables it points to
+        return f"Binder(counters={self.counters!r})"
 
     # -- tables ----------------------------------------------------------------------------------
 
