@@ -261,6 +261,8 @@ def _traced_env(inv: Invocation, opts: LddOptions, verify_out: int) -> tuple[tup
     if opts.unused:
         old = env.get("LD_DEBUG", "")
         adds["LD_DEBUG"] = old + ("," if old else "") + "unused"
+    if len(env) == len(inv.env):  # no name twice: the caller's own (name, value) pairs, kept in order
+        return tuple([kv for kv in inv.env if kv[0] not in adds]) + tuple(adds.items())
     order = [k for k in env if k not in adds] + list(adds)
     env.update(adds)
     return tuple((k, env[k]) for k in order)

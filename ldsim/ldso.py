@@ -165,7 +165,7 @@ def run_ldso(world: World, inv: Invocation, argv: list[str], files: FileCache, l
     if a.help:
         return _help(world, inv, cfg, files, a, ld_so_name, run)
     assert a.program is not None
-    proc = Process(world, inv, cfg, files, program=a.program, direct=True, rtld_path=ld_so_name)
+    proc = Process(world, inv, cfg, files, program=a.program, direct=True, rtld_path=ld_so_name, record=False)
     return render_process(proc, run)
 
 
@@ -181,7 +181,7 @@ def run_exec(world: World, inv: Invocation, argv: list[str], files: FileCache) -
     if kind == "static":
         run.write(2, f"ldsim: {argv[0]}: statically linked: the kernel runs it without the dynamic loader\n")
         return run
-    proc = Process(world, inv, cfg, files, program=argv[0], direct=False)
+    proc = Process(world, inv, cfg, files, program=argv[0], direct=False, record=False)
     return render_process(proc, run)
 
 

@@ -43,8 +43,8 @@ class Found(Frozen):
 class LinkMap(Record):
     """One loaded (or, in trace mode, faked) object.  Identity matters, so eq is by object."""
 
-    _fields = ("name", "names", "kind", "elf", "faked", "file_id", "loader", "origin", "soname_added",
-               "rpath_dirs", "runpath_dirs", "deps", "found", "map_start", "mode_st", "used")
+    __slots__ = _fields = ("name", "names", "kind", "elf", "faked", "file_id", "loader", "origin", "soname_added",
+                           "rpath_dirs", "runpath_dirs", "deps", "found", "map_start", "mode_st", "used")
 
     def __init__(self, name: str, names: list[str], kind: Kind, elf: ElfFile | None = None, faked: bool = False,
                  file_id: tuple[int, int] | None = None, loader: LinkMap | None = None, origin: str | None = None,

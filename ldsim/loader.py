@@ -86,10 +86,12 @@ class Startup(Value):
 
 
 class Process:
-    """One simulated process.  `direct` = ld.so invoked explicitly (`ld.so PROG`, what ldd does)."""
+    """One simulated process.  `direct` = ld.so invoked explicitly (`ld.so PROG`, what ldd does).
+    `record` = keep a `Request` for every `_dl_map_object` call in `result.requests` (why, tree and
+    explanations read them; a run that is only rendered does not need them)."""
 
     def __init__(self, world: World, inv: Invocation, cfg: LoaderConfig, files: FileCache, *,
-                 program: str, direct: bool, rtld_path: str | None = None) -> None:
+                 program: str, direct: bool, rtld_path: str | None = None, record: bool = True) -> None:
         self.world = world
         self.inv = inv
         self.cfg = cfg
@@ -107,6 +109,7 @@ class Process:
         self._next_addr = 0x7F0000000000
         self._shown: dict[type, bool] = {}
         self.quiet = not int(cfg.debug)  # no LD_DEBUG category: debug events are not even built
+        self.record = record
         self._binder: Binder | None = None
         self._vdso: LinkMap | None = None
         self._facts: dict[int, MapFacts] = files.memo.setdefault("map facts", {})  # by id(ElfFile)
@@ -202,16 +205,20 @@ class Process:
             if m.faked:
                 continue
             if name == m.name or name in m.names:
-                self.result.requests.append(Request(loader, name, via, m, reused="name"))
+                if self.record:
+                    self.result.requests.append(Request(loader, name, via, m, reused="name"))
                 return m
             if not m.soname_added and m.elf is not None and m.elf.soname == name:
                 m.names.append(name)
                 m.soname_added = True
-                self.result.requests.append(Request(loader, name, via, m, reused="soname"))
+                if self.record:
+                    self.result.requests.append(Request(loader, name, via, m, reused="soname"))
                 return m
         if loader is not None and not self.quiet:
             self.emit(ev.FileNeeded(name, self.dso_filename(loader)))
         res = SearchResult(None, None, None)
+        if not self.record:
+            return self._map_searched(loader, name, res, exe, secure_preload, trace, paths_ready, None)
         req = Request(loader, name, via, search=res)
         self.result.requests.append(req)
         try:
@@ -223,7 +230,7 @@ class Process:
         return m
 
     def _map_searched(self, loader: LinkMap | None, name: str, res: SearchResult, exe: bool,
-                      secure_preload: bool, trace: bool, paths_ready: bool, req: Request) -> LinkMap:
+                      secure_preload: bool, trace: bool, paths_ready: bool, req: Request | None) -> LinkMap:
         if "/" not in name:
             if not self.quiet:
                 self.emit(ev.FindLibrary(name))
@@ -247,7 +254,7 @@ class Process:
             raise LoadError(name, "cannot open shared object file", self.searcher.errno)
         before = len(self.objects)
         m = self._map_from_file(name, realname, opened, loader, res.found, exe)
-        if len(self.objects) == before:
+        if len(self.objects) == before and req is not None:
             req.reused = "file"
         return m
 
