@@ -380,34 +380,32 @@ class Binder(Record):
         walk = [(o, main, t, t.defs if t is not None else None) for o, main, t in walk
                 if o.kind is Kind.VDSO or (t is not None and t.nbuckets)]
         dynamic_weak = self.proc.cfg.dynamic_weak
-        symbol, versym, versions = tab.symbol, tab.versym, tab.versions
+        versions = tab.versions
         undef_name = None
         done: set[int] = set()
-        for info in tab.references:
-            idx = info >> 32
-            sym = symbol(idx)
-            visibility = sym.other & 3
-            if sym.info < 0x10 or visibility == STV.INTERNAL or visibility == STV.HIDDEN:
+        refs = tab.references
+        for info, (name, st_info, other, vs) in zip(refs, tab.brief([info >> 32 for info in refs])):
+            visibility = other & 3
+            if st_info < 0x10 or visibility == STV.INTERNAL or visibility == STV.HIDDEN:
                 continue  # STB_LOCAL, or binds locally
+            idx = info >> 32
             tclass = _TCLASS.get(info & 0xFFFFFFFF, 0)
             if idx * 4 + tclass in done:
                 continue
             done.add(idx * 4 + tclass)
             version = None
-            if versioned:
-                vs = versym(idx)
-                if vs is not None:
-                    v = versions.get(vs & 0x7FFF)
-                    version = v if v is not None and v.hash != 0 else None
+            if versioned and vs is not None:
+                v = versions.get(vs & 0x7FFF)
+                version = v if v is not None and v.hash != 0 else None
             if visibility == STV.PROTECTED:
-                self.lookup(sym.name, m, sym, scopes, version, tclass)
+                self.lookup(name, m, tab.symbol(idx), scopes, version, tclass)
                 continue
-            if self._defined_in(walk, sym.name, version, tclass, dynamic_weak):
+            if self._defined_in(walk, name, version, tclass, dynamic_weak):
                 continue
-            if sym.bind != STB.WEAK and not self.proc.cfg.debug & Debug.UNUSED:
+            if st_info >> 4 != STB.WEAK and not self.proc.cfg.debug & Debug.UNUSED:
                 undef_name = undef_name or self.name(m)
                 vtext = f", version {version.name}" if version is not None else ""
-                self._signal(undef_name, f"undefined symbol: {sym.name}{vtext}")
+                self._signal(undef_name, f"undefined symbol: {name}{vtext}")
 
     def _defined_in(self, walk: list, name: str, version: Version | None, tclass: int,
                     dynamic_weak: bool) -> bool:
