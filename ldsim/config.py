@@ -11,7 +11,7 @@ import enum
 
 from ldsim.glibc import UNSECURE_ENVVARS, Profile
 from ldsim.hwcaps import Cpu, HwcapsChoice, split_list
-from ldsim.record import Frozen, Value
+from ldsim.record import Frozen, Key, Value
 
 
 # glibc.malloc.check's env alias: an SXID_ERASE tunable unless /etc/suid-debug exists (dl-tunables.c
@@ -71,7 +71,7 @@ class Credentials(Frozen):
         _set(self, "egid", egid)
 
 
-class Invocation(Frozen):
+class Invocation(Key):
     """Everything the simulation may know about the outside: nothing is read from the host deeper down.
 
     env: tuple[tuple[str, str], ...]; secure: --secure, AT_SECURE=1 whatever the kernel would say;
@@ -238,6 +238,8 @@ def apply_secure_debug(cfg: LoaderConfig, suid_debug_exists: bool) -> None:
 
 
 def hwcaps_with_options(cfg: LoaderConfig, prepend: str | None, mask: str | None) -> None:
+    if prepend is None and mask is None:  # the same choice: kept, so that memos keyed by it hit at once
+        return
     old = cfg.hwcaps
     cfg.hwcaps = old.replace(prepend=tuple(split_list(prepend)) if prepend is not None else old.prepend,
                              mask=tuple(split_list(mask)) if mask is not None else old.mask)

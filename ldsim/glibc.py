@@ -10,12 +10,12 @@ import marshal
 import os
 import sys
 
-from ldsim.record import Frozen
+from ldsim.record import Key
 
 _setattr = object.__setattr__
 
 
-class Profile(Frozen):
+class Profile(Key):
     """One loader build's constants.  Fields (the glibc name of each value):
     rtld: PT_INTERP of this build's programs (RTLD); system_dirs: SYSTEM_DIRS, each with its trailing '/'
     (elf/gen-trusted-dirs.awk); lib: $LIB = DL_DST_LIB; cache_flags: _DL_CACHE_DEFAULT_ID;
@@ -31,8 +31,8 @@ class Profile(Frozen):
     __slots__ = ("name", "rtld", "rtld_soname", "ei_class", "e_machine", "system_dirs", "lib", "cache_file",
                  "cache_flags", "preload_file", "hwcap_names", "hwcap_important", "platforms", "hwcaps_subdirs",
                  "ldd_rtlds", "libc_abi_max", "version", "suid_debug_file", "arch", "cache_flags_accepted",
-                 "vdso", "_hash")
-    _fields = __slots__[:-1]
+                 "vdso")
+    _fields = __slots__
 
     def __init__(self, name: str, rtld: str, rtld_soname: str, ei_class: int, e_machine: int,
                  system_dirs: tuple[str, ...], lib: str, cache_file: str, cache_flags: int, preload_file: str,
@@ -43,12 +43,6 @@ class Profile(Frozen):
         values = locals()
         for f in self._fields:
             _setattr(self, f, values[f])
-        _setattr(self, "_hash", None)
-
-    def __hash__(self) -> int:  # a memo key of every simulated process: hashed once
-        if self._hash is None:
-            _setattr(self, "_hash", hash(self._key()))
-        return self._hash
 
     @property
     def system_dirs_blob(self) -> bytes:

@@ -8,7 +8,7 @@ sysdeps/x86/get-isa-level.h (ISA level) and elf/dl-hwcaps.c `_dl_important_hwcap
 from __future__ import annotations
 
 from ldsim.glibc import Profile
-from ldsim.record import Frozen
+from ldsim.record import Key
 
 ISA_BASELINE, ISA_V2, ISA_V3, ISA_V4 = 1, 2, 4, 8  # GNU_PROPERTY_X86_ISA_1_*
 _LEVEL_BITS = {"baseline": ISA_BASELINE, "x86-64-v2": ISA_BASELINE | ISA_V2,
@@ -23,7 +23,7 @@ _V4 = {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"}
 _HASWELL = {"avx2", "fma", "bmi1", "bmi2", "abm", "movbe", "popcnt"}
 
 
-class Cpu(Frozen):
+class Cpu(Key):
     """What ld.so derives from the CPU: ISA level bits, AT_PLATFORM (as overridden), dl_hwcap."""
 
     __slots__ = _fields = ("isa", "platform", "hwcap")
@@ -115,7 +115,7 @@ def split_list(value: str | None) -> list[str]:
     return [p for p in (value or "").split(":") if p]
 
 
-class HwcapsChoice(Frozen):
+class HwcapsChoice(Key):
     """Everything that decides the subdirectory list."""
 
     __slots__ = _fields = ("prepend", "mask", "hwcap_mask")

@@ -90,6 +90,7 @@ class FileCache:
         self.snapshot = snapshot
         self._by_key: dict[tuple[int, int, int, int], ElfFile | ElfError] = {}
         self._symbols: SymbolTables | None = None
+        self._parsed: dict[int, tuple[Opened, ElfFile | ElfError]] = {}  # by id(opened), snapshot only
         self._derived: dict[tuple, object] = {}
         self.memo: dict[str, dict] = {}  # pure functions of the process's inputs, by kind, then arguments
         self._opened: dict[tuple[int, str], Opened | int] = {}
@@ -148,6 +149,12 @@ class FileCache:
         return hit
 
     def parse(self, opened: Opened) -> ElfFile:
+        if self.snapshot:  # an Opened is reused for its path: its answer, without a key from its stat
+            hit = self._parsed.get(id(opened))
+            if hit is not None and hit[0] is opened:
+                if isinstance(hit[1], ElfError):
+                    raise hit[1]
+                return hit[1]
         st = opened.st
         key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
         hit = self._by_key.get(key)
@@ -159,6 +166,8 @@ class FileCache:
             except (IndexError, ValueError, OverflowError) as e:  # malformed beyond what the reader checks
                 hit = ElfError(f"malformed ELF file ({type(e).__name__})")
             self._by_key[key] = hit
+        if self.snapshot:
+            self._parsed[id(opened)] = (opened, hit)  # holding it keeps its id from being reused
         if isinstance(hit, ElfError):
             raise hit
         return hit

@@ -16,7 +16,7 @@ from ldsim.dst import DstValues, dst_count, substitute
 from ldsim.elf import DF1, DT, PT, VER_FLG_WEAK, ElfError, ElfFile
 from ldsim.linkmap import FileCache, Found, Kind, LinkMap, file_id
 from ldsim.record import Record, Value
-from ldsim.search import CacheStep, LoadError, PathStep, SearchResult, Searcher, StepOutcome, search_steps
+from ldsim.search import CacheStep, LoadError, PathStep, SearchResult, Searcher, search_steps
 from ldsim.world import World
 from ldsim import execution
 
@@ -116,7 +116,9 @@ class Process:
         # id(elf) -> its (hash, name) definitions; id(verneed) -> the (hash, name) it asks for.  Kept with
         # the parsed files (which outlive every process of a run), so ids stay valid and unique
         self._verdefs: dict[int, frozenset[tuple[int, str]]] = files.memo.setdefault("verdefs", {})
-        self._verneeds: dict[int, frozenset[tuple[int, str]]] = files.memo.setdefault("verneeds", {})
+        self._verneeds: dict[int, tuple] = files.memo.setdefault("version needs", {})  # id(elf) -> see _needs
+        self._cache_found: dict[str, Found] = files.memo.setdefault(("cache found", self.profile.cache_file), {})
+        self._relr_fatal: dict[int, bool] = files.memo.setdefault("relr fatal", {})  # id(elf) -> _relr_fatal(elf)
 
     @property
     def binder(self) -> Binder:
@@ -216,7 +218,7 @@ class Process:
                 return m
         if loader is not None and not self.quiet:
             self.emit(ev.FileNeeded(name, self.dso_filename(loader)))
-        res = SearchResult(None, None, None)
+        res = SearchResult(None, None, None, record=self.record)
         if not self.record:
             return self._map_searched(loader, name, res, exe, secure_preload, trace, paths_ready, None)
         req = Request(loader, name, via, search=res)
@@ -266,31 +268,34 @@ class Process:
             if isinstance(step, CacheStep):
                 cached = s.cache_lookup(name)
                 if cached is None:
-                    res.steps.append(StepOutcome(step, "no cache entry"))
+                    res.step_outcome(step, "no cache entry")
                     continue
                 if not self.quiet:
                     self.emit(ev.TryFile(cached))
                 owner = loader or self.main or self.rtld
                 if owner is not None and owner.elf is not None and owner.elf.flags_1 & DF1.NODEFLIB \
                         and any(cached.startswith(d) for d in self.profile.system_dirs):
-                    res.steps.append(StepOutcome(step, "skipped: DF_1_NODEFLIB", cached))
+                    res.step_outcome(step, "skipped: DF_1_NODEFLIB", cached)
                     continue
                 opened = s.open_verify(cached, res)
                 if opened is not None:
                     res.path = cached
-                    res.found = Found("cache", None, self.profile.cache_file, "", cached)
-                    res.steps.append(StepOutcome(step, "found", cached))
+                    found = self._cache_found.get(cached)  # Found is immutable: one per path
+                    if found is None:
+                        found = self._cache_found[cached] = Found("cache", None, self.profile.cache_file, "", cached)
+                    res.found = found
+                    res.step_outcome(step, "found", cached)
                     return opened
-                res.steps.append(StepOutcome(step, "not found", cached))
+                res.step_outcome(step, "not found", cached)
                 continue
             assert isinstance(step, PathStep)
             if step.step == "system search path":
                 owner = loader or self.main
                 if owner is not None and owner.elf is not None and owner.elf.flags_1 & DF1.NODEFLIB:
-                    res.steps.append(StepOutcome(step, "skipped: DF_1_NODEFLIB"))
+                    res.step_outcome(step, "skipped: DF_1_NODEFLIB")
                     continue
             opened = s.open_path(name, step, secure_preload, res)
-            res.steps.append(StepOutcome(step, "found" if opened is not None else "not found"))
+            res.step_outcome(step, "found" if opened is not None else "not found")
             if opened is not None:
                 res.path = res.found.path if res.found else None
                 return opened
@@ -445,10 +450,10 @@ class Process:
             for n in o.names:
                 by_name.setdefault(n, o)
         for m in self.objects:
-            if m.faked or m.elf is None:
+            elf = m.elf
+            if m.faked or elf is None:
                 continue
-            req = self.dso_filename(m)
-            for vn in m.elf.verneed:
+            for vn, wanted in self._needs(elf):
                 needed = by_name.get(vn.file) or self.find_needed(vn.file, m)
                 if needed is None:
                     self.out("Inconsistency detected by ld.so: dl-version.c: 204: _dl_check_map_versions: "
@@ -456,16 +461,26 @@ class Process:
                     raise Exit(127)
                 if trace and needed.faked:
                     continue
-                if quiet and needed.elf is not None and needed.elf.verdef:
-                    wanted = self._verneeds.get(id(vn))
-                    if wanted is None:
-                        wanted = self._verneeds[id(vn)] = frozenset((a.hash, a.name) for a in vn.entries)
-                    if wanted <= self._defined(needed.elf):
-                        continue  # all found: nothing to show, nothing to report
+                nelf = needed.elf
+                if quiet and nelf is not None and nelf.verdef and wanted <= self._defined(nelf):
+                    continue  # all found: nothing to show, nothing to report
+                req = self.dso_filename(m)
                 for aux in vn.entries:
                     failed |= self._match_version(req, aux, needed)
-            self._check_relr(m)
+            fatal = self._relr_fatal.get(id(elf))
+            if fatal is None:
+                fatal = self._relr_fatal[id(elf)] = _relr_fatal(elf)
+            if fatal:
+                self.fatal(LoadError(self.dso_filename(m), "DT_RELR without GLIBC_ABI_DT_RELR dependency", 0))
         return failed
+
+    def _needs(self, elf: ElfFile) -> tuple:
+        """Each Verneed of the file with the (hash, name) pairs it asks for: worked out once per file."""
+        needs = self._verneeds.get(id(elf))
+        if needs is None:
+            needs = self._verneeds[id(elf)] = tuple(
+                (vn, frozenset((a.hash, a.name) for a in vn.entries)) for vn in elf.verneed)
+        return needs
 
     def _match_version(self, req: str, aux, needed: LinkMap) -> bool:
         definer = self.dso_filename(needed)
@@ -503,15 +518,6 @@ class Process:
         """_dl_signal_cexception under _dl_receive_error(print_missing_version)."""
         self.emit(ev.DebugError(objname, "version lookup error", message, True))
         self.out(f"{self.argv0}: {objname}: {message}\n", 2)
-
-    def _check_relr(self, m: LinkMap) -> None:
-        elf = m.elf
-        if not (elf.verneed and elf.needed and elf.dyn(DT.RELR) is not None):
-            return
-        if any(a.hash == 0xFD0E42 and a.name == "GLIBC_ABI_DT_RELR" for vn in elf.verneed for a in vn.entries):
-            return
-        if any(n.startswith("libc.so.") for n in elf.needed):
-            self.fatal(LoadError(self.dso_filename(m), "DT_RELR without GLIBC_ABI_DT_RELR dependency", 0))
 
     # -- startup ---------------------------------------------------------------------------------
 
@@ -676,6 +682,15 @@ class Process:
             if vdso is not None and at < len(objs) and objs[at] is vdso and nxt is not vdso:
                 at += 1
         objs.insert(at, rtld)
+
+
+def _relr_fatal(elf: ElfFile) -> bool:
+    """_dl_check_map_versions: DT_RELR in an object that needs libc but not GLIBC_ABI_DT_RELR is fatal."""
+    if not (elf.verneed and elf.needed and elf.dyn(DT.RELR) is not None):
+        return False
+    if any(a.hash == 0xFD0E42 and a.name == "GLIBC_ABI_DT_RELR" for vn in elf.verneed for a in vn.entries):
+        return False
+    return any(n.startswith("libc.so.") for n in elf.needed)
 
 
 def _split_preload(value: str) -> list[str]:

@@ -8,7 +8,8 @@ start.  A record names its fields in `_fields` (usually also its `__slots__`) an
 - `Record`: repr and `replace()`; equality is identity (`@dataclass(eq=False)`).
 - `Value`: equality field by field, unhashable (`@dataclass`).
 - `Frozen`: equality and hash field by field, attributes cannot be set after `__init__`, which sets
-  them with `object.__setattr__` (`@dataclass(frozen=True)`).
+  them with `object.__setattr__` (`@dataclass(frozen=True)`); `Key`, a frozen record whose hash is
+  kept.
 """
 
 from __future__ import annotations
@@ -54,6 +55,21 @@ class Frozen(Value):
 
     def __hash__(self) -> int:
         return hash(self._key())
+
+
+class Key(Frozen):
+    """A frozen record used as a memo key again and again (CPU, hwcaps choice, invocation): its hash is
+    worked out once, in the `_hash` slot."""
+
+    __slots__ = ("_hash",)
+
+    def __hash__(self) -> int:
+        try:
+            return self._hash
+        except AttributeError:
+            h = hash(self._key())
+            _setattr(self, "_hash", h)
+            return h
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"cannot assign to field {name!r} of a frozen {self.__class__.__name__}")

@@ -72,18 +72,28 @@ class StepOutcome(Value):
 
 
 class SearchResult(Value):
-    """How one search went: the file found, and (for `why`) every candidate and list, in order."""
+    """How one search went: the file found, and (for `why`) every candidate and list, in order.
+    record=False: tried and steps are None, nothing is kept (a run that is only rendered)."""
 
     __slots__ = _fields = ("opened", "path", "found", "other_class", "tried", "steps")
 
     def __init__(self, opened: Opened | None, path: str | None, found: Found | None, other_class: bool = False,
-                 tried: list[Candidate] | None = None, steps: list[StepOutcome] | None = None) -> None:
+                 tried: list[Candidate] | None = None, steps: list[StepOutcome] | None = None,
+                 record: bool = True) -> None:
         self.opened = opened
         self.path = path
         self.found = found
         self.other_class = other_class
-        self.tried = [] if tried is None else tried
-        self.steps = [] if steps is None else steps  # every list of the search, in order
+        self.tried = ([] if tried is None else tried) if record else None
+        self.steps = ([] if steps is None else steps) if record else None  # every list of the search, in order
+
+    def candidate(self, path: str, outcome: str) -> None:
+        if self.tried is not None:
+            self.tried.append(Candidate(path, outcome))
+
+    def step_outcome(self, step: Step, outcome: str, cached: str | None = None) -> None:
+        if self.steps is not None:
+            self.steps.append(StepOutcome(step, outcome, cached))
 
 
 class PathStep(Frozen):
@@ -254,19 +264,19 @@ class Searcher:
             opened = self._open(path)
         except OSError as e:
             self.errno = e.errno or E.ENOENT
-            res.tried.append(Candidate(path, "absent" if e.errno == E.ENOENT else E.errorcode.get(e.errno, "error")))
+            res.candidate(path, "absent" if e.errno == E.ENOENT else E.errorcode.get(e.errno, "error"))
             return None
         self.errno = 0
         if self._verified.get(id(opened), (None,))[0] is opened:
             return opened  # this file passed these checks before
         if opened.data is None:
-            res.tried.append(Candidate(path, "unreadable"))
+            res.candidate(path, "unreadable")
             raise LoadError(path, "cannot read file data", opened.read_errno)
         head = bytes(opened.data[:64])
         ident = read_ident(head)
         p = self.profile
         if ident is None or len(head) < (64 if p.ei_class == EIClass.ELF64 else 52):
-            res.tried.append(Candidate(path, "too short"))
+            res.candidate(path, "too short")
             raise LoadError(path, "file too short", 0)
         abi_ok = (ident.abiversion == 0 if ident.osabi == ELFOSABI_SYSV
                   else ident.osabi == ELFOSABI_GNU and ident.abiversion < p.libc_abi_max)
@@ -278,11 +288,11 @@ class Searcher:
                 msg = "invalid ELF header"
             elif ident.ei_class != p.ei_class:
                 res.other_class = True
-                res.tried.append(Candidate(path, "wrong ELF class"))
+                res.candidate(path, "wrong ELF class")
                 self.errno = E.ENOENT
                 return None
             elif ident.e_machine != p.e_machine:
-                res.tried.append(Candidate(path, f"wrong machine ({ident.e_machine})"))
+                res.candidate(path, f"wrong machine ({ident.e_machine})")
                 self.errno = E.ENOENT
                 return None
             elif ident.ei_data != 1:
@@ -297,12 +307,12 @@ class Searcher:
                 msg = "nonzero padding in e_ident"
             else:
                 msg = "internal error"
-            res.tried.append(Candidate(path, msg))
+            res.candidate(path, msg)
             raise LoadError(path, msg, 0)
         if ident.e_version != 1:
             raise LoadError(path, "ELF file version does not match current one", 0)
         if ident.e_machine != p.e_machine:
-            res.tried.append(Candidate(path, f"wrong machine ({ident.e_machine})"))
+            res.candidate(path, f"wrong machine ({ident.e_machine})")
             self.errno = E.ENOENT
             return None
         if ident.e_type not in (2, 3):
@@ -349,8 +359,9 @@ class Searcher:
                         and not opened.st.st_mode & stat_mod.S_ISUID):
                     # open_path: with __RTLD_SECURE (preloads) and __libc_enable_secure, a file found in a
                     # directory must be set-user-ID, else it is closed and treated as absent (ENOENT)
-                    res.tried[-1:] = []
-                    res.tried.append(Candidate(path, "not set-user-ID"))
+                    if res.tried is not None:
+                        res.tried[-1:] = []
+                    res.candidate(path, "not set-user-ID")
                     opened = None
                     self.errno = E.ENOENT
                 if opened is not None:
