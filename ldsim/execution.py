@@ -45,12 +45,12 @@ def libc_map(proc: Process) -> LinkMap | None:
 def finish(proc: Process) -> None:
     """Everything after `_dl_check_all_versions`; always ends with `Exit`."""
     from ldsim.loader import Exit
-    main = proc.main
-    initfini = startup_initfini(main, proc.result.searchlist, libc_map(proc))
-    proc.result.initfini = initfini
     if proc.cfg.mode is not Mode.NORMAL and not _trace_binds(proc):
-        proc.result.events.append(ev.Listing())  # a listing without symbol lookups: ldsim.relocate stays unloaded
+        # a listing without symbol lookups: no init order to work out, ldsim.relocate stays unloaded
+        proc.result.events.append(ev.Listing())
         raise Exit(0)
+    initfini = startup_initfini(proc.main, proc.result.searchlist, libc_map(proc))
+    proc.result.initfini = initfini
     from ldsim.relocate import SymbolLookupError
     binder = proc.binder
     try:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 PAGE = 4096
 DT_1_SUPPORTED = (DF1.NOW | DF1.NODELETE | DF1.INITFIRST | DF1.NOOPEN | DF1.ORIGIN | DF1.NODEFLIB | DF1.PIE)
 VDSO_NAME = "linux-vdso.so.1"
+_DT_NEEDED = int(DT.NEEDED)  # a plain int: compared for every dependency of every object
 SECURE_NAME_LIMIT, SECURE_PATH_LIMIT = 255, 4096  # NAME_MAX, PATH_MAX (elf/dl-main.h)
 
 
@@ -68,14 +69,14 @@ class Request(Record):
 
 
 class Startup(Value):
-    """What a simulated startup produced.  No slots: execution adds `initfini`."""
+    """What a simulated startup produced."""
 
-    _fields = ("main", "objects", "searchlist", "events", "status", "preloads", "requests")
+    _fields = ("main", "objects", "searchlist", "events", "status", "preloads", "requests", "initfini")
 
     def __init__(self, main: LinkMap | None = None, objects: list[LinkMap] | None = None,
                  searchlist: list[LinkMap] | None = None, events: list[ev.Event] | None = None,
                  status: int | None = None, preloads: list[LinkMap] | None = None,
-                 requests: list[Request] | None = None) -> None:
+                 requests: list[Request] | None = None, initfini: list[LinkMap] | None = None) -> None:
         self.main = main
         self.objects = [] if objects is None else objects  # the l_next chain
         self.searchlist = [] if searchlist is None else searchlist  # main's l_searchlist (global scope)
@@ -83,6 +84,8 @@ class Startup(Value):
         self.status = status  # exit status if the loader stopped the process
         self.preloads = [] if preloads is None else preloads
         self.requests = [] if requests is None else requests  # every map_object call, in order
+        # main's l_initfini (sorted); None when the run ended before, or only listed its objects
+        self.initfini = initfini
 
 
 class Process:
@@ -392,8 +395,8 @@ class Process:
             if m.elf is None or m.faked:
                 continue
             for tag, raw in m.elf.deps:
-                if tag == DT.NEEDED:
-                    name = self.expand_dep(m, raw, fatal=False)
+                if tag == _DT_NEEDED:
+                    name = raw if "$" not in raw else self.expand_dep(m, raw, fatal=False)
                     if name is None:
                         continue
                     dep = self.map_object(m, name, trace=trace)
