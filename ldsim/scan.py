@@ -13,6 +13,7 @@ one finding naming the file and the reason, and the scan goes on.
 from __future__ import annotations
 
 import errno as E
+import gc
 import os
 import posixpath
 import stat as stat_mod
@@ -725,8 +726,14 @@ def scan(world: World, inv: Invocation, opts: ScanOptions, files: FileCache | No
     targets = discover(world, inv, files, tops, recursive, explicit, notes, stats)
     res.symbols_checked = opts.check_symbols and _symbol_checker()
     opts = replace(opts, check_symbols=res.symbols_checked)
-    for findings in _check_all(world, inv, files, targets, opts, progress):
-        res.findings.extend(findings)
+    # the parsed files live to the end: out of the collector's sight, full collections do not rescan
+    # them (~10% of the checks) and forked checkers do not copy their pages by touching them
+    gc.freeze()
+    try:
+        for findings in _check_all(world, inv, files, targets, opts, progress):
+            res.findings.extend(findings)
+    finally:
+        gc.unfreeze()
     return res
 
 
