@@ -142,6 +142,10 @@ class DF1(IntEnum):
 
 
 VER_FLG_WEAK = 0x2
+# plain ints for the parser's per-entry tests (an IntEnum member is a class attribute lookup each time)
+_DT_NEEDED, _DT_STRTAB, _PT_LOAD = int(DT.NEEDED), int(DT.STRTAB), int(PT.LOAD)
+_DEP_TAGS = frozenset((int(DT.NEEDED), int(DT.FILTER), int(DT.AUXILIARY)))
+_new = tuple.__new__  # a named tuple from its fields in order, without the Python-level __new__
 GNU_PROPERTY_X86_ISA_1_NEEDED = 0xC0008002
 NT_GNU_PROPERTY_TYPE_0 = 5
 
@@ -347,9 +351,9 @@ def _parse_elf(data: Sequence[int]) -> ElfFile:
         raise ElfError("program headers extend past the end of the file")
     raw_phdrs = phdr_s.iter_unpack(data[e_phoff:e_phoff + e_phnum * phdr_s.size]) if e_phnum else ()
     if cls == 2:
-        segments = [Segment(t, fl, o, v, fs, ms, al) for t, fl, o, v, _, fs, ms, al in raw_phdrs]
+        segments = [_new(Segment, (t, fl, o, v, fs, ms, al)) for t, fl, o, v, _, fs, ms, al in raw_phdrs]
     else:
-        segments = [Segment(t, fl, o, v, fs, ms, al) for t, o, v, _, fs, ms, fl, al in raw_phdrs]
+        segments = [_new(Segment, (t, fl, o, v, fs, ms, al)) for t, o, v, _, fs, ms, fl, al in raw_phdrs]
 
     interp = None
     dyn_seg = None
@@ -385,12 +389,10 @@ def _parse_elf(data: Sequence[int]) -> ElfFile:
                 dynamic.append((tag, val))
             del entries
 
-    last: dict[int, int] = {}
-    for tag, val in dynamic:
-        last[tag] = val
+    last: dict[int, int] = dict(dynamic)  # the last entry of each tag wins
     strtab_off = None
-    if DT.STRTAB in last:
-        strtab_off = f.offset(last[DT.STRTAB])
+    if _DT_STRTAB in last:
+        strtab_off = f.offset(last[_DT_STRTAB])
         if strtab_off is None:
             raise ElfError("DT_STRTAB does not point into a loadable segment")
 
@@ -399,8 +401,8 @@ def _parse_elf(data: Sequence[int]) -> ElfFile:
             raise ElfError(f"{what} without DT_STRTAB")
         return f.cstr(strtab_off + val, what)
 
-    deps = tuple((tag, dstr(val, "DT_NEEDED" if tag == DT.NEEDED else "DT_FILTER"))
-                 for tag, val in dynamic if tag in (DT.NEEDED, DT.FILTER, DT.AUXILIARY))
+    deps = tuple([(tag, dstr(val, "DT_NEEDED" if tag == _DT_NEEDED else "DT_FILTER"))
+                  for tag, val in dynamic if tag in _DEP_TAGS])
     verneed = _parse_verneed(f, last, strtab_off) if DT.VERNEED in last and strtab_off is not None else ()
     verdef = _parse_verdef(f, last, strtab_off) if DT.VERDEF in last and strtab_off is not None else ()
     return ElfFile(
@@ -409,7 +411,7 @@ def _parse_elf(data: Sequence[int]) -> ElfFile:
         segments=tuple(segments), interp=interp,
         has_dynamic=dyn_seg is not None, empty_dynamic=empty_dynamic,
         dynamic=tuple(dynamic),
-        needed=tuple(name for tag, name in deps if tag == DT.NEEDED),
+        needed=tuple([name for tag, name in deps if tag == _DT_NEEDED]),
         soname=dstr(last[DT.SONAME], "DT_SONAME") if DT.SONAME in last else None,
         rpath=dstr(last[DT.RPATH], "DT_RPATH") if DT.RPATH in last else None,
         runpath=dstr(last[DT.RUNPATH], "DT_RUNPATH") if DT.RUNPATH in last else None,
@@ -425,9 +427,10 @@ class _Partial:
 
     def __init__(self, data: Sequence[int], cls: int, enc: int, segments: list[Segment]) -> None:
         self.data = data
+        self.size = len(data)
         self.end = "<" if enc == 1 else ">"
         self.cls = cls
-        self.loads = [s for s in segments if s.type == PT.LOAD]
+        self.loads = [s for s in segments if s.type == _PT_LOAD]
         self.string_budget = [STRING_BUDGET]
         self.version_budget = VERSION_BUDGET
         self._strings: dict[int, str] = {}
@@ -450,11 +453,17 @@ class _Partial:
                 return seg.offset + (vaddr - seg.vaddr)
         return None
 
-    def unpack(self, fmt: str, off: int, what: str) -> tuple[int, ...]:
+    def layout(self, fmt: str) -> struct.Struct:
         s = _STRUCTS.get(self.end + fmt)
         if s is None:
             s = _STRUCTS[self.end + fmt] = struct.Struct(self.end + fmt)
-        if off < 0 or off + s.size > len(self.data):
+        return s
+
+    def unpack(self, fmt: str, off: int, what: str) -> tuple[int, ...]:
+        return self.unpack_with(self.layout(fmt), off, what)
+
+    def unpack_with(self, s: struct.Struct, off: int, what: str) -> tuple[int, ...]:
+        if off < 0 or off + s.size > self.size:
             raise ElfError(f"{what} outside the file")
         return s.unpack_from(self.data, off)
 
@@ -468,19 +477,20 @@ def _parse_verneed(f: _Partial, last: dict[int, int], strtab: int) -> tuple[Vern
     if off is None:
         raise ElfError("DT_VERNEED does not point into a loadable segment")
     out = []
+    vn_s, aux_s = f.layout("HHIII"), f.layout("IHHII")
     for _ in range(_MAX_VER):
-        vn_version, vn_cnt, vn_file, vn_aux, vn_next = f.unpack("HHIII", off, "Verneed")
+        vn_version, vn_cnt, vn_file, vn_aux, vn_next = f.unpack_with(vn_s, off, "Verneed")
         entries = []
         aoff = off + vn_aux
         for _ in range(vn_cnt):
-            h, flags, other, name, nxt = f.unpack("IHHII", aoff, "Vernaux")
+            h, flags, other, name, nxt = f.unpack_with(aux_s, aoff, "Vernaux")
             f.spend_version()
-            entries.append(Vernaux(f.cstr(strtab + name, "Vernaux"), h, flags, other))
+            entries.append(_new(Vernaux, (f.cstr(strtab + name, "Vernaux"), h, flags, other)))
             if nxt == 0:
                 break
             aoff += nxt
         f.spend_version()
-        out.append(Verneed(f.cstr(strtab + vn_file, "Verneed"), tuple(entries)))
+        out.append(_new(Verneed, (f.cstr(strtab + vn_file, "Verneed"), tuple(entries))))
         if vn_next == 0:
             return tuple(out)
         off += vn_next
@@ -492,19 +502,20 @@ def _parse_verdef(f: _Partial, last: dict[int, int], strtab: int) -> tuple[Verde
     if off is None:
         raise ElfError("DT_VERDEF does not point into a loadable segment")
     out = []
+    vd_s, aux_s = f.layout("HHHHIII"), f.layout("II")
     for _ in range(_MAX_VER):
-        vd_version, vd_flags, vd_ndx, vd_cnt, vd_hash, vd_aux, vd_next = f.unpack("HHHHIII", off, "Verdef")
+        vd_version, vd_flags, vd_ndx, vd_cnt, vd_hash, vd_aux, vd_next = f.unpack_with(vd_s, off, "Verdef")
         names = []
         aoff = off + vd_aux
         for _ in range(vd_cnt):
-            name, nxt = f.unpack("II", aoff, "Verdaux")
+            name, nxt = f.unpack_with(aux_s, aoff, "Verdaux")
             f.spend_version()
             names.append(f.cstr(strtab + name, "Verdaux"))
             if nxt == 0:
                 break
             aoff += nxt
         f.spend_version()
-        out.append(Verdef(vd_ndx, vd_flags, vd_hash, tuple(names)))
+        out.append(_new(Verdef, (vd_ndx, vd_flags, vd_hash, tuple(names))))
         if vd_next == 0:
             return tuple(out)
         off += vd_next
