@@ -153,6 +153,14 @@ class LoaderConfig(Value):
         self.secure = secure
         self.env_after = env_after  # the program's environment after secure filtering
 
+    def copy(self) -> LoaderConfig:
+        """An independent copy (its lists too), for a caller that changes it."""
+        new = self.__class__.__new__(self.__class__)
+        new.__dict__.update(self.__dict__)
+        new.debug_words_unknown = list(self.debug_words_unknown)
+        new.audit = list(self.audit)
+        return new
+
     @property
     def tracing(self) -> bool:
         """_dl_map_object_deps' trace_mode: only LD_TRACE_LOADED_OBJECTS fakes missing objects."""

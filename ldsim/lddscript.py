@@ -145,8 +145,7 @@ def _one_file(world: World, inv: Invocation, opts: LddOptions, path: str, files:
     if ret == 1:
         out.write(2, "\tnot a dynamic executable\n")
         return 1
-    env = _traced_env(inv, opts, ret)
-    run = run_ldso(world, rtld_inv.replace(env=env), [path], files, rtld)
+    run = run_ldso(world, _traced_invocation(inv, rtld_inv, opts, ret, files), [path], files, rtld)
     out.write(1, run.merged())  # try_trace: 2>&1 captured and re-printed on stdout
     return run.status
 
@@ -250,6 +249,18 @@ def _foreign_verify(world: World, rtld: str, path: str) -> int:
     if want and (ident.ei_class, ident.e_machine) == want:
         raise NotImplementedError(f"{rtld}: the {rtld.rsplit('/', 1)[-1]} loader is not simulated yet")
     return 1
+
+
+def _traced_invocation(inv: Invocation, rtld_inv: Invocation, opts: LddOptions, verify_out: int,
+                       files: FileCache) -> Invocation:
+    """The traced run's invocation: the same for every FILE of a run with the same --verify answer, so
+    made once (and its environment read once, see ldso._environment)."""
+    memo = files.memo.setdefault("ldd traced", {})
+    key = (id(inv), id(rtld_inv), verify_out, opts.warn, opts.bind_now, opts.verbose, opts.unused)
+    hit = memo.get(key)
+    if hit is None or hit[0] is not inv or hit[1] is not rtld_inv:
+        hit = memo[key] = (inv, rtld_inv, rtld_inv.replace(env=_traced_env(inv, opts, verify_out)))
+    return hit[2]
 
 
 def _traced_env(inv: Invocation, opts: LddOptions, verify_out: int) -> tuple[tuple[str, str], ...]:

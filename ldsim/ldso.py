@@ -109,8 +109,10 @@ def parse_ldso_args(argv: list[str], ld_so_name: str) -> LdsoArgs:
     return a
 
 
-def config_for(inv: Invocation, a: LdsoArgs, secure: bool | None = None) -> LoaderConfig:
-    cfg = read_environment(inv.env, inv.secure if secure is None else secure)
+def config_for(inv: Invocation, a: LdsoArgs, secure: bool | None = None,
+               files: FileCache | None = None) -> LoaderConfig:
+    secure = inv.secure if secure is None else secure
+    cfg = read_environment(inv.env, secure) if files is None else _environment(inv.env, secure, files)
     if a.list_mode and cfg.mode is not Mode.HELP:
         cfg.mode = Mode.LIST
         cfg.lazy = -1
@@ -127,6 +129,16 @@ def config_for(inv: Invocation, a: LdsoArgs, secure: bool | None = None) -> Load
     cfg.argv0 = a.argv0
     hwcaps_with_options(cfg, a.hwcaps_prepend, a.hwcaps_mask)
     return cfg
+
+
+def _environment(env: tuple[tuple[str, str], ...], secure: bool, files: FileCache) -> LoaderConfig:
+    """read_environment, once per environment of a run (ldd's runs of a batch share three): a copy each
+    time, since ld.so's options then change it."""
+    memo = files.memo.setdefault("environment", {})
+    hit = memo.get((id(env), secure))
+    if hit is None or hit[0] is not env:
+        hit = memo[(id(env), secure)] = (env, read_environment(env, secure))  # holding env keeps its id
+    return hit[1].copy()
 
 
 def version_text(inv: Invocation) -> str:
@@ -152,7 +164,7 @@ def run_ldso(world: World, inv: Invocation, argv: list[str], files: FileCache, l
     run = Run()
     a = parse_ldso_args(argv, ld_so_name)
     # the kernel execs ld.so itself: its file decides AT_SECURE
-    cfg = config_for(inv, a, secure_for_exec(world, ld_so_name, inv.credentials, inv.secure))
+    cfg = config_for(inv, a, secure_for_exec(world, ld_so_name, inv.credentials, inv.secure), files)
     if _env_prelude(world, inv, cfg, run):
         return run
     if a.version:
