@@ -2,10 +2,10 @@
 
 Renderers (ldsim.render.*) turn them into LD_DEBUG text, ldd listings, explanations or JSON.
 Named tuples, not dataclasses: 22 frozen dataclasses cost ~25 ms of every cold start, these ~3 ms.
+No `from __future__ import annotations` here: NamedTuple would compile each string annotation into a
+ForwardRef (~100 of them, ~2 ms of the cold start); the annotations below are plain types.
 Each event names the LD_DEBUG category whose bit makes ld.so print it; `category=0` means always printed.
 """
-
-from __future__ import annotations
 
 from typing import NamedTuple, Union
 
