@@ -184,13 +184,20 @@ def _older(draw, defines: tuple[str, ...], gone: str | None = None) -> tuple[str
 def _uses(draw, kinds: dict[str, str], own: tuple[str, ...], linked: list[tuple[str, ...]],
           own_versions: tuple = (), most: int = 4) -> tuple[str, ...]:
     """References: some of the world's symbols (and `absent`, defined nowhere), weak now and then, and now
-    and then bound to a version one of the link-time libraries defines (never one of the object's own
-    version nodes: GNU ld then writes a corrupt dynamic symbol and an R_X86_64_NONE entry)."""
+    and then bound to a version the link-time library that ld binds the name to defines: the first of
+    `linked` (in DT_NEEDED order) defining the name, whatever its versions (a version only a later one has
+    leaves the reference unresolved, which ld refuses for data: "unresolvable R_X86_64_REX_GOTPCRELX
+    relocation").  Never one of the object's own version nodes: GNU ld then writes a corrupt dynamic
+    symbol and an R_X86_64_NONE entry."""
     from ldsim.materialize import parse_symbol
     mine = {parse_symbol(e)[0] for e in own}
     mine_v = {parse_symbol(e)[1] for e in own} | {v for pair in own_versions for v in pair}
-    pinnable = sorted({(n, v) for defs in linked for e in defs for n, v, _ in [parse_symbol(e)]
-                       if v is not None and n not in mine and v not in mine_v})
+    first: dict[str, tuple[str, ...]] = {}  # name -> the definitions of the library ld binds it to
+    for defs in linked:
+        for e in defs:
+            first.setdefault(parse_symbol(e)[0], defs)
+    pinnable = sorted({(n, v) for n, defs in first.items() for e in defs for m, v, _ in [parse_symbol(e)]
+                       if m == n and v is not None and n not in mine and v not in mine_v})
     out: list[str] = []
     for name in draw(st.lists(st.sampled_from(SYMBOLS + ("absent",)), max_size=most, unique=True)):
         attrs = [kinds[name]] if kinds[name] != "func" else []
