@@ -9,12 +9,13 @@ glibc's `do_lookup_x`).  Tables are built lazily, once per ElfFile, in a `Symbol
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from enum import IntEnum
+from itertools import accumulate, repeat
 from operator import mul as _mul
 from typing import Iterator, NamedTuple
 
 from ldsim.elf import DT, ElfFile
+from ldsim.record import Frozen
 from ldsim.elf import elf_hash  # noqa: F401  (the SysV hash, re-exported)
 
 VER_FLG_BASE = 0x1
@@ -83,14 +84,17 @@ class Sym(NamedTuple):
         return (self.other & 3) in (STV.INTERNAL, STV.HIDDEN)
 
 
-@dataclass(frozen=True)
-class Version:
+class Version(Frozen):
     """An `r_found_version`: a version index's name and hash; filename set for needed versions."""
 
-    name: str
-    hash: int
-    hidden: bool = False
-    filename: str | None = None
+    __slots__ = _fields = ("name", "hash", "hidden", "filename")
+
+    def __init__(self, name: str, hash: int, hidden: bool = False, filename: str | None = None) -> None:
+        _set = object.__setattr__
+        _set(self, "name", name)
+        _set(self, "hash", hash)
+        _set(self, "hidden", hidden)
+        _set(self, "filename", filename)
 
 
 def gnu_hash(name: bytes) -> int:
@@ -105,7 +109,7 @@ def gnu_hash(name: bytes) -> int:
     return h
 
 
-_POW33 = [pow(33, k, 1 << 32) for k in range(4096)]
+_POW33 = list(accumulate(repeat(33, 4095), lambda p, m: p * m & 0xFFFFFFFF, initial=1))  # 33**k mod 2**32
 
 
 
