@@ -23,7 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--no-symbols", action="store_true",
                    help="skip the undefined-symbol check under immediate binding (the slow part)")
     p.add_argument("-j", "--jobs", type=_jobs, default=0, metavar="N",
-                   help="processes checking files (default: one per CPU; 1: all in this process)")
+                   help="processes checking undefined symbols (default: one per CPU; 1: all in this process)")
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or directories inside the root")
     p.set_defaults(func=run)
     return p
