@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import errno as E
 import gc
-import os
 import posixpath
 import stat as stat_mod
 from dataclasses import dataclass, field, replace

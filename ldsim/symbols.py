@@ -190,8 +190,7 @@ class SymbolTable:
         strsz = self.elf.dyn(DT.STRSZ) or 0
         if self.symtab + 24 * n > len(d) or self.strtab + strsz > len(d):
             return [self._brief1(i) for i in idxs]
-        ents = _SYM64.iter_unpack(d[self.symtab:self.symtab + 24 * n])
-        ents = list(ents)
+        ents = list(_SYM64.iter_unpack(d[self.symtab:self.symtab + 24 * n]))
         strtab = bytes(d[self.strtab:self.strtab + strsz])
         vo = self.versym_off
         vers = None
