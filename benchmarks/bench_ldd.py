@@ -114,8 +114,14 @@ def main() -> int:
 
     rows: list[tuple[str, float | None, str]] = []
     # one unmeasured run first: it reads every file and library the tools will read, so that the first tool
-    # measured does not alone pay for what this VM evicted from the page cache
-    wall(ldsim_ldd + files, ldsim_env)
+    # measured does not alone pay for what this VM evicted from the page cache.  It is also the check that
+    # ldsim works at all: a broken install exits at once and would otherwise be timed as a huge win.
+    warm = subprocess.run(ldsim_ldd + files, stdin=subprocess.DEVNULL, capture_output=True, env=ldsim_env)
+    headers = sum(1 for line in warm.stdout.splitlines() if line.endswith(b":") and not line.startswith(b"\t"))
+    if headers != len(files) if len(files) > 1 else not warm.stdout:
+        print(f"bench_ldd: {' '.join(ldsim)} does not work (exit {warm.returncode}, {headers} of {len(files)} "
+              f"files answered): {warm.stderr.decode(errors='replace').strip().splitlines()[-1:]}", file=sys.stderr)
+        return 1
     t_ldsim = median_of(opts.repeat, lambda: wall(ldsim_ldd + files, ldsim_env))
     rows.append(("ldsim ldd (one process)", t_ldsim, ""))
 
