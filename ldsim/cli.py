@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False
 
 from ldsim.config import Credentials, Invocation
 from ldsim.glibc import DEBIAN_X86_64

@@ -9,10 +9,12 @@ reader in tests/unit/test_elf.py.  Every malformed input raises `ElfError` with 
 from __future__ import annotations
 
 import struct
-from enum import IntEnum
-from typing import NamedTuple, Sequence
 
-from ldsim.record import Frozen
+from ldsim.record import Frozen, NamedTuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Sequence
 
 _setattr = object.__setattr__
 
@@ -21,19 +23,19 @@ class ElfError(Exception):
     """The file is not an ELF file ldsim can read; the message is a one-line reason."""
 
 
-class EIClass(IntEnum):
+class EIClass:
     NONE = 0
     ELF32 = 1
     ELF64 = 2
 
 
-class EIData(IntEnum):
+class EIData:
     NONE = 0
     LSB = 1
     MSB = 2
 
 
-class EType(IntEnum):
+class EType:
     NONE = 0
     REL = 1
     EXEC = 2
@@ -41,7 +43,7 @@ class EType(IntEnum):
     CORE = 4
 
 
-class EMachine(IntEnum):
+class EMachine:
     I386 = 3
     MIPS = 8
     PPC = 20
@@ -54,7 +56,7 @@ class EMachine(IntEnum):
     LOONGARCH = 258
 
 
-class PT(IntEnum):
+class PT:
     LOAD = 1
     DYNAMIC = 2
     INTERP = 3
@@ -67,7 +69,7 @@ class PT(IntEnum):
     GNU_PROPERTY = 0x6474E553
 
 
-class DT(IntEnum):
+class DT:
     NULL = 0
     NEEDED = 1
     PLTRELSZ = 2
@@ -118,7 +120,7 @@ class DT(IntEnum):
     FILTER = 0x7FFFFFFF
 
 
-class DF(IntEnum):
+class DF:
     ORIGIN = 0x1
     SYMBOLIC = 0x2
     TEXTREL = 0x4
@@ -126,7 +128,7 @@ class DF(IntEnum):
     STATIC_TLS = 0x10
 
 
-class DF1(IntEnum):
+class DF1:
     NOW = 0x1
     GLOBAL = 0x2
     GROUP = 0x4
@@ -142,7 +144,7 @@ class DF1(IntEnum):
 
 
 VER_FLG_WEAK = 0x2
-# plain ints for the parser's per-entry tests (an IntEnum member is a class attribute lookup each time)
+# module-level ints for the parser's per-entry tests (a class attribute is a lookup each time)
 _DT_NEEDED, _DT_STRTAB, _PT_LOAD = int(DT.NEEDED), int(DT.STRTAB), int(PT.LOAD)
 _DEP_TAGS = frozenset((int(DT.NEEDED), int(DT.FILTER), int(DT.AUXILIARY)))
 _new = tuple.__new__  # a named tuple from its fields in order, without the Python-level __new__

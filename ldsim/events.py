@@ -1,15 +1,19 @@
 """The trace is data: typed events appended by the engine in the order the loader would produce them.
 
 Renderers (ldsim.render.*) turn them into LD_DEBUG text, ldd listings, explanations or JSON.
-Named tuples, not dataclasses: 22 frozen dataclasses cost ~25 ms of every cold start, these ~3 ms.
-No `from __future__ import annotations` here: NamedTuple would compile each string annotation into a
-ForwardRef (~100 of them, ~2 ms of the cold start); the annotations below are plain types.
+Named tuples (ldsim.record.NamedTuple, without importing typing), not dataclasses: 22 frozen dataclasses
+cost ~25 ms of every cold start, these ~2 ms.
 Each event names the LD_DEBUG category whose bit makes ld.so print it; `category=0` means always printed.
 """
 
-from typing import NamedTuple, Union
+from __future__ import annotations
 
 from ldsim.config import Debug
+from ldsim.record import NamedTuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Union
 
 
 class FileNeeded(NamedTuple):
@@ -107,8 +111,9 @@ class Listing(NamedTuple):
     category = 0
 
 
-Event = Union[Listing, FileNeeded, FindLibrary, SearchPath, TryFile, SearchCache, SearchDone, LoadAuxiliary,
-              EmptyDstAuxiliary, GeneratingLinkMap, UnsupportedFlags1, CheckingVersion, DebugError, Output]
+if TYPE_CHECKING:
+    Event = Union[Listing, FileNeeded, FindLibrary, SearchPath, TryFile, SearchCache, SearchDone, LoadAuxiliary,
+                  EmptyDstAuxiliary, GeneratingLinkMap, UnsupportedFlags1, CheckingVersion, DebugError, Output]
 
 
 # -- symbol binding, relocation, init and fini (ldsim.relocate, ldsim.initfini) ----------------------
@@ -178,5 +183,6 @@ class Statistics(NamedTuple):
     category = Debug.STATISTICS
 
 
-Event = Union[Event, SymbolLookup, Binding, RelocationProcessing, CallingInit, CallingFini, ProgramStart,  # type: ignore[misc]
-              ObjectScopes, Statistics]
+if TYPE_CHECKING:
+    Event = Union[Event, SymbolLookup, Binding, RelocationProcessing, CallingInit, CallingFini, ProgramStart,  # type: ignore[misc]
+                  ObjectScopes, Statistics]

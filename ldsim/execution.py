@@ -6,7 +6,7 @@ check, the LD_WARN relocation pass, or — running for real — the scope dump, 
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False
 
 from ldsim import events as ev
 from ldsim.config import Debug, Mode

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Sequence
 
 from ldsim.linkmap import LinkMap
 

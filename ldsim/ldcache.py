@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import struct
 from functools import cmp_to_key
-from typing import Iterable, Literal, NamedTuple, Sequence
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterable, Literal, Sequence
 
-from ldsim.record import Frozen, Value
+from ldsim.record import NamedTuple, Frozen, Value
 
 CACHEMAGIC = b"ld.so-1.7.0"
 CACHEMAGIC_NEW = b"glibc-ld.so.cache"
@@ -51,7 +53,7 @@ U64 = (1 << 64) - 1
 X86_64_LIBC6 = 0x0303  # _DL_CACHE_DEFAULT_ID for x86-64
 GENERATOR_2_36 = "ldconfig (Debian GLIBC 2.36-9+deb12u14) stable release version 2.36"
 
-CacheFormat = Literal["new", "compat", "old"]
+CacheFormat = Literal["new", "compat", "old"] if TYPE_CHECKING else str
 
 
 def _cstr(data: bytes, off: int) -> bytes:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import errno as E
 import posixpath
-from typing import TYPE_CHECKING, NamedTuple
+TYPE_CHECKING = False
 
 from ldsim import events as ev
 from ldsim.config import Debug, Invocation, LoaderConfig, Mode
 from ldsim.dst import DstValues, dst_count, substitute
 from ldsim.elf import DF1, DT, PT, VER_FLG_WEAK, ElfError, ElfFile
 from ldsim.linkmap import FileCache, Found, Kind, LinkMap, file_id
-from ldsim.record import Record, Value
+from ldsim.record import NamedTuple, Record, Value
 from ldsim.search import CacheStep, LoadError, PathStep, SearchResult, Searcher, search_steps
 from ldsim.world import World
 from ldsim import execution

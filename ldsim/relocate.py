@@ -8,8 +8,7 @@ Mirrors `_dl_lookup_symbol_x`/`do_lookup_x`/`check_match` (elf/dl-lookup.c), `_d
 from __future__ import annotations
 
 import struct
-from enum import IntEnum
-from typing import TYPE_CHECKING, Callable
+TYPE_CHECKING = False
 
 from ldsim import events as ev
 from ldsim.config import Debug
@@ -20,10 +19,12 @@ from ldsim.symbols import ALLOWED_STT, SHN_ABS, SHN_UNDEF, STB, STT, STV, Sym, S
     Version, elf_hash, gnu_hash
 
 if TYPE_CHECKING:
+    from typing import Callable
+
     from ldsim.loader import Process
 
 
-class R(IntEnum):
+class R:
     """R_X86_64_* relocation types the loader treats specially."""
 
     NONE = 0

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import errno as E
 import stat as stat_mod
-from typing import Callable, Iterator
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Iterator
 
 from ldsim import events as ev
 from ldsim.config import LoaderConfig

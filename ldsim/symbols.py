@@ -9,13 +9,14 @@ glibc's `do_lookup_x`).  Tables are built lazily, once per ElfFile, in a `Symbol
 from __future__ import annotations
 
 import struct
-from enum import IntEnum
 from itertools import accumulate, repeat
 from operator import mul as _mul
-from typing import Iterator, NamedTuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterator
 
 from ldsim.elf import DT, ElfFile
-from ldsim.record import Frozen
+from ldsim.record import Frozen, NamedTuple
 from ldsim.elf import elf_hash  # noqa: F401  (the SysV hash, re-exported)
 
 VER_FLG_BASE = 0x1
@@ -23,14 +24,14 @@ SHN_UNDEF = 0
 SHN_ABS = 0xFFF1
 
 
-class STB(IntEnum):
+class STB:
     LOCAL = 0
     GLOBAL = 1
     WEAK = 2
     GNU_UNIQUE = 10
 
 
-class STT(IntEnum):
+class STT:
     NOTYPE = 0
     OBJECT = 1
     FUNC = 2
@@ -41,7 +42,7 @@ class STT(IntEnum):
     GNU_IFUNC = 10
 
 
-class STV(IntEnum):
+class STV:
     DEFAULT = 0
     INTERNAL = 1
     HIDDEN = 2

@@ -9,11 +9,14 @@ Errors are `OSError` with the errno the kernel would give, because the loader's 
 from __future__ import annotations
 
 import errno
-import fnmatch
 import mmap
 import os
 import stat as stat_mod
-from typing import Protocol, Sequence
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Protocol, Sequence
+else:
+    Protocol = object
 
 from ldsim.record import Frozen
 
@@ -353,6 +356,7 @@ def glob_in(world: World, pattern: str) -> list[str]:
                 names = world.listdir(base)
             except OSError:
                 continue
+            import fnmatch  # here: it imports `re`, which `ldsim ldd` never needs
             for name in names:
                 if name.startswith(".") and not part.startswith("."):
                     continue
