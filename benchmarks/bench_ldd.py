@@ -73,6 +73,10 @@ def ldsim_command() -> tuple[list[str], dict[str, str], str]:
     return [exe, "-m", "ldsim"], env, f"{exe} -m ldsim (PYTHONPATH={REPO})"
 
 
+_NO_SITE_LDD = ("import sys\nfrom ldsim.cli import main\nsys.argv = ['ldsim', 'ldd', '/usr/bin/python3']\n"
+                "sys.exit(main())")
+
+
 def wall(cmd: list[str], env: dict[str, str] | None = None) -> float:
     t0 = time.perf_counter()
     subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -162,9 +166,21 @@ def main() -> int:
     exe = os.path.realpath(sys.executable)
     cold.append((f"{exe} -c pass (floor)", [exe, "-c", "pass"], plain_env))
     cold.append((f"{exe} -S -c pass", [exe, "-S", "-c", "pass"], plain_env))
+    # The same ldsim without site hooks: some machines' site-packages carry .pth files that import
+    # heavy modules into every interpreter (this sandbox's certifi hook: ~65 ms).  `-S` skips them; the
+    # paths the normal start would have set come in through PYTHONPATH, with where `ldsim` imports from
+    # (an editable install's finder hook is one of those .pth files).
+    where = subprocess.run([exe, "-c", "import os, sys, ldsim; print(':'.join("
+                            "[os.path.dirname(os.path.dirname(ldsim.__file__))] + [p for p in sys.path if p]))"],
+                           capture_output=True, text=True, env=ldsim_env).stdout.strip()
+    no_site = dict(ldsim_env, PYTHONPATH=where)
+    cold.append(("ldsim ldd /usr/bin/python3, python -S", [exe, "-S", "-c", _NO_SITE_LDD], no_site))
     results = {}
     for name, cmd, env in cold:
-        wall(cmd, env)  # warm the page cache and __pycache__
+        # warm the page cache and __pycache__; and an ldsim start that fails is not timed
+        if subprocess.run(cmd, capture_output=True, env=env).returncode and name.startswith("ldsim"):
+            print(f"bench_ldd: {name}: {' '.join(cmd)} fails", file=sys.stderr)
+            return 1
         results[name] = statistics.median(wall(cmd, env) for _ in range(opts.cold_runs)) * 1000
     for name, ms in results.items():
         mark = ""
@@ -174,6 +190,8 @@ def main() -> int:
     # what ldsim itself adds on top of starting this interpreter (its site-packages .pth files included)
     own = results[cold[0][0]] - results[f"{exe} -c pass (floor)"]
     print(f"  {'ldsim above the interpreter floor':<52}{own:>8.1f} ms")
+    own = results["ldsim ldd /usr/bin/python3, python -S"] - results[f"{exe} -S -c pass"]
+    print(f"  {'ldsim above the interpreter floor, python -S':<52}{own:>8.1f} ms")
     return 0
 
 
