@@ -82,6 +82,19 @@ def loaded_by_file_identity(r: str):
     return w, [Run("{root}/bin/m")]
 
 
+@case
+def rtld_by_another_path(r: str):
+    """ld.so named by its PT_INTERP path or soname is the loader's own map; by another path to the same
+    file it is mapped again (rtld's map has no dev/ino: rtld.c never sets its l_file_id)."""
+    w = WorldSpec((
+        prog("bin/interp", "/lib64/ld-linux-x86-64.so.2"),
+        prog("bin/soname", "ld-linux-x86-64.so.2"),
+        prog("bin/multiarch", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "libc.so.6"),
+        prog("bin/viasymlink", "ld-rtld.so", rpath="$ORIGIN/../lib"),
+    ), symlinks=(Symlink("lib/ld-rtld.so", "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"),))
+    return w, [Run(f"{{root}}/bin/{p}") for p in ("interp", "soname", "multiarch", "viasymlink")]
+
+
 # ------------------------------------------------------------------------------------ RPATH/RUNPATH
 
 
