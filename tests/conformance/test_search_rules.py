@@ -194,6 +194,20 @@ def nonexistent_dirs(r: str):
     return w, [Run("{root}/bin/m"), Run("{root}/bin/m2", {"LD_LIBRARY_PATH": "{root}/gone3:{root}/D:{root}/D2"})]
 
 
+@case
+def root_dir_element(r: str):
+    """"/" as a search dir: open_path's directory check cuts "/NAME" to "" and stat("") fails, so after its
+    first miss "/" (not its subdirs) is marked nonexisting and no longer searched or shown (§3.2)."""
+    w = WorldSpec((
+        prog("bin/m", "librd1.so", "librd2.so", "librd3.so"),
+        prog("bin/mr", "librd1.so", "librd2.so", rpath="/:$ORIGIN/../d"),
+        lib("d/librd1.so"), lib("d/librd2.so", needed=("librd3.so",)), lib("d/librd3.so"),
+    ))
+    return w, [Run("{root}/bin/m", {"LD_LIBRARY_PATH": "/:{root}/d"}, modes=EXEC),
+               Run("{root}/bin/m", {"LD_LIBRARY_PATH": "//:{root}/d:/"}, name="twice"),
+               Run("{root}/bin/mr", modes=EXEC, name="rpath")]
+
+
 # ------------------------------------------------------------------------------------ LD_LIBRARY_PATH
 
 
