@@ -281,9 +281,9 @@ def render_process(proc: Process, run: Run) -> Run:
         elif isinstance(e, ev.Listing):
             for line in listing(proc):
                 run.write(1, line)
-            if proc.cfg.verbose:
-                for line in version_information(proc):
-                    run.write(1, line)
+        elif isinstance(e, ev.VersionInformation):
+            for line in version_information(proc):
+                run.write(1, line)
         else:
             text = ld_debug.render(e, pid)
             if debug_stream == 3:
