@@ -209,7 +209,7 @@ def _help(world: World, inv: Invocation, cfg: LoaderConfig, files: FileCache, a:
     if a.program is not None:
         try:
             main = proc.map_object(None, a.program, exe=True, paths_ready=False)
-            main.names, main.name, main.file_id = [a.program], "", None
+            main.names, main.name, main.file_id = [""], "", None
         except LoadError:
             main = None
     for e in proc.result.events:

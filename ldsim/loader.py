@@ -602,7 +602,9 @@ class Process:
                 if self.cfg.mode is Mode.VERIFY:
                     raise Exit(1) from None
                 self.fatal(e)
-            main.names = [self.program]
+            # _dl_new_object with __RTLD_OPENEXEC: l_libname and l_name are "" (as for a kernel-mapped
+            # program), so the program is never found again by the name it was given
+            main.names = [""]
             main.name = ""
             main.file_id = None
             return main

@@ -95,6 +95,20 @@ def rtld_by_another_path(r: str):
     return w, [Run(f"{{root}}/bin/{p}") for p in ("interp", "soname", "multiarch", "viasymlink")]
 
 
+@case
+def program_by_its_own_name(r: str):
+    """`ld.so PROG`: the program's map is named "" (_dl_new_object ignores the name under __RTLD_OPENEXEC),
+    so a DT_NEEDED or preload naming PROG as given maps the file again, and LD_TRACE_LOADED_OBJECTS=2
+    lists the program as "\t (0x...)" (§2)."""
+    w = WorldSpec((prog("bin/m", "libpn.so", rpath="$ORIGIN/../lib"), prog("bin/mself", "bin/mself"),
+                   lib("lib/libpn.so")))
+    return w, [Run("bin/mself", name="needed", modes=("trace",)),
+               Run("bin/m", {"LD_PRELOAD": "bin/m"}, name="preload"),
+               Run("bin/m", {"LD_TRACE_LOADED_OBJECTS": "2"}, name="trace-program", modes=("trace",)),
+               Run("bin/m", {"LD_TRACE_LOADED_OBJECTS": "2"}, name="trace-program-argv0", modes=("trace",),
+                   args=("--argv0", "other"))]
+
+
 # ------------------------------------------------------------------------------------ RPATH/RUNPATH
 
 

@@ -43,7 +43,8 @@ def real_ldd_objects(prog: str, env: dict[str, str], cwd: str) -> Counter | None
     for line in out.splitlines():
         line = re.sub(r" \(0x[0-9a-fA-FADR]+\)$", "", line.strip())
         # the loader's own map (a second copy reached by another path is a listed object like any other)
-        if not line or line.startswith("linux-vdso") or line == oracle.RTLD or line == "statically linked":
+        if (not line or line.startswith("linux-vdso") or line == oracle.RTLD or line == "statically linked"
+                or line.startswith("ERROR: ld.so: ")):  # a preload that was ignored
             continue
         name, sep, path = line.partition(" => ")
         objs[(name, path if sep else name)] += 1
