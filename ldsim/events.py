@@ -111,9 +111,17 @@ class Listing(NamedTuple):
     category = 0
 
 
+class VersionInformation(NamedTuple):
+    """Where LD_VERBOSE's "Version information" is written to stdout: in trace mode only (not --list),
+    after the listing and after LD_WARN's relocation pass (end of dl_main, elf/rtld.c)."""
+
+    category = 0
+
+
 if TYPE_CHECKING:
-    Event = Union[Listing, FileNeeded, FindLibrary, SearchPath, TryFile, SearchCache, SearchDone, LoadAuxiliary,
-                  EmptyDstAuxiliary, GeneratingLinkMap, UnsupportedFlags1, CheckingVersion, DebugError, Output]
+    Event = Union[Listing, VersionInformation, FileNeeded, FindLibrary, SearchPath, TryFile, SearchCache,
+                  SearchDone, LoadAuxiliary, EmptyDstAuxiliary, GeneratingLinkMap, UnsupportedFlags1,
+                  CheckingVersion, DebugError, Output]
 
 
 # -- symbol binding, relocation, init and fini (ldsim.relocate, ldsim.initfini) ----------------------

@@ -48,6 +48,7 @@ def finish(proc: Process) -> None:
     if proc.cfg.mode is not Mode.NORMAL and not _trace_binds(proc):
         # a listing without symbol lookups: no init order to work out, ldsim.relocate stays unloaded
         proc.result.events.append(ev.Listing())
+        _version_information(proc)
         raise Exit(0)
     initfini = startup_initfini(proc.main, proc.result.searchlist, libc_map(proc))
     proc.result.initfini = initfini
@@ -94,6 +95,13 @@ def _trace_tail(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
         for m in reversed(initfini):
             if m is not proc.rtld and not m.faked:
                 binder.relocate(m, bool(lazy))
+    _version_information(proc)
+
+
+def _version_information(proc: Process) -> None:
+    """state.version_info (LD_VERBOSE) is printed in trace mode only: `--list` never shows it."""
+    if proc.cfg.mode is Mode.TRACE and proc.cfg.verbose:
+        proc.result.events.append(ev.VersionInformation())
 
 
 def _unused(proc: Process) -> list[str]:

@@ -209,7 +209,7 @@ def _help(world: World, inv: Invocation, cfg: LoaderConfig, files: FileCache, a:
     if a.program is not None:
         try:
             main = proc.map_object(None, a.program, exe=True, paths_ready=False)
-            main.names, main.name, main.file_id = [a.program], "", None
+            main.names, main.name, main.file_id = [""], "", None
         except LoadError:
             main = None
     for e in proc.result.events:
@@ -281,9 +281,9 @@ def render_process(proc: Process, run: Run) -> Run:
         elif isinstance(e, ev.Listing):
             for line in listing(proc):
                 run.write(1, line)
-            if proc.cfg.verbose:
-                for line in version_information(proc):
-                    run.write(1, line)
+        elif isinstance(e, ev.VersionInformation):
+            for line in version_information(proc):
+                run.write(1, line)
         else:
             text = ld_debug.render(e, pid)
             if debug_stream == 3:

@@ -525,23 +525,22 @@ class Process:
     # -- startup ---------------------------------------------------------------------------------
 
     def _make_rtld(self, main_elf: ElfFile | None) -> LinkMap:
-        """The loader's own map: named by how it was reached, known also by PT_INTERP and its soname."""
+        """The loader's own map: named by how it was reached, known also by PT_INTERP and its soname.
+        rtld.c fills it in by hand, never through _dl_map_object_from_fd, so its l_file_id stays zero: a
+        DT_NEEDED reaching the same file by another path (not one of these names) maps a second copy."""
         name = self.rtld_path or (main_elf.interp if main_elf is not None and main_elf.interp
                                   else self.profile.rtld)
         first = main_elf.interp if main_elf is not None and main_elf.interp else name
         elf = None
-        fid = None
         try:
-            opened = self.files.open(self.world, name)
-            elf = self.files.parse(opened)
-            fid = file_id(opened.st)
+            elf = self.files.parse(self.files.open(self.world, name))
         except (OSError, ElfError):
             pass
         names = [first]
         soname = elf.soname if elf else self.profile.rtld_soname
         if soname and soname != first:
             names.append(soname)
-        return LinkMap(name=name, names=names, kind=Kind.RTLD, elf=elf, file_id=fid,
+        return LinkMap(name=name, names=names, kind=Kind.RTLD, elf=elf, file_id=None,
                        soname_added=True, map_start=0x7FFFF7FC3000)
 
     def start(self) -> Startup:
@@ -603,7 +602,9 @@ class Process:
                 if self.cfg.mode is Mode.VERIFY:
                     raise Exit(1) from None
                 self.fatal(e)
-            main.names = [self.program]
+            # _dl_new_object with __RTLD_OPENEXEC: l_libname and l_name are "" (as for a kernel-mapped
+            # program), so the program is never found again by the name it was given
+            main.names = [""]
             main.name = ""
             main.file_id = None
             return main

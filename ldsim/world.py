@@ -176,6 +176,8 @@ class HostWorld:
         self.cwd = cwd or os.getcwd()
 
     def host_path(self, path: str) -> str:
+        if not path:  # the kernel resolves no file for "" (ENOENT), not the cwd
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
         return path if path.startswith("/") else os.path.join(self.cwd, path)
 
     def stat(self, path: str) -> os.stat_result:
@@ -226,6 +228,8 @@ class RootedWorld:
 
     def _resolve(self, path: str, follow_last: bool) -> str:
         """Return the in-root canonical path (starting with '/') of `path`."""
+        if not path:  # the kernel resolves no file for "" (ENOENT), not the cwd
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
         if not path.startswith("/"):
             path = self.cwd.rstrip("/") + "/" + path
         pending = [c for c in path.split("/") if c]

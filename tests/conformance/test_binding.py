@@ -209,6 +209,11 @@ MODES = {
     "stats": {"LD_DEBUG": "statistics"},
     "preload": {"LD_PRELOAD": "{root}/lib/libpre.so", "LD_DEBUG": "symbols,bindings", "LD_BIND_NOW": "1"},
     "stats-now": {"LD_DEBUG": "statistics,bindings", "LD_BIND_NOW": "1"},
+    # ldd -v -r (ldd-* modes: the real ldd, whose 2>&1 shows the order of stdout and stderr lines): the
+    # version information comes after LD_WARN's undefined-symbol lines
+    "ldd-verbose": {},
+    # `ld.so --list` (list-* modes) never prints the version information
+    "list-verbose": {"LD_VERBOSE": "1", "LD_WARN": "yes"},
 }
 _CYCLES = re.compile(rb"\d+ cycles( \(\d*\.\d%\))?")
 
@@ -253,7 +258,9 @@ EXTRA = {"interpose": ("run", "scopes", "bind-not", "exec-unused", "stats", "sta
          "weak": ("dynamic-weak", "stats-now"), "preload": ("preload", "scopes"), "tls": ("stats-now",),
          "symbolic": ("scopes", "dynamic-weak"), "diamond": ("run",), "cycle": ("run",), "nolibc": ("run",),
          "nolibc_libc_dep": ("run",), "own_start_with_libc": ("run",),
-         "auxiliary": ("scopes",)}
+         "auxiliary": ("scopes",), "missing": ("list-verbose", "ldd-verbose"),
+         "missing_version": ("list-verbose", "ldd-verbose"),
+         "versions": ("list-verbose", "ldd-verbose")}
 KEYS = [(w, m) for w in WORLDS for m in (*CORE, *EXTRA.get(w, ()))]
 
 
@@ -269,7 +276,10 @@ def results(worlds) -> dict[tuple[str, str], tuple[oracle.Outcome, oracle.Outcom
             eargs = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
             return key, (oracle.run([prog], dict(env), cwd),
                          oracle.run([sys.executable, "-m", "ldsim", "run", "-i", *eargs, prog], oracle._own_env(), cwd))
-        return key, (oracle.real_ldso([prog], env, cwd), oracle.ldsim_ldso([prog], env, cwd))
+        if m.startswith("ldd"):
+            return key, (oracle.real_ldd(["-v", "-r", prog], env, cwd), oracle.ldsim_ldd(["-v", "-r", prog], env, cwd))
+        argv = ["--list", prog] if m.startswith("list") else [prog]
+        return key, (oracle.real_ldso(argv, env, cwd), oracle.ldsim_ldso(argv, env, cwd))
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         return dict(pool.map(one, keys))

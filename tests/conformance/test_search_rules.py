@@ -82,6 +82,33 @@ def loaded_by_file_identity(r: str):
     return w, [Run("{root}/bin/m")]
 
 
+@case
+def rtld_by_another_path(r: str):
+    """ld.so named by its PT_INTERP path or soname is the loader's own map; by another path to the same
+    file it is mapped again (rtld's map has no dev/ino: rtld.c never sets its l_file_id)."""
+    w = WorldSpec((
+        prog("bin/interp", "/lib64/ld-linux-x86-64.so.2"),
+        prog("bin/soname", "ld-linux-x86-64.so.2"),
+        prog("bin/multiarch", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "libc.so.6"),
+        prog("bin/viasymlink", "ld-rtld.so", rpath="$ORIGIN/../lib"),
+    ), symlinks=(Symlink("lib/ld-rtld.so", "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"),))
+    return w, [Run(f"{{root}}/bin/{p}") for p in ("interp", "soname", "multiarch", "viasymlink")]
+
+
+@case
+def program_by_its_own_name(r: str):
+    """`ld.so PROG`: the program's map is named "" (_dl_new_object ignores the name under __RTLD_OPENEXEC),
+    so a DT_NEEDED or preload naming PROG as given maps the file again, and LD_TRACE_LOADED_OBJECTS=2
+    lists the program as "\t (0x...)" (§2)."""
+    w = WorldSpec((prog("bin/m", "libpn.so", rpath="$ORIGIN/../lib"), prog("bin/mself", "bin/mself"),
+                   lib("lib/libpn.so")))
+    return w, [Run("bin/mself", name="needed", modes=("trace",)),
+               Run("bin/m", {"LD_PRELOAD": "bin/m"}, name="preload"),
+               Run("bin/m", {"LD_TRACE_LOADED_OBJECTS": "2"}, name="trace-program", modes=("trace",)),
+               Run("bin/m", {"LD_TRACE_LOADED_OBJECTS": "2"}, name="trace-program-argv0", modes=("trace",),
+                   args=("--argv0", "other"))]
+
+
 # ------------------------------------------------------------------------------------ RPATH/RUNPATH
 
 
@@ -179,6 +206,20 @@ def nonexistent_dirs(r: str):
         prog("bin/m2", "libne1.so", rpath="$ORIGIN/../gone1:$ORIGIN/../gone2"),
     ))
     return w, [Run("{root}/bin/m"), Run("{root}/bin/m2", {"LD_LIBRARY_PATH": "{root}/gone3:{root}/D:{root}/D2"})]
+
+
+@case
+def root_dir_element(r: str):
+    """"/" as a search dir: open_path's directory check cuts "/NAME" to "" and stat("") fails, so after its
+    first miss "/" (not its subdirs) is marked nonexisting and no longer searched or shown (§3.2)."""
+    w = WorldSpec((
+        prog("bin/m", "librd1.so", "librd2.so", "librd3.so"),
+        prog("bin/mr", "librd1.so", "librd2.so", rpath="/:$ORIGIN/../d"),
+        lib("d/librd1.so"), lib("d/librd2.so", needed=("librd3.so",)), lib("d/librd3.so"),
+    ))
+    return w, [Run("{root}/bin/m", {"LD_LIBRARY_PATH": "/:{root}/d"}, modes=EXEC),
+               Run("{root}/bin/m", {"LD_LIBRARY_PATH": "//:{root}/d:/"}, name="twice"),
+               Run("{root}/bin/mr", modes=EXEC, name="rpath")]
 
 
 # ------------------------------------------------------------------------------------ LD_LIBRARY_PATH

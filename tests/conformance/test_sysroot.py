@@ -64,3 +64,9 @@ def test_the_host_libraries_are_not_used(root: str) -> None:
                          env={"PYTHONPATH": here}, capture_output=True, text=True, timeout=60).stdout
     assert "libzdep.so => /lib/x86_64-linux-gnu/libzdep.so" in out or \
         "libzdep.so => /usr/lib/x86_64-linux-gnu/libzdep.so" in out, out
+
+
+def test_root_dir_in_library_path_inside_the_root(root: str) -> None:
+    """"/" in LD_LIBRARY_PATH: after its first miss, stat("") marks it nonexisting (not the root itself)."""
+    _compare(root, {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs", "LD_LIBRARY_PATH": "/:/opt/lib:/"},
+             ["/usr/bin/prog"])

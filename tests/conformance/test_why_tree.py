@@ -41,10 +41,11 @@ def real_ldd_objects(prog: str, env: dict[str, str], cwd: str) -> Counter | None
         return None
     objs: Counter = Counter()
     for line in out.splitlines():
-        line = line.strip()
-        if not line or line.startswith("linux-vdso") or "ld-linux-x86-64" in line or line == "statically linked":
+        line = re.sub(r" \(0x[0-9a-fA-FADR]+\)$", "", line.strip())
+        # the loader's own map (a second copy reached by another path is a listed object like any other)
+        if (not line or line.startswith("linux-vdso") or line == oracle.RTLD or line == "statically linked"
+                or line.startswith("ERROR: ld.so: ")):  # a preload that was ignored
             continue
-        line = re.sub(r" \(0x[0-9a-fA-FADR]+\)$", "", line)
         name, sep, path = line.partition(" => ")
         objs[(name, path if sep else name)] += 1
     return objs
