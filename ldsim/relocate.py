@@ -228,7 +228,8 @@ class Binder(Record):
     def _check_protected(self, name: str, undef: LinkMap | None, ref: Sym | None, m: LinkMap,
                          tclass: int) -> None:
         """_dl_check_protected_symbol (sysdeps/generic/dl-protected.h): the executable's copy relocation
-        or canonical PLT address against a protected definition draws a warning."""
+        or canonical PLT address against a protected definition draws a warning; fatal when the
+        definer needs indirect external access (GNU_PROPERTY_1_NEEDED)."""
         if undef is None or undef.kind is not Kind.MAIN:
             return
         if tclass & TypeClass.COPY:
@@ -237,6 +238,13 @@ class Binder(Record):
         elif tclass & TypeClass.PLT and ref is not None and ref.value != 0 and ref.shndx == SHN_UNDEF:
             self.proc.out(f"warning: direct reference to protected function `{name}' in `{m.name}' may "
                           "break pointer equality\n", 2)
+        else:
+            return
+        from ldsim.elf import GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS, gnu_property_1_needed
+        if m.elf is not None and gnu_property_1_needed(m.elf) & GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS:
+            # _dl_signal_error, not the cexception variant: fatal even under _dl_receive_error (ldd -r)
+            from ldsim.search import LoadError
+            self.proc.fatal(LoadError(m.name, "error due to GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS"), name)
 
     def _unique(self, name: str, m: LinkMap, sym: Sym, ref: Sym | None, undef: LinkMap | None,
                 tclass: int) -> list:

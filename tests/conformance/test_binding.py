@@ -190,6 +190,19 @@ REBUILD_AFTER["no_versym"] = (Obj("lib/libv.so", "int foo(void) { return 0; }\n"
 WORLDS["no_versym"] = [Obj("lib/libv.so", "int foo(void) { return 0; }\n",
                            ("-nostdlib", "-Wl,--version-script,/dev/stdin")), WORLDS["lost_versions"][1]]
 SCRIPTS[("no_versym", "lib/libv.so")] = "V1 { global: foo; };\n"
+# a program linked against plain data and functions meets protected ones (glibc 2.36
+# _dl_check_protected_symbol): its copy relocation and canonical PLT address draw warnings, and when
+# the library's GNU property note needs indirect external access, the first is fatal (_dl_signal_error
+# with the symbol as occasion, even under ldd -r's _dl_receive_error)
+_PLAIN = "int pv = 3;\nint pf(void) { return 1; }\nint *gp(void) { return &pv; }\n"
+_PROT = ('__attribute__((visibility("protected"))) int pv = 3;\n'
+         '__attribute__((visibility("protected"))) int pf(void) { return 1; }\nint *gp(void) { return &pv; }\n')
+_PROT_MAIN = ("extern int pv;\nint pf(void);\n"
+              "int main(void) { void *volatile q = (void *) pf; return pv - 3 + (q == 0); }\n")
+for _name, _flags in (("protected_copy", ()), ("indirect_extern_access", ("-Wl,-z,indirect-extern-access",))):
+    WORLDS[_name] = [Obj("lib/libp.so", _PLAIN),
+                     Obj("m", _PROT_MAIN, ("-no-pie", "-fno-pic"), ("p",), shared=False)]
+    REBUILD_AFTER[_name] = (Obj("lib/libp.so", _PROT, _flags), None)
 WORLDS["unversioned_ref"] = [Obj("lib/libv.so", "int foo(void) { return 1; }\nint bar(void) { return 4; }\n"),
                              WORLDS["versions"][1]]
 
