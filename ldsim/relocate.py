@@ -112,7 +112,8 @@ LINUX_2_6 = Version("LINUX_2.6", elf_hash(b"LINUX_2.6"), True)
 class Binder(Record):
     """Process-wide lookup state: counters, the unique-symbol table, per-object lookup caches."""
 
-    _fields = ("proc", "tables", "counters", "unique", "caches", "receiver", "_tabs", "current", "_heap")
+    _fields = ("proc", "tables", "counters", "unique", "caches", "receiver", "_tabs", "current", "_heap",
+               "run_ifuncs", "relocated")
 
     def __init__(self, proc: Process, tables: SymbolTables) -> None:
         self.proc = proc
@@ -124,6 +125,8 @@ class Binder(Record):
         self._tabs: dict[int, SymbolTable | None] = {}
         self.current: LinkMap | None = None  # the object being relocated (for error messages)
         self._heap: _VersionHeap | None | bool = False  # False: not worked out yet; None: not needed
+        self.run_ifuncs = False  # IFUNC resolvers are called (a real start, not __RTLD_NOIFUNC's trace passes)
+        self.relocated: set[int] = set()  # id() of the objects whose _dl_relocate_object has finished
 
     def __repr__(self) -> str:  # not the process and tables it points to
         return f"Binder(counters={self.counters!r})"
@@ -332,6 +335,21 @@ class Binder(Record):
                 self._rela(m, tab, r, scopes)
             for r in deferred:
                 self._rela(m, tab, r, scopes)
+        self.relocated.add(id(m))
+
+    def _check_ifunc(self, m: LinkMap, ref: Sym, found: tuple[LinkMap, Sym]) -> None:
+        """elf_machine_rela (sysdeps/x86_64/dl-machine.h) before it calls an IFUNC resolver: one in an object
+        not relocated yet draws a warning, one in the executable is fatal (_dl_fatal_printf, 127)."""
+        sym_map, sym = found
+        if sym.type != STT.GNU_IFUNC or sym.shndx == SHN_UNDEF or sym_map is m or id(sym_map) in self.relocated \
+                or sym_map.kind in (Kind.RTLD, Kind.VDSO):  # ld.so relocated itself first; the vDSO comes so
+            return
+        if sym_map.kind is Kind.MAIN:
+            from ldsim.loader import Exit
+            self.proc.out(f"{self.proc.argv0}: IFUNC symbol '{ref.name}' referenced in '{m.name}' is defined in "
+                          "the executable and creates an unsatisfiable circular dependency.\n", 2)
+            raise Exit(127)
+        self.proc.out(f"{self.proc.argv0}: Relink `{m.name}' with `{sym_map.name}' for IFUNC symbol `{ref.name}'\n", 2)
 
     def _bad_type(self, m: LinkMap, rtype: int, plt: bool) -> None:
         """_dl_reloc_bad_type (elf/dl-reloc.c): fatal, named by l_name ("" for the program); the type in
@@ -487,6 +505,8 @@ class Binder(Record):
             version = self.ref_version(m, tab, tab.versym(r.sym)) if m.elf.verneed or m.elf.verdef else None
             found = self.lookup(sym.name, m, sym, scopes, version, tclass)
             cache.result = found
+        if found is not None and self.run_ifuncs:
+            self._check_ifunc(m, sym, found)
         if r.type not in _HANDLED:  # looked up first (RESOLVE_MAP), then the switch's default
             self._bad_type(m, r.type, False)
         if r.type == R.COPY and found is not None:

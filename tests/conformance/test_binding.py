@@ -203,6 +203,19 @@ for _name, _flags in (("protected_copy", ()), ("indirect_extern_access", ("-Wl,-
     WORLDS[_name] = [Obj("lib/libp.so", _PLAIN),
                      Obj("m", _PROT_MAIN, ("-no-pie", "-fno-pic"), ("p",), shared=False)]
     REBUILD_AFTER[_name] = (Obj("lib/libp.so", _PROT, _flags), None)
+# an IFUNC resolver about to run in an object not relocated yet (elf_machine_rela): libb, relocated before
+# liba (it does not need it), takes the address of liba's IFUNC: "Relink `libb' with `liba'"; a library's
+# reference to an IFUNC the executable defines (relocated last) is fatal.  Never in trace mode
+# (__RTLD_NOIFUNC), nor for a lazy PLT slot.
+_IFUNC = ('static int impl(void) { return 1; }\nstatic void *res(void) { return (void *) impl; }\n'
+          'int ifn(void) __attribute__((ifunc("res")));\n')
+_IFUNC_USER = "int ifn(void);\nint (*pb)(void) = ifn;\nint fb(void) { return ifn(); }\n"
+WORLDS["ifunc_relink"] = [Obj("lib/liba.so", _IFUNC), Obj("lib/libb.so", _IFUNC_USER),
+                          Obj("m", "int fb(void);\nint (*p)(void) = fb;\nint main(void) { return 0; }\n",
+                              libs=("a", "b"), shared=False)]
+WORLDS["ifunc_in_executable"] = [Obj("lib/libb.so", _IFUNC_USER),
+                                 Obj("m", _IFUNC + "int fb(void);\nint (*p)(void) = fb;\nint main(void) { return 0; }\n",
+                                     ("-rdynamic",), ("b",), shared=False)]
 WORLDS["unversioned_ref"] = [Obj("lib/libv.so", "int foo(void) { return 1; }\nint bar(void) { return 4; }\n"),
                              WORLDS["versions"][1]]
 
@@ -266,7 +279,8 @@ EXTRA = {"interpose": ("run", "scopes", "bind-not", "exec-unused", "stats", "sta
          "weak": ("dynamic-weak", "stats-now"), "preload": ("preload", "scopes"), "tls": ("stats-now",),
          "symbolic": ("scopes", "dynamic-weak"), "diamond": ("run",), "cycle": ("run",), "nolibc": ("run",),
          "nolibc_libc_dep": ("run",), "own_start_with_libc": ("run",),
-         "auxiliary": ("scopes",)}
+         "auxiliary": ("scopes",), "ifunc_relink": ("run", "bind-not", "stats-now"),
+         "ifunc_in_executable": ("run",)}
 KEYS = [(w, m) for w in WORLDS for m in (*CORE, *EXTRA.get(w, ()))]
 
 
