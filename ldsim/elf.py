@@ -550,6 +550,65 @@ def _isa_needed(f: _Partial, seg: Segment) -> int:
     return 0
 
 
+GNU_PROPERTY_1_NEEDED = 0xB0008000
+GNU_PROPERTY_X86_FEATURE_1_AND = 0xC0000002
+GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS = 1
+
+
+def gnu_property_1_needed(elf: ElfFile) -> int:
+    """l_1_needed: GNU_PROPERTY_1_NEEDED of the PT_GNU_PROPERTY note, read as _dl_process_property_note
+    (sysdeps/x86/dl-prop.h) reads it: 0 when the note is misaligned or ill-formed, when a second GNU
+    property note follows, or when a property is out of order or one of the three types it looks for has
+    a size other than 4.  Worked out only when asked (a protected definition met by the executable)."""
+    seg = None
+    for s in elf.segments:
+        if s.type == PT.GNU_PROPERTY:
+            seg = s
+    align = 8 if elf.is_64 else 4
+    if seg is None or seg.align != align:
+        return 0
+    data, end_ = elf.data, "<" if elf.ei_data == 1 else ">"
+    start, end = seg.offset, min(seg.offset + seg.memsz, len(data))
+    off, seen, needed_1 = start, False, 0
+    try:
+        while off + 12 < end:
+            namesz, descsz, ntype = struct.unpack_from(end_ + "III", data, off)
+            desc = off + ((12 + namesz + align - 1) & ~(align - 1))
+            if namesz == 4 and ntype == NT_GNU_PROPERTY_TYPE_0 and bytes(data[off + 12:off + 16]) == b"GNU\0":
+                if seen:
+                    return 0
+                seen = True
+                if descsz < 8 or descsz % align:
+                    return 0
+                ptr, ptr_end, last_type = off + 16, off + 16 + descsz, 0
+                while True:
+                    ptype, datasz = struct.unpack_from(end_ + "II", data, ptr)
+                    if ptype < last_type:
+                        return 0
+                    ptr += 8
+                    if ptr + datasz > ptr_end:
+                        return 0
+                    last_type = ptype
+                    if ptype in (GNU_PROPERTY_X86_FEATURE_1_AND, GNU_PROPERTY_X86_ISA_1_NEEDED,
+                                 GNU_PROPERTY_1_NEEDED):
+                        if datasz != 4:
+                            return 0
+                        value = struct.unpack_from(end_ + "I", data, ptr)[0]
+                        if ptype == GNU_PROPERTY_1_NEEDED:
+                            needed_1 = value
+                        elif ptype == GNU_PROPERTY_X86_ISA_1_NEEDED:
+                            break
+                    elif ptype > GNU_PROPERTY_X86_ISA_1_NEEDED:
+                        break
+                    ptr += (datasz + align - 1) & ~(align - 1)
+                    if ptr_end - ptr < 8:
+                        break
+            off = desc + ((descsz + align - 1) & ~(align - 1))
+    except struct.error:
+        return 0
+    return needed_1
+
+
 def elf_hash(name: bytes) -> int:
     """The SysV ELF hash, also the hash stored in Verneed/Verdef (`_dl_elf_hash`)."""
     h = 0

@@ -126,6 +126,7 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
         _show_scopes(proc, binder)
     _rtld_main_check(proc, initfini)
     lazy = bool(effective_lazy(proc))
+    binder.run_ifuncs = True  # no __RTLD_NOIFUNC: resolvers run, elf_machine_rela checks who defines them
     for m in reversed(initfini):
         if m is not proc.rtld:
             binder.relocate(m, lazy)

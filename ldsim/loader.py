@@ -155,12 +155,12 @@ class Process:
     def dso_filename(self, m: LinkMap) -> str:
         return m.name or self.argv0
 
-    def fatal(self, err: LoadError) -> None:
+    def fatal(self, err: LoadError, occasion: str = "error while loading shared libraries") -> None:
         """fatal_error (elf/dl-error-skeleton.c): exit 127."""
         from ldsim.glibc import ldso_strerror
         suffix = f": {ldso_strerror(err.errcode)}" if err.errcode else ""
         objname = f"{err.objname}: " if err.objname else ""
-        self.out(f"{self.argv0}: error while loading shared libraries: {objname}{err.message}{suffix}\n", 2)
+        self.out(f"{self.argv0}: {occasion}: {objname}{err.message}{suffix}\n", 2)
         raise Exit(127)
 
     # -- DSTs ------------------------------------------------------------------------------------

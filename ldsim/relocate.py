@@ -113,7 +113,8 @@ LINUX_2_6 = Version("LINUX_2.6", elf_hash(b"LINUX_2.6"), True)
 class Binder(Record):
     """Process-wide lookup state: counters, the unique-symbol table, per-object lookup caches."""
 
-    _fields = ("proc", "tables", "counters", "unique", "caches", "receiver", "_tabs", "current")
+    _fields = ("proc", "tables", "counters", "unique", "caches", "receiver", "_tabs", "current", "_heap",
+               "run_ifuncs", "relocated")
 
     def __init__(self, proc: Process, tables: SymbolTables) -> None:
         self.proc = proc
@@ -124,6 +125,9 @@ class Binder(Record):
         self.receiver: Callable[[str, str], None] | None = None  # _dl_receive_error's handler, None = fatal
         self._tabs: dict[int, SymbolTable | None] = {}
         self.current: LinkMap | None = None  # the object being relocated (for error messages)
+        self._heap: _VersionHeap | None | bool = False  # False: not worked out yet; None: not needed
+        self.run_ifuncs = False  # IFUNC resolvers are called (a real start, not __RTLD_NOIFUNC's trace passes)
+        self.relocated: set[int] = set()  # id() of the objects whose _dl_relocate_object has finished
 
     def __repr__(self) -> str:  # not the process and tables it points to
         return f"Binder(counters={self.counters!r})"
@@ -141,6 +145,21 @@ class Binder(Record):
     def name(self, m: LinkMap) -> str:
         return self.proc.dso_filename(m)
 
+    def ref_version(self, m: LinkMap, tab: SymbolTable, vs: int | None) -> Version | None:
+        """The version a reference of m asks for: &l_versions[vs & 0x7fff] as do-rel.h takes it, None when
+        its hash is 0 (RESOLVE_MAP).  In trace mode l_versions may be shorter than the file's version
+        indices (see _VersionHeap); otherwise it holds exactly the file's needed and defined versions."""
+        if vs is None:
+            return None
+        heap = self._heap
+        if heap is False:
+            heap = self._heap = _VersionHeap.of(self.proc, self.table)
+        if heap is not None:
+            v = heap.version(m, tab, vs & 0x7FFF)
+        else:
+            v = tab.versions.get(vs & 0x7FFF)
+        return v if v is not None and v.hash != 0 else None
+
     # -- lookup ----------------------------------------------------------------------------------
 
     def lookup(self, name: str, undef: LinkMap, ref: Sym | None, scopes: list[list[LinkMap]],
@@ -155,7 +174,7 @@ class Binder(Record):
                 break
         if not result:
             if (ref is None or ref.bind != STB.WEAK) and not self.proc.cfg.debug & Debug.UNUSED:
-                vtext = f", version {version.name}" if version is not None else ""
+                vtext = f", version {version.name or ''}" if version is not None else ""
                 self._signal(self.name(undef), f"undefined symbol: {name}{vtext}")
             return None
         found = (result[0], result[1])
@@ -213,7 +232,8 @@ class Binder(Record):
     def _check_protected(self, name: str, undef: LinkMap | None, ref: Sym | None, m: LinkMap,
                          tclass: int) -> None:
         """_dl_check_protected_symbol (sysdeps/generic/dl-protected.h): the executable's copy relocation
-        or canonical PLT address against a protected definition draws a warning."""
+        or canonical PLT address against a protected definition draws a warning; fatal when the
+        definer needs indirect external access (GNU_PROPERTY_1_NEEDED)."""
         if undef is None or undef.kind is not Kind.MAIN:
             return
         if tclass & TypeClass.COPY:
@@ -222,6 +242,13 @@ class Binder(Record):
         elif tclass & TypeClass.PLT and ref is not None and ref.value != 0 and ref.shndx == SHN_UNDEF:
             self.proc.out(f"warning: direct reference to protected function `{name}' in `{m.name}' may "
                           "break pointer equality\n", 2)
+        else:
+            return
+        from ldsim.elf import GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS, gnu_property_1_needed
+        if m.elf is not None and gnu_property_1_needed(m.elf) & GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS:
+            # _dl_signal_error, not the cexception variant: fatal even under _dl_receive_error (ldd -r)
+            from ldsim.search import LoadError
+            self.proc.fatal(LoadError(m.name, "error due to GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS"), name)
 
     def _unique(self, name: str, m: LinkMap, sym: Sym, ref: Sym | None, undef: LinkMap | None,
                 tclass: int) -> list:
@@ -309,6 +336,21 @@ class Binder(Record):
                 self._rela(m, tab, r, scopes)
             for r in deferred:
                 self._rela(m, tab, r, scopes)
+        self.relocated.add(id(m))
+
+    def _check_ifunc(self, m: LinkMap, ref: Sym, found: tuple[LinkMap, Sym]) -> None:
+        """elf_machine_rela (sysdeps/x86_64/dl-machine.h) before it calls an IFUNC resolver: one in an object
+        not relocated yet draws a warning, one in the executable is fatal (_dl_fatal_printf, 127)."""
+        sym_map, sym = found
+        if sym.type != STT.GNU_IFUNC or sym.shndx == SHN_UNDEF or sym_map is m or id(sym_map) in self.relocated \
+                or sym_map.kind in (Kind.RTLD, Kind.VDSO):  # ld.so relocated itself first; the vDSO comes so
+            return
+        if sym_map.kind is Kind.MAIN:
+            from ldsim.loader import Exit
+            self.proc.out(f"{self.proc.argv0}: IFUNC symbol '{ref.name}' referenced in '{m.name}' is defined in "
+                          "the executable and creates an unsatisfiable circular dependency.\n", 2)
+            raise Exit(127)
+        self.proc.out(f"{self.proc.argv0}: Relink `{m.name}' with `{sym_map.name}' for IFUNC symbol `{ref.name}'\n", 2)
 
     def _bad_type(self, m: LinkMap, rtype: int, plt: bool) -> None:
         """_dl_reloc_bad_type (elf/dl-reloc.c): fatal, named by l_name ("" for the program); the type in
@@ -381,7 +423,6 @@ class Binder(Record):
         walk = [(o, main, t, t.defs if t is not None else None) for o, main, t in walk
                 if o.kind is Kind.VDSO or (t is not None and t.nbuckets)]
         dynamic_weak = self.proc.cfg.dynamic_weak
-        versions = tab.versions
         undef_name = None
         done: set[int] = set()
         refs = tab.references
@@ -394,10 +435,7 @@ class Binder(Record):
             if idx * 4 + tclass in done:
                 continue
             done.add(idx * 4 + tclass)
-            version = None
-            if versioned and vs is not None:
-                v = versions.get(vs & 0x7FFF)
-                version = v if v is not None and v.hash != 0 else None
+            version = self.ref_version(m, tab, vs) if versioned else None
             if visibility == STV.PROTECTED:
                 self.lookup(name, m, tab.symbol(idx), scopes, version, tclass)
                 continue
@@ -405,7 +443,7 @@ class Binder(Record):
                 continue
             if st_info >> 4 != STB.WEAK and not self.proc.cfg.debug & Debug.UNUSED:
                 undef_name = undef_name or self.name(m)
-                vtext = f", version {version.name}" if version is not None else ""
+                vtext = f", version {version.name or ''}" if version is not None else ""
                 self._signal(undef_name, f"undefined symbol: {name}{vtext}")
 
     def _defined_in(self, walk: list, name: str, version: Version | None, tclass: int,
@@ -465,14 +503,11 @@ class Binder(Record):
             found = cache.result
         else:
             cache.tclass, cache.sym = tclass, r.sym
-            version = None
-            if m.elf.verneed or m.elf.verdef:
-                vs = tab.versym(r.sym)
-                if vs is not None:
-                    v = tab.versions.get(vs & 0x7FFF)
-                    version = v if v is not None and v.hash != 0 else None
+            version = self.ref_version(m, tab, tab.versym(r.sym)) if m.elf.verneed or m.elf.verdef else None
             found = self.lookup(sym.name, m, sym, scopes, version, tclass)
             cache.result = found
+        if found is not None and self.run_ifuncs:
+            self._check_ifunc(m, sym, found)
         if r.type not in _HANDLED:  # looked up first (RESOLVE_MAP), then the switch's default
             self._bad_type(m, r.type, False)
         if r.type == R.COPY and found is not None:
@@ -498,11 +533,7 @@ class Binder(Record):
                 continue
             if sym.visibility != STV.DEFAULT:
                 return
-            version = None
-            if elf.verneed or elf.verdef:
-                vs = tab.versym(r.sym)
-                v = tab.versions.get(vs & 0x7FFF) if vs is not None else None
-                version = v if v is not None and v.hash != 0 else None
+            version = self.ref_version(m, tab, tab.versym(r.sym)) if elf.verneed or elf.verdef else None
             self.lookup(name, m, sym, self.scopes_of(m), version, TypeClass.PLT)
             return
 
@@ -511,6 +542,98 @@ class Binder(Record):
         elf = m.elf
         return (not lazy or elf is None or elf.dyn(DT.BIND_NOW) is not None or bool(elf.flags & DF.BIND_NOW)
                 or bool(elf.flags_1 & DF1.NOW))
+
+
+_GARBAGE = -1  # a hash read from the low half of a pointer: non-zero, equal to no version's hash
+_MALLOC_ALIGNMENT = 16
+_VERSION_SIZE = 24  # sizeof (struct r_found_version): name, hash, hidden, filename
+
+
+class _VersionHeap:
+    """The l_versions arrays as _dl_check_all_versions leaves them, when some are shorter than their
+    file's version indices.
+
+    _dl_check_map_versions sizes l_versions by the highest index among the file's Verdef entries and the
+    Vernaux entries it checked, and in trace mode it checks none of a Verneed whose file is a faked
+    (missing) object; it then stores only the Vernaux entries below that size.  A reference at one of the
+    missing file's higher indices reads past the end of the array (do-rel.h: &map->l_versions[ndx]).
+    Before relocation ld.so allocates with its minimal bump allocator (elf/dl-minimal-malloc.c, 16-byte
+    aligned, nothing between): the arrays lie one after the other in l_next order (each object with an
+    index above 0 allocates one; faked ones none), so the read finds the next objects' entries, or their
+    zeroed parts.  Words past the last array are taken as zero (init_tls allocates there later), and a
+    page boundary between two arrays is not modelled.  Built only when some object is faked."""
+
+    def __init__(self, arrays: dict[int, tuple[int, int, dict[int, Version]]], layout: list) -> None:
+        self.arrays = arrays  # id(m) -> (offset, entries, l_versions)
+        self.layout = layout  # (offset, entries, l_versions) in address order
+
+    @classmethod
+    def of(cls, proc: Process, table: Callable) -> _VersionHeap | None:
+        objects = proc.objects
+        if not any(o.faked for o in objects):
+            return None
+        from ldsim.elf import elf_hash
+        arrays: dict[int, tuple[int, int, dict[int, Version]]] = {}
+        layout = []
+        offset = 0
+        for m in objects:
+            if m.faked:
+                continue
+            if m.kind is Kind.VDSO:  # its Verdef: the base version (index 1, not stored) and LINUX_2.6
+                n, versions = 3, {2: LINUX_2_6}
+            else:
+                elf = m.elf
+                if elf is None or not elf.is_64 or (not elf.verneed and not elf.verdef):
+                    continue
+                high = 0
+                for vn in elf.verneed:
+                    needed = proc.find_needed(vn.file, m)
+                    if needed is not None and needed.faked:
+                        continue
+                    for aux in vn.entries:
+                        high = max(high, aux.other & 0x7FFF)
+                for vd in elf.verdef:
+                    high = max(high, vd.index & 0x7FFF)
+                if high == 0:
+                    continue
+                n = high + 1
+                tab = table(m)
+                versions = {k: v for k, v in (tab.versions if tab is not None else {}).items() if k < n}
+            arrays[id(m)] = (offset, n, versions)
+            layout.append((offset, n, versions))
+            offset += (n * _VERSION_SIZE + _MALLOC_ALIGNMENT - 1) & ~(_MALLOC_ALIGNMENT - 1)
+        return cls(arrays, layout)
+
+    def version(self, m: LinkMap, tab: SymbolTable, ndx: int) -> Version | None:
+        own = self.arrays.get(id(m))
+        if own is None:  # no array (not modelled: ld.so would read near address 0)
+            return tab.versions.get(ndx)
+        offset, n, versions = own
+        if ndx < n:
+            return versions.get(ndx)
+        at = offset + ndx * _VERSION_SIZE
+        name, word, filename = self._word(at), self._word(at + 8), self._word(at + 16)
+        if isinstance(word, str):  # the hash and hidden halves of a pointer
+            hash_, hidden = _GARBAGE, True
+        else:
+            hash_, hidden = word & 0xFFFFFFFF, bool(word >> 32)
+        return Version(name if isinstance(name, str) else None, hash_, hidden,
+                       filename if isinstance(filename, str) else None)
+
+    def _word(self, at: int) -> str | int:
+        """The 8-byte word at `at`: a string for a pointer to one, else an integer (0 outside the arrays)."""
+        for offset, n, versions in self.layout:
+            if offset <= at < offset + n * _VERSION_SIZE:
+                k, field = divmod(at - offset, _VERSION_SIZE)
+                v = versions.get(k)
+                if v is None:
+                    return 0
+                if field == 0:
+                    return v.name
+                if field == 8:
+                    return v.hash | ((0x8000 if v.hidden else 0) << 32)
+                return v.filename if v.filename is not None else 0
+        return 0
 
 
 def match(tab: SymbolTable, name: str, h: int, version: Version | None, plt: int) -> tuple[Sym | None, bool]:

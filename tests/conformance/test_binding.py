@@ -190,6 +190,32 @@ REBUILD_AFTER["no_versym"] = (Obj("lib/libv.so", "int foo(void) { return 0; }\n"
 WORLDS["no_versym"] = [Obj("lib/libv.so", "int foo(void) { return 0; }\n",
                            ("-nostdlib", "-Wl,--version-script,/dev/stdin")), WORLDS["lost_versions"][1]]
 SCRIPTS[("no_versym", "lib/libv.so")] = "V1 { global: foo; };\n"
+# a program linked against plain data and functions meets protected ones (glibc 2.36
+# _dl_check_protected_symbol): its copy relocation and canonical PLT address draw warnings, and when
+# the library's GNU property note needs indirect external access, the first is fatal (_dl_signal_error
+# with the symbol as occasion, even under ldd -r's _dl_receive_error)
+_PLAIN = "int pv = 3;\nint pf(void) { return 1; }\nint *gp(void) { return &pv; }\n"
+_PROT = ('__attribute__((visibility("protected"))) int pv = 3;\n'
+         '__attribute__((visibility("protected"))) int pf(void) { return 1; }\nint *gp(void) { return &pv; }\n')
+_PROT_MAIN = ("extern int pv;\nint pf(void);\n"
+              "int main(void) { void *volatile q = (void *) pf; return pv - 3 + (q == 0); }\n")
+for _name, _flags in (("protected_copy", ()), ("indirect_extern_access", ("-Wl,-z,indirect-extern-access",))):
+    WORLDS[_name] = [Obj("lib/libp.so", _PLAIN),
+                     Obj("m", _PROT_MAIN, ("-no-pie", "-fno-pic"), ("p",), shared=False)]
+    REBUILD_AFTER[_name] = (Obj("lib/libp.so", _PROT, _flags), None)
+# an IFUNC resolver about to run in an object not relocated yet (elf_machine_rela): libb, relocated before
+# liba (it does not need it), takes the address of liba's IFUNC: "Relink `libb' with `liba'"; a library's
+# reference to an IFUNC the executable defines (relocated last) is fatal.  Never in trace mode
+# (__RTLD_NOIFUNC), nor for a lazy PLT slot.
+_IFUNC = ('static int impl(void) { return 1; }\nstatic void *res(void) { return (void *) impl; }\n'
+          'int ifn(void) __attribute__((ifunc("res")));\n')
+_IFUNC_USER = "int ifn(void);\nint (*pb)(void) = ifn;\nint fb(void) { return ifn(); }\n"
+WORLDS["ifunc_relink"] = [Obj("lib/liba.so", _IFUNC), Obj("lib/libb.so", _IFUNC_USER),
+                          Obj("m", "int fb(void);\nint (*p)(void) = fb;\nint main(void) { return 0; }\n",
+                              libs=("a", "b"), shared=False)]
+WORLDS["ifunc_in_executable"] = [Obj("lib/libb.so", _IFUNC_USER),
+                                 Obj("m", _IFUNC + "int fb(void);\nint (*p)(void) = fb;\nint main(void) { return 0; }\n",
+                                     ("-rdynamic",), ("b",), shared=False)]
 WORLDS["unversioned_ref"] = [Obj("lib/libv.so", "int foo(void) { return 1; }\nint bar(void) { return 4; }\n"),
                              WORLDS["versions"][1]]
 
@@ -260,7 +286,8 @@ EXTRA = {"interpose": ("run", "scopes", "bind-not", "exec-unused", "stats", "sta
          "nolibc_libc_dep": ("run",), "own_start_with_libc": ("run",),
          "auxiliary": ("scopes",), "missing": ("list-verbose", "ldd-verbose"),
          "missing_version": ("list-verbose", "ldd-verbose"),
-         "versions": ("list-verbose", "ldd-verbose")}
+         "versions": ("list-verbose", "ldd-verbose"), "ifunc_relink": ("run", "bind-not", "stats-now"),
+         "ifunc_in_executable": ("run",)}
 KEYS = [(w, m) for w in WORLDS for m in (*CORE, *EXTRA.get(w, ()))]
 
 
