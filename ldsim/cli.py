@@ -261,6 +261,20 @@ def _fast_ldd_args(argv: list[str]):
     return ns
 
 
+def _die_by_signal(signum: int) -> None:
+    """End this process the way the simulated one ended (a crash of ld.so): by that signal, no core."""
+    import resource
+    import signal
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ValueError, OSError):
+        pass
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:  # the process's own command: what the imports made lives as long as the process,
         import gc     # so no full collection need scan it again (a batch of ldd spent ~0.06 s doing so)
@@ -270,7 +284,10 @@ def main(argv: list[str] | None = None) -> int:
     if args is None:
         args = build_parser(extras=argv[:1] not in (["ldd"], ["ld.so"], ["run"])).parse_args(_split_own(argv))
     try:
-        return args.func(args)
+        status = args.func(args)
+        if isinstance(status, int) and status < 0:  # the simulated loader was killed by signal -status
+            _die_by_signal(-status)
+        return status
     except BrokenPipeError:
         return 1
     except NotImplementedError as e:

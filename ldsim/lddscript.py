@@ -69,7 +69,10 @@ LDD_SHELL = "/bin/bash"  # the script's `#! /bin/bash`
 
 def run_ldd(world: World, inv: Invocation, argv: list[str], files: FileCache) -> Run:
     out = Run()
-    _shell_start(world, inv, files, out)
+    status = _shell_start(world, inv, files, out)
+    if status:  # the shell's own loader gave up (a preload's missing dependency or version): no script
+        out.status = status
+        return out
     opts = LddOptions()
     args = list(argv)
     while args:
@@ -114,16 +117,19 @@ def run_ldd(world: World, inv: Invocation, argv: list[str], files: FileCache) ->
     return out
 
 
-def _shell_start(world: World, inv: Invocation, files: FileCache, out: Run) -> None:
+def _shell_start(world: World, inv: Invocation, files: FileCache, out: Run) -> int:
     """The kernel first execs the script's shell with the same environment: its own loader reports
-    LD_PRELOAD entries it cannot load on stderr, before the script runs.  Only simulated when LD_PRELOAD
-    is set (nothing else in the environment makes bash's startup print, short of LD_DEBUG)."""
+    LD_PRELOAD entries it cannot load on stderr, before the script runs, and when a preload it did load
+    cannot be completed (its dependency or a version it needs is missing: fatal, 127 or 1) the script never
+    runs.  Only simulated when LD_PRELOAD is set (nothing else in the environment makes bash's startup
+    print, short of LD_DEBUG).  Returns the shell's status when its loader ended it, else 0."""
     from ldsim.ldso import run_exec
     if not any(k == "LD_PRELOAD" for k, _ in inv.env) or not _executable(world, LDD_SHELL):
-        return
+        return 0
     shell = run_exec(world, inv, [LDD_SHELL], files)
     for stream, text in shell.chunks:
         out.write(stream, text)
+    return shell.status
 
 
 def _one_file(world: World, inv: Invocation, opts: LddOptions, path: str, files: FileCache, out: Run) -> int:

@@ -544,6 +544,7 @@ class Binder(Record):
                 or bool(elf.flags_1 & DF1.NOW))
 
 
+SIGSEGV = -11  # a status below 0: the process was killed by that signal (subprocess's convention)
 _GARBAGE = -1  # a hash read from the low half of a pointer: non-zero, equal to no version's hash
 _MALLOC_ALIGNMENT = 16
 _VERSION_SIZE = 24  # sizeof (struct r_found_version): name, hash, hidden, filename
@@ -563,8 +564,8 @@ class _VersionHeap:
     zeroed parts.  Words past the last array are taken as zero (init_tls allocates there later), and a
     page boundary between two arrays is not modelled.  Built only when some object is faked."""
 
-    def __init__(self, arrays: dict[int, tuple[int, int, dict[int, Version]]], layout: list) -> None:
-        self.arrays = arrays  # id(m) -> (offset, entries, l_versions)
+    def __init__(self, arrays: dict[int, tuple[int, int, dict[int, Version]] | None], layout: list) -> None:
+        self.arrays = arrays  # id(m) -> (offset, entries, l_versions), None for a NULL l_versions
         self.layout = layout  # (offset, entries, l_versions) in address order
 
     @classmethod
@@ -573,7 +574,7 @@ class _VersionHeap:
         if not any(o.faked for o in objects):
             return None
         from ldsim.elf import elf_hash
-        arrays: dict[int, tuple[int, int, dict[int, Version]]] = {}
+        arrays: dict[int, tuple[int, int, dict[int, Version]] | None] = {}
         layout = []
         offset = 0
         for m in objects:
@@ -594,7 +595,9 @@ class _VersionHeap:
                         high = max(high, aux.other & 0x7FFF)
                 for vd in elf.verdef:
                     high = max(high, vd.index & 0x7FFF)
-                if high == 0:
+                if high == 0:  # l_versions stays NULL: &l_versions[ndx] is ndx * 24, read for ndx > 0
+                    if elf.dyn(DT.VERSYM) is not None:
+                        arrays[id(m)] = None
                     continue
                 n = high + 1
                 tab = table(m)
@@ -605,9 +608,14 @@ class _VersionHeap:
         return cls(arrays, layout)
 
     def version(self, m: LinkMap, tab: SymbolTable, ndx: int) -> Version | None:
-        own = self.arrays.get(id(m))
-        if own is None:  # no array (not modelled: ld.so would read near address 0)
+        if id(m) not in self.arrays:
             return tab.versions.get(ndx)
+        own = self.arrays[id(m)]
+        if own is None:  # every Verneed of m names a faked object and m defines no version: no array
+            if ndx == 0:
+                return None
+            from ldsim.loader import Exit
+            raise Exit(SIGSEGV)  # RESOLVE_MAP reads version->hash at address ndx * 24 + 8
         offset, n, versions = own
         if ndx < n:
             return versions.get(ndx)

@@ -425,15 +425,18 @@ class _ScanProcess(Process):
         if binder is None:
             return
         binder.receiver = lambda objname, message: self.unresolved.append((objname, message))
-        binder.undefined_now(self.main)
+        try:
+            binder.undefined_now(self.main)
+        except Exit:  # ld.so would stop here (a fatal error, or a crash): what was reported stands
+            pass
 
     def _version_error(self, objname: str, message: str) -> None:
         self.version_errors.append((objname, message))
         super()._version_error(objname, message)
 
-    def fatal(self, err: LoadError) -> None:
+    def fatal(self, err: LoadError, occasion: str = "error while loading shared libraries") -> None:
         self.load_error = err
-        super().fatal(err)
+        super().fatal(err, occasion)
 
 
 def _config(inv: Invocation, env: tuple[tuple[str, str], ...], secure: bool) -> LoaderConfig:

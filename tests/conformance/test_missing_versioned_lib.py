@@ -5,7 +5,8 @@ next objects' l_versions (elf/dl-version.c, elf/do-rel.h, elf/dl-minimal-malloc.
 then reports `undefined symbol: foo` without a version, or with another object's version
 (`LINUX_2.6` of the vDSO, `GLIBC_2.2.5` of libc), or with an empty one.  Which case a program meets
 depends on the indices ld gave its versions, so the worlds vary the libc versions the referencing
-object needs; each is compared with the real loader, whatever ld made of it.
+object needs; each is compared with the real loader, whatever ld made of it.  An object whose only
+Verneed is the missing library's (no libc) has no l_versions at all, and ld.so dies of SIGSEGV.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ EXTRA = {
     "puts_clock": ("void *q2 = (void *) clock_gettime;\n", 'puts("x");'),
     "none": ("", ""),
 }
-WORLDS = [(where, extra) for where in ("main", "lib") for extra in EXTRA]
+WORLDS = [(where, extra) for where in ("main", "lib") for extra in EXTRA] + [("nolibc_lib", "none")]
 
 
 def _build(root: str, where: str, extra: str) -> None:
@@ -48,6 +49,11 @@ def _build(root: str, where: str, extra: str) -> None:
     decl, body = EXTRA[extra]
     if where == "main":
         build(root, [Obj("m", HEAD + decl + f"int main(void) {{ {body} return 0; }}\n", libs=("v",), shared=False)])
+    elif where == "nolibc_lib":  # liba's only Verneed is libv's: l_versions stays NULL, ld.so crashes (SIGSEGV)
+        build(root, [Obj("lib/liba.so", "int foo(void), bar(void);\nint (*p1)(void) = foo; int (*p2)(void) = bar;\n"
+                         "int fa(void) { return 0; }\n", ("-nostdlib",), ("v",)),
+                     Obj("m", "int fa(void);\nint (*pa)(void) = fa;\nint main(void) { return 0; }\n", libs=("a",),
+                         shared=False)])
     else:
         build(root, [Obj("lib/liba.so", HEAD + decl + f"int fa(void) {{ {body} return 0; }}\n", libs=("v",)),
                      Obj("m", "int fa(void);\nint (*pa)(void) = fa;\nint main(void) { return 0; }\n", libs=("a",),

@@ -40,6 +40,7 @@ def world() -> WorldSpec:
         lib("lib/libpr.so"),  # found for a preload through the main program's RPATH
         lib("pre/libb.so"),  # a second libb: the preloaded one wins over lib/libb.so
         lib("lib32/libp32.so", m32=True),
+        lib("pre/libpm.so", needed=("libnowhere.so",)),  # a preload whose dependency exists nowhere
     ), files=(File("pre/libtext.so", b"not an ELF file\n"),))
 
 
@@ -64,6 +65,8 @@ RUNS = [
     Run("bin/m", {**LLP, "LD_PRELOAD": "pre/libp2.so ./pre/libp1.so"}, modes=EXEC, name="relative-path"),
     Run("{root}/bin/mr", {"LD_PRELOAD": "libpr.so"}, modes=EXEC, name="found-through-main-rpath"),
     Run("{root}/bin/m", {**LLP, "LD_PRELOAD": "$ORIGIN/../pre/libp2.so"}, modes=EXEC, name="dst-in-path"),
+    # ldd's own shell cannot start either (its loader exits 127 before the script runs): ldd prints nothing
+    Run("{root}/bin/m", {**LLP, "LD_PRELOAD": "libpm.so"}, modes=EXEC, name="dependency-of-preload-missing"),
 ]
 
 
