@@ -406,8 +406,9 @@ class Binder(Record):
         """What `relocate(m, lazy=False)` hands the receiver (undefined strong references), without its
         events or bindings: each distinct (symbol, type class) of m's relocations (grouped once per file),
         in the order relocation would first look it up, walked through m's scopes with a per-object memo
-        of `match` (a pure function of the file, kept in `tables` for the run).  A reference to a
-        protected symbol takes the full `lookup`."""
+        of `match` (a pure function of the file, kept in `tables` for the run).  Names stay the bytes of
+        the string table (decoded only for a message).  A reference to a protected symbol takes the full
+        `lookup`."""
         elf = m.elf
         if elf is None:
             return
@@ -420,70 +421,103 @@ class Binder(Record):
         versioned = bool(elf.verneed or elf.verdef)
         scopes = self.scopes_of(m)
         walk = [(o, o.kind is Kind.MAIN, self.table(o)) for scope in scopes for o in scope]
-        walk = [(o, main, t, t.defs if t is not None else None) for o, main, t in walk
-                if o.kind is Kind.VDSO or (t is not None and t.nbuckets)]
+        walk = [(o, main, t, t.defs if t is not None else None, t.bloom_words() if t is not None else None)
+                for o, main, t in walk if o.kind is Kind.VDSO or (t is not None and t.nbuckets)]
         dynamic_weak = self.proc.cfg.dynamic_weak
+        # the objects after the first (m itself, as a rule) are most programs' shared libraries: whether a
+        # lookup succeeds there is remembered per sequence of tables (and type class), for every program
+        # whose scope ends the same way
+        head, tail = walk[:1], walk[1:]
+        sig = (dynamic_weak, *((id(t), main) for _, main, t, _, _ in tail))
+        memos = self.tables.tail_memos.get(sig)
+        if memos is None:
+            memos = self.tables.tail_memos[sig] = ({}, {}, {}, {})
+        hashes = self.tables.raw_hashes
+        keyed = _keyed_versions(tab) if versioned else {}
+        if versioned and self._heap is False:
+            self._heap = _VersionHeap.of(self.proc, self.table)
+        laid_out = versioned and self._heap is not None  # trace mode's l_versions: see ref_version
         undef_name = None
         done: set[int] = set()
         refs = tab.references
         for info, (name, st_info, other, vs) in zip(refs, tab.brief([info >> 32 for info in refs])):
             visibility = other & 3
-            if st_info < 0x10 or visibility == STV.INTERNAL or visibility == STV.HIDDEN:
-                continue  # STB_LOCAL, or binds locally
+            if st_info < 0x10 or visibility == 1 or visibility == 2:
+                continue  # STB_LOCAL, or binds locally (STV_INTERNAL, STV_HIDDEN)
             idx = info >> 32
             tclass = _TCLASS.get(info & 0xFFFFFFFF, 0)
-            if idx * 4 + tclass in done:
+            k = idx * 4 + tclass
+            if k in done:
                 continue
-            done.add(idx * 4 + tclass)
-            version = self.ref_version(m, tab, vs) if versioned else None
+            done.add(k)
+            version = None
+            key = name + _PLAIN[tclass & 1]
+            if laid_out:
+                version = self.ref_version(m, tab, vs)
+                if version is not None:
+                    key = name + _version_key(version, tclass & 1)
+            elif vs is not None and keyed:
+                hit = keyed.get(vs & 0x7FFF)
+                if hit is not None:
+                    version = hit[0]
+                    key = name + hit[1 + (tclass & 1)]
             if visibility == STV.PROTECTED:
-                self.lookup(name, m, tab.symbol(idx), scopes, version, tclass)
+                self.lookup(_text(name), m, tab.symbol(idx), scopes, version, tclass)
                 continue
-            if self._defined_in(walk, name, version, tclass, dynamic_weak):
+            h = hashes.get(name)
+            if h is None:
+                h = self.tables.hash_of(name)
+            state = self._walk(head, name, key, h, version, tclass)
+            if not state & _DEFINED:
+                memo = memos[tclass]
+                found = memo.get(key)
+                if found is None:
+                    found = self._walk(tail, name, key, h, version, tclass)
+                    if found < _ASSERTED:
+                        memo[key] = found
+                state |= found
+            if state & _SOME:
                 continue
             if st_info >> 4 != STB.WEAK and not self.proc.cfg.debug & Debug.UNUSED:
                 undef_name = undef_name or self.name(m)
                 vtext = f", version {version.name or ''}" if version is not None else ""
-                self._signal(undef_name, f"undefined symbol: {name}{vtext}")
+                self._signal(undef_name, f"undefined symbol: {_text(name)}{vtext}")
 
-    def _defined_in(self, walk: list, name: str, version: Version | None, tclass: int,
-                    dynamic_weak: bool) -> bool:
-        """do_lookup_x over the scopes in their order, for whether anything is found: the same objects are
-        asked as by `lookup` (so check_match's assertion, or a malformed table, stops it at the same
-        point), each through its memo."""
+    def _walk(self, walk: list, name: bytes, key: bytes, h: int, version: Version | None, tclass: int) -> int:
+        """do_lookup_x over some of the scopes' objects in their order, for whether anything is found: the
+        same objects are asked as by `lookup` (so check_match's assertion, or a malformed table, stops it
+        at the same point), each through its memo (`key`: what `match` depends on) after its
+        bloom filter (its words unpacked once).  _DEFINED (search over), _WEAK (a weak definition, LD_DYNAMIC_WEAK: the search goes
+        on), or 0; plus _ASSERTED when check_match's assertion was evaluated (the answer is then not
+        remembered for other programs)."""
         plt = tclass & 1
         copy = tclass & 2
-        key = _key(name, version, plt)
-        h = -1
-        found = False
-        for o, is_main, tab, defs in walk:
+        lo = h & 63
+        state = 0
+        for o, is_main, tab, defs, bloom in walk:
             if copy and is_main:
                 continue
             if defs is None:  # the vDSO
-                if self._vdso_symbol(name) is None:
+                if self._vdso_symbol(_text(name)) is None:
                     continue
-                return True
+                return state | _DEFINED
+            if bloom is not None:
+                word = bloom[(h >> 6) & tab.bloom_mask]
+                if not (word >> lo) & (word >> ((h >> tab.shift) & 63)) & 1:
+                    continue  # the bloom filter says no
             hit = defs.get(key)
             if hit is None:
-                if h < 0:
-                    h = self.tables.gnu_hash(name)
-                if tab.may_define(h):
-                    sym, assert_filename = match(tab, name, h, version, plt)
-                    hit = (-1 if sym is None or sym.binds_local else sym.bind, assert_filename)
-                else:
-                    hit = _ABSENT
-                defs[key] = hit
-            if hit is _ABSENT:
-                continue
+                hit = defs[key] = _probe(tab, name, h, version, plt)
             bind, assert_filename = hit
             if assert_filename:
+                state |= _ASSERTED
                 self._check_filename(version, o)
-            if bind == STB.WEAK and dynamic_weak:
-                found = True
+            if bind == STB.WEAK and self.proc.cfg.dynamic_weak:
+                state |= _WEAK
                 continue
             if bind in _DEFINES:
-                return True
-        return found
+                return state | _DEFINED
+        return state
 
     def _rela(self, m: LinkMap, tab: SymbolTable, r: Rela, scopes: list[list[LinkMap]]) -> None:
         """elf_machine_rela up to RESOLVE_MAP, and the COPY size check."""
@@ -648,33 +682,100 @@ def match(tab: SymbolTable, name: str, h: int, version: Version | None, plt: int
     """do_lookup_x's walk of one object's hash chain with check_match: the definition it settles on (or
     None), and whether check_match's filename assertion applies (a versioned reference met an object
     without DT_VERSYM).  A pure function of the file and its arguments."""
-    has_versyms = tab.has_versyms
+    idx, assert_filename = match_index(tab, name.encode("utf-8", "surrogateescape"), h, version, plt)
+    return (tab.symbol(idx) if idx >= 0 else None), assert_filename
+
+
+def _probe(tab: SymbolTable, name: bytes, h: int, version: Version | None, plt: int) -> tuple[int, bool]:
+    """`match` as the scan's memo keeps it: (STB of the definition, or -1 for none or one binding
+    locally; the assertion flag)."""
+    idx, assert_filename = match_index(tab, name, h, version, plt)
+    if idx < 0:
+        return _ABSENT if not assert_filename else (-1, True)
+    _, info, other, _, _, _ = _SYM64.unpack_from(tab.data, tab.symtab + 24 * idx)
+    return (-1 if other & 3 in (STV.INTERNAL, STV.HIDDEN) else info >> 4), assert_filename
+
+
+def match_index(tab: SymbolTable, name: bytes, h: int, version: Version | None, plt: int) -> tuple[int, bool]:
+    """`match` by symbol index (-1: none), the name as raw bytes: each hash-equal entry of the chain
+    unpacked where it lies, read in the order the chain walk reads it."""
+    if tab.nbuckets == 0:
+        return -1, False
+    d = tab.data
+    if tab.gnu:
+        word = _U64.unpack_from(d, tab.bloom_off + 8 * ((h >> 6) & tab.bloom_mask))[0]
+        if not ((word >> (h & 63)) & (word >> ((h >> tab.shift) & 63)) & 1):
+            return -1, False
+        idx = _U32.unpack_from(d, tab.buckets_off + 4 * (h % tab.nbuckets))[0]
+        if idx == 0:
+            return -1, False
+        chain_off = tab.chain_off - 4 * tab.symbias
+        cands = None
+    else:
+        cands = tab.chain(_text(name), h)
+        idx = 0
+    symtab, strtab = tab.symtab, tab.strtab
+    versym_off = tab.versym_off if tab.has_versyms else None
     num_versions = 0
-    versioned: Sym | None = None
-    for idx in tab.chain(name, h):
-        sym = tab.symbol(idx)
-        if (sym.value == 0 and sym.shndx != SHN_ABS and sym.type != STT.TLS) \
-                or (plt and sym.shndx == SHN_UNDEF):
-            continue
-        if sym.type not in ALLOWED_STT or sym.name != name:
-            continue
-        vs = tab.versym(idx) if has_versyms else None
-        if version is not None:
-            if vs is None:
-                return sym, True
-            own = tab.versions.get(vs & 0x7FFF)
-            if (own is None or own.hash != version.hash or own.name != version.name) \
-                    and (version.hidden or (own is not None and own.hash) or vs & 0x8000):
-                continue
-            return sym, False
-        if vs is not None and (vs & 0x7FFF) >= 3:
-            if not vs & 0x8000:
-                num_versions += 1
-                if num_versions == 1:
-                    versioned = sym
-            continue
-        return sym, False
-    return (versioned if num_versions == 1 else None), False
+    versioned = -1
+    while True:
+        if cands is None:
+            ch = _U32.unpack_from(d, chain_off + 4 * idx)[0]
+            i = idx if not (ch ^ h) >> 1 else -1
+        else:
+            i = next(cands, None)
+            if i is None:
+                break
+            ch = 0
+        if i >= 0:
+            name_off, info, _, shndx, value, _ = _SYM64.unpack_from(d, symtab + 24 * i)
+            stt = info & 0xF
+            if not ((value == 0 and shndx != SHN_ABS and stt != STT.TLS) or (plt and shndx == SHN_UNDEF)) \
+                    and stt in _ALLOWED and d[strtab + name_off:d.find(b"\0", strtab + name_off)] == name:
+                vs = _U16.unpack_from(d, versym_off + 2 * i)[0] if versym_off is not None else None
+                if version is not None:
+                    if vs is None:
+                        return i, True
+                    own = tab.versions.get(vs & 0x7FFF)
+                    if not ((own is None or own.hash != version.hash or own.name != version.name)
+                            and (version.hidden or (own is not None and own.hash) or vs & 0x8000)):
+                        return i, False
+                elif vs is not None and (vs & 0x7FFF) >= 3:
+                    if not vs & 0x8000:
+                        num_versions += 1
+                        if num_versions == 1:
+                            versioned = i
+                else:
+                    return i, False
+        if ch & 1:
+            break
+        idx += 1
+    return (versioned if num_versions == 1 else -1), False
+
+
+def _text(name: bytes) -> str:
+    return name.decode("utf-8", "surrogateescape")
+
+
+def _keyed_versions(tab: SymbolTable) -> dict[int, tuple]:
+    """l_versions entries a reference can carry (hash != 0), each with its memo-key suffixes (not PLT,
+    PLT): what `match` depends on besides the name."""
+    out = tab.keyed_versions
+    if out is None:
+        out = tab.keyed_versions = {}
+        for ndx, v in tab.versions.items():
+            if v.hash != 0:
+                out[ndx] = (v, _version_key(v, 0), _version_key(v, 1))
+    return out
+
+
+def _version_key(v: Version, plt: int) -> bytes:
+    """The memo-key suffix of a reference to version v: what `match` depends on besides the name."""
+    return b"\0v%d\0" % plt + _text_bytes(v.name or "") + b"\0%d\0%d" % (v.hash, int(v.hidden))
+
+
+def _text_bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
 
 
 def _range_specs(elf, lazy: bool) -> list[tuple[int, int, int, bool]]:
@@ -702,13 +803,14 @@ def _range_specs(elf, lazy: bool) -> list[tuple[int, int, int, bool]]:
 
 _INFO = struct.Struct("<8xQ8x")
 _ABSENT = (-1, False)
-
-
-def _key(name: str, version: Version | None, plt: int) -> str:
-    """What `match` depends on, as one string (whose hash Python keeps) for the per-object memos."""
-    if version is None:
-        return f"{name}\0{plt}"
-    return f"{name}\0{plt}\0{version.name}\0{version.hash}\0{int(version.hidden)}"
+_WEAK, _DEFINED, _ASSERTED = 1, 2, 4  # `Binder._walk`'s answers
+_SOME = _WEAK | _DEFINED
+_PLAIN = (b"\0p0", b"\0p1")  # memo-key suffixes of an unversioned reference: not PLT, PLT
+_SYM64 = struct.Struct("<IBBHQQ")
+_U64 = struct.Struct("<Q")
+_U32 = struct.Struct("<I")
+_U16 = struct.Struct("<H")
+_ALLOWED = frozenset(map(int, ALLOWED_STT))
 
 _DEFINES = frozenset((STB.GLOBAL, STB.WEAK, STB.GNU_UNIQUE))  # r_info alone
 _NO_LOOKUP = frozenset((R.NONE, R.RELATIVE, R.RELATIVE64))

@@ -151,6 +151,7 @@ class SymbolTable:
 
     versym_off: int | None = None
     versions: dict[int, Version] = {}
+    keyed_versions: dict[int, tuple] | None = None  # ldsim.relocate's memo keys of `versions`
 
     def _setup_gnu(self, off: int) -> None:
         d = self.data
@@ -179,40 +180,37 @@ class SymbolTable:
             s = self._syms[idx] = _new_sym(Sym, (idx, name, info, other, shndx, value, size))
         return s
 
-    def brief(self, idxs: list[int]) -> list[tuple[str, int, int, int | None]]:
-        """(name, st_info, st_other, versym) of each symbol index, as `symbol` and `versym` give them: the
-        entries decoded in one pass and the names cut from one copy of DT_STRTAB (a scan asks this for
-        each file's 300k references; one `symbol` call each was a third of its undefined-symbol check).
-        An index or name outside the tables takes the one-by-one way."""
+    def brief(self, idxs: list[int]) -> list[tuple[bytes, int, int, int | None]]:
+        """(name, st_info, st_other, versym) of each symbol index, the name as the bytes `symbol` decodes:
+        each entry unpacked where it lies and its name cut from the file, no Sym made (a scan asks this for
+        each file's 300k references; one `symbol` call each was a third of its undefined-symbol check;
+        unpacking every entry up to the highest index and copying DT_STRTAB made 3x the entries and
+        36 MB of copies).  An index or name outside the tables takes the one-by-one way."""
         if not idxs:
             return []
         d = self.data
-        n = max(idxs) + 1
-        strsz = self.elf.dyn(DT.STRSZ) or 0
-        if self.symtab + 24 * n > len(d) or self.strtab + strsz > len(d):
+        size = len(d)
+        symtab, strtab, vo = self.symtab, self.strtab, self.versym_off
+        if symtab + 24 * (max(idxs) + 1) > size or (vo is not None and vo + 2 * (max(idxs) + 1) > size):
             return [self._brief1(i) for i in idxs]
-        ents = list(_SYM64.iter_unpack(d[self.symtab:self.symtab + 24 * n]))
-        strtab = bytes(d[self.strtab:self.strtab + strsz])
-        vo = self.versym_off
-        vers = None
-        if vo is not None and vo + 2 * n <= len(d):
-            vers = struct.unpack_from(f"<{n}H", d, vo)
-        find = strtab.find
+        unpack = _SYM64.unpack_from
+        vunpack = _U16.unpack_from
+        find = d.find
         out = []
+        append = out.append
         for i in idxs:
-            e = ents[i]
-            o = e[0]
+            o, info, other, _, _, _ = unpack(d, symtab + 24 * i)
+            o += strtab
             end = find(b"\0", o)
-            if end < 0 or vers is None and vo is not None:
-                out.append(self._brief1(i))
+            if end < 0:
+                append(self._brief1(i))
                 continue
-            out.append((strtab[o:end].decode("utf-8", "surrogateescape"), e[1], e[2],
-                        vers[i] if vers is not None else None))
+            append((d[o:end], info, other, vunpack(d, vo + 2 * i)[0] if vo is not None else None))
         return out
 
-    def _brief1(self, idx: int) -> tuple[str, int, int, int | None]:
+    def _brief1(self, idx: int) -> tuple[bytes, int, int, int | None]:
         s = self.symbol(idx)
-        return s.name, s.info, s.other, self.versym(idx)
+        return s.name.encode("utf-8", "surrogateescape"), s.info, s.other, self.versym(idx)
 
     def versym(self, idx: int) -> int | None:
         if self.versym_off is None:
@@ -225,6 +223,21 @@ class SymbolTable:
             return self.nbuckets != 0
         word = _U64.unpack_from(self.data, self.bloom_off + 8 * ((new_hash // 64) & self.bloom_mask))[0]
         return bool((word >> (new_hash & 63)) & (word >> ((new_hash >> self.shift) & 63)) & 1)
+
+    def bloom_words(self) -> tuple[int, ...] | None:
+        """The GNU bloom filter's words, unpacked once (None for SysV tables, or a filter the file does not
+        hold whole): `may_define` without a read per question, for the ~400k names a scan finds absent."""
+        f = self._bloom
+        if f is False:
+            f = None
+            if self.gnu:
+                n = self.bloom_mask + 1
+                if 0 < n and self.bloom_off + 8 * n <= len(self.data):
+                    f = struct.unpack_from(f"<{n}Q", self.data, self.bloom_off)
+            self._bloom = f
+        return f
+
+    _bloom: tuple[int, ...] | None | bool = False
 
     def chain(self, name: str, new_hash: int) -> Iterator[int]:
         """Indices of the hash chain `do_lookup_x` walks for `name` (GNU: hash-equal entries only)."""
@@ -274,12 +287,23 @@ class SymbolTables:
     def __init__(self) -> None:
         self._by_id: dict[int, tuple[ElfFile, SymbolTable]] = {}
         self._hashes: dict[str, int] = {}
+        self.raw_hashes: dict[bytes, int] = {}  # the same, by the names' bytes (the scan's checks)
+        # ldsim.relocate's memo of lookups past a program's own object: per sequence of tables, per type
+        # class, memo key -> found or not
+        self.tail_memos: dict[tuple, tuple[dict, ...]] = {}
 
     def gnu_hash(self, name: str) -> int:
         """dl_new_hash of a name, computed once per run (a thousand programs look up `free`)."""
         h = self._hashes.get(name)
         if h is None:
             h = self._hashes[name] = gnu_hash(name.encode("utf-8", "surrogateescape"))
+        return h
+
+    def hash_of(self, name: bytes) -> int:
+        """`gnu_hash` of a raw name, computed once per run."""
+        h = self.raw_hashes.get(name)
+        if h is None:
+            h = self.raw_hashes[name] = gnu_hash(name)
         return h
 
     def of(self, elf: ElfFile) -> SymbolTable:
