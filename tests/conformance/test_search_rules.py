@@ -109,6 +109,15 @@ def program_by_its_own_name(r: str):
                    args=("--argv0", "other"))]
 
 
+@case
+def libc_soname_impostor(r: str):
+    """A library whose DT_SONAME is libc.so.6 answers the later libc.so.6 request by soname (§2); started
+    for real, it is libc_map and lacks __libc_early_init: _dl_call_libc_early_init's assertion, exit 127."""
+    w = WorldSpec((prog("bin/m", "libfakec.so", "libc.so.6", rpath="$ORIGIN/../lib"),
+                   lib("lib/libfakec.so", soname="libc.so.6")))
+    return w, [Run("{root}/bin/m", modes=EXEC)]
+
+
 # ------------------------------------------------------------------------------------ RPATH/RUNPATH
 
 
