@@ -223,7 +223,15 @@ def _help(world: World, inv: Invocation, cfg: LoaderConfig, files: FileCache, a:
             lists[2] = proc.runpath_of(main) or []
         else:
             lists[0] = proc.rpath_of(main) or []
-    dst_owner = main or LinkMap(name="", names=[], kind=Kind.MAIN)
+    if main is not None:
+        dst_owner = main
+    else:  # _dl_init_paths: no main map (--help alone), ld.so's own map stands in; its $ORIGIN is
+        # _dl_get_origin's, the directory of /proc/self/exe: the loader's own file, symlinks resolved
+        try:
+            origin = proc.origin_of_path(world.realpath(ld_so_name))
+        except OSError:
+            origin = cfg.origin_path
+        dst_owner = LinkMap(name="", names=[], kind=Kind.MAIN, origin=origin)
     proc.searcher.init_env_paths(proc.dst_values(dst_owner))
     lists[1] = proc.searcher.env or []
     run.write(1, help_text(ld_so_name, inv.profile, inv.cpu, cfg.hwcaps, [*lists, proc.searcher.system]))
