@@ -108,6 +108,12 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _emit(run) -> int:
     for stream, text in run.chunks:
         (sys.stdout if stream == 1 else sys.stderr).write(text)
+    if run.status < 0:  # the simulated process dies of a signal: so does this one, after its output
+        import signal
+        sys.stdout.flush()
+        sys.stderr.flush()
+        signal.signal(-run.status, signal.SIG_DFL)
+        os.kill(os.getpid(), -run.status)
     return run.status
 
 

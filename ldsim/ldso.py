@@ -11,7 +11,7 @@ from ldsim.config import (Invocation, LoaderConfig, Mode, apply_secure_debug, hw
 from ldsim.credentials import secure_for_exec
 from ldsim.elf import ElfError
 from ldsim.linkmap import FileCache
-from ldsim.loader import Process
+from ldsim.loader import SIGSEGV, Process, has_strtab
 from ldsim.record import Value
 from ldsim.render import ld_debug
 from ldsim.render.ldd import listing, version_information
@@ -212,10 +212,17 @@ def _help(world: World, inv: Invocation, cfg: LoaderConfig, files: FileCache, a:
             main.names, main.name, main.file_id = [""], "", None
         except LoadError:
             main = None
+    if main is not None and not proc.quiet:
+        # the program mapped, _dl_help runs after setup_vdso_pointers (rtld.c:1836): its five lookups
+        proc._vdso = LinkMap(name=inv.profile.vdso, names=[inv.profile.vdso], kind=Kind.VDSO, soname_added=True)
+        _ = proc.binder
     for e in proc.result.events:
         if not isinstance(e, ev.Output):
             run.write(2, ld_debug.render(e, inv.pid))
     proc.result.events.clear()
+    if main is not None and not has_strtab(main):
+        run.status = -SIGSEGV
+        return run
     lists: list[list] = [[], [], []]
     if main is not None and main.elf is not None:
         proc.main = main

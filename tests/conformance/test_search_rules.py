@@ -118,6 +118,21 @@ def libc_soname_impostor(r: str):
     return w, [Run("{root}/bin/m", modes=EXEC)]
 
 
+@case
+def static_program_direct(r: str):
+    """`ld.so STATIC`: run normally it is chain-loaded with execve; traced, listed or under --help it goes on
+    to audit_list_add_dynamic_tag, which reads the absent DT_STRTAB: SIGSEGV (after the vDSO lookups)."""
+    w = WorldSpec((ProgSpec("bin/static", pie=False, cflags=("-static",)),
+                   ProgSpec("bin/nolibc", pie=False, libc=False, cflags=("-static",)),
+                   prog("bin/m", "libsp.so", rpath="$ORIGIN/../lib"), lib("lib/libsp.so")))
+    return w, [Run("{root}/bin/static", modes=("trace", "exec"), name="static"),
+               Run("{root}/bin/nolibc", modes=("trace", "exec"), name="nolibc"),
+               Run("{root}/bin/static", modes=("trace",), name="list", args=("--list",)),
+               Run("{root}/bin/static", {"LD_DEBUG": "bindings"}, modes=("trace",), name="help", args=("--help",)),
+               Run("{root}/bin/m", {"LD_DEBUG": "bindings"}, modes=("trace",), name="help-dynamic",
+                   args=("--help",))]
+
+
 # ------------------------------------------------------------------------------------ RPATH/RUNPATH
 
 
