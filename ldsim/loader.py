@@ -723,6 +723,12 @@ class Process:
             vdso = next((o for o in objs if o.kind is Kind.VDSO), None)
             if vdso is not None and at < len(objs) and objs[at] is vdso and nxt is not vdso:
                 at += 1
+            # l_prev's chain successor must be the search list's next object (in trace mode it is so by
+            # construction); not so when the vDSO, reached as a DT_NEEDED, precedes ld.so in the list
+            if (objs[at] if at < len(objs) else None) is not nxt:
+                self.out("Inconsistency detected by ld.so: rtld.c: 2060: dl_main: Assertion "
+                         "`GL(dl_rtld_map).l_prev->l_next == GL(dl_rtld_map).l_next' failed!\n", 2)
+                raise Exit(127)
         objs.insert(at, rtld)
 
 

@@ -133,6 +133,16 @@ def static_program_direct(r: str):
                    args=("--help",))]
 
 
+@case
+def vdso_as_needed(r: str):
+    """A DT_NEEDED "linux-vdso.so.1" names the vDSO's map (§2).  Needed by a library, the vDSO lands just
+    before ld.so in the search list; run for real, putting ld.so back into the chain after it breaks
+    dl_main's assertion (the vDSO's chain successor is not the list's next object): exit 127."""
+    w = WorldSpec((prog("bin/v", "linux-vdso.so.1"),
+                   prog("bin/v2", "libvd.so", rpath="$ORIGIN/../lib"), lib("lib/libvd.so", needed=("linux-vdso.so.1",))))
+    return w, [Run("{root}/bin/v", modes=EXEC), Run("{root}/bin/v2", modes=EXEC)]
+
+
 # ------------------------------------------------------------------------------------ RPATH/RUNPATH
 
 
