@@ -108,7 +108,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _emit(run) -> int:
     for stream, text in run.chunks:
         (sys.stdout if stream == 1 else sys.stderr).write(text)
-    return run.status
+    return run.status  # < 0: killed by that signal; main() ends this process the same way
 
 
 def _rest(args: argparse.Namespace) -> list[str]:

@@ -138,6 +138,11 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
             binder.lookup(name, proc.main, None, [glob], malloc_version, 0)
         binder.relocate(proc.rtld, False, scopes=[glob])
     libc = libc_map(proc)
+    if libc is not None and not _has_libc_early_init(binder, libc):
+        proc.out("Inconsistency detected by ld.so: dl-call-libc-early-init.c: 37: _dl_call_libc_early_init: "
+                 "Assertion `sym != NULL' failed!\n", 2)
+        from ldsim.loader import Exit
+        raise Exit(127)
     libc_lazy = libc is not None and not binder.binds_now(libc, lazy)
     for name in _plt_calls(proc, LIBC_EARLY_PLT_CALLS) if libc_lazy else ():
         binder.lazy_call(libc, name)
@@ -155,6 +160,14 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
             proc.emit(ev.CallingFini(m.name))
     if proc.cfg.debug & Debug.STATISTICS:
         proc.emit(ev.Statistics(binder.counters.relocations, binder.counters.cache, final=True))
+
+
+def _has_libc_early_init(binder: Binder, libc: LinkMap) -> bool:
+    """_dl_call_libc_early_init: _dl_lookup_direct finds __libc_early_init@GLIBC_PRIVATE in the first
+    object mapped with the soname libc.so.6 (elf/dl-lookup-direct.c check_match), else asserts."""
+    from ldsim.relocate import lookup_direct
+    tab = binder.table(libc)
+    return tab is not None and lookup_direct(tab, "__libc_early_init", "GLIBC_PRIVATE", 0x0963CF85) is not None
 
 
 def _starts_through_libc(proc: Process, binder: Binder, libc: LinkMap | None) -> bool:

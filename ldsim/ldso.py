@@ -11,7 +11,7 @@ from ldsim.config import (Invocation, LoaderConfig, Mode, apply_secure_debug, hw
 from ldsim.credentials import secure_for_exec
 from ldsim.elf import ElfError
 from ldsim.linkmap import FileCache
-from ldsim.loader import Process
+from ldsim.loader import SIGSEGV, Process, has_strtab
 from ldsim.record import Value
 from ldsim.render import ld_debug
 from ldsim.render.ldd import listing, version_information
@@ -212,10 +212,17 @@ def _help(world: World, inv: Invocation, cfg: LoaderConfig, files: FileCache, a:
             main.names, main.name, main.file_id = [""], "", None
         except LoadError:
             main = None
+    if main is not None and not proc.quiet:
+        # the program mapped, _dl_help runs after setup_vdso_pointers (rtld.c:1836): its five lookups
+        proc._vdso = LinkMap(name=inv.profile.vdso, names=[inv.profile.vdso], kind=Kind.VDSO, soname_added=True)
+        _ = proc.binder
     for e in proc.result.events:
         if not isinstance(e, ev.Output):
             run.write(2, ld_debug.render(e, inv.pid))
     proc.result.events.clear()
+    if main is not None and not has_strtab(main):
+        run.status = -SIGSEGV
+        return run
     lists: list[list] = [[], [], []]
     if main is not None and main.elf is not None:
         proc.main = main
@@ -223,7 +230,15 @@ def _help(world: World, inv: Invocation, cfg: LoaderConfig, files: FileCache, a:
             lists[2] = proc.runpath_of(main) or []
         else:
             lists[0] = proc.rpath_of(main) or []
-    dst_owner = main or LinkMap(name="", names=[], kind=Kind.MAIN)
+    if main is not None:
+        dst_owner = main
+    else:  # _dl_init_paths: no main map (--help alone), ld.so's own map stands in; its $ORIGIN is
+        # _dl_get_origin's, the directory of /proc/self/exe: the loader's own file, symlinks resolved
+        try:
+            origin = proc.origin_of_path(world.realpath(ld_so_name))
+        except OSError:
+            origin = cfg.origin_path
+        dst_owner = LinkMap(name="", names=[], kind=Kind.MAIN, origin=origin)
     proc.searcher.init_env_paths(proc.dst_values(dst_owner))
     lists[1] = proc.searcher.env or []
     run.write(1, help_text(ld_so_name, inv.profile, inv.cpu, cfg.hwcaps, [*lists, proc.searcher.system]))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import errno as E
 import posixpath
+import stat as stat_mod
+
 TYPE_CHECKING = False
 
 from ldsim import events as ev
@@ -39,12 +41,24 @@ class MapFacts(NamedTuple):
     phdr: int  # the program headers' vaddr
 
 
+SIGSEGV = 11
+
+
 class Exit(Exception):
-    """The simulated loader ends the process with this status."""
+    """The simulated loader ends the process with this status (negative: killed by that signal, as
+    subprocess reports it)."""
 
     def __init__(self, status: int) -> None:
         super().__init__(status)
         self.status = status
+
+
+def has_strtab(main: LinkMap) -> bool:
+    """dl_main's audit_list_add_dynamic_tag (rtld.c:1830, before --help's output and the preloads) reads
+    D_PTR (main_map, l_info[DT_STRTAB]) whether or not DT_AUDIT is there: a program without DT_STRTAB
+    (no dynamic section: a static non-PIE program under --list, --help or LD_TRACE_LOADED_OBJECTS,
+    which are not chain-loaded with execve) dereferences NULL, SIGSEGV."""
+    return main.elf is None or main.elf.dyn(DT.STRTAB) is not None
 
 
 class Request(Record):
@@ -556,6 +570,8 @@ class Process:
         main = self._map_main()
         self.main = main
         self.result.main = main
+        if self.direct and cfg.mode is Mode.NORMAL:
+            self._chain_load(main)
         if self.direct and cfg.secure and len(cfg.env_after) != len(self.inv.env):
             # glibc 2.36 bug: secure mode's unsetenv shifted envp, so _dl_start_args_adjust (run after
             # the program is mapped, --verify included) no longer finds auxv where it expects it
@@ -580,6 +596,8 @@ class Process:
             main.runpath_dirs = False
             self.rpath_of(main)
         self.searcher.init_env_paths(self.dst_values(main))
+        if not has_strtab(main):
+            raise Exit(-SIGSEGV)
         preloads = self._preloads(main, trace)
         self.result.preloads = preloads
         try:
@@ -592,6 +610,27 @@ class Process:
         if failed and cfg.mode is Mode.NORMAL:
             raise Exit(1)
         execution.finish(self)  # listing, LD_WARN pass, or relocation, init and fini
+
+    def _chain_load(self, main: LinkMap) -> None:
+        """rtld_chain_load (`ld.so PROG` run normally): ld.so cannot load itself; a program with neither
+        DT_NEEDED nor PT_INTERP (static) is handed to execve, which runs it without this loader (ldsim
+        does not run programs: it ends there, status 0), or fails (no execute permission)."""
+        elf = main.elf
+        soname = self.profile.rtld_soname
+        if elf.soname is not None and elf.soname == soname:
+            self.out(f"{soname}: loader cannot load itself\n", 2)
+            raise Exit(127)
+        if elf.needed or elf.interp is not None:
+            return
+        try:
+            st = self.world.stat(self.program)
+            runnable = stat_mod.S_ISREG(st.st_mode) and bool(st.st_mode & 0o111)
+        except OSError:
+            runnable = False
+        if not runnable:
+            self.out(f"{soname}: cannot execute {self.program}: EACCES\n", 2)
+            raise Exit(127)
+        raise Exit(0)
 
     def _map_main(self) -> LinkMap:
         """The main program: mapped by ld.so in direct mode, by the kernel otherwise."""
@@ -685,6 +724,12 @@ class Process:
             vdso = next((o for o in objs if o.kind is Kind.VDSO), None)
             if vdso is not None and at < len(objs) and objs[at] is vdso and nxt is not vdso:
                 at += 1
+            # l_prev's chain successor must be the search list's next object (in trace mode it is so by
+            # construction); not so when the vDSO, reached as a DT_NEEDED, precedes ld.so in the list
+            if (objs[at] if at < len(objs) else None) is not nxt:
+                self.out("Inconsistency detected by ld.so: rtld.c: 2060: dl_main: Assertion "
+                         "`GL(dl_rtld_map).l_prev->l_next == GL(dl_rtld_map).l_next' failed!\n", 2)
+                raise Exit(127)
         objs.insert(at, rtld)
 
 

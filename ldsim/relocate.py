@@ -778,6 +778,25 @@ def _text_bytes(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
+def lookup_direct(tab: SymbolTable, name: str, version: str, version_hash: int) -> Sym | None:
+    """_dl_lookup_direct (elf/dl-lookup-direct.c): one object's hash chain, the definition of `name` in
+    exactly that version (no hidden/default subtleties, no class check)."""
+    if tab.nbuckets == 0 or tab.symtab is None:
+        return None
+    h = gnu_hash(name.encode()) if tab.gnu else 0
+    for idx in tab.chain(name, h):
+        sym = tab.symbol(idx)
+        if sym.value == 0 and sym.shndx != SHN_ABS and sym.type != STT.TLS:
+            continue
+        if sym.type not in ALLOWED_STT or sym.name != name:
+            continue
+        vs = tab.versym(idx) if tab.has_versyms else None
+        own = tab.versions.get(vs & 0x7FFF) if vs is not None else None
+        if own is not None and own.hash == version_hash and own.name == version:
+            return sym
+    return None
+
+
 def _range_specs(elf, lazy: bool) -> list[tuple[int, int, int, bool]]:
     """_ELF_DYNAMIC_DO_RELOC's ranges as (vaddr, size, RELACOUNT, lazy): DT_RELA, and DT_JMPREL merged
     into it when contiguous and not lazy."""

@@ -99,6 +99,8 @@ CASES: list[tuple[str, list[str], dict[str, str], tuple[str, ...]]] = [
      {"LD_LIBRARY_PATH": "/ignored"}, ()),
     ("help-program-runpath", ["--help", "bin/mu"], {"LD_LIBRARY_PATH": "::$ORIGIN/../E:/y/"}, ()),
     ("help-missing-program", ["--help", "{w}/nonexistent"], {"LD_HWCAP_MASK": "0"}, ()),
+    # no program: ld.so's own map stands in, its $ORIGIN the directory of /proc/self/exe (the loader's file)
+    ("help-origin", ["--help"], {"LD_LIBRARY_PATH": "$ORIGIN/x:${ORIGIN}/../y:$LIB"}, ()),
     ("help-program-debug", ["--help", "{w}/bin/m"], {"LD_DEBUG": "files"}, ()),
     ("isa-lib", ["{w}/bin/misa"], {"LD_DEBUG": "libs"}, ()),
     ("isa-main", ["{w}/bin/misa_main"], {}, ()),

@@ -109,6 +109,40 @@ def program_by_its_own_name(r: str):
                    args=("--argv0", "other"))]
 
 
+@case
+def libc_soname_impostor(r: str):
+    """A library whose DT_SONAME is libc.so.6 answers the later libc.so.6 request by soname (§2); started
+    for real, it is libc_map and lacks __libc_early_init: _dl_call_libc_early_init's assertion, exit 127."""
+    w = WorldSpec((prog("bin/m", "libfakec.so", "libc.so.6", rpath="$ORIGIN/../lib"),
+                   lib("lib/libfakec.so", soname="libc.so.6")))
+    return w, [Run("{root}/bin/m", modes=EXEC)]
+
+
+@case
+def static_program_direct(r: str):
+    """`ld.so STATIC`: run normally it is chain-loaded with execve; traced, listed or under --help it goes on
+    to audit_list_add_dynamic_tag, which reads the absent DT_STRTAB: SIGSEGV (after the vDSO lookups)."""
+    w = WorldSpec((ProgSpec("bin/static", pie=False, cflags=("-static",)),
+                   ProgSpec("bin/nolibc", pie=False, libc=False, cflags=("-static",)),
+                   prog("bin/m", "libsp.so", rpath="$ORIGIN/../lib"), lib("lib/libsp.so")))
+    return w, [Run("{root}/bin/static", modes=("trace", "exec"), name="static"),
+               Run("{root}/bin/nolibc", modes=("trace", "exec"), name="nolibc"),
+               Run("{root}/bin/static", modes=("trace",), name="list", args=("--list",)),
+               Run("{root}/bin/static", {"LD_DEBUG": "bindings"}, modes=("trace",), name="help", args=("--help",)),
+               Run("{root}/bin/m", {"LD_DEBUG": "bindings"}, modes=("trace",), name="help-dynamic",
+                   args=("--help",))]
+
+
+@case
+def vdso_as_needed(r: str):
+    """A DT_NEEDED "linux-vdso.so.1" names the vDSO's map (§2).  Needed by a library, the vDSO lands just
+    before ld.so in the search list; run for real, putting ld.so back into the chain after it breaks
+    dl_main's assertion (the vDSO's chain successor is not the list's next object): exit 127."""
+    w = WorldSpec((prog("bin/v", "linux-vdso.so.1"),
+                   prog("bin/v2", "libvd.so", rpath="$ORIGIN/../lib"), lib("lib/libvd.so", needed=("linux-vdso.so.1",))))
+    return w, [Run("{root}/bin/v", modes=EXEC), Run("{root}/bin/v2", modes=EXEC)]
+
+
 # ------------------------------------------------------------------------------------ RPATH/RUNPATH
 
 
