@@ -202,6 +202,10 @@ def read_environment(env: tuple[tuple[str, str], ...], secure: bool) -> LoaderCo
             cfg.warn = value != ""
         elif name == "DEBUG":
             parse_debug(value, cfg)
+            if cfg.debug & Debug.UNUSED:
+                # process_dl_debug: DT_NEEDED use needs PLT relocations too, so dl_lazy = 0 now (a later
+                # LD_BIND_NOW= sets it back; secure mode's clearing of the mask leaves it at 0)
+                cfg.lazy = 0
         elif name == "AUDIT":
             cfg.audit.append(value)
         elif name == "VERBOSE":

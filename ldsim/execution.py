@@ -30,11 +30,9 @@ LIBC_START_PLT_CALLS = ("_dl_audit_preinit",)
 
 
 def effective_lazy(proc: Process) -> int:
-    """GLRO(dl_lazy): LD_BIND_NOW, `unused` forces 0, --list sets -1."""
-    lazy = proc.cfg.lazy
-    if lazy >= 0 and proc.cfg.debug & Debug.UNUSED:
-        return 0
-    return lazy
+    """GLRO(dl_lazy): LD_BIND_NOW and LD_DEBUG=unused in environment order (read_environment), then
+    --list sets -1."""
+    return proc.cfg.lazy
 
 
 def libc_map(proc: Process) -> LinkMap | None:
