@@ -71,7 +71,7 @@ class SRun:
 # Programs of the world (relative to {w}) and their modes; `caps` for setcap.
 MODES = {"bin/suid": 0o4755, "bin/sgid": 0o2755, "bin/plain": 0o755, "bin/caps": 0o755, "bin/capsi": 0o755,
          "bin/suid_origin": 0o4755, "bin/suid_dst": 0o4755, "bin/suid_runpath": 0o4755,
-         "bin/suid_undef": 0o4755, "bin/uses": 0o755}
+         "bin/suid_undef": 0o4755, "bin/uses": 0o755, "bin/suid_now": 0o4755}
 CAPS = {"bin/caps": "cap_net_raw+p", "bin/capsi": "cap_net_raw+i"}
 TRUSTED_MODES = {"bin/m": 0o4755, "bin/m_notfirst": 0o4755, "bin/m_alone": 0o4755, "bin/m_lib": 0o4755}
 
@@ -86,7 +86,9 @@ def world_spec(w: str) -> WorldSpec:
         # a function called only lazily, whose library is replaced by one without it after linking
         prog("bin/suid_undef", "libud.so", uses=("ud_fn",), rpath=f"{w}/lib"),
         prog("bin/uses", "libsa.so", uses=("sa_fn",), rpath=f"{w}/lib"),  # a PLT call into libsa
-        lib("lib/libsa.so", defines=("sa_fn",)), lib("lib/libud.so", defines=("ud_fn",)), lib("lib2/libsb.so"),
+        prog("bin/suid_now", "libsa.so", rpath=f"{w}/lib", cflags=("-Wl,-z,now",)),
+        lib("lib/libsa.so", defines=("sa_fn",), uses=("sa_fn",)),  # its own call: a PLT (for LD_PROFILE)
+        lib("lib/libud.so", defines=("ud_fn",)), lib("lib2/libsb.so"),
         lib("pre/libpre.so"), lib(f"pre/{PRE_PLAIN}"), lib(f"pre/{PRE_SUID}"),
         lib("lib3/libsc.so", runpath="$ORIGIN/dep", needed=("libsd.so",)), lib("lib3/dep/libsd.so"),
     ))
@@ -148,6 +150,17 @@ def runs() -> list[SRun]:
     # with the mask kept, `unused` makes undefined references harmless
     out += [SRun("unused-undefined-ok", "{w}/bin/suid_undef", {"LD_DEBUG": "unused"}),
             SRun("unused-plain", "{w}/bin/suid_undef", {"LD_DEBUG": "unused"}, uid=0)]
+    # LD_PROFILE is honoured in secure mode, LD_PROFILE_OUTPUT is not: the profile of libsa.so goes to
+    # /var/profile (absent: an error line); profiling keeps every PLT lazy, DT_BIND_NOW and LD_BIND_NOW too
+    prof = {"LD_PROFILE": "libsa.so", "LD_PROFILE_OUTPUT": "{w}/out"}
+    out += [SRun("profile-secure", "{w}/bin/suid_now", {**prof, "LD_DEBUG": "reloc"}),
+            SRun("profile-secure-no-debug", "{w}/bin/suid_now", prof, debug=False),
+            SRun("profile-plain-not-writable", "{w}/bin/plain",
+                 {**prof, "LD_PROFILE_OUTPUT": "{w}", "LD_LIBRARY_PATH": "{w}/lib"}),
+            SRun("profile-plain-no-dir", "{w}/bin/plain",
+                 {**prof, "LD_PROFILE_OUTPUT": "{w}/nodir", "LD_LIBRARY_PATH": "{w}/lib", "LD_DEBUG": "reloc"}),
+            SRun("profile-not-matching", "{w}/bin/suid_now", {**prof, "LD_PROFILE": "libnone.so"}),
+            SRun("profile-keeps-lazy", "{w}/bin/suid_undef", {"LD_PROFILE": "libnone.so", "LD_BIND_NOW": "1"})]
     # dl_lazy follows the environment's order: LD_BIND_NOW= after LD_DEBUG=unused makes it lazy again, so
     # the trace's relocation of the program skips its PLT and libsa is listed unused
     order = [("LD_TRACE_LOADED_OBJECTS", "1"), ("LD_DEBUG", "unused"), ("LD_BIND_NOW", "")]
@@ -228,6 +241,8 @@ def results() -> dict[str, tuple]:
     t = tempfile.mkdtemp(prefix="ldsim-test-", dir="/usr/lib")
     placed: list[str] = []
     made_suid_debug = False
+    profile_file = "/var/profile/libsa.so.profile"  # where a secure LD_PROFILE=libsa.so run writes
+    had_profile_file = os.path.lexists(profile_file)
     try:
         for d in (w, t):
             os.chmod(d, 0o755)  # nobody must traverse it
@@ -265,6 +280,8 @@ def results() -> dict[str, tuple]:
     finally:
         if made_suid_debug:
             os.unlink(SUID_DEBUG)
+        if not had_profile_file and os.path.lexists(profile_file):
+            os.unlink(profile_file)
         for p in placed:
             if os.path.exists(p):
                 os.unlink(p)
