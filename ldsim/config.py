@@ -118,7 +118,7 @@ class LoaderConfig(Value):
     _fields = ("mode", "trace_program", "warn", "verbose", "lazy", "bind_not", "dynamic_weak", "debug",
                "debug_words_unknown", "debug_help", "debug_output", "library_path", "library_path_source",
                "preload_env", "preload_opt", "audit", "inhibit_cache", "inhibit_rpath", "hwcaps",
-               "origin_path", "argv0", "secure", "env_after")
+               "origin_path", "argv0", "secure", "env_after", "profile", "profile_output")
 
     def __init__(self, mode: Mode = Mode.NORMAL, trace_program: bool = False, warn: bool = False,
                  verbose: bool = False, lazy: int = 1, bind_not: bool = False, dynamic_weak: bool = False,
@@ -128,7 +128,8 @@ class LoaderConfig(Value):
                  preload_opt: str | None = None, audit: list[str] | None = None, inhibit_cache: bool = False,
                  inhibit_rpath: str | None = None, hwcaps: HwcapsChoice | None = None,
                  origin_path: str | None = None, argv0: str | None = None, secure: bool = False,
-                 env_after: tuple[tuple[str, str], ...] = ()) -> None:
+                 env_after: tuple[tuple[str, str], ...] = (), profile: str | None = None,
+                 profile_output: str | None = None) -> None:
         self.mode = mode
         self.trace_program = trace_program
         self.warn = warn  # dl_verbose
@@ -152,6 +153,8 @@ class LoaderConfig(Value):
         self.argv0 = argv0
         self.secure = secure
         self.env_after = env_after  # the program's environment after secure filtering
+        self.profile = profile  # GLRO(dl_profile): LD_PROFILE (ldsim.profiling)
+        self.profile_output = profile_output  # LD_PROFILE_OUTPUT, read only when not secure
 
     def copy(self) -> LoaderConfig:
         """An independent copy (its lists too), for a caller that changes it."""
@@ -202,12 +205,20 @@ def read_environment(env: tuple[tuple[str, str], ...], secure: bool) -> LoaderCo
             cfg.warn = value != ""
         elif name == "DEBUG":
             parse_debug(value, cfg)
+            if cfg.debug & Debug.UNUSED:
+                # process_dl_debug: DT_NEEDED use needs PLT relocations too, so dl_lazy = 0 now (a later
+                # LD_BIND_NOW= sets it back; secure mode's clearing of the mask leaves it at 0)
+                cfg.lazy = 0
         elif name == "AUDIT":
             cfg.audit.append(value)
         elif name == "VERBOSE":
             cfg.verbose = value != ""
         elif name == "PRELOAD":
             cfg.preload_env = value
+        elif name == "PROFILE" and value:  # read in secure mode too
+            cfg.profile = value
+        elif name == "PROFILE_OUTPUT" and value and not secure:
+            cfg.profile_output = value
         elif name == "BIND_NOW":
             cfg.lazy = 1 if value == "" else 0
         elif name == "BIND_NOT":

@@ -30,11 +30,9 @@ LIBC_START_PLT_CALLS = ("_dl_audit_preinit",)
 
 
 def effective_lazy(proc: Process) -> int:
-    """GLRO(dl_lazy): LD_BIND_NOW, `unused` forces 0, --list sets -1."""
-    lazy = proc.cfg.lazy
-    if lazy >= 0 and proc.cfg.debug & Debug.UNUSED:
-        return 0
-    return lazy
+    """GLRO(dl_lazy): LD_BIND_NOW and LD_DEBUG=unused in environment order (read_environment), then
+    --list sets -1."""
+    return proc.cfg.lazy
 
 
 def libc_map(proc: Process) -> LinkMap | None:
@@ -125,11 +123,16 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
     if proc.cfg.debug & Debug.SCOPES:
         _show_scopes(proc, binder)
     _rtld_main_check(proc, initfini)
-    lazy = bool(effective_lazy(proc))
+    profiling = proc.cfg.profile is not None  # consider_profiling: dl_lazy |= 1, DT_BIND_NOW ignored
+    lazy = bool(effective_lazy(proc)) or profiling
+    binder.profiling = profiling
     binder.run_ifuncs = True  # no __RTLD_NOIFUNC: resolvers run, elf_machine_rela checks who defines them
-    for m in reversed(initfini):
-        if m is not proc.rtld:
-            binder.relocate(m, lazy)
+    relocated = [m for m in reversed(initfini) if m is not proc.rtld]
+    for m in relocated:
+        binder.relocate(m, lazy)
+    if profiling:
+        from ldsim.profiling import start_profile
+        start_profile(proc, relocated)
     glob = proc.result.searchlist
     if proc.rtld is not None and proc.rtld in glob:  # rtld_multiple_ref
         from ldsim.symbols import Version

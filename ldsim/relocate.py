@@ -126,6 +126,7 @@ class Binder(Record):
         self._tabs: dict[int, SymbolTable | None] = {}
         self.current: LinkMap | None = None  # the object being relocated (for error messages)
         self._heap: _VersionHeap | None | bool = False  # False: not worked out yet; None: not needed
+        self.profiling = False  # consider_profiling (LD_PROFILE, the real start): DT_BIND_NOW is ignored
         self.run_ifuncs = False  # IFUNC resolvers are called (a real start, not __RTLD_NOIFUNC's trace passes)
         self.relocated: set[int] = set()  # id() of the objects whose _dl_relocate_object has finished
 
@@ -312,7 +313,8 @@ class Binder(Record):
         if elf is None:
             return
         self.current = m
-        if elf.dyn(DT.BIND_NOW) is not None or elf.flags & DF.BIND_NOW or elf.flags_1 & DF1.NOW:
+        if not self.profiling and (elf.dyn(DT.BIND_NOW) is not None or elf.flags & DF.BIND_NOW
+                                   or elf.flags_1 & DF1.NOW):
             lazy = False
         self.proc.emit(ev.RelocationProcessing(self.name(m), lazy))
         tab = self.table(m)
@@ -574,8 +576,10 @@ class Binder(Record):
     def binds_now(self, m: LinkMap, lazy: bool) -> bool:
         """Whether _dl_relocate_object bound m's PLT at startup."""
         elf = m.elf
-        return (not lazy or elf is None or elf.dyn(DT.BIND_NOW) is not None or bool(elf.flags & DF.BIND_NOW)
-                or bool(elf.flags_1 & DF1.NOW))
+        if not lazy or elf is None:
+            return True
+        return not self.profiling and (elf.dyn(DT.BIND_NOW) is not None or bool(elf.flags & DF.BIND_NOW)
+                                       or bool(elf.flags_1 & DF1.NOW))
 
 
 SIGSEGV = -11  # a status below 0: the process was killed by that signal (subprocess's convention)

@@ -70,19 +70,25 @@ class SRun:
 
 # Programs of the world (relative to {w}) and their modes; `caps` for setcap.
 MODES = {"bin/suid": 0o4755, "bin/sgid": 0o2755, "bin/plain": 0o755, "bin/caps": 0o755, "bin/capsi": 0o755,
-         "bin/suid_origin": 0o4755, "bin/suid_dst": 0o4755, "bin/suid_runpath": 0o4755}
+         "bin/suid_origin": 0o4755, "bin/suid_dst": 0o4755, "bin/suid_runpath": 0o4755,
+         "bin/suid_undef": 0o4755, "bin/uses": 0o755, "bin/suid_now": 0o4755}
 CAPS = {"bin/caps": "cap_net_raw+p", "bin/capsi": "cap_net_raw+i"}
 TRUSTED_MODES = {"bin/m": 0o4755, "bin/m_notfirst": 0o4755, "bin/m_alone": 0o4755, "bin/m_lib": 0o4755}
 
 
-def world_spec() -> WorldSpec:
+def world_spec(w: str) -> WorldSpec:
     return WorldSpec((
         prog("bin/suid", "libsa.so"), prog("bin/sgid", "libsa.so"), prog("bin/plain", "libsa.so"),
         prog("bin/caps", "libsa.so"), prog("bin/capsi", "libsa.so"),
         prog("bin/suid_origin", "libsb.so", rpath="$ORIGIN/../lib2"),
         prog("bin/suid_runpath", "libsb.so", runpath="$ORIGIN/../lib2"),
         prog("bin/suid_dst", "$ORIGIN/../lib2/libsb.so"),
-        lib("lib/libsa.so"), lib("lib2/libsb.so"),
+        # a function called only lazily, whose library is replaced by one without it after linking
+        prog("bin/suid_undef", "libud.so", uses=("ud_fn",), rpath=f"{w}/lib"),
+        prog("bin/uses", "libsa.so", uses=("sa_fn",), rpath=f"{w}/lib"),  # a PLT call into libsa
+        prog("bin/suid_now", "libsa.so", rpath=f"{w}/lib", cflags=("-Wl,-z,now",)),
+        lib("lib/libsa.so", defines=("sa_fn",), uses=("sa_fn",)),  # its own call: a PLT (for LD_PROFILE)
+        lib("lib/libud.so", defines=("ud_fn",)), lib("lib2/libsb.so"),
         lib("pre/libpre.so"), lib(f"pre/{PRE_PLAIN}"), lib(f"pre/{PRE_SUID}"),
         lib("lib3/libsc.so", runpath="$ORIGIN/dep", needed=("libsd.so",)), lib("lib3/dep/libsd.so"),
     ))
@@ -138,7 +144,28 @@ def runs() -> list[SRun]:
             SRun("no-suid-debug-plain", "{w}/bin/plain", llp, debug=False),
             SRun("no-suid-debug-preload", "{w}/bin/suid", {"LD_DEBUG": "libs", "LD_PRELOAD": PRE_PLAIN},
                  debug=False),
-            SRun("no-suid-debug-trace", "{w}/bin/sgid", {"LD_TRACE_LOADED_OBJECTS": "1"}, debug=False)]
+            SRun("no-suid-debug-trace", "{w}/bin/sgid", {"LD_TRACE_LOADED_OBJECTS": "1"}, debug=False),
+            # LD_DEBUG=unused set dl_lazy = 0 before the mask was cleared: bind-now finds the undefined function
+            SRun("no-suid-debug-unused-binds-now", "{w}/bin/suid_undef", {"LD_DEBUG": "unused"}, debug=False)]
+    # with the mask kept, `unused` makes undefined references harmless
+    out += [SRun("unused-undefined-ok", "{w}/bin/suid_undef", {"LD_DEBUG": "unused"}),
+            SRun("unused-plain", "{w}/bin/suid_undef", {"LD_DEBUG": "unused"}, uid=0)]
+    # LD_PROFILE is honoured in secure mode, LD_PROFILE_OUTPUT is not: the profile of libsa.so goes to
+    # /var/profile (absent: an error line); profiling keeps every PLT lazy, DT_BIND_NOW and LD_BIND_NOW too
+    prof = {"LD_PROFILE": "libsa.so", "LD_PROFILE_OUTPUT": "{w}/out"}
+    out += [SRun("profile-secure", "{w}/bin/suid_now", {**prof, "LD_DEBUG": "reloc"}),
+            SRun("profile-secure-no-debug", "{w}/bin/suid_now", prof, debug=False),
+            SRun("profile-plain-not-writable", "{w}/bin/plain",
+                 {**prof, "LD_PROFILE_OUTPUT": "{w}", "LD_LIBRARY_PATH": "{w}/lib"}),
+            SRun("profile-plain-no-dir", "{w}/bin/plain",
+                 {**prof, "LD_PROFILE_OUTPUT": "{w}/nodir", "LD_LIBRARY_PATH": "{w}/lib", "LD_DEBUG": "reloc"}),
+            SRun("profile-not-matching", "{w}/bin/suid_now", {**prof, "LD_PROFILE": "libnone.so"}),
+            SRun("profile-keeps-lazy", "{w}/bin/suid_undef", {"LD_PROFILE": "libnone.so", "LD_BIND_NOW": "1"})]
+    # dl_lazy follows the environment's order: LD_BIND_NOW= after LD_DEBUG=unused makes it lazy again, so
+    # the trace's relocation of the program skips its PLT and libsa is listed unused
+    order = [("LD_TRACE_LOADED_OBJECTS", "1"), ("LD_DEBUG", "unused"), ("LD_BIND_NOW", "")]
+    out += [SRun("unused-then-bind-now-empty", "{w}/bin/uses", dict(order), uid=0),
+            SRun("bind-now-empty-then-unused", "{w}/bin/uses", dict([order[0], order[2], order[1]]), uid=0)]
     # ld.so run directly by a process whose effective uid is not its real one: secure, and glibc 2.36's
     # _dl_start_args_adjust asserts once secure mode has removed a variable from the environment
     direct = {"LD_DEBUG": "libs,files", "LD_PRELOAD": PRE_SUID}
@@ -214,10 +241,13 @@ def results() -> dict[str, tuple]:
     t = tempfile.mkdtemp(prefix="ldsim-test-", dir="/usr/lib")
     placed: list[str] = []
     made_suid_debug = False
+    profile_file = "/var/profile/libsa.so.profile"  # where a secure LD_PROFILE=libsa.so run writes
+    had_profile_file = os.path.lexists(profile_file)
     try:
         for d in (w, t):
             os.chmod(d, 0o755)  # nobody must traverse it
-        build_world(world_spec(), w, jobs=4)
+        build_world(world_spec(w), w, jobs=4)
+        shutil.copyfile(os.path.join(w, "lib2/libsb.so"), os.path.join(w, "lib/libud.so"))  # ud_fn is gone
         build_world(trusted_spec(w), t, jobs=4)
         for rel, mode in MODES.items():
             os.chmod(os.path.join(w, rel), mode)
@@ -250,6 +280,8 @@ def results() -> dict[str, tuple]:
     finally:
         if made_suid_debug:
             os.unlink(SUID_DEBUG)
+        if not had_profile_file and os.path.lexists(profile_file):
+            os.unlink(profile_file)
         for p in placed:
             if os.path.exists(p):
                 os.unlink(p)
