@@ -196,7 +196,9 @@ _OWN_FLAGS = {"-i", "--secure"}
 
 def _split_own(argv: list[str]) -> list[str]:
     """For ldd/ld.so, ldsim's own options come first; everything after belongs to the simulated tool
-    (so that `--inhibit-rpath X` or `-v` are never taken by argparse).  '--' may separate them."""
+    (so that `--inhibit-rpath X` or `-v` are never taken by argparse).  '--' may separate them when some
+    of ldsim's own options come first; right after the tool's name it is the tool's (`ldd -- -v` names
+    a file "-v", and so does `ldsim ldd -- -v`)."""
     if not argv or argv[0] not in ("ldd", "ld.so", "run"):
         return argv
     i = 1
@@ -211,7 +213,7 @@ def _split_own(argv: list[str]) -> list[str]:
         else:
             break
     rest = argv[i:]
-    if rest[:1] == ["--"]:
+    if rest[:1] == ["--"] and i > 1:
         rest = rest[1:]
     return argv[:i] + ["--"] + rest
 

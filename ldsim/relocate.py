@@ -611,7 +611,6 @@ class _VersionHeap:
         objects = proc.objects
         if not any(o.faked for o in objects):
             return None
-        from ldsim.elf import elf_hash
         arrays: dict[int, tuple[int, int, dict[int, Version]] | None] = {}
         layout = []
         offset = 0

@@ -10,6 +10,7 @@ import glob
 import os
 import shutil
 import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -90,3 +91,16 @@ def test_every_system_file_with_shadowing_library_path(tmp_path) -> None:
     env = {**ENV, "LD_LIBRARY_PATH": f"{tmp_path}:/nonexistent"}
     bad = compare_all([], env)
     assert not bad, "\n".join(bad[:5]) + f"\n... {len(bad)} files differ"
+
+
+@pytest.mark.parametrize("args", [["--", "-v"], ["--", "/usr/bin/true"], ["-v", "--", "/usr/bin/true"],
+                                  ["-r", "--", "-x"], ["--version"], ["-x"], []], ids=repr)
+def test_command_line_as_ldd_takes_it(args: list[str]) -> None:
+    """`ldsim ldd ARGS` as a drop-in for `ldd ARGS`: the whole command line is ldd's when no option of
+    ldsim's own comes first, '--' included (a leading '--' once belonged to ldsim and `ldd -- -v` listed
+    nothing)."""
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    p = subprocess.run([sys.executable, "-m", "ldsim", "ldd", *args], capture_output=True, timeout=60,
+                       env={**ENV, "PYTHONPATH": repo}, cwd="/tmp")
+    r = subprocess.run(["ldd", *args], env=ENV, capture_output=True, timeout=60, cwd="/tmp")
+    assert (mask(p.stdout), mask(p.stderr), p.returncode) == (mask(r.stdout), mask(r.stderr), r.returncode)
