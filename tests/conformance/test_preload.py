@@ -72,6 +72,10 @@ RUNS = [
         name="audit-missing"),
     Run("{root}/bin/m", {**LLP, "LD_AUDIT": "libnoaudit.so", "LD_PRELOAD": "libp2.so"}, modes=("ldd",),
         name="audit-and-preload"),
+    # the shell's start relocates libc with LD_PROFILE=libc.so.6: its profile file cannot be opened there
+    # (ldd's listings relocate nothing)
+    Run("{root}/bin/m", {**LLP, "LD_PROFILE": "libc.so.6", "LD_PROFILE_OUTPUT": "{root}/nodir"}, modes=("ldd",),
+        name="profile-of-the-shell"),
 ]
 
 
