@@ -119,12 +119,14 @@ def run_ldd(world: World, inv: Invocation, argv: list[str], files: FileCache) ->
 
 def _shell_start(world: World, inv: Invocation, files: FileCache, out: Run) -> int:
     """The kernel first execs the script's shell with the same environment: its own loader reports
-    LD_PRELOAD entries it cannot load on stderr, before the script runs, and when a preload it did load
-    cannot be completed (its dependency or a version it needs is missing: fatal, 127 or 1) the script never
-    runs.  Only simulated when LD_PRELOAD is set (nothing else in the environment makes bash's startup
-    print, short of LD_DEBUG).  Returns the shell's status when its loader ended it, else 0."""
+    LD_PRELOAD entries and LD_AUDIT objects it cannot load, and an LD_PROFILE file it cannot open, on
+    stderr before the script runs, and when a preload it did load cannot be completed (its dependency or a
+    version it needs is missing: fatal, 127 or 1) the script never runs.  Only simulated when one of those
+    three is set (nothing else in the environment makes bash's startup print, short of LD_DEBUG).  Returns
+    the shell's status when its loader ended it, else 0."""
     from ldsim.ldso import run_exec
-    if not any(k == "LD_PRELOAD" for k, _ in inv.env) or not _executable(world, LDD_SHELL):
+    if (not any(k in ("LD_PRELOAD", "LD_AUDIT", "LD_PROFILE") for k, _ in inv.env)
+            or not _executable(world, LDD_SHELL)):
         return 0
     shell = run_exec(world, inv, [LDD_SHELL], files)
     for stream, text in shell.chunks:

@@ -598,6 +598,7 @@ class Process:
         self.searcher.init_env_paths(self.dst_values(main))
         if not has_strtab(main):
             raise Exit(-SIGSEGV)
+        self._load_audit_modules(main)
         preloads = self._preloads(main, trace)
         self.result.preloads = preloads
         try:
@@ -671,6 +672,35 @@ class Process:
         self.objects.append(m)
         return m
 
+    def _load_audit_modules(self, main: LinkMap) -> None:
+        """load_audit_modules (before the preloads, in every mode): each name is dlmopen'ed into a new
+        namespace with __RTLD_SECURE; one that cannot be opened is reported and ignored.  Simulated only
+        that far: an audit object that is found (la_version, its namespace, its callbacks) and the search
+        lines LD_DEBUG=libs/files would show are not."""
+        names = _audit_names(self.cfg.audit, self.cfg.secure)
+        if not names:
+            return
+        if self.cfg.debug & (Debug.LIBS | Debug.FILES):
+            raise NotImplementedError("the search for audit objects (LD_AUDIT, --audit) under LD_DEBUG=libs or "
+                                      "files is not simulated")
+        for name in names:
+            res = SearchResult(None, None, None, record=False)
+            try:
+                if "/" in name:
+                    opened = self.searcher.open_verify(name, res)
+                else:
+                    opened = self._search(main, name, res, True, True)
+            except LoadError as e:
+                message = e.message
+            else:
+                if opened is not None:
+                    raise NotImplementedError(f"loading '{name}' as an audit interface is not simulated")
+                message = ("cannot open shared object file" if not res.other_class
+                           else "wrong ELF class: ELFCLASS32" if self.profile.ei_class == 2
+                           else "wrong ELF class: ELFCLASS64")
+            self.out(f"ERROR: ld.so: object '{name}' cannot be loaded as audit interface: {message}; "
+                     "ignored.\n", 2)
+
     def _preloads(self, main: LinkMap, trace: bool) -> list[LinkMap]:
         """LD_PRELOAD, --preload, then /etc/ld.so.preload (dl_main's do_preload calls)."""
         out: list[LinkMap] = []
@@ -740,6 +770,24 @@ def _relr_fatal(elf: ElfFile) -> bool:
     if any(a.hash == 0xFD0E42 and a.name == "GLIBC_ABI_DT_RELR" for vn in elf.verneed for a in vn.entries):
         return False
     return any(n.startswith("libc.so.") for n in elf.needed)
+
+
+AUDIT_STRINGS_MAX = 16  # DL_NNS: the size of struct audit_list's audit_strings
+
+
+def _audit_names(strings: list[str], secure: bool) -> list[str]:
+    """audit_list_add_string then audit_list_next: non-empty strings, each split at ':'; a name of
+    SECURE_NAME_LIMIT bytes or more is unusable, and in secure mode so is one with a '/'."""
+    strings = [s for s in strings if s]
+    if len(strings) > AUDIT_STRINGS_MAX:
+        raise NotImplementedError("more than 16 audit strings (a fatal error of ld.so) are not simulated")
+    names = []
+    for string in strings:
+        for name in string.split(":"):
+            size = len(name.encode("utf-8", "surrogateescape"))
+            if 0 < size < SECURE_NAME_LIMIT and not (secure and "/" in name):
+                names.append(name)
+    return names
 
 
 def _split_preload(value: str) -> list[str]:

@@ -67,6 +67,15 @@ RUNS = [
     Run("{root}/bin/m", {**LLP, "LD_PRELOAD": "$ORIGIN/../pre/libp2.so"}, modes=EXEC, name="dst-in-path"),
     # ldd's own shell cannot start either (its loader exits 127 before the script runs): ldd prints nothing
     Run("{root}/bin/m", {**LLP, "LD_PRELOAD": "libpm.so"}, modes=EXEC, name="dependency-of-preload-missing"),
+    # audit objects that cannot be opened: reported by ldd's own shell too (on stderr), then in the listing
+    Run("{root}/bin/m", {**LLP, "LD_AUDIT": "libnoaudit.so:/nonexistent/libaudit.so"}, modes=("ldd",),
+        name="audit-missing"),
+    Run("{root}/bin/m", {**LLP, "LD_AUDIT": "libnoaudit.so", "LD_PRELOAD": "libp2.so"}, modes=("ldd",),
+        name="audit-and-preload"),
+    # the shell's start relocates libc with LD_PROFILE=libc.so.6: its profile file cannot be opened there
+    # (ldd's listings relocate nothing)
+    Run("{root}/bin/m", {**LLP, "LD_PROFILE": "libc.so.6", "LD_PROFILE_OUTPUT": "{root}/nodir"}, modes=("ldd",),
+        name="profile-of-the-shell"),
 ]
 
 

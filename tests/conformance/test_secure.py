@@ -161,6 +161,15 @@ def runs() -> list[SRun]:
                  {**prof, "LD_PROFILE_OUTPUT": "{w}/nodir", "LD_LIBRARY_PATH": "{w}/lib", "LD_DEBUG": "reloc"}),
             SRun("profile-not-matching", "{w}/bin/suid_now", {**prof, "LD_PROFILE": "libnone.so"}),
             SRun("profile-keeps-lazy", "{w}/bin/suid_undef", {"LD_PROFILE": "libnone.so", "LD_BIND_NOW": "1"})]
+    # LD_AUDIT / --audit objects that cannot be opened: one error line each (dlmopen with __RTLD_SECURE:
+    # in secure mode no '/' names and only set-user-ID files); names of NAME_MAX bytes are skipped
+    audit = f"libnope{TAG}.so:{{w}}/pre/libnope.so::{PRE_PLAIN}:{{w}}/lib:{'y' * 255}.so:{{w}}/pre/libpre.so"
+    out += [SRun("audit-secure", "{w}/bin/suid_now", {"LD_AUDIT": audit}),
+            SRun("audit-plain", "{w}/bin/plain", {**llp, "LD_DEBUG": "", "LD_AUDIT": f"libnope{TAG}.so:{{w}}/lib"}),
+            SRun("audit-trace", "{w}/bin/plain", {**llp, "LD_DEBUG": "", "LD_TRACE_LOADED_OBJECTS": "1",
+                                                  "LD_AUDIT": "/nonexistent/libaudit.so"}),
+            SRun("audit-option", "{w}/bin/plain", {**llp, "LD_DEBUG": "", "LD_AUDIT": "libnope1.so"},
+                 ldso=("--audit", "libnope2.so:libnope3.so"))]
     # dl_lazy follows the environment's order: LD_BIND_NOW= after LD_DEBUG=unused makes it lazy again, so
     # the trace's relocation of the program skips its PLT and libsa is listed unused
     order = [("LD_TRACE_LOADED_OBJECTS", "1"), ("LD_DEBUG", "unused"), ("LD_BIND_NOW", "")]
