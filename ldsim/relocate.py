@@ -12,9 +12,11 @@ TYPE_CHECKING = False
 
 from ldsim import events as ev
 from ldsim.config import Debug
-from ldsim.elf import DF, DF1, DT
+from ldsim.elf import DF, DF1, DT, GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS, gnu_property_1_needed
 from ldsim.linkmap import Kind, LinkMap
+from ldsim.loader import SIGSEGV, Exit  # ldsim.loader imports this module lazily: no cycle
 from ldsim.record import Frozen, Record, Value
+from ldsim.search import LoadError
 from ldsim.symbols import ALLOWED_STT, SHN_ABS, SHN_UNDEF, STB, STT, STV, Sym, SymbolTable, SymbolTables, \
     Version, elf_hash, gnu_hash
 
@@ -152,14 +154,18 @@ class Binder(Record):
         indices (see _VersionHeap); otherwise it holds exactly the file's needed and defined versions."""
         if vs is None:
             return None
-        heap = self._heap
-        if heap is False:
-            heap = self._heap = _VersionHeap.of(self.proc, self.table)
+        heap = self._version_heap()
         if heap is not None:
             v = heap.version(m, tab, vs & 0x7FFF)
         else:
             v = tab.versions.get(vs & 0x7FFF)
         return v if v is not None and v.hash != 0 else None
+
+    def _version_heap(self) -> _VersionHeap | None:
+        """The l_versions layout when trace mode left some arrays short, else None (worked out once)."""
+        if self._heap is False:
+            self._heap = _VersionHeap.of(self.proc, self.table)
+        return self._heap
 
     # -- lookup ----------------------------------------------------------------------------------
 
@@ -245,10 +251,8 @@ class Binder(Record):
                           "break pointer equality\n", 2)
         else:
             return
-        from ldsim.elf import GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS, gnu_property_1_needed
         if m.elf is not None and gnu_property_1_needed(m.elf) & GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS:
             # _dl_signal_error, not the cexception variant: fatal even under _dl_receive_error (ldd -r)
-            from ldsim.search import LoadError
             self.proc.fatal(LoadError(m.name, "error due to GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS"), name)
 
     def _unique(self, name: str, m: LinkMap, sym: Sym, ref: Sym | None, undef: LinkMap | None,
@@ -279,7 +283,6 @@ class Binder(Record):
     def _check_filename(self, version: Version, m: LinkMap) -> None:
         """check_match's assertion: a versioned reference into the very file that should define it."""
         if version.filename is not None and m.name_matches(version.filename):
-            from ldsim.loader import Exit
             self.proc.out("Inconsistency detected by ld.so: dl-lookup.c: 107: check_match: Assertion "
                           "`version->filename == NULL || ! _dl_name_match_p (version->filename, map)' "
                           "failed!\n", 2)
@@ -348,7 +351,6 @@ class Binder(Record):
                 or sym_map.kind in (Kind.RTLD, Kind.VDSO):  # ld.so relocated itself first; the vDSO comes so
             return
         if sym_map.kind is Kind.MAIN:
-            from ldsim.loader import Exit
             self.proc.out(f"{self.proc.argv0}: IFUNC symbol '{ref.name}' referenced in '{m.name}' is defined in "
                           "the executable and creates an unsatisfiable circular dependency.\n", 2)
             raise Exit(127)
@@ -357,7 +359,6 @@ class Binder(Record):
     def _bad_type(self, m: LinkMap, rtype: int, plt: bool) -> None:
         """_dl_reloc_bad_type (elf/dl-reloc.c): fatal, named by l_name ("" for the program); the type in
         two hex digits, eight above 0xff."""
-        from ldsim.search import LoadError
         digits = f"{rtype & 0xFFFFFFFF:08x}" if rtype > 0xFF else f"{rtype:02x}"
         what = "PLT reloc" if plt else "reloc"
         self.proc.fatal(LoadError(m.name, f"unexpected {what} type 0x{digits}", 0))
@@ -436,9 +437,7 @@ class Binder(Record):
             memos = self.tables.tail_memos[sig] = ({}, {}, {}, {})
         hashes = self.tables.raw_hashes
         keyed = _keyed_versions(tab) if versioned else {}
-        if versioned and self._heap is False:
-            self._heap = _VersionHeap.of(self.proc, self.table)
-        laid_out = versioned and self._heap is not None  # trace mode's l_versions: see ref_version
+        laid_out = versioned and self._version_heap() is not None  # trace mode's l_versions: see ref_version
         undef_name = None
         done: set[int] = set()
         refs = tab.references
@@ -582,7 +581,6 @@ class Binder(Record):
                                        or bool(elf.flags_1 & DF1.NOW))
 
 
-SIGSEGV = -11  # a status below 0: the process was killed by that signal (subprocess's convention)
 _GARBAGE = -1  # a hash read from the low half of a pointer: non-zero, equal to no version's hash
 _MALLOC_ALIGNMENT = 16
 _VERSION_SIZE = 24  # sizeof (struct r_found_version): name, hash, hidden, filename
@@ -651,8 +649,7 @@ class _VersionHeap:
         if own is None:  # every Verneed of m names a faked object and m defines no version: no array
             if ndx == 0:
                 return None
-            from ldsim.loader import Exit
-            raise Exit(SIGSEGV)  # RESOLVE_MAP reads version->hash at address ndx * 24 + 8
+            raise Exit(-SIGSEGV)  # RESOLVE_MAP reads version->hash at address ndx * 24 + 8
         offset, n, versions = own
         if ndx < n:
             return versions.get(ndx)
