@@ -6,8 +6,6 @@ and version checks.  Mirrors `_dl_map_object`/`_dl_map_object_from_fd` (elf/dl-l
 
 from __future__ import annotations
 
-import errno as E
-import posixpath
 import stat as stat_mod
 
 TYPE_CHECKING = False
@@ -267,15 +265,19 @@ class Process:
                 fake = LinkMap(name=name, names=[name], kind=Kind.LIB, faked=True, loader=loader)
                 self.objects.append(fake)
                 return fake
-            if res.other_class:
-                raise LoadError(name, "wrong ELF class: ELFCLASS32" if self.profile.ei_class == 2
-                                else "wrong ELF class: ELFCLASS64", 0)
-            raise LoadError(name, "cannot open shared object file", self.searcher.errno)
+            raise self._not_found(name, res)
         before = len(self.objects)
         m = self._map_from_file(name, realname, opened, loader, res.found, exe)
         if len(self.objects) == before and req is not None:
             req.reused = "file"
         return m
+
+    def _not_found(self, name: str, res: SearchResult) -> LoadError:
+        """_dl_map_object's error when no file was opened: only candidates of the other class, or none."""
+        if res.other_class:
+            return LoadError(name, "wrong ELF class: ELFCLASS32" if self.profile.ei_class == 2
+                             else "wrong ELF class: ELFCLASS64", 0)
+        return LoadError(name, "cannot open shared object file", self.searcher.errno)
 
     def _search(self, loader: LinkMap | None, name: str, res: SearchResult, secure_preload: bool,
                 paths_ready: bool) -> object:
@@ -695,9 +697,7 @@ class Process:
             else:
                 if opened is not None:
                     raise NotImplementedError(f"loading '{name}' as an audit interface is not simulated")
-                message = ("cannot open shared object file" if not res.other_class
-                           else "wrong ELF class: ELFCLASS32" if self.profile.ei_class == 2
-                           else "wrong ELF class: ELFCLASS64")
+                message = self._not_found(name, res).message
             self.out(f"ERROR: ld.so: object '{name}' cannot be loaded as audit interface: {message}; "
                      "ignored.\n", 2)
 
