@@ -10,6 +10,7 @@ from __future__ import annotations
 from ldsim.glibc import UNSECURE_ENVVARS, Profile
 from ldsim.hwcaps import Cpu, HwcapsChoice, split_list
 from ldsim.record import Frozen, Key, Value
+from ldsim.tunables import NO_TUNABLES, Tunables, dl_strtoul, read_tunables
 
 
 # glibc.malloc.check's env alias: an SXID_ERASE tunable unless /etc/suid-debug exists (dl-tunables.c
@@ -91,21 +92,7 @@ class Invocation(Key):
         _set(self, "credentials", credentials)
 
 
-def strtoul(s: str) -> int:
-    """_dl_strtoul: base from prefix, stops at the first bad digit, 0 on nothing."""
-    s = s.lstrip(" \t")
-    base = 10
-    if s[:2] in ("0x", "0X"):
-        base, s = 16, s[2:]
-    elif s.startswith("0"):
-        base = 8
-    digits = "0123456789abcdef"[:base]
-    value = 0
-    for ch in s.lower():
-        if ch not in digits:
-            break
-        value = value * base + digits.index(ch)
-    return value
+strtoul = dl_strtoul  # _dl_strtoul (elf/dl-misc.c), shared with the tunables
 
 
 _NO_HWCAPS_CHOICE = HwcapsChoice()
@@ -118,7 +105,7 @@ class LoaderConfig(Value):
     _fields = ("mode", "trace_program", "warn", "verbose", "lazy", "bind_not", "dynamic_weak", "debug",
                "debug_words_unknown", "debug_help", "debug_output", "library_path", "library_path_source",
                "preload_env", "preload_opt", "audit", "inhibit_cache", "inhibit_rpath", "hwcaps",
-               "origin_path", "argv0", "secure", "env_after", "profile", "profile_output")
+               "origin_path", "argv0", "secure", "env_after", "profile", "profile_output", "tunables")
 
     def __init__(self, mode: Mode = Mode.NORMAL, trace_program: bool = False, warn: bool = False,
                  verbose: bool = False, lazy: int = 1, bind_not: bool = False, dynamic_weak: bool = False,
@@ -129,7 +116,7 @@ class LoaderConfig(Value):
                  inhibit_rpath: str | None = None, hwcaps: HwcapsChoice | None = None,
                  origin_path: str | None = None, argv0: str | None = None, secure: bool = False,
                  env_after: tuple[tuple[str, str], ...] = (), profile: str | None = None,
-                 profile_output: str | None = None) -> None:
+                 profile_output: str | None = None, tunables: Tunables = NO_TUNABLES) -> None:
         self.mode = mode
         self.trace_program = trace_program
         self.warn = warn  # dl_verbose
@@ -155,6 +142,7 @@ class LoaderConfig(Value):
         self.env_after = env_after  # the program's environment after secure filtering
         self.profile = profile  # GLRO(dl_profile): LD_PROFILE (ldsim.profiling)
         self.profile_output = profile_output  # LD_PROFILE_OUTPUT, read only when not secure
+        self.tunables = tunables  # GLIBC_TUNABLES and LD_HWCAP_MASK (ldsim.tunables)
 
     def copy(self) -> LoaderConfig:
         """An independent copy (its lists too), for a caller that changes it."""
@@ -196,7 +184,6 @@ def parse_debug(value: str, cfg: LoaderConfig) -> None:
 def read_environment(env: tuple[tuple[str, str], ...], secure: bool) -> LoaderConfig:
     """process_envvars: LD_* entries in environment order, later ones overwriting earlier ones."""
     cfg = LoaderConfig(secure=secure)
-    hwcap_mask: int | None = None
     for key, value in env:
         if not key.startswith("LD_"):
             continue
@@ -223,8 +210,6 @@ def read_environment(env: tuple[tuple[str, str], ...], secure: bool) -> LoaderCo
             cfg.lazy = 1 if value == "" else 0
         elif name == "BIND_NOT":
             cfg.bind_not = value != ""
-        elif name == "HWCAP_MASK" and not secure:  # the tunable's env alias
-            hwcap_mask = strtoul(value)
         elif name == "ORIGIN_PATH" and not secure:
             cfg.origin_path = value
         elif name == "LIBRARY_PATH" and not secure:
@@ -237,8 +222,10 @@ def read_environment(env: tuple[tuple[str, str], ...], secure: bool) -> LoaderCo
         elif name == "TRACE_LOADED_OBJECTS":
             cfg.mode = Mode.TRACE
             cfg.trace_program = strtoul(value) > 1
-    if hwcap_mask is not None:
-        cfg.hwcaps = cfg.hwcaps.replace(hwcap_mask=hwcap_mask)
+    # __tunables_init ran first (LD_HWCAP_MASK is glibc.cpu.hwcap_mask's alias, not an LD_* of its own)
+    cfg.tunables = read_tunables(env, secure)
+    if cfg.tunables.hwcap_mask is not None:
+        cfg.hwcaps = cfg.hwcaps.replace(hwcap_mask=cfg.tunables.hwcap_mask)
     if secure:
         # unsetenv of UNSECURE_ENVVARS (LD_HWCAP_MASK, the one SXID_ERASE tunable alias among them, too)
         cfg.env_after = tuple((k, v) for k, v in env if k not in UNSECURE_ENVVARS)

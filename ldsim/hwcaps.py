@@ -24,14 +24,22 @@ _HASWELL = {"avx2", "fma", "bmi1", "bmi2", "abm", "movbe", "popcnt"}
 
 
 class Cpu(Key):
-    """What ld.so derives from the CPU: ISA level bits, AT_PLATFORM (as overridden), dl_hwcap."""
+    """What ld.so derives from the CPU.  isa: the ISA level init_cpu_features computes first
+    (cpu_features->isa_1: the ISA-level check of objects and of cache entries); subdirs_isa: the level
+    get_isa_level gives when the glibc-hwcaps subdirectories are chosen, after glibc.cpu.hwcaps has
+    disabled features; platform: AT_PLATFORM as overridden; hwcap: dl_hwcap.  flags and vendor are
+    /proc/cpuinfo's, kept for the tunable."""
 
-    __slots__ = _fields = ("isa", "platform", "hwcap")
+    __slots__ = _fields = ("isa", "platform", "hwcap", "subdirs_isa", "flags", "vendor")
 
-    def __init__(self, isa: int, platform: str | None, hwcap: int) -> None:
+    def __init__(self, isa: int, platform: str | None, hwcap: int, subdirs_isa: int | None = None,
+                 flags: frozenset[str] = frozenset(), vendor: str = "") -> None:
         object.__setattr__(self, "isa", isa)
         object.__setattr__(self, "platform", platform)
         object.__setattr__(self, "hwcap", hwcap)
+        object.__setattr__(self, "subdirs_isa", isa if subdirs_isa is None else subdirs_isa)
+        object.__setattr__(self, "flags", flags)
+        object.__setattr__(self, "vendor", vendor)
 
     @property
     def level_name(self) -> str:
@@ -41,8 +49,8 @@ class Cpu(Key):
         return "none"
 
 
-def cpu_from_flags(flags: set[str], vendor: str) -> Cpu:
-    """Pure: the loader's view of a CPU with these /proc/cpuinfo flags."""
+def _isa_level(flags: set[str] | frozenset[str]) -> int:
+    """get_isa_level (sysdeps/x86/get-isa-level.h): each level needs the one below."""
     isa = 0
     if _BASE <= flags:
         isa = ISA_BASELINE
@@ -52,6 +60,11 @@ def cpu_from_flags(flags: set[str], vendor: str) -> Cpu:
                 isa |= ISA_V3
                 if _V4 <= flags:
                     isa |= ISA_V4
+    return isa
+
+
+def _x86_64_platform(flags: set[str] | frozenset[str], vendor: str) -> tuple[str, int]:
+    """init_cpu_features (x86-64): AT_PLATFORM overridden on Intel CPUs, and dl_hwcap."""
     hwcap = 1 << 1  # HWCAP_X86_64, always
     platform = "x86_64"  # the kernel's AT_PLATFORM
     if vendor == "GenuineIntel":
@@ -65,7 +78,51 @@ def cpu_from_flags(flags: set[str], vendor: str) -> Cpu:
         if override is None and _HASWELL <= flags:
             override = "haswell"
         platform = override or platform
-    return Cpu(isa, platform, hwcap)
+    return platform, hwcap
+
+
+def cpu_from_flags(flags: set[str], vendor: str) -> Cpu:
+    """Pure: the loader's view of a CPU with these /proc/cpuinfo flags."""
+    isa = _isa_level(flags)
+    platform, hwcap = _x86_64_platform(flags, vendor)
+    return Cpu(isa, platform, hwcap, isa, frozenset(flags), vendor)
+
+
+# glibc.cpu.hwcaps names that can be disabled (sysdeps/x86/cpu-tunables.c) -> /proc/cpuinfo flag
+_TUNABLE_FLAGS = {
+    "AVX": "avx", "CX8": "cx8", "FMA": "fma", "HTT": "ht", "IBT": "ibt", "RTM": "rtm", "AVX2": "avx2",
+    "BMI1": "bmi1", "BMI2": "bmi2", "CMOV": "cmov", "ERMS": "erms", "FMA4": "fma4", "SSE2": "sse2",
+    "LZCNT": "abm", "MOVBE": "movbe", "SHSTK": "shstk", "SSSE3": "ssse3", "XSAVE": "xsave", "POPCNT": "popcnt",
+    "SSE4_1": "sse4_1", "SSE4_2": "sse4_2", "XSAVEC": "xsavec", "AVX512F": "avx512f", "OSXSAVE": "osxsave",
+    "AVX512CD": "avx512cd", "AVX512BW": "avx512bw", "AVX512DQ": "avx512dq", "AVX512ER": "avx512er",
+    "AVX512PF": "avx512pf", "AVX512VL": "avx512vl",
+}
+# usable only while XSAVE state is (init_cpu_features after the tunable): AVX, FMA, F16C, AVX-512 ...
+_XSAVE_STATE = {"avx", "avx2", "fma", "f16c", "fma4", "xop", "vaes", "vpclmulqdq", "avx_vnni"}
+
+
+def tuned_cpu(cpu: Cpu, arch: str, hwcaps: str | None) -> Cpu:
+    """The CPU after GLIBC_TUNABLES=glibc.cpu.hwcaps=-FEATURE,...: features are only disabled (`-NAME`,
+    exact and case-sensitive; other items tune IFUNC preferences, or I586/I686 on i386), then those that
+    need XSAVE state go when neither XSAVE nor XSAVEC is left.  isa (isa_1) was computed before the
+    tunable and stays; subdirs_isa, the platform and dl_hwcap are worked out again."""
+    if hwcaps is None or arch not in ("x86_64", "i386") or not cpu.flags:
+        return cpu
+    usable = set(cpu.flags)
+    if "xsave" in usable:
+        usable.add("osxsave")  # the kernel enabled XSAVE: CPUID's OSXSAVE (not listed in /proc/cpuinfo)
+    off = {item[1:] for item in hwcaps.split(",") if item.startswith("-")}
+    usable -= {_TUNABLE_FLAGS[n] for n in off if n in _TUNABLE_FLAGS}
+    if "osxsave" not in usable:
+        usable -= {"xsave", "xsaveopt", "xsavec"}
+    if not usable & {"xsave", "xsavec"}:
+        usable = {f for f in usable if f not in _XSAVE_STATE and not f.startswith("avx512")}
+    if arch == "i386":  # sysdeps/x86/cpu-features.c, !__x86_64__: preferred I686 (CMOV), I586 (CX8)
+        platform = ("i686" if "I686" not in off and "cmov" in cpu.flags
+                    else "i586" if "I586" not in off and "cx8" in cpu.flags else cpu.platform)
+        return Cpu(cpu.isa, platform, 1 if "sse2" in usable else 0, _isa_level(usable), cpu.flags, cpu.vendor)
+    platform, hwcap = _x86_64_platform(usable, cpu.vendor)
+    return Cpu(cpu.isa, platform, hwcap, _isa_level(usable), cpu.flags, cpu.vendor)
 
 
 def cpu_from_cpuinfo(text: str) -> Cpu:
@@ -90,7 +147,8 @@ def cpu_for_profile(profile: Profile, host: Cpu) -> Cpu:
     if profile.arch == "x86_64":
         return host
     if profile.arch == "i386":
-        return Cpu(host.isa, "i686", 1 if host.isa & ISA_BASELINE else 0)
+        return Cpu(host.isa, "i686", 1 if host.isa & ISA_BASELINE else 0, host.subdirs_isa, host.flags,
+                   host.vendor)
     if profile.arch == "aarch64":
         return Cpu(0, "aarch64", 1 << profile.hwcap_names.index("atomics"))
     return Cpu(0, None, 0)
@@ -98,7 +156,12 @@ def cpu_for_profile(profile: Profile, host: Cpu) -> Cpu:
 
 def cpu_for_level(level: str) -> Cpu:
     """A generic (non-Intel) CPU of exactly this ISA level, for --cpu."""
-    return Cpu(_LEVEL_BITS[level], "x86_64", 1 << 1)
+    isa = _LEVEL_BITS[level]
+    flags = set(_BASE)
+    for bit, more in ((ISA_V2, _V2), (ISA_V3, _V3 | {"xsave"}), (ISA_V4, _V4)):
+        if isa & bit:
+            flags |= more
+    return Cpu(isa, "x86_64", 1 << 1, isa, frozenset(flags), "")
 
 
 def detect_host_cpu(cpuinfo_path: str = "/proc/cpuinfo") -> Cpu:
@@ -133,7 +196,7 @@ def supported_subdirs(profile: Profile, cpu: Cpu) -> list[str]:
     if profile.arch != "x86_64":  # elf/dl-hwcaps-subdirs.c: other ABIs of ldsim's profiles have none
         return []
     have = {"x86-64-v4": ISA_V4, "x86-64-v3": ISA_V3, "x86-64-v2": ISA_V2}
-    return [n for n in profile.hwcaps_subdirs if cpu.isa & have.get(n, 0)]
+    return [n for n in profile.hwcaps_subdirs if cpu.subdirs_isa & have.get(n, 0)]
 
 
 def active_subdirs(profile: Profile, cpu: Cpu, choice: HwcapsChoice) -> list[str]:

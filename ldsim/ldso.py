@@ -242,7 +242,7 @@ def _help(world: World, inv: Invocation, cfg: LoaderConfig, files: FileCache, a:
         dst_owner = LinkMap(name="", names=[], kind=Kind.MAIN, origin=origin)
     proc.searcher.init_env_paths(proc.dst_values(dst_owner))
     lists[1] = proc.searcher.env or []
-    run.write(1, help_text(ld_so_name, inv.profile, inv.cpu, cfg.hwcaps, [*lists, proc.searcher.system]))
+    run.write(1, help_text(ld_so_name, inv.profile, proc.cpu, cfg.hwcaps, [*lists, proc.searcher.system]))
     return run
 
 

@@ -15,6 +15,7 @@ from ldsim.config import Debug, Invocation, LoaderConfig, Mode
 from ldsim.dst import DstValues, dst_count, substitute
 from ldsim.elf import DF1, DT, PT, VER_FLG_WEAK, ElfError, ElfFile
 from ldsim.linkmap import FileCache, Found, Kind, LinkMap, file_id
+from ldsim.hwcaps import tuned_cpu
 from ldsim.record import NamedTuple, Record, Value
 from ldsim.search import CacheStep, LoadError, PathStep, SearchResult, Searcher, search_steps
 from ldsim.world import World
@@ -117,7 +118,9 @@ class Process:
         self.argv0 = cfg.argv0 if cfg.argv0 is not None else program
         self.result = Startup()
         self.objects = self.result.objects
-        self.searcher = Searcher(world, self.profile, inv.cpu, cfg, self.emit, lambda: self.argv0, files)
+        # the CPU as glibc.cpu.hwcaps left it (the ISA-level check still uses isa_1, computed before)
+        self.cpu = tuned_cpu(inv.cpu, self.profile.arch, cfg.tunables.cpu_hwcaps)
+        self.searcher = Searcher(world, self.profile, self.cpu, cfg, self.emit, lambda: self.argv0, files)
         self.main: LinkMap | None = None
         self.rtld: LinkMap | None = None
         self.rtld_path = rtld_path  # None in exec mode: the program's PT_INTERP decides
@@ -178,7 +181,7 @@ class Process:
     # -- DSTs ------------------------------------------------------------------------------------
 
     def dst_values(self, m: LinkMap) -> DstValues:
-        return DstValues(origin=m.origin, platform=self.inv.cpu.platform, lib=self.profile.lib,
+        return DstValues(origin=m.origin, platform=self.cpu.platform, lib=self.profile.lib,
                          secure=self.cfg.secure, is_executable=m.kind is Kind.MAIN,
                          trusted_dirs=self.profile.system_dirs)
 

@@ -45,7 +45,9 @@ def world() -> WorldSpec:
             # the ISA level marker: found and mapped, then refused before relocation
             ProgSpec("bin/misa", needed=("libv4.so", "libv2.so"), rpath="$ORIGIN/../I"),
             ProgSpec("bin/misa_main", needed=("libv2.so",), rpath="$ORIGIN/../I", cflags=("-Wl,-z,x86-64-v4",)),
-            lib("I/libv4.so", cflags=("-Wl,-z,x86-64-v4",)), lib("I/libv2.so", cflags=("-Wl,-z,x86-64-v2",))]
+            ProgSpec("bin/misa3", needed=("libv3.so",), rpath="$ORIGIN/../I"),
+            lib("I/libv4.so", cflags=("-Wl,-z,x86-64-v4",)), lib("I/libv2.so", cflags=("-Wl,-z,x86-64-v2",)),
+            lib("I/libv3.so", cflags=("-Wl,-z,x86-64-v3",))]
     objs += [lib(f"D/glibc-hwcaps/{lv}/libh1.so") for lv in LEVELS]
     return WorldSpec(tuple(objs))
 
@@ -106,6 +108,23 @@ CASES: list[tuple[str, list[str], dict[str, str], tuple[str, ...]]] = [
     ("isa-main", ["{w}/bin/misa_main"], {}, ()),
     ("isa-trace-not-checked", ["{w}/bin/misa"], TRACE, ()),
     ("isa-argv0", ["--argv0", "renamed", "{w}/bin/misa_main"], {}, ()),
+    # GLIBC_TUNABLES: glibc.cpu.hwcaps disables features after isa_1 is computed (the subdirectories,
+    # AT_PLATFORM and dl_hwcap change; the ISA level check does not); glibc.cpu.hwcap_mask and its alias
+    ("tunable-avx2", ["{w}/bin/m"], {**TRACE, "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2"}, ()),
+    ("tunable-sse42-exec", ["{w}/bin/m"], {"LD_DEBUG": "libs", "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-SSE4_2"}, ()),
+    ("tunable-xsave", ["{w}/bin/m"], {**TRACE, "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-XSAVE,-XSAVEC"}, ()),
+    ("tunable-not-disabling", ["{w}/bin/m"], {**TRACE, "GLIBC_TUNABLES": "glibc.cpu.hwcaps=avx2,AVX2,-avx2,-XSAVE"}, ()),
+    ("tunable-isa-check", ["{w}/bin/misa3"], {"LD_DEBUG": "libs", "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2"}, ()),
+    ("tunable-mask-then-alias", ["{w}/bin/m"], {**TRACE, "GLIBC_TUNABLES": "glibc.cpu.hwcap_mask=0",
+                                                "LD_HWCAP_MASK": "2"}, ()),
+    ("tunable-alias-then-mask", ["{w}/bin/m"], {**TRACE, "LD_HWCAP_MASK": "0",
+                                                "GLIBC_TUNABLES": "glibc.cpu.hwcap_mask=0x2"}, ()),
+    ("tunable-garbage", ["{w}/bin/m"], {**TRACE, "GLIBC_TUNABLES": ":=:glibc.cpu.hwcaps:x=1:glibc.cpu.hwcap_mask"
+                                        "=zz:glibc.cpu.hwcaps=-AVX2::glibc.rtld.dynamic_sort=7:glibc.cpu.hwcaps"}, ()),
+    ("tunable-sse2", ["{w}/bin/m"], {**TRACE, "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-SSE2"}, ()),
+    ("help-tunables", ["--help"], {"GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2,-SSSE3:glibc.cpu.hwcap_mask=-1"}, ()),
+    ("help-hwcap-mask-negative", ["--help"], {"LD_HWCAP_MASK": "-1"}, ()),
+    ("trace-program-value", ["{w}/bin/m"], {"LD_TRACE_LOADED_OBJECTS": "-1"}, ()),
 ]
 for _level, _opts in cpu_equivalences():
     CASES.append((f"cpu-{_level}", [*_opts, "{w}/bin/m"], TRACE, ("--cpu", _level)))

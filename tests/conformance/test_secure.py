@@ -106,6 +106,9 @@ def trusted_spec(w: str) -> WorldSpec:
     ))
 
 
+TUNED = "glibc.cpu.hwcaps=-SSE4_2:glibc.cpu.hwcap_mask=0"
+
+
 def runs() -> list[SRun]:
     llp = {"LD_LIBRARY_PATH": "{w}/lib", "LD_DEBUG": "libs"}
     out = [
@@ -138,6 +141,9 @@ def runs() -> list[SRun]:
         SRun("preload-long-name-plain", "{w}/bin/plain", {**llp, "LD_PRELOAD": "x" * 300 + ".so " + PRE_SUID}),
         SRun("kept-vars", "{w}/bin/suid", {**llp, "LD_BIND_NOW": "1", "LD_WARN": "1", "TMPDIR": "/x",
                                              "LD_HWCAP_MASK": "0", "LD_DYNAMIC_WEAK": "1"}),
+        # the loader's tunables are SXID_ERASE: a secure process reads none of them
+        SRun("tunables-ignored-suid", "{w}/bin/suid", {**llp, "GLIBC_TUNABLES": TUNED}),
+        SRun("tunables-used-plain", "{w}/bin/plain", {**llp, "GLIBC_TUNABLES": TUNED}),
     ]
     # without /etc/suid-debug the debug mask is cleared; a trace request still exits 5
     out += [SRun("no-suid-debug", "{w}/bin/suid", llp, debug=False),
