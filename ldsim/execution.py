@@ -40,6 +40,11 @@ def libc_map(proc: Process) -> LinkMap | None:
     return next((m for m in proc.objects if not m.faked and m.soname == LIBC_SO), None)
 
 
+def _sort_algorithm(proc: Process) -> int:
+    """_dl_sort_maps_init: glibc.rtld.dynamic_sort when set (1 = the original algorithm), else DFS."""
+    return proc.cfg.tunables.dynamic_sort or 2
+
+
 def finish(proc: Process) -> None:
     """Everything after `_dl_check_all_versions`; always ends with `Exit`."""
     from ldsim.loader import Exit
@@ -48,7 +53,7 @@ def finish(proc: Process) -> None:
         proc.result.events.append(ev.Listing())
         _version_information(proc)
         raise Exit(0)
-    initfini = startup_initfini(proc.main, proc.result.searchlist, libc_map(proc))
+    initfini = startup_initfini(proc.main, proc.result.searchlist, libc_map(proc), _sort_algorithm(proc))
     proc.result.initfini = initfini
     from ldsim.relocate import SymbolLookupError
     binder = proc.binder
@@ -158,7 +163,7 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
     for name in _plt_calls(proc, LIBC_START_PLT_CALLS) if libc_lazy else ():
         binder.lazy_call(libc, name)
     proc.emit(ev.ProgramStart(proc.argv0, True))
-    for m in fini_order(proc.objects, proc.main, initfini):
+    for m in fini_order(proc.objects, proc.main, initfini, _sort_algorithm(proc)):
         if id(m) in called:
             proc.emit(ev.CallingFini(m.name))
     if proc.cfg.debug & Debug.STATISTICS:
