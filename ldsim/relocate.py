@@ -106,6 +106,9 @@ class _Cache(Value):
         self.result = result
 
 
+# libc's IFUNCs whose resolvers ask the vDSO (x86, glibc 2.36): symbol -> the vDSO function
+_VDSO_RESOLVED = {"time": "__vdso_time", "gettimeofday": "__vdso_gettimeofday"}
+LIBC_SONAME = "libc.so.6"
 # The vDSO's dynamic symbols (LINUX_2.6, index 2): what setup_vdso_pointers looks up
 VDSO_SYMBOLS = ("__vdso_clock_gettime", "__vdso_gettimeofday", "__vdso_time", "__vdso_getcpu",
                 "__vdso_clock_getres")
@@ -356,6 +359,18 @@ class Binder(Record):
             raise Exit(127)
         self.proc.out(f"{self.proc.argv0}: Relink `{m.name}' with `{sym_map.name}' for IFUNC symbol `{ref.name}'\n", 2)
 
+    def _run_resolver(self, found: tuple[LinkMap, Sym]) -> None:
+        """The IFUNC resolver elf_machine_rela calls: those of libc's time and gettimeofday
+        (sysdeps/unix/sysv/linux/x86/time.c, gettimeofday.c) look their vDSO function up with
+        dl_vdso_vsym, in the vDSO's local scope, as setup_vdso_pointers did."""
+        sym_map, sym = found
+        vdso_name = _VDSO_RESOLVED.get(sym.name)
+        if (vdso_name is None or sym.type != STT.GNU_IFUNC or sym.shndx == SHN_UNDEF
+                or sym_map.soname != LIBC_SONAME or self.proc._vdso is None):
+            return
+        vdso = self.proc._vdso
+        self.lookup(vdso_name, vdso, None, [[vdso]], LINUX_2_6, TypeClass.NONE)
+
     def _bad_type(self, m: LinkMap, rtype: int, plt: bool) -> None:
         """_dl_reloc_bad_type (elf/dl-reloc.c): fatal, named by l_name ("" for the program); the type in
         two hex digits, eight above 0xff."""
@@ -543,6 +558,7 @@ class Binder(Record):
             cache.result = found
         if found is not None and self.run_ifuncs:
             self._check_ifunc(m, sym, found)
+            self._run_resolver(found)
         if r.type not in _HANDLED:  # looked up first (RESOLVE_MAP), then the switch's default
             self._bad_type(m, r.type, False)
         if r.type == R.COPY and found is not None:
