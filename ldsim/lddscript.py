@@ -69,10 +69,19 @@ LDD_SHELL = "/bin/bash"  # the script's `#! /bin/bash`
 
 def run_ldd(world: World, inv: Invocation, argv: list[str], files: FileCache) -> Run:
     out = Run()
-    status = _shell_start(world, inv, files, out)
-    if status:  # the shell's own loader gave up (a preload's missing dependency or version): no script
-        out.status = status
+    status, shell_exit = _shell_start(world, inv, files, out)
+    if status is not None:  # the shell's own loader ended it (LD_DEBUG=help, a preload's missing
+        out.status = status  # dependency or version): the script never runs
         return out
+    _script(world, inv, argv, files, out, shell_exit)
+    if shell_exit is not None:  # the script's own exit
+        out.chunks.extend(shell_exit.chunks)
+    return out
+
+
+def _script(world: World, inv: Invocation, argv: list[str], files: FileCache, out: Run,
+            shell_exit: Run | None) -> None:
+    """The script after the shell started; `shell_exit` is what each subshell prints when it exits."""
     opts = LddOptions()
     args = list(argv)
     while args:
@@ -80,14 +89,14 @@ def run_ldd(world: World, inv: Invocation, argv: list[str], files: FileCache) ->
         if arg in _AMBIGUOUS:
             out.write(2, f"ldd: option `{arg}' is ambiguous\n")
             out.status = 1
-            return out
+            return
         what = _option(arg)
         if what == "help":
             out.write(1, HELP)
-            return out
+            return
         if what == "version":
             out.write(1, version_text(inv))
-            return out
+            return
         if what is not None:
             opts.warn |= what in "dr"
             opts.bind_now |= what == "r"
@@ -101,40 +110,51 @@ def run_ldd(world: World, inv: Invocation, argv: list[str], files: FileCache) ->
         if arg.startswith("-"):
             out.write(2, f"ldd: unrecognized option `{arg}'\nTry `ldd --help' for more information.\n")
             out.status = 1
-            return out
+            return
         break
     if not args:
         out.write(2, "ldd: missing file arguments\nTry `ldd --help' for more information.\n")
         out.status = 1
-        return out
+        return
     single = len(args) == 1
     for given in args:
         if not single:
             out.write(1, f"{given}:\n")
         path = given if "/" in given else "./" + given
-        if _one_file(world, inv, opts, path, files, out) != 0:
+        if _one_file(world, inv, opts, path, files, out, shell_exit) != 0:
             out.status = 1
-    return out
 
 
-def _shell_start(world: World, inv: Invocation, files: FileCache, out: Run) -> int:
-    """The kernel first execs the script's shell with the same environment: its own loader reports
-    LD_PRELOAD entries and LD_AUDIT objects it cannot load, and an LD_PROFILE file it cannot open, on
-    stderr before the script runs, and when a preload it did load cannot be completed (its dependency or a
-    version it needs is missing: fatal, 127 or 1) the script never runs.  Only simulated when one of those
-    three is set (nothing else in the environment makes bash's startup print, short of LD_DEBUG).  Returns
-    the shell's status when its loader ended it, else 0."""
-    from ldsim.ldso import run_exec
-    if (not any(k in ("LD_PRELOAD", "LD_AUDIT", "LD_PROFILE") for k, _ in inv.env)
+def _shell_start(world: World, inv: Invocation, files: FileCache, out: Run) -> tuple[int | None, Run | None]:
+    """The kernel first execs the script's shell with the same environment, and its own loader prints
+    before the script runs: LD_PRELOAD entries and LD_AUDIT objects it cannot load, an LD_PROFILE file
+    it cannot open, LD_DEBUG's warnings and trace of bash's start.  When a preload it did load cannot be
+    completed (its dependency or a version it needs is missing: fatal, 127 or 1) the script never runs.
+    Simulated only when one of those four is set (nothing else in the environment makes bash's startup
+    print).  Returns the shell's status when its loader ended it, else None, and what bash's loader
+    prints when a bash process exits (LD_DEBUG: calling fini ...), or None when that is nothing."""
+    from ldsim.config import Debug, read_environment
+    from ldsim.credentials import secure_for_exec
+    from ldsim.ldso import exec_in_parts
+    if (not any(k in ("LD_PRELOAD", "LD_AUDIT", "LD_PROFILE", "LD_DEBUG") for k, _ in inv.env)
             or not _executable(world, LDD_SHELL)):
-        return 0
-    shell = run_exec(world, inv, [LDD_SHELL], files)
+        return None, None
+    cfg = read_environment(inv.env, secure_for_exec(world, LDD_SHELL, inv.credentials, inv.secure))
+    if cfg.debug and cfg.debug_output and not cfg.secure:
+        cfg.debug = 0  # bash's debug lines go to LD_DEBUG_OUTPUT.PID files, not to ldd's output
+    if cfg.debug & (Debug.BINDINGS | Debug.SYMBOLS | Debug.STATISTICS) and cfg.lazy:
+        raise NotImplementedError("ldd under LD_DEBUG=bindings, symbols or statistics: the lazy bindings "
+                                  "bash's loader makes while bash runs the script are not simulated")
+    shell, shell_exit = exec_in_parts(world, inv, [LDD_SHELL], files, cfg)
     for stream, text in shell.chunks:
         out.write(stream, text)
-    return shell.status
+    if shell.status or cfg.debug_help:
+        return shell.status, None
+    return None, shell_exit if shell_exit is not None and shell_exit.chunks else None
 
 
-def _one_file(world: World, inv: Invocation, opts: LddOptions, path: str, files: FileCache, out: Run) -> int:
+def _one_file(world: World, inv: Invocation, opts: LddOptions, path: str, files: FileCache, out: Run,
+              shell_exit: Run | None = None) -> int:
     try:
         st = world.stat(path)
     except OSError:
@@ -149,30 +169,46 @@ def _one_file(world: World, inv: Invocation, opts: LddOptions, path: str, files:
     musl = _musl_loader(world, inv, path, files)
     if musl is not None:
         return _musl_list(world, inv, musl, path, out)
-    rtld, ret, rtld_inv = _choose_rtld(world, inv, path, files)
+    rtld, ret, rtld_inv = _choose_rtld(world, inv, path, files, out, shell_exit)
     if ret == 1:
         out.write(2, "\tnot a dynamic executable\n")
         return 1
     run = run_ldso(world, _traced_invocation(inv, rtld_inv, opts, ret, files), [path], files, rtld)
-    out.write(1, run.merged())  # try_trace: 2>&1 captured and re-printed on stdout
+    # try_trace is a subshell whose $(...) subshell runs the trace, 2>&1 captured: the inner one exits
+    # first, then the outer prints the captured output and exits
+    _subshell_exit(out, shell_exit)
+    out.write(1, run.merged())
+    _subshell_exit(out, shell_exit)
     return run.status
 
 
-def _choose_rtld(world: World, inv: Invocation, path: str,
-                 files: FileCache) -> tuple[str, int, Invocation]:
-    """For each RTLD of RTLDLIST that is executable: `RTLD --verify FILE`; the first 0 or 2 wins.
-    Each RTLD is simulated with its own build's rules: the profile its binary identifies as."""
+def _subshell_exit(out: Run, shell_exit: Run | None) -> None:
+    """A subshell bash forked (not exec'ed) exits: its loader's exit lines, on ldd's stderr."""
+    if shell_exit is not None:
+        out.chunks.extend(shell_exit.chunks)
+
+
+def _choose_rtld(world: World, inv: Invocation, path: str, files: FileCache, out: Run,
+                 shell_exit: Run | None) -> tuple[str, int, Invocation]:
+    """For each RTLD of RTLDLIST that is executable: `RTLD --version` in a subshell (2>&1, captured),
+    then `RTLD --verify FILE`, whose stderr is ldd's; the first 0 or 2 wins.  Each RTLD is simulated
+    with its own build's rules: the profile its binary identifies as."""
     ret = 1
     for rtld in inv.profile.ldd_rtlds:
         known = _rtld_identity(world, rtld, inv, files)
         if known is _NOT_EXECUTABLE:
             continue
+        _subshell_exit(out, shell_exit)
         if known is _FOREIGN:
             ret = _foreign_verify(world, rtld, path)
             if ret in (0, 2):
                 return rtld, ret, inv
             continue
-        ret = run_ldso(world, known, ["--verify", path], files, rtld).status
+        verify = run_ldso(world, known, ["--verify", path], files, rtld)
+        for stream, text in verify.chunks:
+            if stream == 2:
+                out.write(2, text)
+        ret = verify.status
         if ret in (0, 2):
             return rtld, ret, known
     return "", ret, inv

@@ -184,18 +184,41 @@ def run_ldso(world: World, inv: Invocation, argv: list[str], files: FileCache, l
 
 def run_exec(world: World, inv: Invocation, argv: list[str], files: FileCache) -> Run:
     """Simulate `execve(PROGRAM, ARGV)`: the kernel maps PT_INTERP, which then loads the rest."""
+    run, exit_part = exec_in_parts(world, inv, argv, files)
+    if exit_part is not None:
+        run.chunks.extend(exit_part.chunks)
+    return run
+
+
+def exec_in_parts(world: World, inv: Invocation, argv: list[str], files: FileCache,
+                  cfg: LoaderConfig | None = None) -> tuple[Run, Run | None]:
+    """`execve(PROGRAM, ARGV)` in two parts: everything up to `transferring control`, and what the
+    process prints when it exits normally (_dl_fini: its fini calls, the final statistics), which a
+    process that forks prints once more for each child that exits.  The second is None when the process
+    ended before running (or runs without this loader)."""
     run = Run()
-    cfg = read_environment(inv.env, secure_for_exec(world, argv[0], inv.credentials, inv.secure))
+    if cfg is None:
+        cfg = read_environment(inv.env, secure_for_exec(world, argv[0], inv.credentials, inv.secure))
     if _env_prelude(world, inv, cfg, run):
-        return run
+        return run, None
     kind = _exec_kind(world, argv[0], files, inv)
     if kind == "rtld":  # exec of ld.so itself: it runs as a program and parses its own options
-        return run_ldso(world, inv, argv[1:], files, argv[0])
+        return run_ldso(world, inv, argv[1:], files, argv[0]), None
     if kind == "static":
         run.write(2, f"ldsim: {argv[0]}: statically linked: the kernel runs it without the dynamic loader\n")
-        return run
+        return run, None
     proc = Process(world, inv, cfg, files, program=argv[0], direct=False, record=False)
-    return render_process(proc, run)
+    result = proc.start()
+    run.process = proc
+    run.status = result.status if result.status is not None else 0
+    events = result.events
+    cut = result.running_from
+    render_events(proc, events if cut is None else events[:cut], run)
+    if cut is None:
+        return run, None
+    exit_part = Run()
+    render_events(proc, events[cut:], exit_part)
+    return run, exit_part
 
 
 def _help(world: World, inv: Invocation, cfg: LoaderConfig, files: FileCache, a: LdsoArgs, ld_so_name: str,
@@ -286,12 +309,19 @@ def render_process(proc: Process, run: Run) -> Run:
     """Turn a simulated startup into output: debug lines, messages, the listing, at their places."""
     result = proc.start()
     run.process = proc
+    render_events(proc, result.events, run)
+    run.status = result.status if result.status is not None else 0
+    return run
+
+
+def render_events(proc: Process, events: list, run: Run) -> None:
+    """Some of a process's events as its output (LD_DEBUG_OUTPUT: the debug lines go to FILE.PID)."""
     pid = proc.inv.pid
     debug_file = None
     if proc.cfg.debug and proc.cfg.debug_output and not proc.cfg.secure:
         debug_file = _open_debug_output(proc.cfg.debug_output, pid)
     debug_stream = 2 if debug_file is None else 1 if debug_file is False else 3
-    for e in result.events:
+    for e in events:
         if isinstance(e, ev.Output):
             run.write(e.stream, e.text)
         elif isinstance(e, ev.Listing):
@@ -308,8 +338,6 @@ def render_process(proc: Process, run: Run) -> Run:
                 run.write(debug_stream, text)
     if debug_file not in (None, False):
         debug_file.close()
-    run.status = result.status if result.status is not None else 0
-    return run
 
 
 def _open_debug_output(base: str, pid: int):

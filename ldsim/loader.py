@@ -84,12 +84,14 @@ class Request(Record):
 class Startup(Value):
     """What a simulated startup produced."""
 
-    _fields = ("main", "objects", "searchlist", "events", "status", "preloads", "requests", "initfini")
+    _fields = ("main", "objects", "searchlist", "events", "status", "preloads", "requests", "initfini",
+               "running_from")
 
     def __init__(self, main: LinkMap | None = None, objects: list[LinkMap] | None = None,
                  searchlist: list[LinkMap] | None = None, events: list[ev.Event] | None = None,
                  status: int | None = None, preloads: list[LinkMap] | None = None,
-                 requests: list[Request] | None = None, initfini: list[LinkMap] | None = None) -> None:
+                 requests: list[Request] | None = None, initfini: list[LinkMap] | None = None,
+                 running_from: int | None = None) -> None:
         self.main = main
         self.objects = [] if objects is None else objects  # the l_next chain
         self.searchlist = [] if searchlist is None else searchlist  # main's l_searchlist (global scope)
@@ -99,6 +101,9 @@ class Startup(Value):
         self.requests = [] if requests is None else requests  # every map_object call, in order
         # main's l_initfini (sorted); None when the run ended before, or only listed its objects
         self.initfini = initfini
+        # events[running_from:] happen once the program runs (its exit: fini calls, final statistics);
+        # None when control was never transferred to it
+        self.running_from = running_from
 
 
 class Process:
