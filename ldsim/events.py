@@ -65,6 +65,7 @@ class EmptyDstAuxiliary(NamedTuple):
 
 
 class GeneratingLinkMap(NamedTuple):
+    """width: the loader's sizeof (void *) * 2, the field width of every number (8 for a 32-bit ld.so)."""
     name: str
     dynamic: int
     base: int
@@ -72,6 +73,7 @@ class GeneratingLinkMap(NamedTuple):
     entry: int
     phdr: int
     phnum: int
+    width: int = 16
     category = Debug.FILES
 
 

@@ -346,7 +346,7 @@ class Process:
         loads = facts.loads
         layout = self._layout(elf, facts, exe)
         if not self.quiet:
-            self.emit(ev.GeneratingLinkMap(name, *layout, elf.e_phnum))
+            self.emit(ev.GeneratingLinkMap(name, *layout, elf.e_phnum, 16 if self.profile.ei_class == 2 else 8))
         if not facts.aligned:
             raise LoadError(name, "ELF load command address/offset not page-aligned", 0)
         if not loads:

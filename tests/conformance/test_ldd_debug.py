@@ -88,3 +88,16 @@ def _before_running(stderr: bytes) -> bytes:
     """The lines up to `transferring control`."""
     cut = stderr.find(b"transferring control")
     return stderr if cut < 0 else stderr[:stderr.find(b"\n", cut) + 1]
+
+
+def test_a_32_bit_program_under_ld_debug_files(tmp_path) -> None:
+    """The i386 loader's `generating link map` lines: every field sizeof (void *) * 2 wide."""
+    src = tmp_path / "m.c"
+    src.write_text("int main(void) { return 0; }\n")
+    prog = str(tmp_path / "m32")
+    if subprocess.run(["gcc", "-m32", "-o", prog, str(src)], capture_output=True).returncode:
+        pytest.skip("gcc -m32 cannot link (Debian: gcc-multilib)")
+    if not os.path.exists("/lib/ld-linux.so.2"):
+        pytest.skip("no i386 loader (Debian: libc6-i386)")
+    for env in ({"LD_DEBUG": "files"}, {"LD_DEBUG": "libs,files", "LD_LIBRARY_PATH": str(tmp_path)}):
+        assert_same(oracle.real_ldd([prog], env, str(tmp_path)), oracle.ldsim_ldd([prog], env, str(tmp_path)))
