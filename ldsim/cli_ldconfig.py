@@ -109,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Standalone entry point for tests: `python -m ldsim.cli_ldconfig ARGS`."""
+    from ldsim.cli import byte_faithful_streams
+    byte_faithful_streams()
     parser = argparse.ArgumentParser(prog="ldsim")
     sub = parser.add_subparsers()
     add_parser(sub)

@@ -225,3 +225,42 @@ def test_host_verbose_scan_without_writing(tmp_path):
     sim = subprocess.run([sys.executable, "-m", "ldsim.cli_ldconfig", "-v", "-N", "-X"], capture_output=True,
                          text=True, errors="surrogateescape", env=env, cwd=REPO)
     assert (sim.returncode, sim.stdout, sim.stderr) == (real.returncode, real.stdout, real.stderr)
+
+
+# ------------------------------------------------------------------ twin roots built from a few files
+
+
+def _twin(tmp_path: Path, files: dict[str, bytes | str | Path]) -> tuple[Path, Path]:
+    """Two identical roots: `files` maps an in-root path (str, may carry surrogate-escaped bytes) to its
+    content (bytes), a symlink target ('-> TARGET') or a library to copy (Path)."""
+    roots = tmp_path / "real", tmp_path / "sim"
+    for root in roots:
+        (root / "var/cache/ldconfig").mkdir(parents=True)
+        for rel, content in files.items():
+            p = root / rel.lstrip("/")
+            p.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, Path):
+                shutil.copyfile(content, p)
+            elif isinstance(content, str):
+                assert content.startswith("-> ")
+                p.symlink_to(content[3:])
+            else:
+                p.write_bytes(content)
+    return roots
+
+
+def _same_run(real_root: Path, sim_root: Path, *args: str) -> None:
+    real = run_real(real_root, *args)
+    sim = run_ldsim(sim_root, *args)
+    assert (sim.returncode, sim.stdout, sim.stderr) == (real.returncode, real.stdout, real.stderr)
+    assert _links(sim_root) == _links(real_root)
+
+
+def test_undecodable_bytes_in_names_are_printed_unchanged(tmp_path, libs):
+    """ldconfig writes file names as bytes: a Latin-1 name is not turned into `\\udce9` on stderr."""
+    e = os.fsdecode(b"\xe9")
+    real_root, sim_root = _twin(tmp_path, {
+        "/etc/ld.so.conf": f"/opt/a\n/opt/b{e}\n".encode("utf-8", "surrogateescape"),
+        f"/opt/a/libjunk{e}.so.1": b"not an ELF file, long enough to be mapped and checked" * 2,
+        f"/opt/a/liba{e}.so.1.2": libs["a64"], "/usr/lib/placeholder": b""})
+    _same_run(real_root, sim_root, "-v", "-X", "-C", "/c")
