@@ -99,6 +99,7 @@ class Plan:
     entries: list[NewEntry] = field(default_factory=list)  # in add_to_cache order
     hwcaps_names: list[str] = field(default_factory=list)  # every glibc-hwcaps name met
     actions: list[LinkAction] = field(default_factory=list)
+    unlinked: set[str] = field(default_factory=set)  # stale links search_dir removed: gone for create_links
     output: list[tuple[Stream, str]] = field(default_factory=list)  # lines, stdout=1 stderr=2
     exit_status: int = 0
     aborts: bool = False  # glibc 2.36 aborts after writing (old/compat with legacy-hwcap entries)
@@ -459,8 +460,9 @@ def _create_links(plan: Plan, opts: Options, world: World, path: str, libname: s
     """Mirrors `create_links` (elf/ldconfig.c)."""
     full_lib, full_so = f"{path}/{libname}", f"{path}/{soname}"
     do_link = do_remove = True
+    gone = full_so in plan.unlinked  # ldconfig unlinked it while scanning, before any create_links
     try:
-        st_so = world.stat(full_so)
+        st_so = None if gone else world.stat(full_so)
     except OSError:
         st_so = None
     if st_so is not None:
@@ -484,7 +486,7 @@ def _create_links(plan: Plan, opts: Options, world: World, path: str, libname: s
                 pass
     else:
         try:
-            do_remove = S.S_ISLNK(world.lstat(full_so).st_mode)
+            do_remove = not gone and S.S_ISLNK(world.lstat(full_so).st_mode)
         except OSError:
             do_remove = False
     line = f"\t{soname} -> {libname}"
@@ -524,6 +526,7 @@ def _scan_entry(plan: Plan, opts: Options, world: World, dirs: _DirList, entry: 
                 plan.err(f"Cannot stat {file_name}", e)
             if opts.link and ".so." in name:
                 plan.actions.append(LinkAction("unlink", file_name))
+                plan.unlinked.add(file_name)
             return
         is_dir = S.S_ISDIR(ident.st_mode)
     else:

@@ -264,3 +264,12 @@ def test_undecodable_bytes_in_names_are_printed_unchanged(tmp_path, libs):
         f"/opt/a/libjunk{e}.so.1": b"not an ELF file, long enough to be mapped and checked" * 2,
         f"/opt/a/liba{e}.so.1.2": libs["a64"], "/usr/lib/placeholder": b""})
     _same_run(real_root, sim_root, "-v", "-X", "-C", "/c")
+
+
+def test_stale_soname_link_is_replaced_once(tmp_path, libs):
+    """A dangling `SONAME` link is unlinked while the directory is read (`.so.` in its name), so
+    create_links finds nothing to remove and only makes the new link: no second unlink."""
+    real_root, sim_root = _twin(tmp_path, {
+        "/etc/ld.so.conf": b"/opt/a\n", "/opt/a/liba.so.1.2": libs["a64"],
+        "/opt/a/liba.so.1": "-> liba.so.1.0", "/opt/a/libgone.so.3": "-> nowhere", "/usr/lib/placeholder": b""})
+    _same_run(real_root, sim_root, "-v", "-C", "/c")
