@@ -273,3 +273,20 @@ def test_stale_soname_link_is_replaced_once(tmp_path, libs):
         "/etc/ld.so.conf": b"/opt/a\n", "/opt/a/liba.so.1.2": libs["a64"],
         "/opt/a/liba.so.1": "-> liba.so.1.0", "/opt/a/libgone.so.3": "-> nowhere", "/usr/lib/placeholder": b""})
     _same_run(real_root, sim_root, "-v", "-C", "/c")
+
+
+@pytest.mark.parametrize("conf_name,conf", [
+    ("/etc/ld.so.conf", "include /etc//conf.d/*.conf\n"),  # the pattern's own text names the files
+    ("/etc/ld.so.conf", "include /etc/co*//[[:alpha:]].conf\n"),  # a matched directory, then a class
+    ("/etc/ld.so.conf", "include /etc/conf.d/[^x].conf /etc/conf.d/\\*.conf\n"),  # '^' negates; escaped '*'
+    ("/etc/ld.so.conf", "include ./conf.d/.*\n"),  # '.*' also matches '.' and '..' (directories: empty)
+    ("etc/ld.so.conf", "include conf.d/y.conf\n"),  # a relative -f: names stay relative
+    ("ld.so.conf", "include etc/conf.d/*.conf\n"),  # no '/' in the file name: relative to the cwd
+])
+def test_include_patterns_and_file_names(tmp_path, libs, conf_name, conf):
+    real_root, sim_root = _twin(tmp_path, {
+        conf_name: conf.encode(), "/etc/conf.d/x.conf": b"/opt/a\n", "/etc/conf.d/y.conf": b"/opt/b\nhwcap 0 y\n",
+        "/etc/conf.d/*.conf": b"/opt/c\n", "/etc/conf.d/.h.conf": b"hwcap 1 h\n",
+        "/opt/a/liba.so.1.2": libs["a64"], "/opt/b/libb.so.2.0": libs["b64"], "/opt/c/libd.so.4": libs["d64"],
+        "/usr/lib/placeholder": b""})
+    _same_run(real_root, sim_root, "-v", "-X", "-C", "/c", "-f", conf_name)
