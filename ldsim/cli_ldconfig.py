@@ -1,7 +1,8 @@
 """`ldsim ldconfig`: the ldconfig 2.36 emulation as a subcommand (wired into ldsim/cli.py).
 
 Exit status: 0 success; 1 where ldconfig exits 1 (relative dir while building a cache, relative include
-under path translation, unreadable or invalid cache with -p) and for ldsim's own write failures;
+under path translation, unreadable or invalid cache with -p: ldconfig's own messages) and for ldsim's own
+write failures;
 134 where glibc 2.36 ldconfig aborts after writing an old/compat cache with legacy-hwcap entries.
 Emulated ldconfig messages keep their `ldconfig: ` prefix; ldsim's own errors are one line
 `ldsim: FILE: reason`.
@@ -10,11 +11,14 @@ Emulated ldconfig messages keep their `ldconfig: ` prefix; ldsim's own errors ar
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import stat as S
 import sys
 
 from ldsim import ldcache
-from ldsim.ldconfig import LD_SO_CACHE, LD_SO_CONF, HWCAP_IMPORTANT, Options, apply_plan, plan_ldconfig
+from ldsim.ldconfig import (LD_SO_CACHE, LD_SO_CONF, HWCAP_IMPORTANT, Options, apply_plan, error_lines,
+                            plan_ldconfig)
 from ldsim.render.ldconfig import print_cache_error, print_cache_lines, render_lines
 from ldsim.world import make_world
 
@@ -53,18 +57,24 @@ def _hwcap_mask() -> int:
 
 
 def _print_cache(args: argparse.Namespace, world) -> int:
+    """Mirrors `print_cache` (elf/cache.c): its messages are ldconfig's own, all fatal (exit 1)."""
     name = args.cache or LD_SO_CACHE
     try:
-        data = world.read(name)
+        st = world.stat(name)
+        # open(O_RDONLY) succeeds on a directory; mapping it fails
+        data = world.read(name) if not S.S_ISDIR(st.st_mode) else None
     except OSError as e:
-        print(f"ldsim: {name}: can't open cache file: {e.strerror}", file=sys.stderr)
+        sys.stderr.write(render_lines(error_lines(f"Can't open cache file {name}\n", e)))
+        return 1
+    if data is None:
+        sys.stderr.write(render_lines(error_lines("mmap of cache file failed.\n", errno.ENODEV)))
         return 1
     if not data:
         return 0
     cache = ldcache.parse_cache(data)
     err = print_cache_error(data, cache, name)
     if err is not None:
-        print(f"ldsim: {name}: {err}", file=sys.stderr)
+        sys.stderr.write(render_lines(error_lines(err)))
         return 1
     sys.stdout.write(render_lines(print_cache_lines(cache, name)))
     return 0

@@ -53,6 +53,13 @@ LD_SONAMES = (
 Stream = Literal[1, 2]
 
 
+def error_lines(msg: str, e: OSError | int | None = None) -> list[str]:
+    """`error (status, errnum, msg)`: newlines inside the message (often a trailing one) split lines."""
+    num = e.errno if isinstance(e, OSError) else e
+    text = "ldconfig: " + msg + (": " + os.strerror(num) if num else "")
+    return text.split("\n")
+
+
 @dataclass(frozen=True)
 class Options:
     """ldconfig's command line.  `hwcap_mask` stands for LD_HWCAP_MASK (strtoul'd by the caller)."""
@@ -108,10 +115,7 @@ class Plan:
         self.output.append((1, text))
 
     def err(self, msg: str, e: OSError | int | None = None) -> None:
-        """`error (0, errnum, msg)`: newlines inside the message (often a trailing one) split lines."""
-        num = e.errno if isinstance(e, OSError) else e
-        text = "ldconfig: " + msg + (": " + os.strerror(num) if num else "")
-        self.output.extend((2, line) for line in text.split("\n"))
+        self.output.extend((2, line) for line in error_lines(msg, e))
 
     def cache_bytes(self, opts: Options) -> bytes:
         return ldcache.build_cache(self.entries, opts.fmt, opts.generator, self.hwcaps_names)

@@ -290,3 +290,37 @@ def test_include_patterns_and_file_names(tmp_path, libs, conf_name, conf):
         "/opt/a/liba.so.1.2": libs["a64"], "/opt/b/libb.so.2.0": libs["b64"], "/opt/c/libd.so.4": libs["d64"],
         "/usr/lib/placeholder": b""})
     _same_run(real_root, sim_root, "-v", "-X", "-C", "/c", "-f", conf_name)
+
+
+def _corrupt(data: bytes, how: str) -> bytes | None:
+    b = bytearray(data)
+    if how == "truncated":
+        return bytes(b[:10])
+    if how == "big-endian":
+        b[28] = 3
+    elif how == "extension-outside":
+        b[32:36] = (len(b) + 64).to_bytes(4, "little")
+    elif how == "extension-bad-magic":
+        off = int.from_bytes(b[32:36], "little")
+        b[off:off + 4] = b"\0\0\0\0"
+    elif how == "empty":
+        return b""
+    elif how == "garbage":
+        return b"not a cache file at all" * 3
+    return bytes(b)
+
+
+@pytest.mark.parametrize("how", ["truncated", "big-endian", "extension-outside", "extension-bad-magic", "empty",
+                                 "garbage", "missing", "directory"])
+def test_print_cache_errors_are_ldconfigs(tmp_path, libs, how):
+    """`ldconfig -p` on a damaged or absent cache: print_cache's own fatal messages and exit status."""
+    real_root, sim_root = _twin(tmp_path, {"/etc/ld.so.conf": b"/opt/a\n", "/opt/a/liba.so.1.2": libs["a64"],
+                                           "/opt/a/glibc-hwcaps/x86-64-v3/liba.so.1": libs["a64"]})
+    assert run_real(real_root, "-X", "-C", "/good").returncode == 0
+    good = (real_root / "good").read_bytes()
+    for root in (real_root, sim_root):
+        if how == "directory":
+            (root / "c").mkdir()
+        elif how != "missing":
+            (root / "c").write_bytes(_corrupt(good, how))
+    _same_run(real_root, sim_root, "-p", "-C", "/c")
