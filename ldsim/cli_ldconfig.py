@@ -106,8 +106,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"ldsim: dry-run: write {opts.cache_file} ({len(plan.entries)} entries, {size} bytes)")
         return 0
     errors = apply_plan(world, opts, plan)
-    for e in errors:
-        print(f"ldsim: {e}", file=sys.stderr)
+    sys.stderr.write(render_lines(errors))
     if errors:
         return 1
     if plan.aborts:

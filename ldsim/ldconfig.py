@@ -13,7 +13,6 @@ ld.so's (check_ptr only bounds start pointers, i386 libc6 detection, ISA level f
 
 from __future__ import annotations
 
-import errno
 import os
 import stat as S
 import struct
@@ -691,11 +690,13 @@ def _host_dir(world: World, path: str) -> str:
 
 
 def apply_plan(world: World, opts: Options, plan: Plan) -> list[str]:
-    """Perform the link actions and write the cache (temp file + rename).  Returns error lines."""
+    """Perform the link actions, then write the cache as `save_cache` does (temp file `CACHE~`, then
+    rename).  Returns the stderr lines: ldsim's own for a link it could not make, ldconfig's fatal
+    messages for the cache (which end the run: exit 1)."""
     errors: list[str] = []
     for act in plan.actions:
-        host = _host_dir(world, act.path)
         try:
+            host = _host_dir(world, act.path)
             if act.kind == "unlink":
                 os.unlink(host)
             else:
@@ -705,21 +706,38 @@ def apply_plan(world: World, opts: Options, plan: Plan) -> list[str]:
                 os.symlink(act.target, tmp)
                 os.replace(tmp, host)
         except OSError as e:
-            errors.append(f"{act.path}: {e.strerror}")
+            errors.append(f"ldsim: {act.path}: {e.strerror}")
     if opts.build_cache and not opts.manual_link and plan.exit_status == 0:
-        host = _host_dir(world, opts.cache_file)
-        tmp = host + "~"
-        try:
-            if os.path.lexists(tmp):
-                os.unlink(tmp)
-            fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-            try:
-                os.write(fd, plan.cache_bytes(opts))
-                os.fchmod(fd, 0o644)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, host)
-        except OSError as e:
-            errors.append(f"{opts.cache_file}: {e.strerror or os.strerror(e.errno or errno.EIO)}")
+        errors += _save_cache(world, opts, plan.cache_bytes(opts))
     return errors
+
+
+def _save_cache(world: World, opts: Options, data: bytes) -> list[str]:
+    """Mirrors the writing half of `save_cache` (elf/cache.c): an existing `CACHE~` is truncated and
+    reused (a symlink there fails: O_NOFOLLOW), each failure is fatal with its own message."""
+    name, temp_name = opts.cache_file, opts.cache_file + "~"
+    try:
+        host_tmp = _host_dir(world, temp_name)
+        fd = os.open(host_tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    except OSError as e:
+        return error_lines(f"Can't create temporary cache file {temp_name}", e)
+    try:
+        try:
+            os.write(fd, data)
+        except OSError as e:
+            return error_lines("Writing of cache data failed", e)
+        try:
+            os.chmod(host_tmp, 0o644)  # "make sure user can always read cache file"
+        except OSError as e:
+            return error_lines(f"Changing access rights of {temp_name} to 0644 failed", e)
+        try:
+            os.fsync(fd)
+        except OSError as e:
+            return error_lines("Writing of cache data failed", e)
+    finally:
+        os.close(fd)
+    try:
+        os.rename(host_tmp, _host_dir(world, name))
+    except OSError as e:
+        return error_lines(f"Renaming of {temp_name} to {name} failed", e)
+    return []

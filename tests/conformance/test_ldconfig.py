@@ -324,3 +324,21 @@ def test_print_cache_errors_are_ldconfigs(tmp_path, libs, how):
         elif how != "missing":
             (root / "c").write_bytes(_corrupt(good, how))
     _same_run(real_root, sim_root, "-p", "-C", "/c")
+
+
+@pytest.mark.parametrize("cache,extra", [
+    ("/nodir/c", {}),  # Can't create temporary cache file /nodir/c~: No such file or directory
+    ("/c", {"/c~": "-> /etc/x"}),  # O_NOFOLLOW: Too many levels of symbolic links
+    ("/c", {"/c~/x": b""}),  # the temporary name is a directory: Is a directory
+    ("/c", {"/c/x": b""}),  # Renaming of /c~ to /c failed: Is a directory (the temporary file stays)
+    ("/c", {"/c~": b"an old temporary file, truncated and reused"}),
+])
+def test_cache_write_failures_are_ldconfigs(tmp_path, libs, cache, extra):
+    real_root, sim_root = _twin(tmp_path, {"/etc/ld.so.conf": b"/opt/a\n", "/opt/a/liba.so.1.2": libs["a64"],
+                                           "/usr/lib/placeholder": b"", **extra})
+    _same_run(real_root, sim_root, "-C", cache)
+    for name in ("c", "c~"):
+        real, sim = real_root / name, sim_root / name
+        assert real.is_file() == sim.is_file()
+        if real.is_file():
+            assert (real.read_bytes(), real.stat().st_mode) == (sim.read_bytes(), sim.stat().st_mode)
