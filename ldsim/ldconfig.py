@@ -198,20 +198,32 @@ class _ElfInfo:
     isa_level: int
 
 
-def _unpack(st: struct.Struct, data: bytes, off: int) -> tuple:
-    """A read ldconfig would do through a pointer it checked only at its start (check_ptr)."""
-    if off < 0 or off > len(data):
-        raise _Truncated
-    if off + st.size > len(data):
-        raise _Truncated  # ldconfig would read past its mapping; we call it truncated
-    return st.unpack_from(data, off)
+PAGE_SIZE = 4096
 
 
-def _cstring(data: bytes, off: int) -> str:
-    if off < 0 or off > len(data):
+def _mapped(data: bytes) -> bytes:
+    """The file as ldconfig's mmap shows it: the last page is filled with zeros past the end."""
+    return data + bytes(-len(data) % PAGE_SIZE)
+
+
+def _check_ptr(off: int, file_length: int) -> None:
+    """Mirrors readelflib.c's `check_ptr`: a pointer past the end of the file (not at it) is truncation."""
+    if off < 0 or off > file_length:
         raise _Truncated
-    end = data.find(b"\0", off)
-    return data[off:end if end >= 0 else len(data)].decode("utf-8", "surrogateescape")
+
+
+def _unpack(st: struct.Struct, mem: bytes, off: int) -> tuple:
+    """A read through a pointer: zeros past the end of the file, within its last page."""
+    if off < 0 or off + st.size > len(mem):
+        raise _Truncated  # ldconfig would fault outside its mapping; we call it truncated
+    return st.unpack_from(mem, off)
+
+
+def _cstring(mem: bytes, off: int) -> str:
+    if off < 0 or off > len(mem):
+        raise _Truncated
+    end = mem.find(b"\0", off)
+    return mem[off:end if end >= 0 else len(mem)].decode("utf-8", "surrogateescape")
 
 
 def _isa_level(data: bytes, L: _Layout, off: int, size: int) -> int:
@@ -263,14 +275,15 @@ def _process_elf_class(plan: Plan, opts: Options, data: bytes, file_name: str, c
                 plan.err(f"Unknown ELFCLASS in file {file_name}.\n")
         return None
     L = _L32 if cls == 32 else _L64
-    e_type, _m, _v, _entry, phoff, _sh, _f, _eh, _phentsize, phnum = _unpack(L.ehdr, data, 0)
-    if phoff > len(data):
-        raise _Truncated
+    length, mem = len(data), _mapped(data)
+    e_type, _m, _v, _entry, phoff, _sh, _f, _eh, _phentsize, phnum = _unpack(L.ehdr, mem, 0)
+    _check_ptr(phoff, length)
     info = _ElfInfo(FLAG_ELF, None, 0)
     dyn_addr = dyn_size = 0
     phdrs = []
     for i in range(phnum):
-        ph = _unpack(L.phdr, data, phoff + i * L.phdr.size)
+        _check_ptr(phoff + i * L.phdr.size, length)  # the start of each header only
+        ph = _unpack(L.phdr, mem, phoff + i * L.phdr.size)
         if cls == 32:
             p_type, p_offset, p_vaddr, _pa, p_filesz, _ms, _fl, p_align = ph
         else:
@@ -279,39 +292,47 @@ def _process_elf_class(plan: Plan, opts: Options, data: bytes, file_name: str, c
         if p_type == PT_DYNAMIC:
             if dyn_addr:
                 plan.err("more than one dynamic segment\n")
-            dyn_addr, dyn_size = p_offset, p_filesz
+            dyn_addr, dyn_size = p_offset & 0xFFFFFFFF, p_filesz  # dynamic_addr is an unsigned int
         elif p_type == PT_INTERP:
-            if _cstring(data, p_offset) in KNOWN_INTERPRETERS:
+            _check_ptr(p_offset, length)
+            if _cstring(mem, p_offset) in KNOWN_INTERPRETERS:
                 info.flag = FLAG_ELF_LIBC6
         elif p_type == PT_GNU_PROPERTY and p_align == L.addr:
-            info.isa_level = _isa_level(data, L, p_offset, p_filesz)
+            info.isa_level = _isa_level(mem, L, p_offset, p_filesz)
     if dyn_size == 0:
         return None
+    _check_ptr(dyn_addr, length)
     strtab = None
-    dyns = []
     pos = dyn_addr
-    while True:
-        tag, val = _unpack(L.dyn, data, pos)
+    while True:  # the DT_STRTAB search checks each entry after reading its tag
+        tag, val = _unpack(L.dyn, mem, pos)
         if tag == DT_NULL:
             break
-        dyns.append((tag, val))
-        pos += L.dyn.size
-    for tag, val in dyns:
+        _check_ptr(pos, length)
         if tag == DT_STRTAB:
             loadoff = 0
             for p_type, p_offset, p_vaddr, p_filesz in phdrs:
                 if p_type == PT_LOAD and p_vaddr <= val < p_vaddr + p_filesz:
                     loadoff = p_vaddr - p_offset
                     break
-            strtab = val - loadoff
-            if strtab < 0 or strtab > len(data):
-                raise _Truncated
+            # `file_contents + d_val - loadoff`: an Elf32_Off loadoff is unsigned 32-bit, so a segment
+            # whose offset exceeds its address puts the table ~4 GiB below the mapping; in 64-bit
+            # files the subtraction wraps to the same address as signed arithmetic
+            strtab = val - (loadoff & 0xFFFFFFFF if cls == 32 else loadoff)
+            _check_ptr(strtab, length)
             break
+        pos += L.dyn.size
     if strtab is None:
         return None
-    for tag, val in dyns:
+    pos = dyn_addr
+    while True:  # DT_NEEDED and DT_SONAME: entries unchecked, names checked
+        tag, val = _unpack(L.dyn, mem, pos)
+        if tag == DT_NULL:
+            break
+        pos += L.dyn.size
         if tag in (DT_NEEDED, DT_SONAME):
-            name = _cstring(data, strtab + val)
+            _check_ptr(strtab + val, length)
+            name = _cstring(mem, strtab + val)
             if tag == DT_NEEDED:
                 if info.flag == FLAG_ELF and name in KNOWN_LIBS:
                     info.flag = FLAG_ELF_LIBC6

@@ -342,3 +342,58 @@ def test_cache_write_failures_are_ldconfigs(tmp_path, libs, cache, extra):
         assert real.is_file() == sim.is_file()
         if real.is_file():
             assert (real.read_bytes(), real.stat().st_mode) == (sim.read_bytes(), sim.stat().st_mode)
+
+
+def _phdrs(data: bytes) -> list[tuple[int, int, int]]:
+    """(p_type, p_offset, header offset) of each program header of a little-endian ELF file."""
+    is64 = data[4] == 2
+    phoff = int.from_bytes(data[32:40] if is64 else data[28:32], "little")
+    size = 56 if is64 else 32
+    count = int.from_bytes(data[56:58] if is64 else data[44:46], "little")
+    out = []
+    for i in range(count):
+        h = phoff + i * size
+        off = int.from_bytes(data[h + 8:h + 16] if is64 else data[h + 4:h + 8], "little")
+        out.append((int.from_bytes(data[h:h + 4], "little"), off, h))
+    return out
+
+
+def test_reads_past_the_end_see_the_mapped_page(tmp_path, libs):
+    """check_ptr tests only where a read starts: a dynamic section cut by the end of the file reads on
+    in the zero-filled rest of the mapped page (DT_NULL: no 'truncated'); a 32-bit Elf32_Off load offset
+    wraps to put the string table far below the file ('truncated')."""
+    a64 = libs["a64"].read_bytes()
+    dyn = next(off for t, off, _ in _phdrs(a64) if t == 2)
+    files: dict[str, bytes | str | Path] = {"/etc/ld.so.conf": b"/opt/a\n", "/usr/lib/placeholder": b""}
+    for n in (20, 36, 40):  # cut in the 2nd and 3rd entries
+        files[f"/opt/a/libcut{n}.so.1"] = a64[:dyn + n]
+    for key in ("i386", "a64"):
+        if libs[key] is not None:
+            b = bytearray(libs[key].read_bytes())
+            load = next(h for t, _, h in _phdrs(bytes(b)) if t == 1)
+            off_at = load + (8 if b[4] == 2 else 4)
+            b[off_at] = 0x9A  # first PT_LOAD: p_offset 0x9a, p_vaddr 0
+            files[f"/opt/a/libwrap{key}.so.1"] = bytes(b)
+    real_root, sim_root = _twin(tmp_path, files)
+    _same_run(real_root, sim_root, "-v", "-X", "-C", "/c")
+    assert (sim_root / "c").read_bytes() == (real_root / "c").read_bytes()
+
+
+def test_mutated_libraries(tmp_path, libs):
+    """Seeded byte mutations and truncations of real libraries: the same verdict for each file."""
+    import random
+    rng = random.Random(1)
+    sources = [libs[k].read_bytes() for k in ("a64", "i386") if libs[k] is not None]
+    files: dict[str, bytes | str | Path] = {"/etc/ld.so.conf": b"/opt/a\n", "/usr/lib/placeholder": b""}
+    for i in range(40):
+        b = bytearray(rng.choice(sources))
+        if i % 3 == 0:
+            b = b[:rng.randint(64, len(b))]
+        else:
+            for _ in range(rng.randint(1, 3)):
+                b[rng.choice([rng.randint(0, 64), rng.randint(64, 64 + 56 * 12), rng.randint(0, len(b) - 1)])] = \
+                    rng.randint(0, 255)
+        files[f"/opt/a/libm{i}.so.1"] = bytes(b)
+    real_root, sim_root = _twin(tmp_path, files)
+    _same_run(real_root, sim_root, "-v", "-X", "-C", "/c")
+    assert (sim_root / "c").read_bytes() == (real_root / "c").read_bytes()
