@@ -23,6 +23,12 @@ from ldsim.render.ldconfig import print_cache_error, print_cache_lines, render_l
 from ldsim.world import make_world
 
 EXIT_ABORT = 134
+# print_version (elf/ldconfig.c) of the simulated build
+VERSION_TEXT = """ldconfig (Debian GLIBC 2.36-9+deb12u14) 2.36
+Copyright (C) 2022 Free Software Foundation, Inc.
+This is free software; see the source for copying conditions.  There is NO
+warranty; not even for MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.
+Written by Andreas Jaeger."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -30,15 +36,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("-r", dest="root", metavar="ROOT", help="operate inside ROOT (as ldconfig -r as root)")
     p.add_argument("-f", dest="conf", metavar="CONF", default=LD_SO_CONF)
     p.add_argument("-C", dest="cache", metavar="CACHE", default=None)
-    p.add_argument("-c", dest="format", metavar="FORMAT", default="new",
+    p.add_argument("-c", "--format", dest="format", metavar="FORMAT", default="new",
                    help="new|compat|old (other words are ignored, as by ldconfig)")
     p.add_argument("-n", dest="only_cline", action="store_true", help="only command-line dirs, no cache")
     p.add_argument("-N", dest="no_cache", action="store_true", help="do not build the cache")
     p.add_argument("-X", dest="no_links", action="store_true", help="do not update links")
     p.add_argument("-l", dest="manual_link", action="store_true", help="link the given library files")
-    p.add_argument("-p", dest="print_cache", action="store_true", help="print the cache")
-    p.add_argument("-v", dest="verbose", action="store_true")
-    p.add_argument("-i", dest="ignore_aux", action="store_true", help="accepted; the aux cache is never used")
+    p.add_argument("-p", "--print-cache", dest="print_cache", action="store_true", help="print the cache")
+    p.add_argument("-v", "--verbose", dest="verbose", action="store_true")
+    p.add_argument("-i", "--ignore-aux-cache", dest="ignore_aux", action="store_true",
+                   help="accepted; the aux cache is never used")
+    p.add_argument("-V", "--version", dest="version", action="store_true", help="print ldconfig's version")
     p.add_argument("--dry-run", action="store_true", help="report links and cache instead of writing")
     p.add_argument("dirs", nargs="*", metavar="DIR")
     p.set_defaults(func=run)
@@ -81,6 +89,9 @@ def _print_cache(args: argparse.Namespace, world) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.version:  # argp answers it while parsing, before anything else
+        print(VERSION_TEXT)
+        return 0
     world = make_world(args.root)
     if args.print_cache:
         return _print_cache(args, world)

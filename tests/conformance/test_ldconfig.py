@@ -397,3 +397,18 @@ def test_mutated_libraries(tmp_path, libs):
     real_root, sim_root = _twin(tmp_path, files)
     _same_run(real_root, sim_root, "-v", "-X", "-C", "/c")
     assert (sim_root / "c").read_bytes() == (real_root / "c").read_bytes()
+
+
+@pytest.mark.parametrize("args", [
+    ("--verbose", "-C", "/c"), ("--verb", "-C", "/c"), ("--format=compat", "-C", "/c"), ("--format", "old", "-C", "/c"),
+    ("--ignore-aux-cache", "-C", "/c"), ("--print-cache", "-C", "/etc/c0"), ("--print", "-C", "/etc/c0"),
+    ("--version",), ("-V",),
+])
+def test_long_options(tmp_path, libs, args):
+    """argp's long names: --print-cache, --verbose, --format, --ignore-aux-cache (prefixes too), --version."""
+    real_root, sim_root = _twin(tmp_path, {"/etc/ld.so.conf": b"/opt/a\n", "/opt/a/liba.so.1.2": libs["a64"],
+                                           "/usr/lib/placeholder": b""})
+    for root in (real_root, sim_root):
+        assert run_real(root, "-X", "-C", "/etc/c0").returncode == 0
+    _same_run(real_root, sim_root, *args)
+    assert [p.read_bytes() for p in sorted(sim_root.glob("c*"))] == [p.read_bytes() for p in sorted(real_root.glob("c*"))]
