@@ -310,15 +310,20 @@ def _process_elf_class(plan: Plan, opts: Options, data: bytes, file_name: str, c
             break
         _check_ptr(pos, length)
         if tag == DT_STRTAB:
-            loadoff = 0
+            # ElfW(Off) loadoff = -1, also its "not found" mark: a segment whose address minus offset
+            # is all ones counts as none (loadoff 0)
+            off_mask = (1 << cls) - 1
+            loadoff = off_mask
             for p_type, p_offset, p_vaddr, p_filesz in phdrs:
                 if p_type == PT_LOAD and p_vaddr <= val < p_vaddr + p_filesz:
-                    loadoff = p_vaddr - p_offset
+                    loadoff = (p_vaddr - p_offset) & off_mask
                     break
-            # `file_contents + d_val - loadoff`: an Elf32_Off loadoff is unsigned 32-bit, so a segment
-            # whose offset exceeds its address puts the table ~4 GiB below the mapping; in 64-bit
-            # files the subtraction wraps to the same address as signed arithmetic
-            strtab = val - (loadoff & 0xFFFFFFFF if cls == 32 else loadoff)
+            if loadoff == off_mask:
+                loadoff = 0
+            # `file_contents + d_val - loadoff` on 64-bit pointers: an unsigned 32-bit loadoff of a
+            # segment whose offset exceeds its address puts the table ~4 GiB below the mapping; in
+            # 64-bit files the subtraction wraps
+            strtab = val - loadoff if cls == 32 else ((val - loadoff + (1 << 63)) & off_mask) - (1 << 63)
             _check_ptr(strtab, length)
             break
         pos += L.dyn.size

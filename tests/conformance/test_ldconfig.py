@@ -361,19 +361,20 @@ def _phdrs(data: bytes) -> list[tuple[int, int, int]]:
 def test_reads_past_the_end_see_the_mapped_page(tmp_path, libs):
     """check_ptr tests only where a read starts: a dynamic section cut by the end of the file reads on
     in the zero-filled rest of the mapped page (DT_NULL: no 'truncated'); a 32-bit Elf32_Off load offset
-    wraps to put the string table far below the file ('truncated')."""
+    wraps to put the string table far below the file ('truncated'), unless it is all ones, loadoff's
+    own "no segment" mark (then 0)."""
     a64 = libs["a64"].read_bytes()
     dyn = next(off for t, off, _ in _phdrs(a64) if t == 2)
     files: dict[str, bytes | str | Path] = {"/etc/ld.so.conf": b"/opt/a\n", "/usr/lib/placeholder": b""}
     for n in (20, 36, 40):  # cut in the 2nd and 3rd entries
         files[f"/opt/a/libcut{n}.so.1"] = a64[:dyn + n]
     for key in ("i386", "a64"):
-        if libs[key] is not None:
-            b = bytearray(libs[key].read_bytes())
-            load = next(h for t, _, h in _phdrs(bytes(b)) if t == 1)
-            off_at = load + (8 if b[4] == 2 else 4)
-            b[off_at] = 0x9A  # first PT_LOAD: p_offset 0x9a, p_vaddr 0
-            files[f"/opt/a/libwrap{key}.so.1"] = bytes(b)
+        for p_offset in (0x9A, 0x01):  # first PT_LOAD, at p_vaddr 0
+            if libs[key] is not None:
+                b = bytearray(libs[key].read_bytes())
+                load = next(h for t, _, h in _phdrs(bytes(b)) if t == 1)
+                b[load + (8 if b[4] == 2 else 4)] = p_offset
+                files[f"/opt/a/libwrap{key}-{p_offset}.so.1"] = bytes(b)
     real_root, sim_root = _twin(tmp_path, files)
     _same_run(real_root, sim_root, "-v", "-X", "-C", "/c")
     assert (sim_root / "c").read_bytes() == (real_root / "c").read_bytes()
