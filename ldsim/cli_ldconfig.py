@@ -45,7 +45,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("-p", "--print-cache", dest="print_cache", action="store_true", help="print the cache")
     p.add_argument("-v", "--verbose", dest="verbose", action="store_true")
     p.add_argument("-i", "--ignore-aux-cache", dest="ignore_aux", action="store_true",
-                   help="accepted; the aux cache is never used")
+                   help="do not load the auxiliary cache (it is still written)")
     p.add_argument("-V", "--version", dest="version", action="store_true", help="print ldconfig's version")
     p.add_argument("--dry-run", action="store_true", help="report links and cache instead of writing")
     p.add_argument("dirs", nargs="*", metavar="DIR")
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         config_file=args.conf, cache_file=args.cache or LD_SO_CACHE, fmt=fmt, dirs=tuple(args.dirs),
         build_cache=not (args.no_cache or args.only_cline), only_cline=args.only_cline,
         link=not args.no_links, manual_link=args.manual_link, verbose=args.verbose,
-        hwcap_mask=_hwcap_mask(),
+        hwcap_mask=_hwcap_mask(), ignore_aux_cache=args.ignore_aux or args.cache is not None,
     )
     plan = plan_ldconfig(world, opts)
     for stream, line in plan.output:

@@ -4,7 +4,8 @@ Pure given a World: `plan_ldconfig` returns what ldconfig would print, link and 
 performs it on the host filesystem under the World's root.  Mirrors `main`, `add_dir_1`,
 `add_glibc_hwcaps_subdirectories`, `search_dir`, `create_links`, `manual_link` (elf/ldconfig.c),
 `process_file` (elf/readlib.c) and `process_elf_file` (elf/readelflib.c, sysdeps/unix/sysv/linux/x86).
-The aux cache is never read or written (as with `-i` and `-C`).
+The aux cache (/var/cache/ldconfig/aux-cache) is loaded unless `-i` or `-C`, consulted before reading a
+file, and written after the cache, as `load_aux_cache`/`search_aux_cache`/`save_aux_cache` do.
 
 ELF reading: a private struct reader mirroring readelflib.c, because ldconfig's reading differs from
 ld.so's (check_ptr only bounds start pointers, i386 libc6 detection, ISA level from PT_GNU_PROPERTY);
@@ -75,6 +76,7 @@ class Options:
     hwcap_mask: int = HWCAP_IMPORTANT
     generator: str = ldcache.GENERATOR_2_36
     root_mode: bool = False  # -r without chroot privilege: relative includes are fatal
+    ignore_aux_cache: bool = False  # -i, and -C (a non-standard cache): the aux cache is not loaded
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,75 @@ class DirEntry:
     hwcaps: str | None = None
 
 
+AUX_CACHE = "/var/cache/ldconfig/aux-cache"  # _PATH_LDCONFIG_AUX_CACHE
+AUX_CACHEMAGIC = b"glibc-ld.so.auxcache-2.0"
+_AUX_HEADER = struct.Struct("<24sII")  # magic, nlibs, len_strings
+_AUX_ENTRY = struct.Struct("<QQQQiII4x")  # id (ino, ctime, size, dev), flags, soname, isa_level, padding
+_PRIMES = (1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071, 262139, 524287, 1048573, 2097143, 4194301,
+           8388593, 16777213, 33554393, 67108859, 134217689, 268435399, 536870909, 1073741789, 2147483647)
+AuxId = tuple  # (ino, ctime, size, dev), each uint64
+
+
+def aux_id(st: os.stat_result) -> AuxId:
+    return (st.st_ino, st.st_ctime_ns // 1_000_000_000, st.st_size, st.st_dev)
+
+
+class AuxCache:
+    """The auxiliary cache of elf/cache.c: soname, flags and ISA level of each file read, keyed by
+    (ino, ctime, size, dev), in a chained hash table whose bucket order is the file's entry order."""
+
+    def __init__(self, size: int = _PRIMES[3]) -> None:
+        self.buckets: list[list[list]] = [[] for _ in range(size)]  # entries [id, flags, isa, soname, used]
+
+    @staticmethod
+    def _hash(i: AuxId) -> int:
+        """Mirrors `aux_cache_entry_id_hash`."""
+        ino, ctime, size, dev = i
+        ret = ((((ino * 11 + ctime) * 11 + size) * 11) + dev) & ldcache.U64
+        return (ret ^ (ret >> 32)) & 0xFFFFFFFF
+
+    def search(self, i: AuxId) -> list | None:
+        """Mirrors `search_aux_cache`: a hit is marked used (saved again)."""
+        for entry in self.buckets[self._hash(i) % len(self.buckets)]:
+            if entry[0] == i:
+                entry[4] = True
+                return entry
+        return None
+
+    def insert(self, i: AuxId, flags: int, isa_level: int, soname: str | None, used: bool) -> None:
+        """Mirrors `insert_to_aux_cache`: at the head of its chain."""
+        self.buckets[self._hash(i) % len(self.buckets)].insert(0, [i, flags, isa_level, soname, used])
+
+    @classmethod
+    def load(cls, data: bytes | None) -> AuxCache:
+        """Mirrors `load_aux_cache`: a missing or malformed file gives an empty table."""
+        if data is None or len(data) < _AUX_HEADER.size:
+            return cls()
+        magic, nlibs, len_strings = _AUX_HEADER.unpack_from(data)
+        if magic != AUX_CACHEMAGIC or len(data) != _AUX_HEADER.size + nlibs * _AUX_ENTRY.size + len_strings:
+            return cls()
+        aux = cls(next((p for p in _PRIMES if p >= nlibs), nlibs))
+        strings = _AUX_HEADER.size + nlibs * _AUX_ENTRY.size
+        for k in range(nlibs):
+            ino, ctime, size, dev, flags, soname, isa = _AUX_ENTRY.unpack_from(data, _AUX_HEADER.size + k * _AUX_ENTRY.size)
+            name = _cstring(data, strings + soname) if soname else None
+            aux.insert((ino, ctime, size, dev), flags, isa, name, False)
+        return aux
+
+    def to_bytes(self) -> bytes:
+        """Mirrors `save_aux_cache`'s contents: used entries, bucket by bucket, names after an empty one."""
+        used = [e for chain in self.buckets for e in chain if e[4]]
+        strings = bytearray(b"\0")
+        entries = bytearray()
+        for i, flags, isa, soname, _ in used:
+            off = 0
+            if soname is not None:
+                off = len(strings)
+                strings += soname.encode("utf-8", "surrogateescape") + b"\0"
+            entries += _AUX_ENTRY.pack(*i, flags, off, isa)
+        return _AUX_HEADER.pack(AUX_CACHEMAGIC, len(used), len(strings)) + entries + strings
+
+
 @dataclass
 class Plan:
     dirs: list[DirEntry] = field(default_factory=list)
@@ -106,6 +177,7 @@ class Plan:
     hwcaps_names: list[str] = field(default_factory=list)  # every glibc-hwcaps name met
     actions: list[LinkAction] = field(default_factory=list)
     unlinked: set[str] = field(default_factory=set)  # stale links search_dir removed: gone for create_links
+    aux: AuxCache | None = None
     output: list[tuple[Stream, str]] = field(default_factory=list)  # lines, stdout=1 stderr=2
     exit_status: int = 0
     aborts: bool = False  # glibc 2.36 aborts after writing (old/compat with legacy-hwcap entries)
@@ -566,9 +638,16 @@ def _scan_entry(plan: Plan, opts: Options, world: World, dirs: _DirList, entry: 
         return
     if not S.S_ISREG(mode) and not is_link:
         return
-    info = process_file(plan, opts, world, file_name, file_name, name, is_link)
-    if info is None:
-        return
+    ident_id = aux_id(ident)
+    cached = plan.aux.search(ident_id) if plan.aux is not None else None
+    if cached is not None:  # read before, in an earlier run or under another name in this one
+        info = _ElfInfo(cached[1], cached[3], cached[2])
+    else:
+        info = process_file(plan, opts, world, file_name, file_name, name, is_link)
+        if info is None:
+            return
+        if opts.build_cache and plan.aux is not None:
+            plan.aux.insert(ident_id, info.flag, info.isa_level, info.soname, True)
     flag = info.flag
     soname = info.soname if info.soname is not None else implicit_soname(name, flag)
     if is_link and name != soname and not (name.endswith(".so") and soname.startswith(name)):
@@ -697,6 +776,13 @@ def plan_ldconfig(world: World, opts: Options) -> Plan:
             return plan
         for d in SYSTEM_DIRS:
             dirs.add_dir_1(d.rstrip("/"), None, "<builtin>", 0)
+    aux_data = None
+    if not opts.ignore_aux_cache:
+        try:
+            aux_data = world.read(AUX_CACHE)
+        except OSError:
+            pass
+    plan.aux = AuxCache.load(aux_data)
     i = 0
     while i < len(plan.dirs):  # search_dir may append legacy hwcap subdirectories
         search_dir(plan, opts, world, dirs, plan.dirs[i])
@@ -734,8 +820,41 @@ def apply_plan(world: World, opts: Options, plan: Plan) -> list[str]:
         except OSError as e:
             errors.append(f"ldsim: {act.path}: {e.strerror}")
     if opts.build_cache and not opts.manual_link and plan.exit_status == 0:
-        errors += _save_cache(world, opts, plan.cache_bytes(opts))
+        failed = _save_cache(world, opts, plan.cache_bytes(opts))
+        errors += failed
+        if not failed and plan.aux is not None:
+            _save_aux_cache(world, plan.aux.to_bytes())
     return errors
+
+
+def _save_aux_cache(world: World, data: bytes) -> None:
+    """Mirrors the writing half of `save_aux_cache`: the directory made (0700) if missing, every
+    failure silent, a temporary file that could not be finished removed."""
+    directory = os.path.dirname(AUX_CACHE)
+    try:
+        world.stat(directory)
+    except OSError:
+        try:
+            os.mkdir(_host_dir(world, directory), 0o700)
+        except OSError:
+            return
+    try:
+        host_tmp = _host_dir(world, AUX_CACHE + "~")
+        fd = os.open(host_tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    except OSError:
+        return
+    try:
+        try:
+            os.write(fd, data)
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+        os.rename(host_tmp, _host_dir(world, AUX_CACHE))
+    except OSError:
+        try:
+            os.unlink(host_tmp)
+        except OSError:
+            pass
 
 
 def _save_cache(world: World, opts: Options, data: bytes) -> list[str]:

@@ -413,3 +413,47 @@ def test_long_options(tmp_path, libs, args):
         assert run_real(root, "-X", "-C", "/etc/c0").returncode == 0
     _same_run(real_root, sim_root, *args)
     assert [p.read_bytes() for p in sorted(sim_root.glob("c*"))] == [p.read_bytes() for p in sorted(real_root.glob("c*"))]
+
+
+def test_aux_cache_is_written_and_reused(tmp_path, libs):
+    """ldconfig keeps /var/cache/ldconfig/aux-cache (soname, flags, ISA level by ino, ctime, size, dev):
+    loaded unless -i or -C, written whenever it builds a cache.  Entries hold inode numbers, so real and
+    ldsim run one after the other on the same root, each from the same starting aux cache."""
+    root = tmp_path / "r"
+    _put(root, "/etc/ld.so.conf", text="/opt/a\n/opt/b\n")
+    for i, key in enumerate(("a64", "b64", "nos", "d64", "v3", "i386")):
+        if libs[key] is not None:
+            _put(root, f"/opt/a/lib{key}.so.{i}", libs[key])
+    os.link(root / "opt/a/liba64.so.0", root / "opt/a/libhard.so.7")  # one file, two names: read once
+    _put(root, "/opt/b/libb.so.1", libs["b64"])
+    _put(root, "/opt/a/libjunk.so.1", text="not an ELF file" * 10)
+    aux = root / "var/cache/ldconfig/aux-cache"
+    (root / "var/cache").mkdir(parents=True)  # mkdir makes only the last component
+
+    def unpadded(data: bytes | None) -> bytes | None:
+        """save_aux_cache leaves each entry's 4 bytes of tail padding as malloc gave them: zero them."""
+        if data is None:
+            return None
+        b = bytearray(data)
+        for k in range(int.from_bytes(b[24:28], "little")):
+            b[32 + 48 * k + 44:32 + 48 * k + 48] = bytes(4)
+        return bytes(b)
+
+    def both(*args: str) -> None:
+        before = aux.read_bytes() if aux.exists() else None
+        real = run_real(root, *args)
+        real_aux = aux.read_bytes() if aux.exists() else None
+        if before is None:
+            shutil.rmtree(aux.parent)
+        else:
+            aux.write_bytes(before)
+        sim = run_ldsim(root, *args)
+        assert (sim.returncode, sim.stdout, sim.stderr) == (real.returncode, real.stdout, real.stderr)
+        assert unpadded(aux.read_bytes() if aux.exists() else None) == unpadded(real_aux)
+        assert oct(aux.stat().st_mode) == "0o100600" and oct(aux.parent.stat().st_mode) == "0o40700"
+
+    both("-X", "-C", "/c1")  # no var/cache/ldconfig yet: made 0700; -C: nothing loaded
+    (root / "opt/b/libb.so.1").unlink()  # its entry is not used again: dropped
+    _put(root, "/opt/b/libnew.so.3", libs["d64"])
+    both("-X")  # loaded (a table sized for its entries), the new file added
+    both("-X", "-i")
