@@ -277,7 +277,17 @@ def _die_by_signal(signum: int) -> None:
     os.kill(os.getpid(), signum)
 
 
+def byte_faithful_streams() -> None:
+    """Write names as the C tools do, byte for byte: paths are decoded with surrogateescape, and Python's
+    stderr would print an undecodable byte as `\\udcXX` (stdout fails outside a C/POSIX locale)."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)  # absent on a replaced stream (tests)
+        if reconfigure is not None:
+            reconfigure(encoding="utf-8", errors="surrogateescape")
+
+
 def main(argv: list[str] | None = None) -> int:
+    byte_faithful_streams()
     if argv is None:  # the process's own command: what the imports made lives as long as the process,
         import gc     # so no full collection need scan it again (a batch of ldd spent ~0.06 s doing so)
         gc.freeze()

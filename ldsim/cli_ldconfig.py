@@ -1,7 +1,8 @@
 """`ldsim ldconfig`: the ldconfig 2.36 emulation as a subcommand (wired into ldsim/cli.py).
 
 Exit status: 0 success; 1 where ldconfig exits 1 (relative dir while building a cache, relative include
-under path translation, unreadable or invalid cache with -p) and for ldsim's own write failures;
+under path translation, unreadable or invalid cache with -p: ldconfig's own messages) and for ldsim's own
+write failures;
 134 where glibc 2.36 ldconfig aborts after writing an old/compat cache with legacy-hwcap entries.
 Emulated ldconfig messages keep their `ldconfig: ` prefix; ldsim's own errors are one line
 `ldsim: FILE: reason`.
@@ -10,15 +11,24 @@ Emulated ldconfig messages keep their `ldconfig: ` prefix; ldsim's own errors ar
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import stat as S
 import sys
 
 from ldsim import ldcache
-from ldsim.ldconfig import LD_SO_CACHE, LD_SO_CONF, HWCAP_IMPORTANT, Options, apply_plan, plan_ldconfig
+from ldsim.ldconfig import (LD_SO_CACHE, LD_SO_CONF, HWCAP_IMPORTANT, Options, apply_plan, error_lines,
+                            plan_ldconfig)
 from ldsim.render.ldconfig import print_cache_error, print_cache_lines, render_lines
 from ldsim.world import make_world
 
 EXIT_ABORT = 134
+# print_version (elf/ldconfig.c) of the simulated build
+VERSION_TEXT = """ldconfig (Debian GLIBC 2.36-9+deb12u14) 2.36
+Copyright (C) 2022 Free Software Foundation, Inc.
+This is free software; see the source for copying conditions.  There is NO
+warranty; not even for MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.
+Written by Andreas Jaeger."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -26,15 +36,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("-r", dest="root", metavar="ROOT", help="operate inside ROOT (as ldconfig -r as root)")
     p.add_argument("-f", dest="conf", metavar="CONF", default=LD_SO_CONF)
     p.add_argument("-C", dest="cache", metavar="CACHE", default=None)
-    p.add_argument("-c", dest="format", metavar="FORMAT", default="new",
+    p.add_argument("-c", "--format", dest="format", metavar="FORMAT", default="new",
                    help="new|compat|old (other words are ignored, as by ldconfig)")
     p.add_argument("-n", dest="only_cline", action="store_true", help="only command-line dirs, no cache")
     p.add_argument("-N", dest="no_cache", action="store_true", help="do not build the cache")
     p.add_argument("-X", dest="no_links", action="store_true", help="do not update links")
     p.add_argument("-l", dest="manual_link", action="store_true", help="link the given library files")
-    p.add_argument("-p", dest="print_cache", action="store_true", help="print the cache")
-    p.add_argument("-v", dest="verbose", action="store_true")
-    p.add_argument("-i", dest="ignore_aux", action="store_true", help="accepted; the aux cache is never used")
+    p.add_argument("-p", "--print-cache", dest="print_cache", action="store_true", help="print the cache")
+    p.add_argument("-v", "--verbose", dest="verbose", action="store_true")
+    p.add_argument("-i", "--ignore-aux-cache", dest="ignore_aux", action="store_true",
+                   help="do not load the auxiliary cache (it is still written)")
+    p.add_argument("-V", "--version", dest="version", action="store_true", help="print ldconfig's version")
     p.add_argument("--dry-run", action="store_true", help="report links and cache instead of writing")
     p.add_argument("dirs", nargs="*", metavar="DIR")
     p.set_defaults(func=run)
@@ -53,24 +65,33 @@ def _hwcap_mask() -> int:
 
 
 def _print_cache(args: argparse.Namespace, world) -> int:
+    """Mirrors `print_cache` (elf/cache.c): its messages are ldconfig's own, all fatal (exit 1)."""
     name = args.cache or LD_SO_CACHE
     try:
-        data = world.read(name)
+        st = world.stat(name)
+        # open(O_RDONLY) succeeds on a directory; mapping it fails
+        data = world.read(name) if not S.S_ISDIR(st.st_mode) else None
     except OSError as e:
-        print(f"ldsim: {name}: can't open cache file: {e.strerror}", file=sys.stderr)
+        sys.stderr.write(render_lines(error_lines(f"Can't open cache file {name}\n", e)))
+        return 1
+    if data is None:
+        sys.stderr.write(render_lines(error_lines("mmap of cache file failed.\n", errno.ENODEV)))
         return 1
     if not data:
         return 0
     cache = ldcache.parse_cache(data)
     err = print_cache_error(data, cache, name)
     if err is not None:
-        print(f"ldsim: {name}: {err}", file=sys.stderr)
+        sys.stderr.write(render_lines(error_lines(err)))
         return 1
     sys.stdout.write(render_lines(print_cache_lines(cache, name)))
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.version:  # argp answers it while parsing, before anything else
+        print(VERSION_TEXT)
+        return 0
     world = make_world(args.root)
     if args.print_cache:
         return _print_cache(args, world)
@@ -79,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         config_file=args.conf, cache_file=args.cache or LD_SO_CACHE, fmt=fmt, dirs=tuple(args.dirs),
         build_cache=not (args.no_cache or args.only_cline), only_cline=args.only_cline,
         link=not args.no_links, manual_link=args.manual_link, verbose=args.verbose,
-        hwcap_mask=_hwcap_mask(),
+        hwcap_mask=_hwcap_mask(), ignore_aux_cache=args.ignore_aux or args.cache is not None,
     )
     plan = plan_ldconfig(world, opts)
     for stream, line in plan.output:
@@ -96,8 +117,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"ldsim: dry-run: write {opts.cache_file} ({len(plan.entries)} entries, {size} bytes)")
         return 0
     errors = apply_plan(world, opts, plan)
-    for e in errors:
-        print(f"ldsim: {e}", file=sys.stderr)
+    sys.stderr.write(render_lines(errors))
     if errors:
         return 1
     if plan.aborts:
@@ -109,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Standalone entry point for tests: `python -m ldsim.cli_ldconfig ARGS`."""
+    from ldsim.cli import byte_faithful_streams
+    byte_faithful_streams()
     parser = argparse.ArgumentParser(prog="ldsim")
     sub = parser.add_subparsers()
     add_parser(sub)

@@ -13,7 +13,7 @@ import struct
 from functools import cmp_to_key
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Iterable, Literal, Sequence
+    from typing import Callable, Iterable, Literal, Sequence
 
 from ldsim.record import NamedTuple, Frozen, Value
 
@@ -197,6 +197,7 @@ class LdCache(Value):
         hwcap_mask_bits: int,
         platform_bit: int | None,
         isa_level: int,
+        priority: Callable[[int], int] | None = None,
     ) -> str | None:
         """Mirrors `search_cache` (elf/dl-cache.c) for the x86-64 ld.so.
 
@@ -204,10 +205,15 @@ class LdCache(Value):
         unmasked builtins).  hwcap_mask_bits: `dl_hwcap & hwcap_mask`.  platform_bit: the bit of
         `_dl_string_platform(AT_PLATFORM)` (50 haswell, 51 xeon_phi) or None when the platform is not
         one of them (then any platform-tagged entry is skipped).  isa_level: the CPU's x86-64 level
-        (0 baseline, 1 v2, 2 v3, 3 v4)."""
+        (0 baseline, 1 v2, 2 v3, 3 v4).  priority: `glibc_hwcaps_priority`, index -> priority (0: not
+        used), for a caller that keeps the process's array (see `SearchState.cache_lookup`); without it
+        the priorities are those of hwcaps_subdirs."""
         if self.format is None:
             return None
-        return _search_cache(self, _encode(name), flags_wanted, _priorities(self, hwcaps_subdirs),
+        if priority is None:
+            prio = hwcaps_priorities(self, hwcaps_subdirs)
+            priority = lambda i: prio[i] if i < len(prio) else 0  # noqa: E731
+        return _search_cache(self, _encode(name), flags_wanted, priority,
                              hwcap_mask_bits, platform_bit, isa_level, tuple(flags_accepted), platform_mask,
                              isa_levels)
 
@@ -350,7 +356,7 @@ def parse_cache(data: bytes) -> LdCache:
 # ---------------------------------------------------------------------------------------------- lookup
 
 
-def _priorities(cache: LdCache, active: Sequence[str]) -> list[int]:
+def hwcaps_priorities(cache: LdCache, active: Sequence[str]) -> list[int]:
     """Mirrors `glibc_hwcaps_priorities_init`: merge the sorted cache array with the sorted active list."""
     right = sorted(((_encode(n), i + 1) for i, n in enumerate(active)), key=lambda t: t[0])  # stable
     result: list[int] = []
@@ -382,7 +388,7 @@ def _isa_compatible(hwcap: int, isa_level: int) -> bool:
     return bit & supported == bit
 
 
-def _search_cache(cache: LdCache, name: bytes, wanted: int, prio: list[int], hwcap_bits: int,
+def _search_cache(cache: LdCache, name: bytes, wanted: int, priority: Callable[[int], int], hwcap_bits: int,
                   platform_bit: int | None, isa_level: int, accepted: tuple[int, ...] = (),
                   platform_mask: int = HWCAP_PLATFORM, isa_levels: bool = True) -> str | None:
     """Mirrors `search_cache` (elf/dl-cache.c), including its walk bounds.  `accepted`: the flags
@@ -432,7 +438,7 @@ def _search_cache(cache: LdCache, name: bytes, wanted: int, prio: list[int], hwc
                         continue
                     if named:
                         index = h & 0xFFFFFFFF
-                        p = prio[index] if index < len(prio) else 0
+                        p = priority(index)
                         if p == 0 or (best is not None and p >= best_priority):
                             continue
                         best_priority = p

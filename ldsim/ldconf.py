@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import os
-import posixpath
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Union
 
@@ -152,12 +151,30 @@ def _read_conf(world: World, path: str, res: ConfResult) -> str | None:
     return data.decode("utf-8", "surrogateescape")
 
 
-def _include_pattern(config_file: str, pattern: str, cwd: str) -> str:
-    """Mirrors `parse_conf_include`: relative to the including file's directory when it has one."""
+def c_dirname(path: str) -> str:
+    """Mirrors glibc's `dirname` (misc/dirname.c): trailing slashes ignored, a leading "//" kept."""
+    last = path.rfind("/")
+    if last > 0 and last == len(path) - 1:  # trailing slashes: the slash before the last component
+        run = last
+        while run > 0 and path[run - 1] == "/":
+            run -= 1
+        if run > 0:
+            last = path.rfind("/", 0, run)
+    if last < 0:
+        return "."
+    run = last
+    while run > 0 and path[run - 1] == "/":
+        run -= 1
+    if run == 0:
+        return "//" if last == 1 else "/"
+    return path[:run]
+
+
+def _include_pattern(config_file: str, pattern: str) -> str:
+    """Mirrors `parse_conf_include`: relative to the including file's directory when it has one, else
+    left relative (glob resolves it against the cwd and its matches stay relative)."""
     if not pattern.startswith("/") and "/" in config_file:
-        pattern = posixpath.dirname(config_file) + "/" + pattern
-    if not pattern.startswith("/"):
-        pattern = cwd.rstrip("/") + "/" + pattern
+        pattern = c_dirname(config_file) + "/" + pattern
     return pattern
 
 
@@ -168,10 +185,9 @@ def expand_conf(world: World, path: str, *, root_mode: bool = False) -> ConfResu
     include is fatal.  As root, ldconfig -r chroots and relative includes work.
     Include cycles (which real ldconfig follows until it runs out of file descriptors) stop at the
     first repeated file with an ldsim diagnostic naming FILE:LINE."""
-    from ldsim.world import glob_in
+    from ldsim.cglob import glob
 
     res = ConfResult()
-    cwd = getattr(world, "cwd", "/")
 
     def key(p: str) -> str:
         try:
@@ -201,7 +217,7 @@ def expand_conf(world: World, path: str, *, root_mode: bool = False) -> ConfResu
                             "need absolute file name for configuration file when using -r",
                             len(res.dirs), fatal=True))
                         return False
-                    for match in glob_in(world, _include_pattern(filename, pattern, cwd)):
+                    for match in glob(world, _include_pattern(filename, pattern)):
                         k = key(match)
                         if k in stack:
                             res.diagnostics.append(Diagnostic(

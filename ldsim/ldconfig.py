@@ -4,7 +4,8 @@ Pure given a World: `plan_ldconfig` returns what ldconfig would print, link and 
 performs it on the host filesystem under the World's root.  Mirrors `main`, `add_dir_1`,
 `add_glibc_hwcaps_subdirectories`, `search_dir`, `create_links`, `manual_link` (elf/ldconfig.c),
 `process_file` (elf/readlib.c) and `process_elf_file` (elf/readelflib.c, sysdeps/unix/sysv/linux/x86).
-The aux cache is never read or written (as with `-i` and `-C`).
+The aux cache (/var/cache/ldconfig/aux-cache) is loaded unless `-i` or `-C`, consulted before reading a
+file, and written after the cache, as `load_aux_cache`/`search_aux_cache`/`save_aux_cache` do.
 
 ELF reading: a private struct reader mirroring readelflib.c, because ldconfig's reading differs from
 ld.so's (check_ptr only bounds start pointers, i386 libc6 detection, ISA level from PT_GNU_PROPERTY);
@@ -13,7 +14,6 @@ ld.so's (check_ptr only bounds start pointers, i386 libc6 detection, ISA level f
 
 from __future__ import annotations
 
-import errno
 import os
 import stat as S
 import struct
@@ -53,6 +53,13 @@ LD_SONAMES = (
 Stream = Literal[1, 2]
 
 
+def error_lines(msg: str, e: OSError | int | None = None) -> list[str]:
+    """`error (status, errnum, msg)`: newlines inside the message (often a trailing one) split lines."""
+    num = e.errno if isinstance(e, OSError) else e
+    text = "ldconfig: " + msg + (": " + os.strerror(num) if num else "")
+    return text.split("\n")
+
+
 @dataclass(frozen=True)
 class Options:
     """ldconfig's command line.  `hwcap_mask` stands for LD_HWCAP_MASK (strtoul'd by the caller)."""
@@ -69,6 +76,7 @@ class Options:
     hwcap_mask: int = HWCAP_IMPORTANT
     generator: str = ldcache.GENERATOR_2_36
     root_mode: bool = False  # -r without chroot privilege: relative includes are fatal
+    ignore_aux_cache: bool = False  # -i, and -C (a non-standard cache): the aux cache is not loaded
 
 
 @dataclass(frozen=True)
@@ -93,12 +101,83 @@ class DirEntry:
     hwcaps: str | None = None
 
 
+AUX_CACHE = "/var/cache/ldconfig/aux-cache"  # _PATH_LDCONFIG_AUX_CACHE
+AUX_CACHEMAGIC = b"glibc-ld.so.auxcache-2.0"
+_AUX_HEADER = struct.Struct("<24sII")  # magic, nlibs, len_strings
+_AUX_ENTRY = struct.Struct("<QQQQiII4x")  # id (ino, ctime, size, dev), flags, soname, isa_level, padding
+_PRIMES = (1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071, 262139, 524287, 1048573, 2097143, 4194301,
+           8388593, 16777213, 33554393, 67108859, 134217689, 268435399, 536870909, 1073741789, 2147483647)
+AuxId = tuple  # (ino, ctime, size, dev), each uint64
+
+
+def aux_id(st: os.stat_result) -> AuxId:
+    return (st.st_ino, st.st_ctime_ns // 1_000_000_000, st.st_size, st.st_dev)
+
+
+class AuxCache:
+    """The auxiliary cache of elf/cache.c: soname, flags and ISA level of each file read, keyed by
+    (ino, ctime, size, dev), in a chained hash table whose bucket order is the file's entry order."""
+
+    def __init__(self, size: int = _PRIMES[3]) -> None:
+        self.buckets: list[list[list]] = [[] for _ in range(size)]  # entries [id, flags, isa, soname, used]
+
+    @staticmethod
+    def _hash(i: AuxId) -> int:
+        """Mirrors `aux_cache_entry_id_hash`."""
+        ino, ctime, size, dev = i
+        ret = ((((ino * 11 + ctime) * 11 + size) * 11) + dev) & ldcache.U64
+        return (ret ^ (ret >> 32)) & 0xFFFFFFFF
+
+    def search(self, i: AuxId) -> list | None:
+        """Mirrors `search_aux_cache`: a hit is marked used (saved again)."""
+        for entry in self.buckets[self._hash(i) % len(self.buckets)]:
+            if entry[0] == i:
+                entry[4] = True
+                return entry
+        return None
+
+    def insert(self, i: AuxId, flags: int, isa_level: int, soname: str | None, used: bool) -> None:
+        """Mirrors `insert_to_aux_cache`: at the head of its chain."""
+        self.buckets[self._hash(i) % len(self.buckets)].insert(0, [i, flags, isa_level, soname, used])
+
+    @classmethod
+    def load(cls, data: bytes | None) -> AuxCache:
+        """Mirrors `load_aux_cache`: a missing or malformed file gives an empty table."""
+        if data is None or len(data) < _AUX_HEADER.size:
+            return cls()
+        magic, nlibs, len_strings = _AUX_HEADER.unpack_from(data)
+        if magic != AUX_CACHEMAGIC or len(data) != _AUX_HEADER.size + nlibs * _AUX_ENTRY.size + len_strings:
+            return cls()
+        aux = cls(next((p for p in _PRIMES if p >= nlibs), nlibs))
+        strings = _AUX_HEADER.size + nlibs * _AUX_ENTRY.size
+        for k in range(nlibs):
+            ino, ctime, size, dev, flags, soname, isa = _AUX_ENTRY.unpack_from(data, _AUX_HEADER.size + k * _AUX_ENTRY.size)
+            name = _cstring(data, strings + soname) if soname else None
+            aux.insert((ino, ctime, size, dev), flags, isa, name, False)
+        return aux
+
+    def to_bytes(self) -> bytes:
+        """Mirrors `save_aux_cache`'s contents: used entries, bucket by bucket, names after an empty one."""
+        used = [e for chain in self.buckets for e in chain if e[4]]
+        strings = bytearray(b"\0")
+        entries = bytearray()
+        for i, flags, isa, soname, _ in used:
+            off = 0
+            if soname is not None:
+                off = len(strings)
+                strings += soname.encode("utf-8", "surrogateescape") + b"\0"
+            entries += _AUX_ENTRY.pack(*i, flags, off, isa)
+        return _AUX_HEADER.pack(AUX_CACHEMAGIC, len(used), len(strings)) + entries + strings
+
+
 @dataclass
 class Plan:
     dirs: list[DirEntry] = field(default_factory=list)
     entries: list[NewEntry] = field(default_factory=list)  # in add_to_cache order
     hwcaps_names: list[str] = field(default_factory=list)  # every glibc-hwcaps name met
     actions: list[LinkAction] = field(default_factory=list)
+    unlinked: set[str] = field(default_factory=set)  # stale links search_dir removed: gone for create_links
+    aux: AuxCache | None = None
     output: list[tuple[Stream, str]] = field(default_factory=list)  # lines, stdout=1 stderr=2
     exit_status: int = 0
     aborts: bool = False  # glibc 2.36 aborts after writing (old/compat with legacy-hwcap entries)
@@ -107,10 +186,7 @@ class Plan:
         self.output.append((1, text))
 
     def err(self, msg: str, e: OSError | int | None = None) -> None:
-        """`error (0, errnum, msg)`: newlines inside the message (often a trailing one) split lines."""
-        num = e.errno if isinstance(e, OSError) else e
-        text = "ldconfig: " + msg + (": " + os.strerror(num) if num else "")
-        self.output.extend((2, line) for line in text.split("\n"))
+        self.output.extend((2, line) for line in error_lines(msg, e))
 
     def cache_bytes(self, opts: Options) -> bytes:
         return ldcache.build_cache(self.entries, opts.fmt, opts.generator, self.hwcaps_names)
@@ -194,20 +270,32 @@ class _ElfInfo:
     isa_level: int
 
 
-def _unpack(st: struct.Struct, data: bytes, off: int) -> tuple:
-    """A read ldconfig would do through a pointer it checked only at its start (check_ptr)."""
-    if off < 0 or off > len(data):
-        raise _Truncated
-    if off + st.size > len(data):
-        raise _Truncated  # ldconfig would read past its mapping; we call it truncated
-    return st.unpack_from(data, off)
+PAGE_SIZE = 4096
 
 
-def _cstring(data: bytes, off: int) -> str:
-    if off < 0 or off > len(data):
+def _mapped(data: bytes) -> bytes:
+    """The file as ldconfig's mmap shows it: the last page is filled with zeros past the end."""
+    return data + bytes(-len(data) % PAGE_SIZE)
+
+
+def _check_ptr(off: int, file_length: int) -> None:
+    """Mirrors readelflib.c's `check_ptr`: a pointer past the end of the file (not at it) is truncation."""
+    if off < 0 or off > file_length:
         raise _Truncated
-    end = data.find(b"\0", off)
-    return data[off:end if end >= 0 else len(data)].decode("utf-8", "surrogateescape")
+
+
+def _unpack(st: struct.Struct, mem: bytes, off: int) -> tuple:
+    """A read through a pointer: zeros past the end of the file, within its last page."""
+    if off < 0 or off + st.size > len(mem):
+        raise _Truncated  # ldconfig would fault outside its mapping; we call it truncated
+    return st.unpack_from(mem, off)
+
+
+def _cstring(mem: bytes, off: int) -> str:
+    if off < 0 or off > len(mem):
+        raise _Truncated
+    end = mem.find(b"\0", off)
+    return mem[off:end if end >= 0 else len(mem)].decode("utf-8", "surrogateescape")
 
 
 def _isa_level(data: bytes, L: _Layout, off: int, size: int) -> int:
@@ -259,14 +347,15 @@ def _process_elf_class(plan: Plan, opts: Options, data: bytes, file_name: str, c
                 plan.err(f"Unknown ELFCLASS in file {file_name}.\n")
         return None
     L = _L32 if cls == 32 else _L64
-    e_type, _m, _v, _entry, phoff, _sh, _f, _eh, _phentsize, phnum = _unpack(L.ehdr, data, 0)
-    if phoff > len(data):
-        raise _Truncated
+    length, mem = len(data), _mapped(data)
+    e_type, _m, _v, _entry, phoff, _sh, _f, _eh, _phentsize, phnum = _unpack(L.ehdr, mem, 0)
+    _check_ptr(phoff, length)
     info = _ElfInfo(FLAG_ELF, None, 0)
     dyn_addr = dyn_size = 0
     phdrs = []
     for i in range(phnum):
-        ph = _unpack(L.phdr, data, phoff + i * L.phdr.size)
+        _check_ptr(phoff + i * L.phdr.size, length)  # the start of each header only
+        ph = _unpack(L.phdr, mem, phoff + i * L.phdr.size)
         if cls == 32:
             p_type, p_offset, p_vaddr, _pa, p_filesz, _ms, _fl, p_align = ph
         else:
@@ -275,39 +364,52 @@ def _process_elf_class(plan: Plan, opts: Options, data: bytes, file_name: str, c
         if p_type == PT_DYNAMIC:
             if dyn_addr:
                 plan.err("more than one dynamic segment\n")
-            dyn_addr, dyn_size = p_offset, p_filesz
+            dyn_addr, dyn_size = p_offset & 0xFFFFFFFF, p_filesz  # dynamic_addr is an unsigned int
         elif p_type == PT_INTERP:
-            if _cstring(data, p_offset) in KNOWN_INTERPRETERS:
+            _check_ptr(p_offset, length)
+            if _cstring(mem, p_offset) in KNOWN_INTERPRETERS:
                 info.flag = FLAG_ELF_LIBC6
         elif p_type == PT_GNU_PROPERTY and p_align == L.addr:
-            info.isa_level = _isa_level(data, L, p_offset, p_filesz)
+            info.isa_level = _isa_level(mem, L, p_offset, p_filesz)
     if dyn_size == 0:
         return None
+    _check_ptr(dyn_addr, length)
     strtab = None
-    dyns = []
     pos = dyn_addr
-    while True:
-        tag, val = _unpack(L.dyn, data, pos)
+    while True:  # the DT_STRTAB search checks each entry after reading its tag
+        tag, val = _unpack(L.dyn, mem, pos)
         if tag == DT_NULL:
             break
-        dyns.append((tag, val))
-        pos += L.dyn.size
-    for tag, val in dyns:
+        _check_ptr(pos, length)
         if tag == DT_STRTAB:
-            loadoff = 0
+            # ElfW(Off) loadoff = -1, also its "not found" mark: a segment whose address minus offset
+            # is all ones counts as none (loadoff 0)
+            off_mask = (1 << cls) - 1
+            loadoff = off_mask
             for p_type, p_offset, p_vaddr, p_filesz in phdrs:
                 if p_type == PT_LOAD and p_vaddr <= val < p_vaddr + p_filesz:
-                    loadoff = p_vaddr - p_offset
+                    loadoff = (p_vaddr - p_offset) & off_mask
                     break
-            strtab = val - loadoff
-            if strtab < 0 or strtab > len(data):
-                raise _Truncated
+            if loadoff == off_mask:
+                loadoff = 0
+            # `file_contents + d_val - loadoff` on 64-bit pointers: an unsigned 32-bit loadoff of a
+            # segment whose offset exceeds its address puts the table ~4 GiB below the mapping; in
+            # 64-bit files the subtraction wraps
+            strtab = val - loadoff if cls == 32 else ((val - loadoff + (1 << 63)) & off_mask) - (1 << 63)
+            _check_ptr(strtab, length)
             break
+        pos += L.dyn.size
     if strtab is None:
         return None
-    for tag, val in dyns:
+    pos = dyn_addr
+    while True:  # DT_NEEDED and DT_SONAME: entries unchecked, names checked
+        tag, val = _unpack(L.dyn, mem, pos)
+        if tag == DT_NULL:
+            break
+        pos += L.dyn.size
         if tag in (DT_NEEDED, DT_SONAME):
-            name = _cstring(data, strtab + val)
+            _check_ptr(strtab + val, length)
+            name = _cstring(mem, strtab + val)
             if tag == DT_NEEDED:
                 if info.flag == FLAG_ELF and name in KNOWN_LIBS:
                     info.flag = FLAG_ELF_LIBC6
@@ -459,8 +561,9 @@ def _create_links(plan: Plan, opts: Options, world: World, path: str, libname: s
     """Mirrors `create_links` (elf/ldconfig.c)."""
     full_lib, full_so = f"{path}/{libname}", f"{path}/{soname}"
     do_link = do_remove = True
+    gone = full_so in plan.unlinked  # ldconfig unlinked it while scanning, before any create_links
     try:
-        st_so = world.stat(full_so)
+        st_so = None if gone else world.stat(full_so)
     except OSError:
         st_so = None
     if st_so is not None:
@@ -484,7 +587,7 @@ def _create_links(plan: Plan, opts: Options, world: World, path: str, libname: s
                 pass
     else:
         try:
-            do_remove = S.S_ISLNK(world.lstat(full_so).st_mode)
+            do_remove = not gone and S.S_ISLNK(world.lstat(full_so).st_mode)
         except OSError:
             do_remove = False
     line = f"\t{soname} -> {libname}"
@@ -524,6 +627,7 @@ def _scan_entry(plan: Plan, opts: Options, world: World, dirs: _DirList, entry: 
                 plan.err(f"Cannot stat {file_name}", e)
             if opts.link and ".so." in name:
                 plan.actions.append(LinkAction("unlink", file_name))
+                plan.unlinked.add(file_name)
             return
         is_dir = S.S_ISDIR(ident.st_mode)
     else:
@@ -534,9 +638,16 @@ def _scan_entry(plan: Plan, opts: Options, world: World, dirs: _DirList, entry: 
         return
     if not S.S_ISREG(mode) and not is_link:
         return
-    info = process_file(plan, opts, world, file_name, file_name, name, is_link)
-    if info is None:
-        return
+    ident_id = aux_id(ident)
+    cached = plan.aux.search(ident_id) if plan.aux is not None else None
+    if cached is not None:  # read before, in an earlier run or under another name in this one
+        info = _ElfInfo(cached[1], cached[3], cached[2])
+    else:
+        info = process_file(plan, opts, world, file_name, file_name, name, is_link)
+        if info is None:
+            return
+        if opts.build_cache and plan.aux is not None:
+            plan.aux.insert(ident_id, info.flag, info.isa_level, info.soname, True)
     flag = info.flag
     soname = info.soname if info.soname is not None else implicit_soname(name, flag)
     if is_link and name != soname and not (name.endswith(".so") and soname.startswith(name)):
@@ -665,6 +776,13 @@ def plan_ldconfig(world: World, opts: Options) -> Plan:
             return plan
         for d in SYSTEM_DIRS:
             dirs.add_dir_1(d.rstrip("/"), None, "<builtin>", 0)
+    aux_data = None
+    if not opts.ignore_aux_cache:
+        try:
+            aux_data = world.read(AUX_CACHE)
+        except OSError:
+            pass
+    plan.aux = AuxCache.load(aux_data)
     i = 0
     while i < len(plan.dirs):  # search_dir may append legacy hwcap subdirectories
         search_dir(plan, opts, world, dirs, plan.dirs[i])
@@ -684,11 +802,13 @@ def _host_dir(world: World, path: str) -> str:
 
 
 def apply_plan(world: World, opts: Options, plan: Plan) -> list[str]:
-    """Perform the link actions and write the cache (temp file + rename).  Returns error lines."""
+    """Perform the link actions, then write the cache as `save_cache` does (temp file `CACHE~`, then
+    rename).  Returns the stderr lines: ldsim's own for a link it could not make, ldconfig's fatal
+    messages for the cache (which end the run: exit 1)."""
     errors: list[str] = []
     for act in plan.actions:
-        host = _host_dir(world, act.path)
         try:
+            host = _host_dir(world, act.path)
             if act.kind == "unlink":
                 os.unlink(host)
             else:
@@ -698,21 +818,71 @@ def apply_plan(world: World, opts: Options, plan: Plan) -> list[str]:
                 os.symlink(act.target, tmp)
                 os.replace(tmp, host)
         except OSError as e:
-            errors.append(f"{act.path}: {e.strerror}")
+            errors.append(f"ldsim: {act.path}: {e.strerror}")
     if opts.build_cache and not opts.manual_link and plan.exit_status == 0:
-        host = _host_dir(world, opts.cache_file)
-        tmp = host + "~"
-        try:
-            if os.path.lexists(tmp):
-                os.unlink(tmp)
-            fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-            try:
-                os.write(fd, plan.cache_bytes(opts))
-                os.fchmod(fd, 0o644)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, host)
-        except OSError as e:
-            errors.append(f"{opts.cache_file}: {e.strerror or os.strerror(e.errno or errno.EIO)}")
+        failed = _save_cache(world, opts, plan.cache_bytes(opts))
+        errors += failed
+        if not failed and plan.aux is not None:
+            _save_aux_cache(world, plan.aux.to_bytes())
     return errors
+
+
+def _save_aux_cache(world: World, data: bytes) -> None:
+    """Mirrors the writing half of `save_aux_cache`: the directory made (0700) if missing, every
+    failure silent, a temporary file that could not be finished removed."""
+    directory = os.path.dirname(AUX_CACHE)
+    try:
+        world.stat(directory)
+    except OSError:
+        try:
+            os.mkdir(_host_dir(world, directory), 0o700)
+        except OSError:
+            return
+    try:
+        host_tmp = _host_dir(world, AUX_CACHE + "~")
+        fd = os.open(host_tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    except OSError:
+        return
+    try:
+        try:
+            os.write(fd, data)
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+        os.rename(host_tmp, _host_dir(world, AUX_CACHE))
+    except OSError:
+        try:
+            os.unlink(host_tmp)
+        except OSError:
+            pass
+
+
+def _save_cache(world: World, opts: Options, data: bytes) -> list[str]:
+    """Mirrors the writing half of `save_cache` (elf/cache.c): an existing `CACHE~` is truncated and
+    reused (a symlink there fails: O_NOFOLLOW), each failure is fatal with its own message."""
+    name, temp_name = opts.cache_file, opts.cache_file + "~"
+    try:
+        host_tmp = _host_dir(world, temp_name)
+        fd = os.open(host_tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    except OSError as e:
+        return error_lines(f"Can't create temporary cache file {temp_name}", e)
+    try:
+        try:
+            os.write(fd, data)
+        except OSError as e:
+            return error_lines("Writing of cache data failed", e)
+        try:
+            os.chmod(host_tmp, 0o644)  # "make sure user can always read cache file"
+        except OSError as e:
+            return error_lines(f"Changing access rights of {temp_name} to 0644 failed", e)
+        try:
+            os.fsync(fd)
+        except OSError as e:
+            return error_lines("Writing of cache data failed", e)
+    finally:
+        os.close(fd)
+    try:
+        os.rename(host_tmp, _host_dir(world, name))
+    except OSError as e:
+        return error_lines(f"Renaming of {temp_name} to {name} failed", e)
+    return []

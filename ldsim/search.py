@@ -18,7 +18,7 @@ from ldsim.dst import DstValues, expand
 from ldsim.elf import EIClass, read_ident
 from ldsim.glibc import Profile
 from ldsim.hwcaps import Cpu, active_subdirs, capstr, platform_bit
-from ldsim.ldcache import LdCache, parse_cache
+from ldsim.ldcache import LdCache, hwcaps_priorities, parse_cache
 from ldsim.linkmap import Found, Kind, LinkMap
 from ldsim.record import Frozen, Record, Value
 from ldsim.world import Opened, World
@@ -157,6 +157,10 @@ class Searcher:
         self._verified: dict[int, tuple[Opened]] = (files.memo.setdefault(("verified", profile), {})
                                                     if files is not None else {})
         self._lookup_args: tuple | None = None
+        # glibc_hwcaps_priorities (elf/dl-cache.c): made at the first lookup that meets a glibc-hwcaps
+        # entry, from the subdirectories active then, and kept while the cache stays mapped (all of
+        # startup).  Before _dl_init_paths none are active (`ld.so NAME` looks NAME up first): all 0.
+        self._hwcaps_prio: tuple[int, ...] | None = None
 
     @property
     def system(self) -> list[DirRecord]:
@@ -233,15 +237,27 @@ class Searcher:
         args = self._lookup_args
         if args is None:
             args = self._lookup_args = self._cache_lookup_args()
-        key = (name, args)
+        active = () if self.env is None else args[1]
+        prio = self._hwcaps_prio
+        key = (name, args, prio if prio is not None else active)
         try:
-            return self._lookups[key]
-        except KeyError:  # a pure function of the cache and these arguments: asked once per process
-            hit = self._lookups[key] = cache.lookup(name, flags_wanted=args[0], hwcaps_subdirs=args[1],
-                                                    hwcap_mask_bits=args[2], platform_bit=args[3],
-                                                    isa_level=args[4], platform_mask=args[5],
-                                                    isa_levels=args[6])
-            return hit
+            hit, met_hwcaps = self._lookups[key]
+        except KeyError:  # a pure function of the cache, these arguments and the priorities
+            met: list[tuple[int, ...]] = []
+
+            def priority(index: int) -> int:
+                if not met:
+                    met.append(prio if prio is not None else tuple(hwcaps_priorities(cache, active)))
+                return met[0][index] if index < len(met[0]) else 0
+
+            hit = cache.lookup(name, flags_wanted=args[0], hwcaps_subdirs=args[1], hwcap_mask_bits=args[2],
+                               platform_bit=args[3], isa_level=args[4], platform_mask=args[5],
+                               isa_levels=args[6], priority=priority)
+            met_hwcaps = bool(met)
+            self._lookups[key] = (hit, met_hwcaps)
+        if met_hwcaps and prio is None:  # this lookup made the array: it stays
+            self._hwcaps_prio = tuple(hwcaps_priorities(cache, active))
+        return hit
 
     def _cache_lookup_args(self) -> tuple:
         """What a cache lookup needs of the profile, CPU and hwcaps options (the same for every process

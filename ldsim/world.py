@@ -335,36 +335,3 @@ def make_world(root: str | None, cwd: str | None = None) -> World:
     if root is None or os.path.abspath(root) == "/":
         return HostWorld(cwd)
     return RootedWorld(root, cwd or "/")
-
-
-def glob_in(world: World, pattern: str) -> list[str]:
-    """glob(3) with no flags over a World: sorted matches, hidden files only when the pattern says so."""
-    if not pattern.startswith("/"):
-        raise ValueError("glob_in needs an absolute pattern")
-    results = ["/"]
-    parts = [p for p in pattern.split("/") if p]
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        nxt: list[str] = []
-        for base in results:
-            prefix = base.rstrip("/") + "/"
-            if not any(ch in part for ch in "*?["):
-                cand = prefix + part
-                try:
-                    world.lstat(cand) if last else world.stat(cand)
-                except OSError:
-                    continue
-                nxt.append(cand)
-                continue
-            try:
-                names = world.listdir(base)
-            except OSError:
-                continue
-            import fnmatch  # here: it imports `re`, which `ldsim ldd` never needs
-            for name in names:
-                if name.startswith(".") and not part.startswith("."):
-                    continue
-                if fnmatch.fnmatchcase(name, part):
-                    nxt.append(prefix + name)
-        results = nxt
-    return sorted(results, key=lambda s: s.encode("utf-8", "surrogateescape"))

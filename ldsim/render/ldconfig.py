@@ -50,16 +50,15 @@ def print_cache_lines(cache: LdCache, cache_name: str) -> list[str]:
 
 
 def print_cache_error(data: bytes, cache: LdCache, cache_name: str) -> str | None:
-    """The fatal message `ldconfig -p` gives for this file (exit 1), or None when it lists it.
-
-    An empty file lists nothing and succeeds: callers check `not data` first."""
+    """The message of `print_cache`'s fatal `error` (exit 1) for this file, trailing newline included,
+    or None when it lists it.  An empty file lists nothing and succeeds: callers check `not data` first."""
     if cache.format is not None:
         if cache.error == "malformed extension data":
-            return f"Malformed extension data in cache file {cache_name}"
+            return f"Malformed extension data in cache file {cache_name}\n"
         return None
     if cache.error == "cache file has wrong endianness":
-        return "Cache file has wrong endianness."
-    return "File is not a cache file."
+        return "Cache file has wrong endianness.\n"
+    return "File is not a cache file.\n"
 
 
 def verbose_dir_header(path: str, origin: str, hwcap: int = 0, hwcaps_name: str | None = None) -> str:

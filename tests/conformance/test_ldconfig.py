@@ -225,3 +225,235 @@ def test_host_verbose_scan_without_writing(tmp_path):
     sim = subprocess.run([sys.executable, "-m", "ldsim.cli_ldconfig", "-v", "-N", "-X"], capture_output=True,
                          text=True, errors="surrogateescape", env=env, cwd=REPO)
     assert (sim.returncode, sim.stdout, sim.stderr) == (real.returncode, real.stdout, real.stderr)
+
+
+# ------------------------------------------------------------------ twin roots built from a few files
+
+
+def _twin(tmp_path: Path, files: dict[str, bytes | str | Path]) -> tuple[Path, Path]:
+    """Two identical roots: `files` maps an in-root path (str, may carry surrogate-escaped bytes) to its
+    content (bytes), a symlink target ('-> TARGET') or a library to copy (Path)."""
+    roots = tmp_path / "real", tmp_path / "sim"
+    for root in roots:
+        (root / "var/cache/ldconfig").mkdir(parents=True)
+        for rel, content in files.items():
+            p = root / rel.lstrip("/")
+            p.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, Path):
+                shutil.copyfile(content, p)
+            elif isinstance(content, str):
+                assert content.startswith("-> ")
+                p.symlink_to(content[3:])
+            else:
+                p.write_bytes(content)
+    return roots
+
+
+def _same_run(real_root: Path, sim_root: Path, *args: str) -> None:
+    real = run_real(real_root, *args)
+    sim = run_ldsim(sim_root, *args)
+    assert (sim.returncode, sim.stdout, sim.stderr) == (real.returncode, real.stdout, real.stderr)
+    assert _links(sim_root) == _links(real_root)
+
+
+def test_undecodable_bytes_in_names_are_printed_unchanged(tmp_path, libs):
+    """ldconfig writes file names as bytes: a Latin-1 name is not turned into `\\udce9` on stderr."""
+    e = os.fsdecode(b"\xe9")
+    real_root, sim_root = _twin(tmp_path, {
+        "/etc/ld.so.conf": f"/opt/a\n/opt/b{e}\n".encode("utf-8", "surrogateescape"),
+        f"/opt/a/libjunk{e}.so.1": b"not an ELF file, long enough to be mapped and checked" * 2,
+        f"/opt/a/liba{e}.so.1.2": libs["a64"], "/usr/lib/placeholder": b""})
+    _same_run(real_root, sim_root, "-v", "-X", "-C", "/c")
+
+
+def test_stale_soname_link_is_replaced_once(tmp_path, libs):
+    """A dangling `SONAME` link is unlinked while the directory is read (`.so.` in its name), so
+    create_links finds nothing to remove and only makes the new link: no second unlink."""
+    real_root, sim_root = _twin(tmp_path, {
+        "/etc/ld.so.conf": b"/opt/a\n", "/opt/a/liba.so.1.2": libs["a64"],
+        "/opt/a/liba.so.1": "-> liba.so.1.0", "/opt/a/libgone.so.3": "-> nowhere", "/usr/lib/placeholder": b""})
+    _same_run(real_root, sim_root, "-v", "-C", "/c")
+
+
+@pytest.mark.parametrize("conf_name,conf", [
+    ("/etc/ld.so.conf", "include /etc//conf.d/*.conf\n"),  # the pattern's own text names the files
+    ("/etc/ld.so.conf", "include /etc/co*//[[:alpha:]].conf\n"),  # a matched directory, then a class
+    ("/etc/ld.so.conf", "include /etc/conf.d/[^x].conf /etc/conf.d/\\*.conf\n"),  # '^' negates; escaped '*'
+    ("/etc/ld.so.conf", "include ./conf.d/.*\n"),  # '.*' also matches '.' and '..' (directories: empty)
+    ("etc/ld.so.conf", "include conf.d/y.conf\n"),  # a relative -f: names stay relative
+    ("ld.so.conf", "include etc/conf.d/*.conf\n"),  # no '/' in the file name: relative to the cwd
+])
+def test_include_patterns_and_file_names(tmp_path, libs, conf_name, conf):
+    real_root, sim_root = _twin(tmp_path, {
+        conf_name: conf.encode(), "/etc/conf.d/x.conf": b"/opt/a\n", "/etc/conf.d/y.conf": b"/opt/b\nhwcap 0 y\n",
+        "/etc/conf.d/*.conf": b"/opt/c\n", "/etc/conf.d/.h.conf": b"hwcap 1 h\n",
+        "/opt/a/liba.so.1.2": libs["a64"], "/opt/b/libb.so.2.0": libs["b64"], "/opt/c/libd.so.4": libs["d64"],
+        "/usr/lib/placeholder": b""})
+    _same_run(real_root, sim_root, "-v", "-X", "-C", "/c", "-f", conf_name)
+
+
+def _corrupt(data: bytes, how: str) -> bytes | None:
+    b = bytearray(data)
+    if how == "truncated":
+        return bytes(b[:10])
+    if how == "big-endian":
+        b[28] = 3
+    elif how == "extension-outside":
+        b[32:36] = (len(b) + 64).to_bytes(4, "little")
+    elif how == "extension-bad-magic":
+        off = int.from_bytes(b[32:36], "little")
+        b[off:off + 4] = b"\0\0\0\0"
+    elif how == "empty":
+        return b""
+    elif how == "garbage":
+        return b"not a cache file at all" * 3
+    return bytes(b)
+
+
+@pytest.mark.parametrize("how", ["truncated", "big-endian", "extension-outside", "extension-bad-magic", "empty",
+                                 "garbage", "missing", "directory"])
+def test_print_cache_errors_are_ldconfigs(tmp_path, libs, how):
+    """`ldconfig -p` on a damaged or absent cache: print_cache's own fatal messages and exit status."""
+    real_root, sim_root = _twin(tmp_path, {"/etc/ld.so.conf": b"/opt/a\n", "/opt/a/liba.so.1.2": libs["a64"],
+                                           "/opt/a/glibc-hwcaps/x86-64-v3/liba.so.1": libs["a64"]})
+    assert run_real(real_root, "-X", "-C", "/good").returncode == 0
+    good = (real_root / "good").read_bytes()
+    for root in (real_root, sim_root):
+        if how == "directory":
+            (root / "c").mkdir()
+        elif how != "missing":
+            (root / "c").write_bytes(_corrupt(good, how))
+    _same_run(real_root, sim_root, "-p", "-C", "/c")
+
+
+@pytest.mark.parametrize("cache,extra", [
+    ("/nodir/c", {}),  # Can't create temporary cache file /nodir/c~: No such file or directory
+    ("/c", {"/c~": "-> /etc/x"}),  # O_NOFOLLOW: Too many levels of symbolic links
+    ("/c", {"/c~/x": b""}),  # the temporary name is a directory: Is a directory
+    ("/c", {"/c/x": b""}),  # Renaming of /c~ to /c failed: Is a directory (the temporary file stays)
+    ("/c", {"/c~": b"an old temporary file, truncated and reused"}),
+])
+def test_cache_write_failures_are_ldconfigs(tmp_path, libs, cache, extra):
+    real_root, sim_root = _twin(tmp_path, {"/etc/ld.so.conf": b"/opt/a\n", "/opt/a/liba.so.1.2": libs["a64"],
+                                           "/usr/lib/placeholder": b"", **extra})
+    _same_run(real_root, sim_root, "-C", cache)
+    for name in ("c", "c~"):
+        real, sim = real_root / name, sim_root / name
+        assert real.is_file() == sim.is_file()
+        if real.is_file():
+            assert (real.read_bytes(), real.stat().st_mode) == (sim.read_bytes(), sim.stat().st_mode)
+
+
+def _phdrs(data: bytes) -> list[tuple[int, int, int]]:
+    """(p_type, p_offset, header offset) of each program header of a little-endian ELF file."""
+    is64 = data[4] == 2
+    phoff = int.from_bytes(data[32:40] if is64 else data[28:32], "little")
+    size = 56 if is64 else 32
+    count = int.from_bytes(data[56:58] if is64 else data[44:46], "little")
+    out = []
+    for i in range(count):
+        h = phoff + i * size
+        off = int.from_bytes(data[h + 8:h + 16] if is64 else data[h + 4:h + 8], "little")
+        out.append((int.from_bytes(data[h:h + 4], "little"), off, h))
+    return out
+
+
+def test_reads_past_the_end_see_the_mapped_page(tmp_path, libs):
+    """check_ptr tests only where a read starts: a dynamic section cut by the end of the file reads on
+    in the zero-filled rest of the mapped page (DT_NULL: no 'truncated'); a 32-bit Elf32_Off load offset
+    wraps to put the string table far below the file ('truncated'), unless it is all ones, loadoff's
+    own "no segment" mark (then 0)."""
+    a64 = libs["a64"].read_bytes()
+    dyn = next(off for t, off, _ in _phdrs(a64) if t == 2)
+    files: dict[str, bytes | str | Path] = {"/etc/ld.so.conf": b"/opt/a\n", "/usr/lib/placeholder": b""}
+    for n in (20, 36, 40):  # cut in the 2nd and 3rd entries
+        files[f"/opt/a/libcut{n}.so.1"] = a64[:dyn + n]
+    for key in ("i386", "a64"):
+        for p_offset in (0x9A, 0x01):  # first PT_LOAD, at p_vaddr 0
+            if libs[key] is not None:
+                b = bytearray(libs[key].read_bytes())
+                load = next(h for t, _, h in _phdrs(bytes(b)) if t == 1)
+                b[load + (8 if b[4] == 2 else 4)] = p_offset
+                files[f"/opt/a/libwrap{key}-{p_offset}.so.1"] = bytes(b)
+    real_root, sim_root = _twin(tmp_path, files)
+    _same_run(real_root, sim_root, "-v", "-X", "-C", "/c")
+    assert (sim_root / "c").read_bytes() == (real_root / "c").read_bytes()
+
+
+def test_mutated_libraries(tmp_path, libs):
+    """Seeded byte mutations and truncations of real libraries: the same verdict for each file."""
+    import random
+    rng = random.Random(1)
+    sources = [libs[k].read_bytes() for k in ("a64", "i386") if libs[k] is not None]
+    files: dict[str, bytes | str | Path] = {"/etc/ld.so.conf": b"/opt/a\n", "/usr/lib/placeholder": b""}
+    for i in range(40):
+        b = bytearray(rng.choice(sources))
+        if i % 3 == 0:
+            b = b[:rng.randint(64, len(b))]
+        else:
+            for _ in range(rng.randint(1, 3)):
+                b[rng.choice([rng.randint(0, 64), rng.randint(64, 64 + 56 * 12), rng.randint(0, len(b) - 1)])] = \
+                    rng.randint(0, 255)
+        files[f"/opt/a/libm{i}.so.1"] = bytes(b)
+    real_root, sim_root = _twin(tmp_path, files)
+    _same_run(real_root, sim_root, "-v", "-X", "-C", "/c")
+    assert (sim_root / "c").read_bytes() == (real_root / "c").read_bytes()
+
+
+@pytest.mark.parametrize("args", [
+    ("--verbose", "-C", "/c"), ("--verb", "-C", "/c"), ("--format=compat", "-C", "/c"), ("--format", "old", "-C", "/c"),
+    ("--ignore-aux-cache", "-C", "/c"), ("--print-cache", "-C", "/etc/c0"), ("--print", "-C", "/etc/c0"),
+    ("--version",), ("-V",),
+])
+def test_long_options(tmp_path, libs, args):
+    """argp's long names: --print-cache, --verbose, --format, --ignore-aux-cache (prefixes too), --version."""
+    real_root, sim_root = _twin(tmp_path, {"/etc/ld.so.conf": b"/opt/a\n", "/opt/a/liba.so.1.2": libs["a64"],
+                                           "/usr/lib/placeholder": b""})
+    for root in (real_root, sim_root):
+        assert run_real(root, "-X", "-C", "/etc/c0").returncode == 0
+    _same_run(real_root, sim_root, *args)
+    assert [p.read_bytes() for p in sorted(sim_root.glob("c*"))] == [p.read_bytes() for p in sorted(real_root.glob("c*"))]
+
+
+def test_aux_cache_is_written_and_reused(tmp_path, libs):
+    """ldconfig keeps /var/cache/ldconfig/aux-cache (soname, flags, ISA level by ino, ctime, size, dev):
+    loaded unless -i or -C, written whenever it builds a cache.  Entries hold inode numbers, so real and
+    ldsim run one after the other on the same root, each from the same starting aux cache."""
+    root = tmp_path / "r"
+    _put(root, "/etc/ld.so.conf", text="/opt/a\n/opt/b\n")
+    for i, key in enumerate(("a64", "b64", "nos", "d64", "v3", "i386")):
+        if libs[key] is not None:
+            _put(root, f"/opt/a/lib{key}.so.{i}", libs[key])
+    os.link(root / "opt/a/liba64.so.0", root / "opt/a/libhard.so.7")  # one file, two names: read once
+    _put(root, "/opt/b/libb.so.1", libs["b64"])
+    _put(root, "/opt/a/libjunk.so.1", text="not an ELF file" * 10)
+    aux = root / "var/cache/ldconfig/aux-cache"
+    (root / "var/cache").mkdir(parents=True)  # mkdir makes only the last component
+
+    def unpadded(data: bytes | None) -> bytes | None:
+        """save_aux_cache leaves each entry's 4 bytes of tail padding as malloc gave them: zero them."""
+        if data is None:
+            return None
+        b = bytearray(data)
+        for k in range(int.from_bytes(b[24:28], "little")):
+            b[32 + 48 * k + 44:32 + 48 * k + 48] = bytes(4)
+        return bytes(b)
+
+    def both(*args: str) -> None:
+        before = aux.read_bytes() if aux.exists() else None
+        real = run_real(root, *args)
+        real_aux = aux.read_bytes() if aux.exists() else None
+        if before is None:
+            shutil.rmtree(aux.parent)
+        else:
+            aux.write_bytes(before)
+        sim = run_ldsim(root, *args)
+        assert (sim.returncode, sim.stdout, sim.stderr) == (real.returncode, real.stdout, real.stderr)
+        assert unpadded(aux.read_bytes() if aux.exists() else None) == unpadded(real_aux)
+        assert oct(aux.stat().st_mode) == "0o100600" and oct(aux.parent.stat().st_mode) == "0o40700"
+
+    both("-X", "-C", "/c1")  # no var/cache/ldconfig yet: made 0700; -C: nothing loaded
+    (root / "opt/b/libb.so.1").unlink()  # its entry is not used again: dropped
+    _put(root, "/opt/b/libnew.so.3", libs["d64"])
+    both("-X")  # loaded (a table sized for its entries), the new file added
+    both("-X", "-i")

@@ -70,3 +70,26 @@ def test_root_dir_in_library_path_inside_the_root(root: str) -> None:
     """"/" in LD_LIBRARY_PATH: after its first miss, stat("") marks it nonexisting (not the root itself)."""
     _compare(root, {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs", "LD_LIBRARY_PATH": "/:/opt/lib:/"},
              ["/usr/bin/prog"])
+
+
+@pytest.fixture(scope="module")
+def hwcaps_root(tmp_path_factory) -> str:
+    """libbar.so.2 and its dependency libfoo.so.1, each plain and in glibc-hwcaps/x86-64-v2, cached."""
+    r = str(tmp_path_factory.mktemp("hwcapsroot"))
+    objs = []
+    for sub in ("", "glibc-hwcaps/x86-64-v2/"):
+        objs += [LibSpec(f"opt/a/{sub}libbar.so.2", soname="libbar.so.2", needed=("libfoo.so.1",), libc=False),
+                 LibSpec(f"opt/a/{sub}libfoo.so.1", soname="libfoo.so.1", libc=False)]
+    build_world(WorldSpec((*objs, ProgSpec("usr/bin/prog", needed=("libbar.so.2",)))), r)
+    add_host_glibc(r)
+    with open(f"{r}/etc/ld.so.conf", "w") as f:
+        f.write("/opt/a\n")
+    subprocess.run(["ldconfig", "-r", r, "-X"], check=True)
+    return r
+
+
+@pytest.mark.parametrize("args", [["--list", "libbar.so.2"], ["libbar.so.2"], ["/usr/bin/prog"]])
+def test_hwcaps_priorities_of_a_startup_cache_lookup_stay(hwcaps_root: str, args: list[str]) -> None:
+    """`ld.so NAME` looks NAME up in the cache before _dl_init_paths: no glibc-hwcaps subdirectory is
+    active, and the priority array made then (all 0) is kept, so the dependencies skip them too."""
+    _compare(hwcaps_root, {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs"}, args)
