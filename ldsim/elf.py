@@ -217,7 +217,8 @@ _IDENTS: dict[bytes, Ident | None] = {}  # the same files are opened again and a
 
 
 def read_ident(head: bytes) -> Ident | None:
-    """Decode the first bytes of a file as open_verify does; None when shorter than an Elf32_Ehdr/64 header."""
+    """Decode the first bytes of a file as open_verify does (in host byte order); None when shorter than
+    e_ident."""
     if type(head) is not bytes or len(head) > 64:
         return _read_ident(head)
     try:
@@ -232,7 +233,9 @@ def _read_ident(head: bytes) -> Ident | None:
         return None
     ident = head[:16]
     ei_class, ei_data = ident[4], ident[5]
-    layout = _LAYOUTS.get((ei_class, ei_data)) or _LAYOUTS[(2, 1)]
+    # open_verify reads ElfW(Ehdr) in the loader's own (little-endian) byte order whatever EI_DATA says:
+    # a big-endian x86-64 file passes the machine test and fails on EI_DATA, it is not skipped
+    layout = _LAYOUTS.get((ei_class, 1)) or _LAYOUTS[(2, 1)]
     ehdr_s = layout[0]
     if len(head) < ehdr_s.size:
         fields = None
