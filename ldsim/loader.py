@@ -13,7 +13,7 @@ TYPE_CHECKING = False
 from ldsim import events as ev
 from ldsim.config import Debug, Invocation, LoaderConfig, Mode
 from ldsim.dst import DstValues, dst_count, substitute
-from ldsim.elf import DF1, DT, PT, VER_FLG_WEAK, ElfError, ElfFile
+from ldsim.elf import DF1, DT, PT, VER_FLG_WEAK, ElfError, ElfFile, PastEof
 from ldsim.linkmap import FileCache, Found, Kind, LinkMap, file_id
 from ldsim.record import NamedTuple, Record, Value
 from ldsim.search import CacheStep, LoadError, PathStep, SearchResult, Searcher, search_steps
@@ -40,6 +40,7 @@ class MapFacts(NamedTuple):
 
 
 SIGSEGV = 11
+SIGBUS = 7
 
 
 class Exit(Exception):
@@ -332,6 +333,8 @@ class Process:
                     return m
         try:
             elf = self.files.parse(opened)
+        except PastEof:
+            raise Exit(-SIGBUS) from None
         except ElfError as e:
             raise LoadError(name, f"cannot map ELF file: {e}", 0) from None
         facts = self._map_facts(elf)

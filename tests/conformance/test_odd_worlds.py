@@ -41,6 +41,22 @@ def big_endian_candidate(r: str):
                Run("{root}/bin/m", {"LD_LIBRARY_PATH": "{root}/be"}, name="llp")]
 
 
+@case
+def truncated_mapping(r: str):
+    """A file shorter than its PT_LOAD segments maps without error; bytes after EOF up to the end of its
+    page read as zero (a dynamic section there is empty: the library loads), and the first read of a page
+    wholly past EOF is SIGBUS: elf_get_dynamic_info reading l_ld kills the loader (a traced run ends by
+    the signal; ldd's `--verify` of such a program returns 135: 'ldd: exited with unknown exit code')."""
+    objs = [lib("lib/libtm.so")]
+    for cut in (500, 4096, 5000):  # in the first page; at its end; in the page holding .dynamic (GNU ld)
+        objs += [lib(f"t{cut}/libtm.so", truncate=cut),
+                 prog(f"bin/m{cut}", "libtm.so", rpath=f"$ORIGIN/../t{cut}:$ORIGIN/../lib")]
+    objs.append(prog("bin/short", "libtm.so", rpath="$ORIGIN/../lib", truncate=1000))
+    runs = [Run(f"{{root}}/bin/m{cut}", name=str(cut)) for cut in (500, 4096, 5000)]
+    return WorldSpec(tuple(objs)), [*runs, Run("{root}/bin/short", name="program"),
+                                    Run("bin/short", name="program-relative", modes=("ldd",))]
+
+
 # ------------------------------------------------------------------------------------------- driver
 
 
