@@ -57,6 +57,16 @@ def truncated_mapping(r: str):
                                     Run("bin/short", name="program-relative", modes=("ldd",))]
 
 
+@case
+def newline_in_debug_arguments(r: str):
+    """_dl_debug_vdprintf starts a `PID:\t` tag after the newlines of its format only: a newline inside a
+    %s argument (a LD_LIBRARY_PATH directory, a DT_NEEDED name) is printed bare, the text after it
+    untagged."""
+    w = WorldSpec((prog("bin/m", "libnl.so", "libx\nnl.so", rpath="$ORIGIN/../lib"), lib("lib/libnl.so")))
+    return w, [Run("{root}/bin/m", {"LD_LIBRARY_PATH": "{root}/lib\n:{root}/new\nline"}, modes=EXEC),
+               Run("{root}/bin/m", {"LD_DEBUG": "libs,files"}, modes=("trace",), name="files")]
+
+
 # ------------------------------------------------------------------------------------------- driver
 
 
