@@ -158,7 +158,7 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
     for name in _plt_calls(proc, LIBC_START_PLT_CALLS) if libc_lazy else ():
         binder.lazy_call(libc, name)
     proc.emit(ev.ProgramStart(proc.argv0, True))
-    for m in fini_order(proc.objects, proc.main, initfini):
+    for m in fini_order(proc.objects, proc.main, initfini, proc.direct):
         if id(m) in called:
             proc.emit(ev.CallingFini(m.name))
     if proc.cfg.debug & Debug.STATISTICS:

@@ -67,6 +67,19 @@ def newline_in_debug_arguments(r: str):
                Run("{root}/bin/m", {"LD_DEBUG": "libs,files"}, modes=("trace",), name="files")]
 
 
+@case
+def library_needs_the_program(r: str):
+    """A library whose DT_NEEDED names the program (by the program's DT_SONAME, or "" = the main map's
+    name under `ld.so PROG`) gets an l_initfini edge to it; rtld.c marks the map it loaded itself
+    l_main_map and dfs_traversal never follows an edge to that map, so the library is not ordered
+    after the program's other dependencies (init and fini order)."""
+    w = WorldSpec((prog("bin/m", "libo1.so", "libo2.so", rpath="$ORIGIN/../lib", cflags=("-Wl,-soname,libmain.so",)),
+                   lib("lib/libo1.so"), lib("lib/libo2.so", needed=("libmain.so",)),
+                   prog("bin/m2", "libo1.so", "libo3.so", rpath="$ORIGIN/../lib"),
+                   lib("lib/libo3.so", needed=("EMPTYNEEDED",))), files=())
+    return w, [Run("{root}/bin/m", modes=EXEC), Run("{root}/bin/m2", modes=EXEC, name="empty-name")]
+
+
 # ------------------------------------------------------------------------------------------- driver
 
 
@@ -78,10 +91,23 @@ def worlds(tmp_path_factory) -> dict[str, tuple[str, Sequence[Run]]]:
         root = str(base / name)
         spec, runs = CASES[name](root)
         build_world(spec, root, jobs=2)
+        for obj in spec.objects:
+            _empty_needed(f"{root}/{obj.path}")
         return name, (root, runs)
 
     with ThreadPoolExecutor(max_workers=min(4, len(CASES))) as pool:
         return dict(pool.map(one, CASES))
+
+
+def _empty_needed(path: str) -> None:
+    """DT_NEEDED "EMPTYNEEDED" becomes "" (ld cannot link against an empty soname): its .dynstr bytes
+    are zeroed, the string's offset stays."""
+    with open(path, "r+b") as f:
+        data = f.read()
+        at = data.find(b"EMPTYNEEDED\0")
+        if at >= 0:
+            f.seek(at)
+            f.write(b"\0" * len("EMPTYNEEDED"))
 
 
 def _params() -> list:
