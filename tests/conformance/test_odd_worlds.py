@@ -58,6 +58,20 @@ def truncated_mapping(r: str):
 
 
 @case
+def relocating_without_symtab(r: str):
+    """An object without DT_SYMTAB (here: a dynamic section that reads as zeros, see truncated_mapping)
+    loads and lists, but relocating it is SIGSEGV: elf_dynamic_do_Rela loads D_PTR (map,
+    l_info[DT_SYMTAB]) even for an empty range, after the 'relocation processing' line (a normal start,
+    and a trace with LD_WARN as `ldd -d`/`ldd -r` make it)."""
+    w = WorldSpec((lib("t/libns.so", truncate=5000), prog("bin/m", "libns.so", rpath="$ORIGIN/../t")))
+    full = {"LD_WARN": "yes", "LD_BIND_NOW": "yes", "LD_DEBUG": "libs,bindings"}
+    return w, [Run("{root}/bin/m", modes=EXEC), Run("{root}/bin/m", {"LD_DEBUG": "reloc"}, modes=("exec",),
+                                                    name="reloc"),
+               Run("{root}/bin/m", full, modes=("trace",), name="bind-now-warn"),
+               Run("{root}/bin/m", {"LD_WARN": "yes"}, modes=("trace",), name="warn")]
+
+
+@case
 def newline_in_debug_arguments(r: str):
     """_dl_debug_vdprintf starts a `PID:\t` tag after the newlines of its format only: a newline inside a
     %s argument (a LD_LIBRARY_PATH directory, a DT_NEEDED name) is printed bare, the text after it
