@@ -23,6 +23,14 @@ class ElfError(Exception):
     """The file is not an ELF file ldsim can read; the message is a one-line reason."""
 
 
+class PastEof(ElfError):
+    """The loader would read a page of a mapped segment that lies wholly past the end of the file: the
+    kernel answers with SIGBUS (a truncated file maps without error; only the access faults)."""
+
+
+PAGE = 4096  # the mapping granule: bytes past EOF up to the end of its page read as zero
+
+
 class EIClass:
     NONE = 0
     ELF32 = 1
@@ -217,7 +225,8 @@ _IDENTS: dict[bytes, Ident | None] = {}  # the same files are opened again and a
 
 
 def read_ident(head: bytes) -> Ident | None:
-    """Decode the first bytes of a file as open_verify does; None when shorter than an Elf32_Ehdr/64 header."""
+    """Decode the first bytes of a file as open_verify does (in host byte order); None when shorter than
+    e_ident."""
     if type(head) is not bytes or len(head) > 64:
         return _read_ident(head)
     try:
@@ -232,7 +241,9 @@ def _read_ident(head: bytes) -> Ident | None:
         return None
     ident = head[:16]
     ei_class, ei_data = ident[4], ident[5]
-    layout = _LAYOUTS.get((ei_class, ei_data)) or _LAYOUTS[(2, 1)]
+    # open_verify reads ElfW(Ehdr) in the loader's own (little-endian) byte order whatever EI_DATA says:
+    # a big-endian x86-64 file passes the machine test and fails on EI_DATA, it is not skipped
+    layout = _LAYOUTS.get((ei_class, 1)) or _LAYOUTS[(2, 1)]
     ehdr_s = layout[0]
     if len(head) < ehdr_s.size:
         fields = None
@@ -375,11 +386,19 @@ def _parse_elf(data: Sequence[int]) -> ElfFile:
         elif seg.type == PT.GNU_PROPERTY:
             prop_seg = seg
 
+    if any(s.type == PT.LOAD and s.offset + s.filesz > size for s in segments):
+        data = _mapped_view(data)
+        size = len(data)
+        truncated = True
+    else:
+        truncated = False
     f = _Partial(data, cls, enc, segments)
     dynamic: list[tuple[int, int]] = []
     if dyn_seg is not None:
         if dyn_seg.offset >= size:
-            raise ElfError("PT_DYNAMIC outside the file")
+            # elf_get_dynamic_info's first read of l_ld, before the "generating link map" line
+            raise PastEof("PT_DYNAMIC past the end of the file") if truncated else \
+                ElfError("PT_DYNAMIC outside the file")
         end = min(size, dyn_seg.offset + max(dyn_seg.filesz, dyn_seg.memsz))
         off = dyn_seg.offset
         whole = (end - off) // dyn_s.size * dyn_s.size
@@ -389,6 +408,9 @@ def _parse_elf(data: Sequence[int]) -> ElfFile:
                 if tag == 0:  # DT_NULL
                     break
                 dynamic.append((tag, val))
+            else:
+                if truncated and off + whole < dyn_seg.offset + dyn_seg.filesz:
+                    raise PastEof("PT_DYNAMIC runs past the end of the file")
             del entries
 
     last: dict[int, int] = dict(dynamic)  # the last entry of each tag wins
@@ -422,6 +444,13 @@ def _parse_elf(data: Sequence[int]) -> ElfFile:
         isa_needed=_isa_needed(f, prop_seg) if prop_seg is not None else 0,
         data=data, last=last,
     )
+
+
+def _mapped_view(data: Sequence[int]) -> bytes:
+    """A file shorter than its PT_LOAD segments as the loader sees it once mapped: zeros after EOF up
+    to the end of its page (reads past that page are PastEof)."""
+    size = len(data)
+    return bytes(data) + b"\0" * (-size % PAGE)
 
 
 class _Partial:

@@ -164,7 +164,7 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
         binder.lazy_call(libc, name)
     proc.emit(ev.ProgramStart(proc.argv0, True))
     proc.result.running_from = len(proc.result.events)
-    for m in fini_order(proc.objects, proc.main, initfini, _sort_algorithm(proc)):
+    for m in fini_order(proc.objects, proc.main, initfini, proc.direct, _sort_algorithm(proc)):
         if id(m) in called:
             proc.emit(ev.CallingFini(m.name))
     if proc.cfg.debug & Debug.STATISTICS:

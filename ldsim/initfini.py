@@ -12,11 +12,11 @@ from ldsim.linkmap import LinkMap
 
 
 def sort_maps(maps: Sequence[LinkMap], initfini: Callable[[LinkMap], Sequence[LinkMap] | None],
-              force_first: bool, algorithm: int = 2) -> list[LinkMap]:
+              force_first: bool, algorithm: int = 2, main_map: LinkMap | None = None) -> list[LinkMap]:
     """_dl_sort_maps: the algorithm glibc.rtld.dynamic_sort chose (1 original, else DFS)."""
     if algorithm == 1:
         return sort_maps_original(maps, initfini, force_first)
-    return sort_maps_dfs(maps, initfini, force_first)
+    return sort_maps_dfs(maps, initfini, force_first, main_map)
 
 
 def sort_maps_original(maps: Sequence[LinkMap], initfini: Callable[[LinkMap], Sequence[LinkMap] | None],
@@ -58,9 +58,11 @@ def sort_maps_original(maps: Sequence[LinkMap], initfini: Callable[[LinkMap], Se
 
 
 def sort_maps_dfs(maps: Sequence[LinkMap], initfini: Callable[[LinkMap], Sequence[LinkMap] | None],
-                  force_first: bool) -> list[LinkMap]:
+                  force_first: bool, main_map: LinkMap | None = None) -> list[LinkMap]:
     """_dl_sort_maps_dfs without relocation dependencies: reverse postorder of a DFS started from each
-    map, last to first, following each map's l_initfini ([itself, its DT_NEEDED deps and filtees])."""
+    map, last to first, following each map's l_initfini ([itself, its DT_NEEDED deps and filtees]).
+    `main_map`: the map with l_main_map set, which dfs_traversal never enters through an edge (a library
+    needing the program); rtld.c sets it only when ld.so maps the program itself (`ld.so PROG`)."""
     visited: set[int] = set()
     rpo: list[LinkMap] = []
 
@@ -69,7 +71,7 @@ def sort_maps_dfs(maps: Sequence[LinkMap], initfini: Callable[[LinkMap], Sequenc
             return
         visited.add(id(m))
         for dep in initfini(m) or ():
-            if id(dep) not in visited:
+            if id(dep) not in visited and dep is not main_map:
                 dfs(dep)
         rpo.append(m)
 
@@ -87,19 +89,21 @@ def sort_maps_dfs(maps: Sequence[LinkMap], initfini: Callable[[LinkMap], Sequenc
 def startup_initfini(main: LinkMap, searchlist: Sequence[LinkMap], libc: LinkMap | None,
                      algorithm: int = 2) -> list[LinkMap]:
     """main's l_initfini at the end of _dl_map_object_deps: the search list sorted, main kept first
-    unless main is libc itself."""
-    return sort_maps(list(searchlist), lambda m: [m, *m.deps] if not m.faked else None,
+    unless main is libc itself.  Main has no l_initfini yet (the breadth-first walk makes one for every
+    object but the map it starts from: `l != map`), so a library needing the program adds no order."""
+    return sort_maps(list(searchlist), lambda m: [m, *m.deps] if not m.faked and m is not main else None,
                      force_first=searchlist[0] is not libc, algorithm=algorithm)
 
 
 def fini_order(objects: Sequence[LinkMap], main: LinkMap, main_initfini: Sequence[LinkMap],
-               algorithm: int = 2) -> list[LinkMap]:
+               main_marked: bool, algorithm: int = 2) -> list[LinkMap]:
     """_dl_fini: the object list (l_next order) sorted with force_first; main's l_initfini is by now
-    the sorted startup list."""
+    the sorted startup list.  main_marked: as for startup_initfini."""
     def initfini(m: LinkMap) -> Sequence[LinkMap] | None:
         if m is main:
             return main_initfini
         if m.faked or m.elf is None and not m.deps:
             return None
         return [m, *m.deps]
-    return sort_maps(list(objects), initfini, force_first=True, algorithm=algorithm)
+    return sort_maps(list(objects), initfini, force_first=True, algorithm=algorithm,
+                     main_map=main if main_marked else None)

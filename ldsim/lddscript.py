@@ -121,8 +121,20 @@ def _script(world: World, inv: Invocation, argv: list[str], files: FileCache, ou
         if not single:
             out.write(1, f"{given}:\n")
         path = given if "/" in given else "./" + given
-        if _one_file(world, inv, opts, path, files, out, shell_exit) != 0:
-            out.status = 1
+        try:
+            if _one_file(world, inv, opts, path, files, out, shell_exit) != 0:
+                out.status = 1
+        except _LddExit as e:  # the script's `exit`: the remaining FILEs are not looked at
+            out.status = e.status
+            break
+
+
+class _LddExit(Exception):
+    """The ldd script exits in the middle of its loop over FILEs."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
 
 
 def _shell_start(world: World, inv: Invocation, files: FileCache, out: Run) -> tuple[int | None, Run | None]:
@@ -173,6 +185,9 @@ def _one_file(world: World, inv: Invocation, opts: LddOptions, path: str, files:
     if ret == 1:
         out.write(2, "\tnot a dynamic executable\n")
         return 1
+    if ret not in (0, 2):  # `ldd: ${RTLD} exited ...`: RTLD is set only by a 0 or 2, so it is empty
+        out.write(2, f"ldd: exited with unknown exit code ({ret})\n")
+        raise _LddExit(1)
     run = run_ldso(world, _traced_invocation(inv, rtld_inv, opts, ret, files), [path], files, rtld)
     # try_trace is a subshell whose $(...) subshell runs the trace, 2>&1 captured: the inner one exits
     # first, then the outer prints the captured output and exits
@@ -200,15 +215,17 @@ def _choose_rtld(world: World, inv: Invocation, path: str, files: FileCache, out
             continue
         _subshell_exit(out, shell_exit)
         if known is _FOREIGN:
-            ret = _foreign_verify(world, rtld, path)
-            if ret in (0, 2):
-                return rtld, ret, inv
+            # the script first runs `RTLD --version`, which fails where the kernel runs no x32 code
+            # (Debian's boot without syscall.x32=y): such an RTLD leaves ret as the previous one set it
+            _foreign_verify(world, rtld, path)
             continue
         verify = run_ldso(world, known, ["--verify", path], files, rtld)
         for stream, text in verify.chunks:
             if stream == 2:
                 out.write(2, text)
         ret = verify.status
+        if ret < 0:  # killed by a signal (a truncated FILE: SIGBUS): the shell's $? is 128 + signal
+            ret = 128 - ret
         if ret in (0, 2):
             return rtld, ret, known
     return "", ret, inv
@@ -278,21 +295,20 @@ def _musl_list(world: World, inv: Invocation, ldname: str, path: str, out: Run) 
     return 0
 
 
-def _foreign_verify(world: World, rtld: str, path: str) -> int:
+def _foreign_verify(world: World, rtld: str, path: str) -> None:
     """Another RTLD of the list that no profile describes (x32): only a file of its own class and
-    machine could pass."""
+    machine could pass, and that is not simulated."""
     try:
         head = world.read(path, 64)
     except OSError:
-        return 1
+        return
     ident = read_ident(head)
     if ident is None or not ident.magic_ok:
-        return 1
+        return
     want = {"/lib/ld-linux.so.2": (EIClass.ELF32, EMachine.I386),
             "/libx32/ld-linux-x32.so.2": (EIClass.ELF32, EMachine.X86_64)}.get(rtld)
     if want and (ident.ei_class, ident.e_machine) == want:
         raise NotImplementedError(f"{rtld}: the {rtld.rsplit('/', 1)[-1]} loader is not simulated yet")
-    return 1
 
 
 def _traced_invocation(inv: Invocation, rtld_inv: Invocation, opts: LddOptions, verify_out: int,

@@ -13,7 +13,7 @@ TYPE_CHECKING = False
 from ldsim import events as ev
 from ldsim.config import Debug, Invocation, LoaderConfig, Mode
 from ldsim.dst import DstValues, dst_count, substitute
-from ldsim.elf import DF1, DT, PT, VER_FLG_WEAK, ElfError, ElfFile
+from ldsim.elf import DF1, DT, PT, VER_FLG_WEAK, ElfError, ElfFile, PastEof
 from ldsim.linkmap import FileCache, Found, Kind, LinkMap, file_id
 from ldsim.hwcaps import tuned_cpu
 from ldsim.record import NamedTuple, Record, Value
@@ -41,6 +41,7 @@ class MapFacts(NamedTuple):
 
 
 SIGSEGV = 11
+SIGBUS = 7
 
 
 class Exit(Exception):
@@ -340,6 +341,8 @@ class Process:
                     return m
         try:
             elf = self.files.parse(opened)
+        except PastEof:
+            raise Exit(-SIGBUS) from None
         except ElfError as e:
             raise LoadError(name, f"cannot map ELF file: {e}", 0) from None
         facts = self._map_facts(elf)

@@ -323,6 +323,9 @@ class Binder(Record):
                                    or elf.flags_1 & DF1.NOW):
             lazy = False
         self.proc.emit(ev.RelocationProcessing(self.name(m), lazy))
+        if elf.dyn(DT.SYMTAB) is None:
+            # elf_dynamic_do_Rela loads D_PTR (map, l_info[DT_SYMTAB]) even for an empty range: NULL
+            raise Exit(-SIGSEGV)
         tab = self.table(m)
         if tab is None or tab.symtab is None:
             return

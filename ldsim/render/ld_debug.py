@@ -80,17 +80,40 @@ def message(e: ev.Event) -> str | None:
     return None
 
 
+_ARG_NL = "\0"  # stands for a newline inside an argument: no C string holds a NUL
+
+
 def debug_lines(text: str, pid: int) -> str:
-    """Prefix every line the format started: after each format newline followed by more text."""
+    """Prefix every line the format started: after each format newline followed by more text.  A
+    newline that came in through a %s argument (a name, a path) starts no tag: _dl_debug_vdprintf
+    looks for newlines in the format only; `text` has those as _ARG_NL."""
     p = prefix(pid)
     parts = text.split("\n")
     out = [p + part + "\n" for part in parts[:-1]]
     if parts[-1]:
         out.append(p + parts[-1])
-    return "".join(out)
+    joined = "".join(out)
+    return joined.replace(_ARG_NL, "\n") if _ARG_NL in joined else joined
+
+
+def _arg(value):
+    """A field as a %s argument: its newlines marked as the argument's own (tuples of names too)."""
+    if type(value) is str:
+        return value.replace("\n", _ARG_NL)
+    if type(value) is tuple:
+        return tuple(_arg(v) for v in value)
+    return value
+
+
+def _has_newline(value) -> bool:
+    if type(value) is str:
+        return "\n" in value
+    return type(value) is tuple and any(_has_newline(v) for v in value)
 
 
 def render(e: ev.Event, pid: int) -> str:
+    if any(_has_newline(v) for v in e):
+        e = type(e)(*[_arg(v) for v in e])
     text = message(e)
     return "" if text is None else debug_lines(text, pid)
 
