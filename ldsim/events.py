@@ -65,7 +65,17 @@ class EmptyDstAuxiliary(NamedTuple):
 
 
 class GeneratingLinkMap(NamedTuple):
+    """The "file=NAME [0];  generating link map" line: printed before the file is mapped, so a mapping error
+    (an executable, a PIE, no dynamic section ...) follows it without the MappedObject lines."""
+
     name: str
+    category = Debug.FILES
+
+
+class MappedObject(NamedTuple):
+    """The "  dynamic: ... phnum:" lines, printed at the end of _dl_map_object_from_fd: after every
+    check and after elf_get_dynamic_info's DT_FLAGS_1 warning."""
+
     dynamic: int
     base: int
     size: int
@@ -120,7 +130,8 @@ class VersionInformation(NamedTuple):
 
 if TYPE_CHECKING:
     Event = Union[Listing, VersionInformation, FileNeeded, FindLibrary, SearchPath, TryFile, SearchCache,
-                  SearchDone, LoadAuxiliary, EmptyDstAuxiliary, GeneratingLinkMap, UnsupportedFlags1,
+                  SearchDone, LoadAuxiliary, EmptyDstAuxiliary, GeneratingLinkMap, MappedObject,
+                  UnsupportedFlags1,
                   CheckingVersion, DebugError, Output]
 
 

@@ -338,7 +338,7 @@ class Process:
         loads = facts.loads
         layout = self._layout(elf, facts, exe)
         if not self.quiet:
-            self.emit(ev.GeneratingLinkMap(name, *layout, elf.e_phnum))
+            self.emit(ev.GeneratingLinkMap(name))
         if not facts.aligned:
             raise LoadError(name, "ELF load command address/offset not page-aligned", 0)
         if not loads:
@@ -351,6 +351,8 @@ class Process:
             self.emit(ev.UnsupportedFlags1(elf.flags_1 & ~DT_1_SUPPORTED))
         if elf.flags_1 & DF1.PIE and not exe:
             raise LoadError(name, "cannot dynamically load position-independent executable", 0)
+        if not self.quiet:
+            self.emit(ev.MappedObject(*layout, elf.e_phnum))
         m = LinkMap(name=realname, names=[name], kind=Kind.MAIN if exe else Kind.LIB, elf=elf, file_id=fid,
                     loader=loader, origin=self.origin_of_path(realname), found=found,
                     map_start=layout[1] + facts.start, mode_st=opened.st.st_mode)
