@@ -48,6 +48,29 @@ gcc -o needs-exe prog.c -Llib -Wl,--no-as-needed -lexe '-Wl,-rpath,$ORIGIN/lib'
 gcc -o lib/libpie.so prog.c
 gcc -no-pie -o lib/libexe.so prog.c
 """,
+    # LD_DEBUG=statistics counts DT_RELACOUNT of the objects whose load bias is not 0 (rtld.c
+    # print_statistics): ld.so maps a library with mmap hinted at its first PT_LOAD (_dl_map_segments), so
+    # one linked at a fixed address gets it (bias 0) unless the range is taken (libtwin after libfixed,
+    # libat400 under the non-PIE program), below vm.mmap_min_addr (liblow, moved up to it) or, with a
+    # p_align above the page size, not aligned to it (libbig2); the kernel maps a PIE program anywhere,
+    # ld.so maps it like a library (pie-at: a PIE at 0x60000000, e_type patched from ET_EXEC)
+    "fixed_address": """
+echo 'int a = 1; int *pa = &a, *pb = &a, *pc = &a; int f(void) { return *pa + *pb + *pc; }' > f.c
+sed 's/int f(/int g(/' f.c > g.c
+gcc -shared -fPIC -o lib/libfixed.so f.c -Wl,-soname,libfixed.so -Wl,-Ttext-segment=0x50000000
+gcc -shared -fPIC -o lib/libtwin.so g.c -Wl,-soname,libtwin.so -Wl,-Ttext-segment=0x50000000
+gcc -shared -fPIC -o lib/liblow.so g.c -Wl,-soname,liblow.so -Wl,-Ttext-segment=0x1000
+gcc -shared -fPIC -o lib/libat400.so g.c -Wl,-soname,libat400.so -Wl,-Ttext-segment=0x400000
+gcc -shared -fPIC -o lib/libbig.so g.c -Wl,-soname,libbig.so -Wl,-z,max-page-size=0x200000 -Wl,-Ttext-segment=0x50200000
+gcc -shared -fPIC -o lib/libbig2.so g.c -Wl,-soname,libbig2.so -Wl,-z,max-page-size=0x200000 -Wl,-Ttext-segment=0x60001000 2>/dev/null
+echo 'int f(void); int g(void); int refs(void) { return f() + g(); } int main(void) { return 0; }' > prog.c
+gcc -o twin prog.c -Llib -Wl,--no-as-needed -lfixed -ltwin -lbig '-Wl,-rpath,$ORIGIN/lib'
+gcc -o low prog.c -Llib -Wl,--no-as-needed -lfixed -llow -lbig2 '-Wl,-rpath,$ORIGIN/lib'
+gcc -no-pie -o at400 prog.c -Llib -Wl,--no-as-needed -lat400 -lfixed '-Wl,-rpath,$ORIGIN/lib'
+echo 'int x = 1; int *px = &x, *py = &x; int f(void); int refs(void) { return f(); } int main(void) { return 0; }' > pie.c
+gcc -pie -fPIE -o pie-at pie.c -Llib -lfixed '-Wl,-rpath,$ORIGIN/lib' -Wl,-Ttext-segment=0x60000000
+printf '\\x03' | dd of=pie-at bs=1 seek=16 conv=notrunc status=none
+""",
 }
 
 TRACE = {"LD_TRACE_LOADED_OBJECTS": "1"}
@@ -61,6 +84,8 @@ CASES: list[tuple[str, str, str, dict[str, str]]] = [
     *[("exec_as_lib", prog, how, {"LD_DEBUG": "files"})
       for prog in ("needs-pie", "needs-exe") for how in ("ld.so", "run")],
     ("exec_as_lib", "needs-pie", "ld.so", {**TRACE, "LD_DEBUG": "all"}),
+    *[("fixed_address", prog, how, {**now, "LD_DEBUG": "statistics"})
+      for prog in ("twin", "low", "at400", "pie-at") for how in ("ld.so", "run") for now in ({}, NOW)],
 ]
 
 _CYCLES = re.compile(rb"\d+ cycles( \(\d*\.\d%\))?")
