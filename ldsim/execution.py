@@ -193,8 +193,10 @@ def _plt_calls(proc: Process, calls: tuple[str, ...]) -> list[str]:
 
 
 def _relative_count(proc: Process) -> int:
-    """print_statistics: DT_RELACOUNT of every global-scope object with a non-zero load bias."""
-    return sum(m.elf.dyn(DT.RELACOUNT) or 0 for m in proc.result.searchlist if m.elf is not None and m.addr)
+    """print_statistics: DT_RELCOUNT and DT_RELACOUNT of every global-scope object with a non-zero load
+    bias (both are added on every architecture, though x86-64's ld writes only the second)."""
+    return sum((m.elf.dyn(DT.RELCOUNT) or 0) + (m.elf.dyn(DT.RELACOUNT) or 0)
+               for m in proc.result.searchlist if m.elf is not None and m.addr)
 
 
 def _rtld_main_check(proc: Process, initfini: list[LinkMap]) -> None:

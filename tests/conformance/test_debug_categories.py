@@ -70,6 +70,12 @@ gcc -no-pie -o at400 prog.c -Llib -Wl,--no-as-needed -lat400 -lfixed '-Wl,-rpath
 echo 'int x = 1; int *px = &x, *py = &x; int f(void); int refs(void) { return f(); } int main(void) { return 0; }' > pie.c
 gcc -pie -fPIE -o pie-at pie.c -Llib -lfixed '-Wl,-rpath,$ORIGIN/lib' -Wl,-Ttext-segment=0x60000000
 printf '\\x03' | dd of=pie-at bs=1 seek=16 conv=notrunc status=none
+# DT_RELACOUNT's tag rewritten to DT_RELCOUNT, which print_statistics adds as well
+mkdir rel; gcc -shared -fPIC -o rel/librel.so g.c -Wl,-soname,librel.so
+python3 -c "import struct, sys; d = bytearray(open(sys.argv[1], 'rb').read()); t = struct.pack('<q', 0x6ffffff9)
+i = next(i for i in range(0, len(d), 8) if d[i:i + 8] == t); d[i:i + 8] = struct.pack('<q', 0x6ffffffa)
+open(sys.argv[1], 'wb').write(d)" rel/librel.so
+gcc -o relcount prog.c -Llib -Lrel -Wl,--no-as-needed -lfixed -lrel '-Wl,-rpath,$ORIGIN/lib:$ORIGIN/rel'
 """,
 }
 
@@ -85,7 +91,7 @@ CASES: list[tuple[str, str, str, dict[str, str]]] = [
       for prog in ("needs-pie", "needs-exe") for how in ("ld.so", "run")],
     ("exec_as_lib", "needs-pie", "ld.so", {**TRACE, "LD_DEBUG": "all"}),
     *[("fixed_address", prog, how, {**now, "LD_DEBUG": "statistics"})
-      for prog in ("twin", "low", "at400", "pie-at") for how in ("ld.so", "run") for now in ({}, NOW)],
+      for prog in ("twin", "low", "at400", "pie-at", "relcount") for how in ("ld.so", "run") for now in ({}, NOW)],
 ]
 
 _CYCLES = re.compile(rb"\d+ cycles( \(\d*\.\d%\))?")
