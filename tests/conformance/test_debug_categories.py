@@ -77,6 +77,24 @@ i = next(i for i in range(0, len(d), 8) if d[i:i + 8] == t); d[i:i + 8] = struct
 open(sys.argv[1], 'wb').write(d)" rel/librel.so
 gcc -o relcount prog.c -Llib -Lrel -Wl,--no-as-needed -lfixed -lrel '-Wl,-rpath,$ORIGIN/lib:$ORIGIN/rel'
 """,
+    # libc's time and gettimeofday are IFUNCs whose resolvers look their vDSO symbol up each time a
+    # relocation binds to them (dl_vdso_vsym): one more lookup, binding line and relocation counted;
+    # never in trace mode, where no resolver runs
+    "vdso_ifunc": """
+cat > t.c <<'C'
+#include <sys/time.h>
+#include <time.h>
+void *pt = (void *) time, *pg = (void *) gettimeofday;
+int use(void) { struct timeval tv; gettimeofday(&tv, 0); return time(0) > 0; }
+C
+gcc -shared -fPIC -o lib/libt.so t.c -Wl,-soname,libt.so
+echo '#include <time.h>
+int use(void); int refs(void) { return time(0) + use(); } int main(void) { return 0; }' > prog.c
+gcc -o prog prog.c -Llib -lt '-Wl,-rpath,$ORIGIN/lib'
+echo '#include <time.h>
+void *p = (void *) time; int main(void) { return 0; }' > addr.c
+gcc -no-pie -o addr addr.c
+""",
 }
 
 TRACE = {"LD_TRACE_LOADED_OBJECTS": "1"}
@@ -92,6 +110,9 @@ CASES: list[tuple[str, str, str, dict[str, str]]] = [
     ("exec_as_lib", "needs-pie", "ld.so", {**TRACE, "LD_DEBUG": "all"}),
     *[("fixed_address", prog, how, {**now, "LD_DEBUG": "statistics"})
       for prog in ("twin", "low", "at400", "pie-at", "relcount") for how in ("ld.so", "run") for now in ({}, NOW)],
+    *[("vdso_ifunc", prog, how, {**base, "LD_DEBUG": cats})
+      for prog in ("prog", "addr") for how, base in (("ld.so", {}), ("ld.so", NOW), ("run", NOW), ("ld.so", WARN))
+      for cats in ("symbols,bindings", "all,statistics")],
 ]
 
 _CYCLES = re.compile(rb"\d+ cycles( \(\d*\.\d%\))?")
