@@ -75,7 +75,7 @@ def _trace_binds(proc: Process) -> bool:
 
 
 def _trace_tail(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
-    from ldsim.loader import Exit
+    from ldsim.loader import SIGSEGV, Exit
     lazy = effective_lazy(proc)
 
     def print_unresolved(objname: str, message: str) -> None:
@@ -84,9 +84,11 @@ def _trace_tail(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
     binder.receiver = print_unresolved
     if proc.cfg.debug & Debug.UNUSED:
         binder.relocate(proc.main, bool(lazy))
-        unused = _unused(proc)
+        unused, ran_off = _unused(proc)
         if unused:
             proc.out("Unused direct dependencies:\n" + "".join(f"\t{n}\n" for n in unused))
+        if ran_off:  # l_next was NULL: reading l->l_used faults
+            raise Exit(-SIGSEGV)
         raise Exit(1 if unused else 0)
     proc.result.events.append(ev.Listing())
     if proc.cfg.mode is Mode.TRACE and lazy >= 0 and proc.cfg.warn:
@@ -102,8 +104,10 @@ def _version_information(proc: Process) -> None:
         proc.result.events.append(ev.VersionInformation())
 
 
-def _unused(proc: Process) -> list[str]:
-    """rtld.c: walk main's DT_NEEDED entries alongside l_next (vDSO skipped): the unused ones' l_name."""
+def _unused(proc: Process) -> tuple[list[str], bool]:
+    """rtld.c: walk main's DT_NEEDED entries alongside l_next (vDSO skipped): the unused ones' l_name,
+    and whether the walk ran past the end of the list, which the real loader does not check for: a
+    DT_NEEDED repeated maps no second object, and the entry that finds l_next NULL dereferences it."""
     out = []
     objs = proc.objects
     i = 0
@@ -112,10 +116,10 @@ def _unused(proc: Process) -> list[str]:
         if i < len(objs) and objs[i].kind is Kind.VDSO:
             i += 1
         if i >= len(objs):
-            break
+            return out, True
         if not objs[i].used:
             out.append(objs[i].name)
-    return out
+    return out, False
 
 
 def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:

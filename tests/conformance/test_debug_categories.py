@@ -95,6 +95,20 @@ echo '#include <time.h>
 void *p = (void *) time; int main(void) { return 0; }' > addr.c
 gcc -no-pie -o addr addr.c
 """,
+    # LD_DEBUG=unused walks the program's DT_NEEDED entries alongside l_next (rtld.c): a repeated entry
+    # maps no second object, so the walk reaches the end of the list and dereferences NULL (SIGSEGV after
+    # the lines printed so far)
+    "needed_twice": """
+echo 'int x(void) { return 1; }' > x.c
+gcc -shared -fPIC -nostdlib -o lib/libx.so x.c -Wl,-soname,libx.so
+echo 'int y(void) { return 1; }' > y.c
+gcc -shared -fPIC -o lib/liby.so y.c -Wl,-soname,liby.so
+echo 'int x(void); int refs(void) { return x(); } int main(void) { return 0; }' > p.c
+gcc -o once p.c -Llib -Wl,--no-as-needed -lx -ly '-Wl,-rpath,$ORIGIN/lib'
+cp once twice
+patchelf --add-needed libx.so twice
+patchelf --add-needed liby.so twice
+""",
 }
 
 TRACE = {"LD_TRACE_LOADED_OBJECTS": "1"}
@@ -113,6 +127,8 @@ CASES: list[tuple[str, str, str, dict[str, str]]] = [
     *[("vdso_ifunc", prog, how, {**base, "LD_DEBUG": cats})
       for prog in ("prog", "addr") for how, base in (("ld.so", {}), ("ld.so", NOW), ("run", NOW), ("ld.so", WARN))
       for cats in ("symbols,bindings", "all,statistics")],
+    *[("needed_twice", prog, "ld.so", {**base, "LD_DEBUG": cats})
+      for prog in ("once", "twice") for base in (TRACE, {**WARN, **NOW}) for cats in ("unused", "all,unused")],
 ]
 
 _CYCLES = re.compile(rb"\d+ cycles( \(\d*\.\d%\))?")
