@@ -82,6 +82,7 @@ class MappedObject(NamedTuple):
     entry: int
     phdr: int
     phnum: int
+    digits: int = 16  # sizeof (void *) * 2: the loader's field widths (8 for a 32-bit one)
     category = Debug.FILES
 
 

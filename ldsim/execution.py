@@ -124,6 +124,10 @@ def _unused(proc: Process) -> tuple[list[str], bool]:
 
 def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
     """The real start: scopes, relocation (dependencies first, ld.so last), init, libc, fini."""
+    if proc.main.elf is not None and not proc.main.elf.is_64:
+        # REL relocations, the i386 vDSO and the i386 libc's start are not modelled: refuse rather than
+        # report x86-64's lookups (whose malloc@GLIBC_2.2.5 is not there: a false symbol lookup error)
+        raise NotImplementedError("the relocation and start of 32-bit programs are not simulated")
     if proc.cfg.debug & Debug.SCOPES:
         _show_scopes(proc, binder)
     _rtld_main_check(proc, initfini)

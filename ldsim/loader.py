@@ -358,7 +358,7 @@ class Process:
             raise LoadError(name, "cannot dynamically load position-independent executable", 0)
         layout = self._layout(elf, facts, False)
         if not self.quiet:
-            self.emit(ev.MappedObject(*layout, elf.e_phnum))
+            self.emit(ev.MappedObject(*layout, elf.e_phnum, 16 if elf.is_64 else 8))
         m = LinkMap(name=realname, names=[name], kind=Kind.MAIN if exe else Kind.LIB, elf=elf, file_id=fid,
                     loader=loader, origin=self.origin_of_path(realname), found=found,
                     map_start=layout[1] + facts.start, mode_st=opened.st.st_mode, addr=layout[1])
@@ -613,6 +613,11 @@ class Process:
             raise Exit(127)
         if cfg.mode is Mode.VERIFY:
             raise Exit(0 if main.elf.interp is not None else 2) if main.elf.has_dynamic else Exit(1)
+        if not main.elf.is_64 and cfg.debug & (Debug.SYMBOLS | Debug.BINDINGS | Debug.UNUSED):
+            # the i386 vDSO's symbols, REL relocations and i386 libc's start are not modelled: refuse
+            # rather than print x86-64's lookups (or none)
+            raise NotImplementedError("symbol lookups of 32-bit objects (LD_DEBUG=symbols, bindings, unused) "
+                                      "are not simulated")
         self.rtld = self._make_rtld(main.elf)
         vdso = LinkMap(name=self.profile.vdso, names=[self.profile.vdso], kind=Kind.VDSO, soname_added=True,
                        map_start=0x7FFFF7FC1000, addr=0x7FFFF7FC1000)

@@ -178,3 +178,52 @@ def test_debug_category(worlds, case) -> None:
     world, prog, how, env = case
     real, sim = outcomes(worlds[world], prog, how, env)
     assert_same(_uncycled(real), _uncycled(sim))
+
+
+# -- 32-bit programs (the biarch /lib/ld-linux.so.2 of libc6-i386) ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def i386_world(tmp_path_factory) -> str:
+    if not os.path.exists("/lib/ld-linux.so.2"):
+        pytest.skip("no i386 loader (Debian: libc6-i386)")
+    root = str(tmp_path_factory.mktemp("i386"))
+    try:
+        _build(root, """
+echo 'int l(void) { return 0; }' > l.c
+gcc -m32 -shared -fPIC -o lib/libl.so l.c -Wl,-soname,libl.so
+echo 'int l(void); int refs(void) { return l(); } int main(void) { return 0; }' > m.c
+gcc -m32 -o m m.c -Llib -Wl,--no-as-needed -ll '-Wl,-rpath,$ORIGIN/lib'
+""")
+    except RuntimeError:
+        pytest.skip("gcc -m32 cannot link (Debian: gcc-multilib)")
+    return root
+
+
+def _ldsim_run(env: dict[str, str], prog: str, cwd: str) -> oracle.Outcome:
+    """`ldsim run` as a command: it takes the profile of the program's PT_INTERP (the i386 loader's)."""
+    import sys
+    eargs = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
+    return oracle.run([sys.executable, "-m", "ldsim", "run", "-i", *eargs, prog], oracle._own_env(), cwd)
+
+
+@pytest.mark.parametrize("cats", ["files", "files,versions,scopes,reloc,statistics"])
+@pytest.mark.parametrize("warn", [False, True])
+def test_i386_trace(i386_world: str, cats: str, warn: bool) -> None:
+    """A 32-bit loader prints the "dynamic: ... phnum:" fields sizeof (void *) * 2 = 8 wide
+    (_dl_map_object_from_fd's %0*lx and %*u); ldsim printed x86-64's 16."""
+    env = {**(WARN if warn else TRACE), "LD_DEBUG": cats}
+    real, sim = oracle.run(["./m"], env, i386_world), _ldsim_run(env, "./m", i386_world)
+    assert_same(_uncycled(real), _uncycled(sim))
+
+
+@pytest.mark.parametrize("env", [{}, {"LD_DEBUG": "statistics"}, {**TRACE, "LD_DEBUG": "symbols"},
+                                 {**TRACE, "LD_DEBUG": "unused"}])
+def test_i386_symbol_lookups_are_refused(i386_world: str, env: dict[str, str]) -> None:
+    """The i386 relocation engine (REL entries, the i386 vDSO's symbols, libc's start) is not simulated:
+    ldsim refuses (exit 3) where it reported x86-64's lookups, or a false `symbol lookup error` for
+    malloc@GLIBC_2.2.5 when the program was run, while the real program runs."""
+    real, sim = oracle.run(["./m"], env, i386_world), _ldsim_run(env, "./m", i386_world)
+    assert real.status == 0
+    assert (sim.status, sim.stdout) == (3, b""), sim
+    assert b"32-bit" in sim.stderr and b"not simulated" in sim.stderr
