@@ -65,15 +65,24 @@ class EmptyDstAuxiliary(NamedTuple):
 
 
 class GeneratingLinkMap(NamedTuple):
-    """width: the loader's sizeof (void *) * 2, the field width of every number (8 for a 32-bit ld.so)."""
+    """The "file=NAME [0];  generating link map" line: printed before the file is mapped, so a mapping error
+    (an executable, a PIE, no dynamic section ...) follows it without the MappedObject lines."""
+
     name: str
+    category = Debug.FILES
+
+
+class MappedObject(NamedTuple):
+    """The "  dynamic: ... phnum:" lines, printed at the end of _dl_map_object_from_fd: after every
+    check and after elf_get_dynamic_info's DT_FLAGS_1 warning."""
+
     dynamic: int
     base: int
     size: int
     entry: int
     phdr: int
     phnum: int
-    width: int = 16
+    digits: int = 16  # sizeof (void *) * 2: the loader's field widths (8 for a 32-bit one)
     category = Debug.FILES
 
 
@@ -122,7 +131,8 @@ class VersionInformation(NamedTuple):
 
 if TYPE_CHECKING:
     Event = Union[Listing, VersionInformation, FileNeeded, FindLibrary, SearchPath, TryFile, SearchCache,
-                  SearchDone, LoadAuxiliary, EmptyDstAuxiliary, GeneratingLinkMap, UnsupportedFlags1,
+                  SearchDone, LoadAuxiliary, EmptyDstAuxiliary, GeneratingLinkMap, MappedObject,
+                  UnsupportedFlags1,
                   CheckingVersion, DebugError, Output]
 
 

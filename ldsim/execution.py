@@ -80,7 +80,7 @@ def _trace_binds(proc: Process) -> bool:
 
 
 def _trace_tail(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
-    from ldsim.loader import Exit
+    from ldsim.loader import SIGSEGV, Exit
     lazy = effective_lazy(proc)
 
     def print_unresolved(objname: str, message: str) -> None:
@@ -89,9 +89,11 @@ def _trace_tail(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
     binder.receiver = print_unresolved
     if proc.cfg.debug & Debug.UNUSED:
         binder.relocate(proc.main, bool(lazy))
-        unused = _unused(proc)
+        unused, ran_off = _unused(proc)
         if unused:
             proc.out("Unused direct dependencies:\n" + "".join(f"\t{n}\n" for n in unused))
+        if ran_off:  # l_next was NULL: reading l->l_used faults
+            raise Exit(-SIGSEGV)
         raise Exit(1 if unused else 0)
     proc.result.events.append(ev.Listing())
     if proc.cfg.mode is Mode.TRACE and lazy >= 0 and proc.cfg.warn:
@@ -107,8 +109,10 @@ def _version_information(proc: Process) -> None:
         proc.result.events.append(ev.VersionInformation())
 
 
-def _unused(proc: Process) -> list[str]:
-    """rtld.c: walk main's DT_NEEDED entries alongside l_next (vDSO skipped): the unused ones' l_name."""
+def _unused(proc: Process) -> tuple[list[str], bool]:
+    """rtld.c: walk main's DT_NEEDED entries alongside l_next (vDSO skipped): the unused ones' l_name,
+    and whether the walk ran past the end of the list, which the real loader does not check for: a
+    DT_NEEDED repeated maps no second object, and the entry that finds l_next NULL dereferences it."""
     out = []
     objs = proc.objects
     i = 0
@@ -117,14 +121,18 @@ def _unused(proc: Process) -> list[str]:
         if i < len(objs) and objs[i].kind is Kind.VDSO:
             i += 1
         if i >= len(objs):
-            break
+            return out, True
         if not objs[i].used:
             out.append(objs[i].name)
-    return out
+    return out, False
 
 
 def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
     """The real start: scopes, relocation (dependencies first, ld.so last), init, libc, fini."""
+    if proc.main.elf is not None and not proc.main.elf.is_64:
+        # REL relocations, the i386 vDSO and the i386 libc's start are not modelled: refuse rather than
+        # report x86-64's lookups (whose malloc@GLIBC_2.2.5 is not there: a false symbol lookup error)
+        raise NotImplementedError("the relocation and start of 32-bit programs are not simulated")
     if proc.cfg.debug & Debug.SCOPES:
         _show_scopes(proc, binder)
     _rtld_main_check(proc, initfini)
@@ -199,9 +207,10 @@ def _plt_calls(proc: Process, calls: tuple[str, ...]) -> list[str]:
 
 
 def _relative_count(proc: Process) -> int:
-    """print_statistics: DT_RELACOUNT of every global-scope object with a non-zero load bias."""
-    return sum(m.elf.dyn(DT.RELACOUNT) or 0 for m in proc.result.searchlist
-               if m.elf is not None and m.elf.e_type == 3)
+    """print_statistics: DT_RELCOUNT and DT_RELACOUNT of every global-scope object with a non-zero load
+    bias (both are added on every architecture, though x86-64's ld writes only the second)."""
+    return sum((m.elf.dyn(DT.RELCOUNT) or 0) + (m.elf.dyn(DT.RELACOUNT) or 0)
+               for m in proc.result.searchlist if m.elf is not None and m.addr)
 
 
 def _rtld_main_check(proc: Process, initfini: list[LinkMap]) -> None:

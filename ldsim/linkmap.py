@@ -45,13 +45,15 @@ class LinkMap(Record):
     """One loaded (or, in trace mode, faked) object.  Identity matters, so eq is by object."""
 
     __slots__ = _fields = ("name", "names", "kind", "elf", "faked", "file_id", "loader", "origin", "soname_added",
-                           "rpath_dirs", "runpath_dirs", "deps", "found", "map_start", "mode_st", "used")
+                           "rpath_dirs", "runpath_dirs", "deps", "found", "map_start", "mode_st", "used",
+                           "addr")
 
     def __init__(self, name: str, names: list[str], kind: Kind, elf: ElfFile | None = None, faked: bool = False,
                  file_id: tuple[int, int] | None = None, loader: LinkMap | None = None, origin: str | None = None,
                  soname_added: bool = False, rpath_dirs: list | None | bool = None,
                  runpath_dirs: list | None | bool = None, deps: list[LinkMap] | None = None,
-                 found: Found | None = None, map_start: int = 0, mode_st: int = 0, used: bool = False) -> None:
+                 found: Found | None = None, map_start: int = 0, mode_st: int = 0, used: bool = False,
+                 addr: int = 0) -> None:
         self.name = name  # l_name: the path it was opened from; "" for the main program
         self.names = names  # l_libname: first the name it was requested by
         self.kind = kind
@@ -68,6 +70,7 @@ class LinkMap(Record):
         self.map_start = map_start
         self.mode_st = mode_st  # st_mode of the file, for the secure-preload set-user-ID test
         self.used = used
+        self.addr = addr  # l_addr, the load bias: 0 for an executable and an object mapped where it asked
 
     def __repr__(self) -> str:  # the fields, without following loader and deps (they form cycles)
         return f"LinkMap(name={self.name!r}, names={self.names!r}, kind={self.kind})"

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from ldsim.relocate import Binder
 
 PAGE = 4096
+# Linux's default vm.mmap_min_addr (x86 DEFAULT_MMAP_MIN_ADDR) and the top of a 47-bit user address space:
+# the bounds within which mmap honours an address hint
+MMAP_MIN_ADDR = 0x10000
+TASK_SIZE = 0x7FFFFFFFF000
 DT_1_SUPPORTED = (DF1.NOW | DF1.NODELETE | DF1.INITFIRST | DF1.NOOPEN | DF1.ORIGIN | DF1.NODEFLIB | DF1.PIE)
 VDSO_NAME = "linux-vdso.so.1"
 _DT_NEEDED = int(DT.NEEDED)  # a plain int: compared for every dependency of every object
@@ -38,6 +42,7 @@ class MapFacts(NamedTuple):
     size: int  # span of the PT_LOAD segments from that page
     dyn: int  # PT_DYNAMIC's vaddr (0: none)
     phdr: int  # the program headers' vaddr
+    align: int  # the largest power-of-two p_align of the PT_LOAD segments (dl-load.c p_align_max)
 
 
 SIGSEGV = 11
@@ -131,6 +136,7 @@ class Process:
         self.rtld: LinkMap | None = None
         self.rtld_path = rtld_path  # None in exec mode: the program's PT_INTERP decides
         self._next_addr = 0x7F0000000000
+        self._mapped: list[tuple[int, int]] = []  # address ranges taken, for mmap's address hints
         self._shown: dict[type, bool] = {}
         self.quiet = not int(cfg.debug)  # no LD_DEBUG category: debug events are not even built
         self.record = record
@@ -347,9 +353,8 @@ class Process:
             raise LoadError(name, f"cannot map ELF file: {e}", 0) from None
         facts = self._map_facts(elf)
         loads = facts.loads
-        layout = self._layout(elf, facts, exe)
         if not self.quiet:
-            self.emit(ev.GeneratingLinkMap(name, *layout, elf.e_phnum, 16 if self.profile.ei_class == 2 else 8))
+            self.emit(ev.GeneratingLinkMap(name))
         if not facts.aligned:
             raise LoadError(name, "ELF load command address/offset not page-aligned", 0)
         if not loads:
@@ -362,9 +367,12 @@ class Process:
             self.emit(ev.UnsupportedFlags1(elf.flags_1 & ~DT_1_SUPPORTED))
         if elf.flags_1 & DF1.PIE and not exe:
             raise LoadError(name, "cannot dynamically load position-independent executable", 0)
+        layout = self._layout(elf, facts, False)
+        if not self.quiet:
+            self.emit(ev.MappedObject(*layout, elf.e_phnum, 16 if elf.is_64 else 8))
         m = LinkMap(name=realname, names=[name], kind=Kind.MAIN if exe else Kind.LIB, elf=elf, file_id=fid,
                     loader=loader, origin=self.origin_of_path(realname), found=found,
-                    map_start=layout[1] + facts.start, mode_st=opened.st.st_mode)
+                    map_start=layout[1] + facts.start, mode_st=opened.st.st_mode, addr=layout[1])
         self.objects.append(m)
         return m
 
@@ -379,21 +387,44 @@ class Process:
             if phdr is None:
                 phdr = next((s.vaddr + elf.e_phoff - s.offset for s in loads
                              if s.offset <= elf.e_phoff < s.offset + s.filesz), 0)
+            align = max((s.align for s in loads if s.align and not s.align & (s.align - 1)), default=0)
             facts = self._facts[id(elf)] = MapFacts(
                 loads, all((s.vaddr - s.offset) % PAGE == 0 for s in loads), start,
-                loads[-1].vaddr + loads[-1].memsz - start if loads else 0, dyn, phdr)
+                loads[-1].vaddr + loads[-1].memsz - start if loads else 0, dyn, phdr, align)
         return facts
 
-    def _layout(self, elf: ElfFile, facts: MapFacts, exe: bool) -> tuple[int, int, int, int, int]:
-        """A plausible mapping (dynamic, base, size, entry, phdr); only size is checked against ld.so."""
+    def _layout(self, elf: ElfFile, facts: MapFacts, by_kernel: bool) -> tuple[int, int, int, int, int]:
+        """A plausible mapping (dynamic, base, size, entry, phdr).  Only size is printed unmasked, but
+        whether the load bias (base) is 0 decides which objects LD_DEBUG=statistics counts relative
+        relocations of: an executable's is; so is an object's that ld.so maps (_dl_map_segments) where its
+        first PT_LOAD asks, which mmap grants as a hint when that range is free.  The kernel maps a PIE
+        program at ELF_ET_DYN_BASE plus a random offset, whatever its addresses."""
         if not facts.loads:
             return (0, 0, 0, 0, 0)
+        length = (facts.size + PAGE - 1) & ~(PAGE - 1)
         if elf.e_type == 2:
             base = 0
+        elif not by_kernel and self._hint_granted(facts, length):
+            base = 0
         else:
-            self._next_addr -= (facts.size + 2 * PAGE - 1) & ~(PAGE - 1)
+            self._next_addr -= length + PAGE
             base = self._next_addr - facts.start
+        self._mapped.append((base + facts.start, base + facts.start + length))
         return (base + facts.dyn if facts.dyn else 0, base, facts.size, base + elf.e_entry, base + facts.phdr)
+
+    def _hint_granted(self, facts: MapFacts, length: int) -> bool:
+        """Whether ld.so's mmap at the first PT_LOAD's page returns exactly that page: a hint below
+        mmap_min_addr is raised to it (round_hint_to_min), one whose range meets a mapping is not used;
+        with a p_align above the page size the reservation is longer and its start is then aligned up."""
+        hint = facts.start
+        if not hint or hint < MMAP_MIN_ADDR:
+            return False
+        if facts.align > PAGE:
+            if hint % facts.align:
+                return False
+            length = length + facts.align if length >= facts.align else 2 * facts.align
+        end = hint + length
+        return end <= TASK_SIZE and all(end <= lo or hi <= hint for lo, hi in self._mapped)
 
     # -- dependencies ----------------------------------------------------------------------------
 
@@ -568,7 +599,7 @@ class Process:
         if soname and soname != first:
             names.append(soname)
         return LinkMap(name=name, names=names, kind=Kind.RTLD, elf=elf, file_id=None,
-                       soname_added=True, map_start=0x7FFFF7FC3000)
+                       soname_added=True, map_start=0x7FFFF7FC3000, addr=0x7FFFF7FC3000)
 
     def start(self) -> Startup:
         try:
@@ -593,9 +624,14 @@ class Process:
             raise Exit(127)
         if cfg.mode is Mode.VERIFY:
             raise Exit(0 if main.elf.interp is not None else 2) if main.elf.has_dynamic else Exit(1)
+        if not main.elf.is_64 and cfg.debug & (Debug.SYMBOLS | Debug.BINDINGS | Debug.UNUSED):
+            # the i386 vDSO's symbols, REL relocations and i386 libc's start are not modelled: refuse
+            # rather than print x86-64's lookups (or none)
+            raise NotImplementedError("symbol lookups of 32-bit objects (LD_DEBUG=symbols, bindings, unused) "
+                                      "are not simulated")
         self.rtld = self._make_rtld(main.elf)
         vdso = LinkMap(name=self.profile.vdso, names=[self.profile.vdso], kind=Kind.VDSO, soname_added=True,
-                       map_start=0x7FFFF7FC1000)
+                       map_start=0x7FFFF7FC1000, addr=0x7FFFF7FC1000)
         self.objects[:] = [main, self.rtld, vdso]
         self._vdso = vdso
         vdso.used = True  # setup_vdso_pointers finds its five symbols there
@@ -681,7 +717,8 @@ class Process:
         origin = self.origin_of_path(real) if real else self.cfg.origin_path
         facts = self._map_facts(elf)
         layout = self._layout(elf, facts, True)
-        m = LinkMap(name="", names=[""], kind=Kind.MAIN, elf=elf, origin=origin, map_start=layout[1] + facts.start)
+        m = LinkMap(name="", names=[""], kind=Kind.MAIN, elf=elf, origin=origin, map_start=layout[1] + facts.start,
+                    addr=layout[1])
         self.objects.append(m)
         return m
 

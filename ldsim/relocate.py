@@ -106,20 +106,21 @@ class _Cache(Value):
         self.result = result
 
 
-# libc's IFUNCs whose resolvers ask the vDSO (x86, glibc 2.36): symbol -> the vDSO function
-_VDSO_RESOLVED = {"time": "__vdso_time", "gettimeofday": "__vdso_gettimeofday"}
-LIBC_SONAME = "libc.so.6"
 # The vDSO's dynamic symbols (LINUX_2.6, index 2): what setup_vdso_pointers looks up
 VDSO_SYMBOLS = ("__vdso_clock_gettime", "__vdso_gettimeofday", "__vdso_time", "__vdso_getcpu",
                 "__vdso_clock_getres")
 LINUX_2_6 = Version("LINUX_2.6", elf_hash(b"LINUX_2.6"), True)
+# libc's IFUNCs whose resolver asks the vDSO for its implementation, each time it runs: INIT_ARCH calls
+# dl_vdso_vsym (sysdeps/unix/sysv/linux/x86/time.c, gettimeofday.c; x86-64 only)
+VDSO_IFUNCS = {"time": "__vdso_time", "gettimeofday": "__vdso_gettimeofday",
+               "__gettimeofday": "__vdso_gettimeofday"}
 
 
 class Binder(Record):
     """Process-wide lookup state: counters, the unique-symbol table, per-object lookup caches."""
 
     _fields = ("proc", "tables", "counters", "unique", "caches", "receiver", "_tabs", "current", "_heap",
-               "run_ifuncs", "relocated")
+               "run_ifuncs", "relocated", "vdso")
 
     def __init__(self, proc: Process, tables: SymbolTables) -> None:
         self.proc = proc
@@ -134,6 +135,7 @@ class Binder(Record):
         self.profiling = False  # consider_profiling (LD_PROFILE, the real start): DT_BIND_NOW is ignored
         self.run_ifuncs = False  # IFUNC resolvers are called (a real start, not __RTLD_NOIFUNC's trace passes)
         self.relocated: set[int] = set()  # id() of the objects whose _dl_relocate_object has finished
+        self.vdso: LinkMap | None = None  # GLRO(dl_sysinfo_map)
 
     def __repr__(self) -> str:  # not the process and tables it points to
         return f"Binder(counters={self.counters!r})"
@@ -300,6 +302,7 @@ class Binder(Record):
 
     def vdso_setup(self, vdso: LinkMap) -> None:
         """setup_vdso_pointers: five dl_vdso_vsym lookups in the vDSO's local scope."""
+        self.vdso = vdso
         for name in VDSO_SYMBOLS:
             self.lookup(name, vdso, None, [[vdso]], LINUX_2_6, TypeClass.NONE)
 
@@ -362,17 +365,17 @@ class Binder(Record):
             raise Exit(127)
         self.proc.out(f"{self.proc.argv0}: Relink `{m.name}' with `{sym_map.name}' for IFUNC symbol `{ref.name}'\n", 2)
 
-    def _run_resolver(self, found: tuple[LinkMap, Sym]) -> None:
-        """The IFUNC resolver elf_machine_rela calls: those of libc's time and gettimeofday
-        (sysdeps/unix/sysv/linux/x86/time.c, gettimeofday.c) look their vDSO function up with
-        dl_vdso_vsym, in the vDSO's local scope, as setup_vdso_pointers did."""
+    def _call_resolver(self, found: tuple[LinkMap, Sym]) -> None:
+        """elf_machine_rela calls an IFUNC's resolver for every relocation bound to it (the value is not
+        cached); libc's time and gettimeofday resolvers then look their vDSO symbol up (dl_vdso_vsym, one
+        more lookup and binding line, counted by LD_DEBUG=statistics).  Other resolvers make no lookup
+        ldsim could know of."""
         sym_map, sym = found
-        vdso_name = _VDSO_RESOLVED.get(sym.name)
-        if (vdso_name is None or sym.type != STT.GNU_IFUNC or sym.shndx == SHN_UNDEF
-                or sym_map.soname != LIBC_SONAME or self.proc._vdso is None):
+        if sym.type != STT.GNU_IFUNC or sym.shndx == SHN_UNDEF or self.vdso is None:
             return
-        vdso = self.proc._vdso
-        self.lookup(vdso_name, vdso, None, [[vdso]], LINUX_2_6, TypeClass.NONE)
+        name = VDSO_IFUNCS.get(sym.name)
+        if name is not None and sym_map.soname == "libc.so.6" and self.proc.profile.arch == "x86_64":
+            self.lookup(name, self.vdso, None, [[self.vdso]], LINUX_2_6, TypeClass.NONE)
 
     def _bad_type(self, m: LinkMap, rtype: int, plt: bool) -> None:
         """_dl_reloc_bad_type (elf/dl-reloc.c): fatal, named by l_name ("" for the program); the type in
@@ -561,7 +564,7 @@ class Binder(Record):
             cache.result = found
         if found is not None and self.run_ifuncs:
             self._check_ifunc(m, sym, found)
-            self._run_resolver(found)
+            self._call_resolver(found)
         if r.type not in _HANDLED:  # looked up first (RESOLVE_MAP), then the switch's default
             self._bad_type(m, r.type, False)
         if r.type == R.COPY and found is not None:

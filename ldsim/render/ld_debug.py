@@ -36,9 +36,10 @@ def message(e: ev.Event) -> str | None:
             return f"load auxiliary object={name} requested by file={req}\n"
         case ev.EmptyDstAuxiliary(name):
             return f"cannot load auxiliary `{name}' because of empty dynamic string token substitution\n"
-        case ev.GeneratingLinkMap(name, dynamic, base, size, entry, phdr, phnum, w):
-            return (f"file={name} [0];  generating link map\n"
-                    f"  dynamic: 0x{dynamic:0{w}x}  base: 0x{base:0{w}x}   size: 0x{size:0{w}x}\n"
+        case ev.GeneratingLinkMap(name):
+            return f"file={name} [0];  generating link map\n"
+        case ev.MappedObject(dynamic, base, size, entry, phdr, phnum, w):
+            return (f"  dynamic: 0x{dynamic:0{w}x}  base: 0x{base:0{w}x}   size: 0x{size:0{w}x}\n"
                     f"    entry: 0x{entry:0{w}x}  phdr: 0x{phdr:0{w}x}  phnum:   {phnum:{w}d}\n\n")
         case ev.UnsupportedFlags1(bits):
             return f"\nWARNING: Unsupported flag value(s) of 0x{bits:x} in DT_FLAGS_1.\n"
