@@ -3,7 +3,8 @@
 Exit status: 0 success; 1 where ldconfig exits 1 (relative dir while building a cache, relative include
 under path translation, unreadable or invalid cache with -p: ldconfig's own messages) and for ldsim's own
 write failures;
-134 where glibc 2.36 ldconfig aborts after writing an old/compat cache with legacy-hwcap entries.
+134 where glibc 2.36 ldconfig aborts after writing an old/compat cache with legacy-hwcap entries; killed by
+SIGSEGV where `ldconfig -p` reads outside its mapping of a corrupt cache.
 Emulated ldconfig messages keep their `ldconfig: ` prefix; ldsim's own errors are one line
 `ldsim: FILE: reason`.
 """
@@ -13,13 +14,14 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import signal
 import stat as S
 import sys
 
 from ldsim import ldcache
 from ldsim.ldconfig import (LD_SO_CACHE, LD_SO_CONF, HWCAP_IMPORTANT, Options, apply_plan, error_lines,
                             plan_ldconfig)
-from ldsim.render.ldconfig import print_cache_error, print_cache_lines, render_lines
+from ldsim.render.ldconfig import print_cache_lines, render_lines
 from ldsim.world import make_world
 
 EXIT_ABORT = 134
@@ -79,12 +81,15 @@ def _print_cache(args: argparse.Namespace, world) -> int:
         return 1
     if not data:
         return 0
-    cache = ldcache.parse_cache(data)
-    err = print_cache_error(data, cache, name)
-    if err is not None:
-        sys.stderr.write(render_lines(error_lines(err)))
+    try:
+        cache, err = ldcache.print_cache_view(data)
+        lines = print_cache_lines(cache, name) if cache is not None else []
+    except ldcache.PrintFault:  # the real ldconfig dies, its buffered listing unwritten
+        return -signal.SIGSEGV
+    if cache is None:
+        sys.stderr.write(render_lines(error_lines(err.format(name=name))))
         return 1
-    sys.stdout.write(render_lines(print_cache_lines(cache, name)))
+    sys.stdout.write(render_lines(lines))
     return 0
 
 
@@ -135,7 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers()
     add_parser(sub)
     args = parser.parse_args(["ldconfig", *(sys.argv[1:] if argv is None else argv)])
-    return run(args)
+    status = run(args)
+    if status < 0:  # ends as the real ldconfig did
+        from ldsim.cli import _die_by_signal
+        _die_by_signal(-status)
+    return status
 
 
 if __name__ == "__main__":

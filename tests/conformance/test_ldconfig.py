@@ -307,17 +307,30 @@ def _corrupt(data: bytes, how: str) -> bytes | None:
         return b""
     elif how == "garbage":
         return b"not a cache file at all" * 3
+    elif how == "old-empty":  # 16 bytes: ld.so refuses it, ldconfig -p lists 0 libs
+        return b"ld.so-1.7.0\0" + bytes(4)
+    elif how == "new-header-only":  # the extension offset now points past the end
+        return bytes(b[:48])
+    elif how == "nlibs-huge":  # the entries run past the mapping: ldconfig -p dies of SIGSEGV
+        b[20:24] = (1 << 20).to_bytes(4, "little")
     return bytes(b)
 
 
 @pytest.mark.parametrize("how", ["truncated", "big-endian", "extension-outside", "extension-bad-magic", "empty",
-                                 "garbage", "missing", "directory"])
+                                 "garbage", "missing", "directory", "old-empty", "new-header-only", "nlibs-huge",
+                                 "compat-exact"])
 def test_print_cache_errors_are_ldconfigs(tmp_path, libs, how):
-    """`ldconfig -p` on a damaged or absent cache: print_cache's own fatal messages and exit status."""
+    """`ldconfig -p` on a damaged or absent cache: print_cache's own checks (not ld.so's), fatal messages
+    and exit status."""
     real_root, sim_root = _twin(tmp_path, {"/etc/ld.so.conf": b"/opt/a\n", "/opt/a/liba.so.1.2": libs["a64"],
                                            "/opt/a/glibc-hwcaps/x86-64-v3/liba.so.1": libs["a64"]})
     assert run_real(real_root, "-X", "-C", "/good").returncode == 0
     good = (real_root / "good").read_bytes()
+    if how == "compat-exact":  # ends with the embedded new header: too short for print_cache to use it
+        assert run_real(real_root, "-X", "-c", "compat", "-C", "/good").returncode == 0
+        good = (real_root / "good").read_bytes()
+        nold = int.from_bytes(good[12:16], "little")
+        good = good[:(16 + 12 * nold + 7) // 8 * 8 + 48]
     for root in (real_root, sim_root):
         if how == "directory":
             (root / "c").mkdir()
