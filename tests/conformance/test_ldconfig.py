@@ -470,3 +470,16 @@ def test_aux_cache_is_written_and_reused(tmp_path, libs):
     _put(root, "/opt/b/libnew.so.3", libs["d64"])
     both("-X")  # loaded (a table sized for its entries), the new file added
     both("-X", "-i")
+
+
+@pytest.mark.parametrize("args", [
+    ("-z",), ("-C",), ("--nolinks", "-C", "/c"), ("--verb=3",), ("--format",), ("--ver",), ("--pr",), ("-?",),
+    ("--help",), ("--usage",), ("--u",), ("-vXC/c",), ("-p", "-z"), ("-V", "-z"), ("-z", "-V"), ("--", "-z"),
+    ("-X", "-C", "/c", "-v", "/opt/a", "-n"),  # options after operands too
+])
+def test_command_line_as_argp_reads_it(tmp_path, libs, args):
+    """getopt_long's messages and argp's exit status 64 for usage errors; --help, --usage, -V answered
+    where they are met; operands and options mixed."""
+    real_root, sim_root = _twin(tmp_path, {"/etc/ld.so.conf": b"/opt/a\n", "/opt/a/liba.so.1.2": libs["a64"],
+                                           "/usr/lib/placeholder": b""})
+    _same_run(real_root, sim_root, *args)
