@@ -3,7 +3,8 @@
 Exit status: 0 success; 1 where ldconfig exits 1 (relative dir while building a cache, relative include
 under path translation, unreadable or invalid cache with -p: ldconfig's own messages) and for ldsim's own
 write failures;
-134 where glibc 2.36 ldconfig aborts after writing an old/compat cache with legacy-hwcap entries; killed by
+134 where glibc 2.36 ldconfig overflows its old-format array (old/compat cache, legacy-hwcap entries sorted
+before others: it may abort, or not, as its heap lies); killed by
 SIGSEGV where `ldconfig -p` reads outside its mapping of a corrupt cache.
 Emulated ldconfig messages keep their `ldconfig: ` prefix; ldsim's own errors are one line
 `ldsim: FILE: reason`.
@@ -233,8 +234,9 @@ def run(args: argparse.Namespace) -> int:
     if errors:
         return 1
     if plan.aborts:
-        print(f"ldsim: {opts.cache_file}: glibc 2.36 ldconfig aborts here (legacy-hwcap entries in a "
-              f"{fmt} cache corrupt its heap); the cache was written", file=sys.stderr)
+        print(f"ldsim: {opts.cache_file}: glibc 2.36 ldconfig writes past its heap array here (legacy-hwcap "
+              f"entries sorted before others in a {fmt} cache) and may abort; the cache was written",
+              file=sys.stderr)
         return EXIT_ABORT
     return 0
 

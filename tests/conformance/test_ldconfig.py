@@ -483,3 +483,14 @@ def test_command_line_as_argp_reads_it(tmp_path, libs, args):
     real_root, sim_root = _twin(tmp_path, {"/etc/ld.so.conf": b"/opt/a\n", "/opt/a/liba.so.1.2": libs["a64"],
                                            "/usr/lib/placeholder": b""})
     _same_run(real_root, sim_root, *args)
+
+
+@pytest.mark.parametrize("fmt", ["old", "compat"])
+def test_legacy_hwcap_entries_after_the_others_do_not_overflow(tmp_path, libs, fmt):
+    """save_cache's old array overflows only when a legacy-hwcap entry sorts before a plain one (libx
+    and liby sort before liba, names descending): here ldconfig ends normally, with this cache."""
+    real_root, sim_root = _twin(tmp_path, {"/etc/ld.so.conf": b"/opt/a\n", "/opt/a/liby.so.1": libs["nos"],
+                                           "/opt/a/libx.so.1": libs["nos"], "/opt/a/x86_64/liba.so.1": libs["nos"],
+                                           "/opt/a/tls/libb.so.1": libs["nos"], "/usr/lib/placeholder": b""})
+    _same_run(real_root, sim_root, "-X", "-C", "/c", "-c", fmt)
+    assert (sim_root / "c").read_bytes() == (real_root / "c").read_bytes()
