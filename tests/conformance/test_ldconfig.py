@@ -206,15 +206,22 @@ def test_relative_cmdline_dir_is_fatal(tmp_path):
 
 
 def test_host_conf_into_scratch_cache(tmp_path):
-    """This machine's own /etc/ld.so.conf, cache written to a scratch file (nothing in /etc changes)."""
+    """This machine's own /etc/ld.so.conf, cache written to a scratch file (nothing in /etc changes; the
+    aux cache both rewrite, even with -C, is put back as it was)."""
+    aux = Path("/var/cache/ldconfig/aux-cache")
+    saved = aux.read_bytes() if aux.exists() else None
     real_c, sim_c = tmp_path / "real.cache", tmp_path / "sim.cache"
-    real = subprocess.run([LDCONFIG, "-X", "-i", "-C", str(real_c)], capture_output=True, text=True)
-    assert real.returncode == 0, real.stderr
-    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)}
-    sim = subprocess.run([sys.executable, "-m", "ldsim.cli_ldconfig", "-X", "-C", str(sim_c)],
-                         capture_output=True, text=True, env=env, cwd=REPO)
-    assert sim.returncode == 0, sim.stderr
-    assert sim_c.read_bytes() == real_c.read_bytes()
+    try:
+        real = subprocess.run([LDCONFIG, "-X", "-i", "-C", str(real_c)], capture_output=True, text=True)
+        assert real.returncode == 0, real.stderr
+        env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)}
+        sim = subprocess.run([sys.executable, "-m", "ldsim.cli_ldconfig", "-X", "-C", str(sim_c)],
+                             capture_output=True, text=True, env=env, cwd=REPO)
+        assert sim.returncode == 0, sim.stderr
+        assert sim_c.read_bytes() == real_c.read_bytes()
+    finally:
+        if saved is not None:
+            aux.write_bytes(saved)
 
 
 def test_host_verbose_scan_without_writing(tmp_path):
