@@ -53,9 +53,8 @@ def _bracket(p: str, i: int, fn: str) -> tuple[bool | None, int]:
     negate = i < len(p) and p[i] in "!^"  # '^' too while POSIXLY_CORRECT is unset
     if negate:
         i += 1
-    matched = False
     first = True
-    while True:
+    while True:  # left by `break` only when the character matched
         if i >= len(p):
             return False, -1
         c = p[i]
@@ -76,7 +75,6 @@ def _bracket(p: str, i: int, fn: str) -> tuple[bool | None, int]:
                     return None, i
                 i = end + 2
                 if _ascii_class(name, fn):
-                    matched = True
                     break
                 continue
         if p[i:i + 1] == "-" and i + 1 < len(p) and p[i + 1] != "]":
@@ -88,10 +86,8 @@ def _bracket(p: str, i: int, fn: str) -> tuple[bool | None, int]:
                 hi = p[i]
                 i += 1
             if c <= fn <= hi:
-                matched = True
                 break
         elif c == fn:
-            matched = True
             break
     # skip the rest of a bracket that matched; unterminated, it was no bracket
     while True:

@@ -199,6 +199,8 @@ def _split_own(argv: list[str]) -> list[str]:
     (so that `--inhibit-rpath X` or `-v` are never taken by argparse).  '--' may separate them when some
     of ldsim's own options come first; right after the tool's name it is the tool's (`ldd -- -v` names
     a file "-v", and so does `ldsim ldd -- -v`)."""
+    if argv[:1] == ["ldconfig"]:  # all of it is ldconfig's command line (ldsim's own is --dry-run)
+        return ["ldconfig", "--", *argv[1:]]
     if not argv or argv[0] not in ("ldd", "ld.so", "run"):
         return argv
     i = 1

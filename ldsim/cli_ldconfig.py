@@ -3,7 +3,9 @@
 Exit status: 0 success; 1 where ldconfig exits 1 (relative dir while building a cache, relative include
 under path translation, unreadable or invalid cache with -p: ldconfig's own messages) and for ldsim's own
 write failures;
-134 where glibc 2.36 ldconfig aborts after writing an old/compat cache with legacy-hwcap entries.
+134 where glibc 2.36 ldconfig overflows its old-format array (old/compat cache, legacy-hwcap entries sorted
+before others: it may abort, or not, as its heap lies); killed by
+SIGSEGV where `ldconfig -p` reads outside its mapping of a corrupt cache.
 Emulated ldconfig messages keep their `ldconfig: ` prefix; ldsim's own errors are one line
 `ldsim: FILE: reason`.
 """
@@ -13,13 +15,14 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import signal
 import stat as S
 import sys
 
 from ldsim import ldcache
 from ldsim.ldconfig import (LD_SO_CACHE, LD_SO_CONF, HWCAP_IMPORTANT, Options, apply_plan, error_lines,
                             plan_ldconfig)
-from ldsim.render.ldconfig import print_cache_error, print_cache_lines, render_lines
+from ldsim.render.ldconfig import print_cache_lines, render_lines
 from ldsim.world import make_world
 
 EXIT_ABORT = 134
@@ -31,25 +34,135 @@ warranty; not even for MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.
 Written by Andreas Jaeger."""
 
 
+HELP_TEXT = """Usage: ldconfig [OPTION...]
+Configure Dynamic Linker Run Time Bindings.
+
+  -c, --format=FORMAT        Format to use: new (default), old, or compat
+  -C CACHE                   Use CACHE as cache file
+  -f CONF                    Use CONF as configuration file
+  -i, --ignore-aux-cache     Ignore auxiliary cache file
+  -l                         Manually link individual libraries.
+  -n                         Only process directories specified on the command
+                             line.  Don't build cache.
+  -N                         Don't build cache
+  -p, --print-cache          Print cache
+  -r ROOT                    Change to and use ROOT as root directory
+  -v, --verbose              Generate verbose messages
+  -X                         Don't update symbolic links
+  -?, --help                 Give this help list
+      --usage                Give a short usage message
+  -V, --version              Print program version
+
+Mandatory or optional arguments to long options are also mandatory or optional
+for any corresponding short options.
+
+For bug reporting instructions, please see:
+<http://www.debian.org/Bugs/>."""
+USAGE_TEXT = """Usage: ldconfig [-ilnNpvX?V] [-c FORMAT] [-C CACHE] [-f CONF] [-r ROOT]
+            [--format=FORMAT] [--ignore-aux-cache] [--print-cache] [--verbose]
+            [--help] [--usage] [--version]"""
+EXIT_ARGP = 64  # argp_err_exit_status
+TRY_HELP = "Try `ldconfig --help' or `ldconfig --usage' for more information."
+
+# argp's option table in its order (ldconfig's, argp's defaults, then --version): short letter or long
+# name -> (dest, takes an argument).  --program-name and --HANG are argp's hidden options: they take
+# part in prefix matching only.  --dry-run is ldsim's.
+_SHORT = {"p": ("print_cache", False), "v": ("verbose", False), "N": ("no_cache", False),
+          "X": ("no_links", False), "r": ("root", True), "C": ("cache", True), "f": ("conf", True),
+          "n": ("only_cline", False), "l": ("manual_link", False), "c": ("format", True),
+          "i": ("ignore_aux", False), "?": ("help", False), "V": ("version", False)}
+_LONG = {"print-cache": ("print_cache", False), "verbose": ("verbose", False), "format": ("format", True),
+         "ignore-aux-cache": ("ignore_aux", False), "help": ("help", False), "usage": ("usage", False),
+         "program-name": (None, True), "HANG": (None, False), "version": ("version", False),
+         "dry-run": ("dry_run", False)}
+
+
+class _Usage(Exception):
+    pass
+
+
+def _long(arg: str, rest: list[str], ns: argparse.Namespace) -> None:
+    """One `--name[=value]` the way glibc's getopt_long reads it: exact name, else a unique prefix."""
+    name, eq, value = arg[2:].partition("=")
+    found = [n for n in _LONG if n == name] or [n for n in _LONG if n.startswith(name)]
+    if not found:
+        raise _Usage(f"unrecognized option '{arg}'")
+    if len(found) > 1:
+        raise _Usage(f"option '{arg}' is ambiguous; possibilities:" + "".join(f" '--{n}'" for n in found))
+    dest, takes = _LONG[found[0]]
+    if not takes and eq:
+        raise _Usage(f"option '--{found[0]}' doesn't allow an argument")
+    if takes and not eq:
+        if not rest:
+            raise _Usage(f"option '--{found[0]}' requires an argument")
+        value = rest.pop(0)
+    if dest is None:
+        if found[0] == "HANG":
+            raise NotImplementedError("argp's --HANG (wait for a debugger) is not simulated")
+        return  # --program-name: accepted (ldsim's messages keep the name 'ldconfig')
+    setattr(ns, dest, value if takes else True)
+    _answer_now(ns)
+
+
+def _answer_now(ns: argparse.Namespace) -> None:
+    """--help, --usage and --version are answered as argp meets them, before later options are read."""
+    for dest, text in (("help", HELP_TEXT), ("usage", USAGE_TEXT), ("version", VERSION_TEXT)):
+        if getattr(ns, dest, False):
+            print(text)
+            raise SystemExit(0)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """ldconfig's command line as argp and glibc's getopt_long read it: options and operands in any order
+    (unless POSIXLY_CORRECT), `--` ends options, bundled short options, `-cFMT`/`-c FMT`.  A usage error
+    prints getopt's message and argp's hint and exits 64."""
+    ns = argparse.Namespace(root=None, conf=LD_SO_CONF, cache=None, format="new", only_cline=False,
+                            no_cache=False, no_links=False, manual_link=False, print_cache=False, verbose=False,
+                            ignore_aux=False, help=False, usage=False, version=False, dry_run=False, dirs=[])
+    rest = list(argv)
+    try:
+        while rest:
+            arg = rest.pop(0)
+            if arg == "--":
+                ns.dirs += rest
+                break
+            if arg.startswith("--"):
+                _long(arg, rest, ns)
+            elif arg.startswith("-") and arg != "-":
+                k = 1
+                while k < len(arg):
+                    c = arg[k]
+                    if c not in _SHORT:
+                        raise _Usage(f"invalid option -- '{c}'")
+                    dest, takes = _SHORT[c]
+                    if takes:
+                        value = arg[k + 1:]
+                        if not value:
+                            if not rest:
+                                raise _Usage(f"option requires an argument -- '{c}'")
+                            value = rest.pop(0)
+                        setattr(ns, dest, value)
+                        break
+                    setattr(ns, dest, True)
+                    _answer_now(ns)
+                    k += 1
+            elif "POSIXLY_CORRECT" in os.environ:
+                ns.dirs += [arg, *rest]
+                break
+            else:
+                ns.dirs.append(arg)
+    except _Usage as e:
+        sys.stderr.write(f"ldconfig: {e}\n{TRY_HELP}\n")
+        raise SystemExit(EXIT_ARGP) from None
+    return ns
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("ldconfig", help="emulate glibc 2.36 ldconfig (cache, links, -p)")
-    p.add_argument("-r", dest="root", metavar="ROOT", help="operate inside ROOT (as ldconfig -r as root)")
-    p.add_argument("-f", dest="conf", metavar="CONF", default=LD_SO_CONF)
-    p.add_argument("-C", dest="cache", metavar="CACHE", default=None)
-    p.add_argument("-c", "--format", dest="format", metavar="FORMAT", default="new",
-                   help="new|compat|old (other words are ignored, as by ldconfig)")
-    p.add_argument("-n", dest="only_cline", action="store_true", help="only command-line dirs, no cache")
-    p.add_argument("-N", dest="no_cache", action="store_true", help="do not build the cache")
-    p.add_argument("-X", dest="no_links", action="store_true", help="do not update links")
-    p.add_argument("-l", dest="manual_link", action="store_true", help="link the given library files")
-    p.add_argument("-p", "--print-cache", dest="print_cache", action="store_true", help="print the cache")
-    p.add_argument("-v", "--verbose", dest="verbose", action="store_true")
-    p.add_argument("-i", "--ignore-aux-cache", dest="ignore_aux", action="store_true",
-                   help="do not load the auxiliary cache (it is still written)")
-    p.add_argument("-V", "--version", dest="version", action="store_true", help="print ldconfig's version")
-    p.add_argument("--dry-run", action="store_true", help="report links and cache instead of writing")
-    p.add_argument("dirs", nargs="*", metavar="DIR")
-    p.set_defaults(func=run)
+    """`ldsim ldconfig ARGS...`: ARGS are read by `parse_args`, as ldconfig reads them (-? for help)."""
+    p = subparsers.add_parser("ldconfig", help="emulate glibc 2.36 ldconfig (cache, links, -p; --dry-run)",
+                              add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=lambda args: run(parse_args(args.rest[1:] if args.rest[:1] == ["--"] else args.rest)))
     return p
 
 
@@ -79,19 +192,19 @@ def _print_cache(args: argparse.Namespace, world) -> int:
         return 1
     if not data:
         return 0
-    cache = ldcache.parse_cache(data)
-    err = print_cache_error(data, cache, name)
-    if err is not None:
-        sys.stderr.write(render_lines(error_lines(err)))
+    try:
+        cache, err = ldcache.print_cache_view(data)
+        lines = print_cache_lines(cache, name) if cache is not None else []
+    except ldcache.PrintFault:  # the real ldconfig dies, its buffered listing unwritten
+        return -signal.SIGSEGV
+    if cache is None:
+        sys.stderr.write(render_lines(error_lines(err.format(name=name))))
         return 1
-    sys.stdout.write(render_lines(print_cache_lines(cache, name)))
+    sys.stdout.write(render_lines(lines))
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.version:  # argp answers it while parsing, before anything else
-        print(VERSION_TEXT)
-        return 0
     world = make_world(args.root)
     if args.print_cache:
         return _print_cache(args, world)
@@ -121,8 +234,9 @@ def run(args: argparse.Namespace) -> int:
     if errors:
         return 1
     if plan.aborts:
-        print(f"ldsim: {opts.cache_file}: glibc 2.36 ldconfig aborts here (legacy-hwcap entries in a "
-              f"{fmt} cache corrupt its heap); the cache was written", file=sys.stderr)
+        print(f"ldsim: {opts.cache_file}: glibc 2.36 ldconfig writes past its heap array here (legacy-hwcap "
+              f"entries sorted before others in a {fmt} cache) and may abort; the cache was written",
+              file=sys.stderr)
         return EXIT_ABORT
     return 0
 
@@ -131,11 +245,11 @@ def main(argv: list[str] | None = None) -> int:
     """Standalone entry point for tests: `python -m ldsim.cli_ldconfig ARGS`."""
     from ldsim.cli import byte_faithful_streams
     byte_faithful_streams()
-    parser = argparse.ArgumentParser(prog="ldsim")
-    sub = parser.add_subparsers()
-    add_parser(sub)
-    args = parser.parse_args(["ldconfig", *(sys.argv[1:] if argv is None else argv)])
-    return run(args)
+    status = run(parse_args(sys.argv[1:] if argv is None else argv))
+    if status < 0:  # ends as the real ldconfig did
+        from ldsim.cli import _die_by_signal
+        _die_by_signal(-status)
+    return status
 
 
 if __name__ == "__main__":

@@ -353,6 +353,76 @@ def parse_cache(data: bytes) -> LdCache:
     return cache
 
 
+# ----------------------------------------------------------------------------------------- ldconfig -p
+
+
+class PrintFault(Exception):
+    """print_cache would read outside its mapping of the file (ldconfig dies of SIGSEGV)."""
+
+
+def _mem_cstr(mem: bytes, off: int) -> str:
+    if off < 0 or off >= len(mem):
+        raise PrintFault
+    end = mem.find(b"\0", off)
+    if end < 0:
+        raise PrintFault
+    return _decode(mem[off:end])
+
+
+def print_cache_view(data: bytes) -> tuple[LdCache | None, str | None]:
+    """Mirrors how `print_cache` (elf/cache.c) reads a non-empty file, which is not how ld.so does:
+    (the cache to list: its format, entries and generator; or None and print_cache's fatal message,
+    trailing newline included).  The file is seen through its mapping: zeros to the end of the last
+    page; a read beyond raises PrintFault."""
+    size = len(data)
+    mem = data + bytes(-size % 4096)
+    not_cache = (None, "File is not a cache file.\n")
+    if size < OLD_HEADER.size:
+        return not_cache
+    new_off = None
+    if mem[:len(CACHEMAGIC)] != CACHEMAGIC:
+        if mem[:len(CACHEMAGIC_VERSION_NEW)] != CACHEMAGIC_VERSION_NEW:
+            return not_cache
+        new_off, strings = 0, 0
+    else:
+        nlibs = OLD_HEADER.unpack_from(mem)[1]
+        if (size - OLD_HEADER.size) // OLD_ENTRY.size < nlibs:
+            return not_cache
+        strings = OLD_HEADER.size + nlibs * OLD_ENTRY.size
+        offset = _align(strings, ALIGN_CACHE)
+        if size > offset + NEW_HEADER.size and mem[offset:offset + 20] == CACHEMAGIC_VERSION_NEW:
+            new_off = strings = offset
+    if new_off is None:
+        entries = []
+        for i in range(nlibs):
+            flags, key, value = OLD_ENTRY.unpack_from(mem, OLD_HEADER.size + i * OLD_ENTRY.size)
+            entries.append(CacheEntry(flags, _mem_cstr(mem, strings + key), _mem_cstr(mem, strings + value)))
+        return LdCache(format="old", entries=entries), None
+    _magic, nlibs, _strlen, flags, ext_off = _new_header(mem, new_off)
+    if not _endian_ok(flags):
+        return None, "Cache file has wrong endianness.\n"
+    ext = _load_extensions(data, ext_off)
+    if ext is None:
+        return None, "Malformed extension data in cache file {name}\n"
+    cache = LdCache(format="new" if new_off == 0 else "compat", _data=data)
+    if EXT_TAG_GLIBC_HWCAPS in ext:
+        off, sz = ext[EXT_TAG_GLIBC_HWCAPS]
+        cache._hwcaps_index = [U32.unpack_from(data, off + 4 * i)[0] for i in range(sz // 4)]
+    entries = []
+    for i in range(nlibs):
+        pos = new_off + NEW_HEADER.size + i * NEW_ENTRY.size
+        if pos + NEW_ENTRY.size > len(mem):
+            raise PrintFault
+        e_flags, key, value, _os, hwcap = NEW_ENTRY.unpack_from(mem, pos)
+        entries.append(CacheEntry(e_flags, _mem_cstr(mem, strings + key), _mem_cstr(mem, strings + value),
+                                  hwcap, _hwcaps_name(cache, hwcap)))
+    cache.entries = entries
+    if EXT_TAG_GENERATOR in ext:
+        off, sz = ext[EXT_TAG_GENERATOR]
+        cache.generator = _decode(data[off:off + sz])
+    return cache, None
+
+
 # ---------------------------------------------------------------------------------------------- lookup
 
 

@@ -180,7 +180,7 @@ class Plan:
     aux: AuxCache | None = None
     output: list[tuple[Stream, str]] = field(default_factory=list)  # lines, stdout=1 stderr=2
     exit_status: int = 0
-    aborts: bool = False  # glibc 2.36 aborts after writing (old/compat with legacy-hwcap entries)
+    aborts: bool = False  # glibc 2.36 writes past its old-format array (see old_array_overflows)
 
     def out(self, text: str) -> None:
         self.output.append((1, text))
@@ -787,9 +787,21 @@ def plan_ldconfig(world: World, opts: Options) -> Plan:
     while i < len(plan.dirs):  # search_dir may append legacy hwcap subdirectories
         search_dir(plan, opts, world, dirs, plan.dirs[i])
         i += 1
-    if opts.build_cache and opts.fmt != "new" and any(e.hwcap for e in plan.entries):
-        plan.aborts = True
+    if opts.build_cache and opts.fmt != "new":
+        plan.aborts = old_array_overflows(plan.entries, opts.fmt)
     return plan
+
+
+def old_array_overflows(entries: list[NewEntry], fmt: str) -> bool:
+    """Whether glibc 2.36's save_cache writes past its old-format array: it stores a non-legacy entry's
+    strings at libs[idx_new] (every entry counted) in an array sized for the non-legacy ones, so only a
+    legacy-hwcap entry sorted before others pushes a write out.  What the overflow does then depends on
+    the malloc heap (nothing seen, an abort, a SIGSEGV); without it ldconfig ends normally."""
+    ordered = ldcache.sort_entries(entries)
+    n_old = sum(1 for e in ordered if e.hwcap == 0)
+    if fmt == "compat":
+        n_old = (n_old + 1) & ~1
+    return any(e.hwcap == 0 and i >= n_old for i, e in enumerate(ordered))
 
 
 # ------------------------------------------------------------------------------------------ effects

@@ -218,6 +218,9 @@ class Searcher:
             self._cache_loaded = True
             try:
                 opened = self._open(self.profile.cache_file)
+                if stat_mod.S_ISDIR(opened.st.st_mode) and opened.st.st_size:
+                    # _dl_sysdep_read_whole_file: open and fstat succeed, mmap fails with ENODEV
+                    raise OSError(E.ENODEV, "mmap")
                 if self.files is None:
                     self._cache = parse_cache(bytes(opened.data or b""))
                 else:

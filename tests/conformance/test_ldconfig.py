@@ -206,15 +206,22 @@ def test_relative_cmdline_dir_is_fatal(tmp_path):
 
 
 def test_host_conf_into_scratch_cache(tmp_path):
-    """This machine's own /etc/ld.so.conf, cache written to a scratch file (nothing in /etc changes)."""
+    """This machine's own /etc/ld.so.conf, cache written to a scratch file (nothing in /etc changes; the
+    aux cache both rewrite, even with -C, is put back as it was)."""
+    aux = Path("/var/cache/ldconfig/aux-cache")
+    saved = aux.read_bytes() if aux.exists() else None
     real_c, sim_c = tmp_path / "real.cache", tmp_path / "sim.cache"
-    real = subprocess.run([LDCONFIG, "-X", "-i", "-C", str(real_c)], capture_output=True, text=True)
-    assert real.returncode == 0, real.stderr
-    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)}
-    sim = subprocess.run([sys.executable, "-m", "ldsim.cli_ldconfig", "-X", "-C", str(sim_c)],
-                         capture_output=True, text=True, env=env, cwd=REPO)
-    assert sim.returncode == 0, sim.stderr
-    assert sim_c.read_bytes() == real_c.read_bytes()
+    try:
+        real = subprocess.run([LDCONFIG, "-X", "-i", "-C", str(real_c)], capture_output=True, text=True)
+        assert real.returncode == 0, real.stderr
+        env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)}
+        sim = subprocess.run([sys.executable, "-m", "ldsim.cli_ldconfig", "-X", "-C", str(sim_c)],
+                             capture_output=True, text=True, env=env, cwd=REPO)
+        assert sim.returncode == 0, sim.stderr
+        assert sim_c.read_bytes() == real_c.read_bytes()
+    finally:
+        if saved is not None:
+            aux.write_bytes(saved)
 
 
 def test_host_verbose_scan_without_writing(tmp_path):
@@ -307,17 +314,30 @@ def _corrupt(data: bytes, how: str) -> bytes | None:
         return b""
     elif how == "garbage":
         return b"not a cache file at all" * 3
+    elif how == "old-empty":  # 16 bytes: ld.so refuses it, ldconfig -p lists 0 libs
+        return b"ld.so-1.7.0\0" + bytes(4)
+    elif how == "new-header-only":  # the extension offset now points past the end
+        return bytes(b[:48])
+    elif how == "nlibs-huge":  # the entries run past the mapping: ldconfig -p dies of SIGSEGV
+        b[20:24] = (1 << 20).to_bytes(4, "little")
     return bytes(b)
 
 
 @pytest.mark.parametrize("how", ["truncated", "big-endian", "extension-outside", "extension-bad-magic", "empty",
-                                 "garbage", "missing", "directory"])
+                                 "garbage", "missing", "directory", "old-empty", "new-header-only", "nlibs-huge",
+                                 "compat-exact"])
 def test_print_cache_errors_are_ldconfigs(tmp_path, libs, how):
-    """`ldconfig -p` on a damaged or absent cache: print_cache's own fatal messages and exit status."""
+    """`ldconfig -p` on a damaged or absent cache: print_cache's own checks (not ld.so's), fatal messages
+    and exit status."""
     real_root, sim_root = _twin(tmp_path, {"/etc/ld.so.conf": b"/opt/a\n", "/opt/a/liba.so.1.2": libs["a64"],
                                            "/opt/a/glibc-hwcaps/x86-64-v3/liba.so.1": libs["a64"]})
     assert run_real(real_root, "-X", "-C", "/good").returncode == 0
     good = (real_root / "good").read_bytes()
+    if how == "compat-exact":  # ends with the embedded new header: too short for print_cache to use it
+        assert run_real(real_root, "-X", "-c", "compat", "-C", "/good").returncode == 0
+        good = (real_root / "good").read_bytes()
+        nold = int.from_bytes(good[12:16], "little")
+        good = good[:(16 + 12 * nold + 7) // 8 * 8 + 48]
     for root in (real_root, sim_root):
         if how == "directory":
             (root / "c").mkdir()
@@ -457,3 +477,27 @@ def test_aux_cache_is_written_and_reused(tmp_path, libs):
     _put(root, "/opt/b/libnew.so.3", libs["d64"])
     both("-X")  # loaded (a table sized for its entries), the new file added
     both("-X", "-i")
+
+
+@pytest.mark.parametrize("args", [
+    ("-z",), ("-C",), ("--nolinks", "-C", "/c"), ("--verb=3",), ("--format",), ("--ver",), ("--pr",), ("-?",),
+    ("--help",), ("--usage",), ("--u",), ("-vXC/c",), ("-p", "-z"), ("-V", "-z"), ("-z", "-V"), ("--", "-z"),
+    ("-X", "-C", "/c", "-v", "/opt/a", "-n"),  # options after operands too
+])
+def test_command_line_as_argp_reads_it(tmp_path, libs, args):
+    """getopt_long's messages and argp's exit status 64 for usage errors; --help, --usage, -V answered
+    where they are met; operands and options mixed."""
+    real_root, sim_root = _twin(tmp_path, {"/etc/ld.so.conf": b"/opt/a\n", "/opt/a/liba.so.1.2": libs["a64"],
+                                           "/usr/lib/placeholder": b""})
+    _same_run(real_root, sim_root, *args)
+
+
+@pytest.mark.parametrize("fmt", ["old", "compat"])
+def test_legacy_hwcap_entries_after_the_others_do_not_overflow(tmp_path, libs, fmt):
+    """save_cache's old array overflows only when a legacy-hwcap entry sorts before a plain one (libx
+    and liby sort before liba, names descending): here ldconfig ends normally, with this cache."""
+    real_root, sim_root = _twin(tmp_path, {"/etc/ld.so.conf": b"/opt/a\n", "/opt/a/liby.so.1": libs["nos"],
+                                           "/opt/a/libx.so.1": libs["nos"], "/opt/a/x86_64/liba.so.1": libs["nos"],
+                                           "/opt/a/tls/libb.so.1": libs["nos"], "/usr/lib/placeholder": b""})
+    _same_run(real_root, sim_root, "-X", "-C", "/c", "-c", fmt)
+    assert (sim_root / "c").read_bytes() == (real_root / "c").read_bytes()

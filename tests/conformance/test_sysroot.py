@@ -93,3 +93,25 @@ def test_hwcaps_priorities_of_a_startup_cache_lookup_stay(hwcaps_root: str, args
     """`ld.so NAME` looks NAME up in the cache before _dl_init_paths: no glibc-hwcaps subdirectory is
     active, and the priority array made then (all 0) is kept, so the dependencies skip them too."""
     _compare(hwcaps_root, {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs"}, args)
+
+
+@pytest.mark.parametrize("cache", ["directory", "empty", "garbage", "missing", "dangling", "loop"])
+def test_unusable_cache_files(tmp_path, cache: str) -> None:
+    """An /etc/ld.so.cache that cannot be used: lookups fail quietly, but the errno of the failed
+    open or mmap (a directory: ENODEV, 'Error 19' in ld.so's own strerror) ends up in the message
+    of a search that opened nothing else."""
+    r = str(tmp_path)
+    build_world(WorldSpec((LibSpec("opt/lib/libfoo.so.1", soname="libfoo.so.1", libc=False),
+                           ProgSpec("usr/bin/prog", needed=("libfoo.so.1",)))), r)
+    add_host_glibc(r)
+    c = f"{r}/etc/ld.so.cache"
+    if cache == "directory":
+        os.mkdir(c)
+    elif cache in ("empty", "garbage"):
+        with open(c, "wb") as f:
+            f.write(b"" if cache == "empty" else b"not a cache" * 9)
+    elif cache != "missing":
+        os.symlink("/nowhere" if cache == "dangling" else "ld.so.cache", c)
+    env = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs"}
+    _compare(r, env, ["--list", "libfoo.so.1"])
+    _compare(r, env, ["/usr/bin/prog"])
