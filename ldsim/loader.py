@@ -52,6 +52,13 @@ class Exit(Exception):
         self.status = status
 
 
+def version_index_high(elf: ElfFile) -> int:
+    """_dl_check_map_versions' ndx_high: the highest version index among the file's Vernaux (vna_other)
+    and Verdef (vd_ndx) entries; above 0 it sizes l_versions and reads DT_VERSYM."""
+    return max([a.other & 0x7FFF for vn in elf.verneed for a in vn.entries]
+               + [d.index & 0x7FFF for d in elf.verdef], default=0)
+
+
 def has_strtab(main: LinkMap) -> bool:
     """dl_main's audit_list_add_dynamic_tag (rtld.c:1830, before --help's output and the preloads) reads
     D_PTR (main_map, l_info[DT_STRTAB]) whether or not DT_AUDIT is there: a program without DT_STRTAB
@@ -489,6 +496,8 @@ class Process:
                 req = self.dso_filename(m)
                 for aux in vn.entries:
                     failed |= self._match_version(req, aux, needed)
+            if elf.dyn(DT.VERSYM) is None and version_index_high(elf) and elf.dyn(DT.STRTAB) is not None:
+                raise Exit(-SIGSEGV)  # l_versyms = D_PTR (map, l_info[VERSYMIDX (DT_VERSYM)]): NULL
             fatal = self._relr_fatal.get(id(elf))
             if fatal is None:
                 fatal = self._relr_fatal[id(elf)] = _relr_fatal(elf)

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ldsim.materialize import WorldSpec, build_world
+from ldsim.materialize import WorldSpec, build_world, retag
 from tests.conformance.conftest import Run, assert_same, expand_modes, outcomes
 from tests.conformance.test_search_rules import lib, prog
 
@@ -20,6 +20,9 @@ pytestmark = pytest.mark.conformance
 
 EXEC = ("ldd", "trace", "exec")
 EI_DATA = 5
+DT_DEBUG, DT_VERSYM, DT_VERNEED = 21, 0x6FFFFFF0, 0x6FFFFFFE
+
+POST: dict[str, Callable[[], object]] = {}  # world root -> what to patch after the build
 
 Case = Callable[[str], tuple[WorldSpec, Sequence[Run]]]
 CASES: dict[str, Case] = {}
@@ -94,6 +97,26 @@ def library_needs_the_program(r: str):
     return w, [Run("{root}/bin/m", modes=EXEC), Run("{root}/bin/m2", modes=EXEC, name="empty-name")]
 
 
+@case
+def version_tables_missing(r: str):
+    """Version records without DT_VERSYM: _dl_check_map_versions sizes l_versions by the highest index
+    (ndx_high > 0) and then loads D_PTR (map, l_info[DT_VERSYM]): SIGSEGV after that object's 'checking
+    for version' lines, in a trace too.  DT_VERSYM without records: l_versions stays NULL, yet do-rel.h
+    indexes it for every relocation (whenever DT_VERSYM is there): a reference at index 1 or more reads
+    version->hash near address 0 (RESOLVE_MAP), SIGSEGV while relocating."""
+    objs = [lib("lib/libvd.so")]
+    for d in ("noversym", "noverneed"):
+        objs += [lib(f"{d}/libvm.so", needed=("libvd.so",), defines=("f1",), uses=("puts",), libc=True),
+                 prog(f"bin/{d}", "libvm.so", rpath=f"$ORIGIN/../{d}:$ORIGIN/../lib", uses=("f1",))]
+    POST[r] = lambda: (retag(f"{r}/noversym/libvm.so", DT_VERSYM, DT_DEBUG),
+                       retag(f"{r}/noverneed/libvm.so", DT_VERNEED, DT_DEBUG))
+    full = {"LD_WARN": "yes", "LD_BIND_NOW": "yes", "LD_DEBUG": "libs,bindings"}
+    return WorldSpec(tuple(objs)), [
+        *(Run(f"{{root}}/bin/{d}", modes=EXEC, name=d) for d in ("noversym", "noverneed")),
+        Run("{root}/bin/noversym", {"LD_DEBUG": "versions"}, modes=("trace",), name="noversym-versions"),
+        Run("{root}/bin/noverneed", full, modes=("trace",), name="noverneed-bind-now")]
+
+
 # ------------------------------------------------------------------------------------------- driver
 
 
@@ -107,6 +130,8 @@ def worlds(tmp_path_factory) -> dict[str, tuple[str, Sequence[Run]]]:
         build_world(spec, root, jobs=2)
         for obj in spec.objects:
             _empty_needed(f"{root}/{obj.path}")
+        if root in POST:
+            POST.pop(root)()
         return name, (root, runs)
 
     with ThreadPoolExecutor(max_workers=min(4, len(CASES))) as pool:
