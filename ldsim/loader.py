@@ -59,6 +59,17 @@ def version_index_high(elf: ElfFile) -> int:
                + [d.index & 0x7FFF for d in elf.verdef], default=0)
 
 
+def _hash_header_mapped(elf: ElfFile) -> bool:
+    """_dl_setup_hash reads DT_GNU_HASH's four header words (else DT_HASH's two): False when they lie
+    outside every PT_LOAD segment's memory (an address the mapping does not cover)."""
+    addr, size = elf.dyn(DT.GNU_HASH), 16
+    if addr is None:
+        addr, size = elf.dyn(DT.HASH), 8
+    if addr is None:
+        return True
+    return any(s.type == PT.LOAD and s.vaddr <= addr and addr + size <= s.vaddr + s.memsz for s in elf.segments)
+
+
 def has_strtab(main: LinkMap) -> bool:
     """dl_main's audit_list_add_dynamic_tag (rtld.c:1830, before --help's output and the preloads) reads
     D_PTR (main_map, l_info[DT_STRTAB]) whether or not DT_AUDIT is there: a program without DT_STRTAB
@@ -361,6 +372,8 @@ class Process:
             self.emit(ev.UnsupportedFlags1(elf.flags_1 & ~DT_1_SUPPORTED))
         if elf.flags_1 & DF1.PIE and not exe:
             raise LoadError(name, "cannot dynamically load position-independent executable", 0)
+        if not _hash_header_mapped(elf):
+            raise Exit(-SIGSEGV)  # _dl_setup_hash reads the table's first words, after the link map line
         m = LinkMap(name=realname, names=[name], kind=Kind.MAIN if exe else Kind.LIB, elf=elf, file_id=fid,
                     loader=loader, origin=self.origin_of_path(realname), found=found,
                     map_start=layout[1] + facts.start, mode_st=opened.st.st_mode)

@@ -278,6 +278,8 @@ class Binder(Record):
             return self._vdso_symbol(name)
         tab = self.table(m)
         if tab is None or tab.nbuckets == 0:
+            if tab is not None and tab.unreadable:
+                raise Exit(-SIGSEGV)
             return None
         sym, assert_filename = match(tab, name, h, version, tclass & 1)
         if assert_filename:

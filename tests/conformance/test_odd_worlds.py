@@ -20,7 +20,7 @@ pytestmark = pytest.mark.conformance
 
 EXEC = ("ldd", "trace", "exec")
 EI_DATA = 5
-DT_DEBUG, DT_VERSYM, DT_VERNEED = 21, 0x6FFFFFF0, 0x6FFFFFFE
+DT_SYMTAB, DT_DEBUG, DT_GNU_HASH, DT_VERSYM, DT_VERNEED = 6, 21, 0x6FFFFEF5, 0x6FFFFFF0, 0x6FFFFFFE
 
 POST: dict[str, Callable[[], object]] = {}  # world root -> what to patch after the build
 
@@ -115,6 +115,26 @@ def version_tables_missing(r: str):
         *(Run(f"{{root}}/bin/{d}", modes=EXEC, name=d) for d in ("noversym", "noverneed")),
         Run("{root}/bin/noversym", {"LD_DEBUG": "versions"}, modes=("trace",), name="noversym-versions"),
         Run("{root}/bin/noverneed", full, modes=("trace",), name="noverneed-bind-now")]
+
+
+@case
+def symbol_tables_unreachable(r: str):
+    """_dl_setup_hash reads the hash table's header right after the 'generating link map' line: DT_GNU_HASH
+    pointing outside the mapped segments is SIGSEGV there, in every mode.  A hash table without DT_SYMTAB:
+    do_lookup_x loads D_PTR (map, l_info[DT_SYMTAB]) of every map with buckets it visits, after its
+    'lookup in file' line: the first lookup that reaches it (a relocation's, or ldd -r's) is SIGSEGV."""
+    objs = [lib("lib/libsd.so")]
+    for d in ("hashbad", "nosymtab"):
+        objs += [lib(f"{d}/libsm.so", needed=("libsd.so",), defines=("f1",), uses=("puts",), libc=True),
+                 prog(f"bin/{d}", "libsm.so", rpath=f"$ORIGIN/../{d}:$ORIGIN/../lib", uses=("f1",))]
+    POST[r] = lambda: (retag(f"{r}/hashbad/libsm.so", DT_GNU_HASH, value=0x7F000000),
+                       retag(f"{r}/nosymtab/libsm.so", DT_SYMTAB, DT_DEBUG))
+    full = {"LD_WARN": "yes", "LD_BIND_NOW": "yes", "LD_DEBUG": "libs,bindings"}
+    return WorldSpec(tuple(objs)), [
+        *(Run(f"{{root}}/bin/{d}", modes=EXEC, name=d) for d in ("hashbad", "nosymtab")),
+        Run("{root}/bin/hashbad", {"LD_DEBUG": "files"}, modes=("trace",), name="hashbad-files"),
+        Run("{root}/bin/nosymtab", full, modes=("trace",), name="nosymtab-bind-now"),
+        Run("{root}/bin/nosymtab", {"LD_DEBUG": "symbols"}, modes=("exec",), name="nosymtab-symbols")]
 
 
 # ------------------------------------------------------------------------------------------- driver
