@@ -695,6 +695,8 @@ class Process:
         origin = self.origin_of_path(real) if real else self.cfg.origin_path
         facts = self._map_facts(elf)
         layout = self._layout(elf, facts, True)
+        if not _hash_header_mapped(elf):
+            raise Exit(-SIGSEGV)  # dl_main's _dl_setup_hash (main_map), before any object is loaded
         m = LinkMap(name="", names=[""], kind=Kind.MAIN, elf=elf, origin=origin, map_start=layout[1] + facts.start)
         self.objects.append(m)
         return m

@@ -1,4 +1,4 @@
-"""Differential tests of odd worlds: malformed candidates, odd names and odd command lines.
+"""Differential tests of odd worlds: truncated and malformed objects, odd names, objects needing the program.
 
 Same scheme as test_search_rules.py (whose `lib`/`prog` helpers and `Run` modes are reused): each case is a
 small world built with gcc (bytes patched afterwards) in a temp dir, and each run is compared byte for byte,
@@ -7,12 +7,14 @@ after masking addresses and PIDs, between the real loader or ldd and ldsim at te
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from ldsim.materialize import WorldSpec, build_world, retag
+from tests import oracle
 from tests.conformance.conftest import Run, assert_same, expand_modes, outcomes
 from tests.conformance.test_search_rules import lib, prog
 
@@ -127,14 +129,17 @@ def symbol_tables_unreachable(r: str):
     for d in ("hashbad", "nosymtab"):
         objs += [lib(f"{d}/libsm.so", needed=("libsd.so",), defines=("f1",), uses=("puts",), libc=True),
                  prog(f"bin/{d}", "libsm.so", rpath=f"$ORIGIN/../{d}:$ORIGIN/../lib", uses=("f1",))]
+    objs.append(prog("bin/mainhash", "libsd.so", rpath="$ORIGIN/../lib"))  # see test_kernel_exec
     POST[r] = lambda: (retag(f"{r}/hashbad/libsm.so", DT_GNU_HASH, value=0x7F000000),
-                       retag(f"{r}/nosymtab/libsm.so", DT_SYMTAB, DT_DEBUG))
+                       retag(f"{r}/nosymtab/libsm.so", DT_SYMTAB, DT_DEBUG),
+                       retag(f"{r}/bin/mainhash", DT_GNU_HASH, value=0x7F000000))
     full = {"LD_WARN": "yes", "LD_BIND_NOW": "yes", "LD_DEBUG": "libs,bindings"}
     return WorldSpec(tuple(objs)), [
         *(Run(f"{{root}}/bin/{d}", modes=EXEC, name=d) for d in ("hashbad", "nosymtab")),
         Run("{root}/bin/hashbad", {"LD_DEBUG": "files"}, modes=("trace",), name="hashbad-files"),
         Run("{root}/bin/nosymtab", full, modes=("trace",), name="nosymtab-bind-now"),
-        Run("{root}/bin/nosymtab", {"LD_DEBUG": "symbols"}, modes=("exec",), name="nosymtab-symbols")]
+        Run("{root}/bin/nosymtab", {"LD_DEBUG": "symbols"}, modes=("exec",), name="nosymtab-symbols"),
+        Run("{root}/bin/mainhash", modes=EXEC, name="mainhash")]
 
 
 # ------------------------------------------------------------------------------------------- driver
@@ -183,4 +188,21 @@ def _params() -> list:
 def test_odd_world(worlds, case_name: str, run_index: int, mode: str) -> None:
     root, runs = worlds[case_name]
     real, sim = outcomes(runs[run_index], mode, root)
+    assert_same(real, sim)
+
+
+# Programs executed by the kernel (`PROG` vs `ldsim run PROG`, LD_DEBUG=libs): dl_main sets up the main
+# map's hash table itself (rtld.c: _dl_setup_hash (main_map)) before loading anything.
+KERNEL_RUNS = [("symbol_tables_unreachable", "bin/mainhash"), ("symbol_tables_unreachable", "bin/nosymtab"),
+               ("version_tables_missing", "bin/noversym"), ("library_needs_the_program", "bin/m")]
+
+
+@pytest.mark.parametrize(("case_name", "program"), KERNEL_RUNS)
+def test_kernel_exec(worlds, case_name: str, program: str) -> None:
+    root, _ = worlds[case_name]
+    path = f"{root}/{program}"
+    env = {"LD_DEBUG": "libs"}
+    real = oracle.run([path], env, root)
+    sim = oracle.run([sys.executable, "-m", "ldsim", "run", "-i", "-e", "LD_DEBUG=libs", path],
+                     oracle._own_env(), root)
     assert_same(real, sim)
