@@ -459,7 +459,7 @@ class Process:
                 pos = work.index(m, 0)
                 if id(filtee) in reserved:
                     where = work.index(filtee)
-                    if where < pos:
+                    if where <= pos:  # earlier in the list, or m itself (its own filtee): left in place
                         continue
                     del work[where]
                 else:

@@ -142,6 +142,18 @@ def symbol_tables_unreachable(r: str):
         Run("{root}/bin/mainhash", modes=EXEC, name="mainhash")]
 
 
+@case
+def filter_of_itself(r: str):
+    """A DT_FILTER or DT_AUXILIARY naming the object itself (its soname): _dl_map_object answers with the
+    object, already in the search list; _dl_map_object_deps looks for it only after the current entry,
+    finds nothing there and leaves the list as it was (ldsim crashed moving the object before itself)."""
+    w = WorldSpec((lib("lib/libfs.so", cflags=("-Wl,-F,libfs.so",), defines=("f1",)),
+                   lib("lib/libfa.so", cflags=("-Wl,-f,libfa.so",), defines=("f2",)),
+                   prog("bin/m", "libfs.so", "libfa.so", rpath="$ORIGIN/../lib", uses=("f1", "f2"))))
+    full = {"LD_WARN": "yes", "LD_BIND_NOW": "yes", "LD_DEBUG": "libs,bindings"}
+    return w, [Run("{root}/bin/m", modes=EXEC), Run("{root}/bin/m", full, modes=("trace",), name="bind-now")]
+
+
 # ------------------------------------------------------------------------------------------- driver
 
 
@@ -194,7 +206,8 @@ def test_odd_world(worlds, case_name: str, run_index: int, mode: str) -> None:
 # Programs executed by the kernel (`PROG` vs `ldsim run PROG`, LD_DEBUG=libs): dl_main sets up the main
 # map's hash table itself (rtld.c: _dl_setup_hash (main_map)) before loading anything.
 KERNEL_RUNS = [("symbol_tables_unreachable", "bin/mainhash"), ("symbol_tables_unreachable", "bin/nosymtab"),
-               ("version_tables_missing", "bin/noversym"), ("library_needs_the_program", "bin/m")]
+               ("version_tables_missing", "bin/noversym"), ("library_needs_the_program", "bin/m"),
+               ("filter_of_itself", "bin/m")]
 
 
 @pytest.mark.parametrize(("case_name", "program"), KERNEL_RUNS)
