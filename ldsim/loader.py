@@ -424,52 +424,69 @@ class Process:
         return None
 
     def map_deps(self, root: LinkMap, preloads: list[LinkMap], trace: bool) -> list[LinkMap]:
-        """_dl_map_object_deps: the breadth-first search list, filtees inserted before their filter."""
-        work: list[LinkMap] = [root, *preloads]
-        reserved = set(map(id, work))
+        """_dl_map_object_deps: the breadth-first search list, filtees inserted before their filter.
+        Entries carry `done` as the `known` list's do: a filtee takes its filter's slot with done = 0, so
+        it is processed right after its filter (its own dependencies and filters included), and a reserved
+        filtee found after the slot is moved there (processed again)."""
+        work: list[list] = [[m, False] for m in (root, *preloads)]  # [map, done]
+        reserved = {id(m) for m, _ in work}
+        states: set | None = None  # once a filtee has been moved: the list states seen, to catch a cycle
         i = 0
         while i < len(work):
-            m = work[i]
-            i += 1
-            if m.elf is None or m.faked:
-                continue
-            for tag, raw in m.elf.deps:
-                if tag == _DT_NEEDED:
-                    name = raw if "$" not in raw else self.expand_dep(m, raw, fatal=False)
+            if states is not None:
+                state = (i, tuple((id(m), done) for m, done in work))
+                if state in states:
+                    # filters that move each other forward forever (A filters B, B filters A): each round
+                    # allocas another list entry until the stack overflows
+                    raise Exit(-SIGSEGV)
+                states.add(state)
+            runp = i
+            m = work[runp][0]
+            work[runp][1] = True
+            orig = runp  # the insertion point for filtees
+            if m.elf is not None and not m.faked:
+                for tag, raw in m.elf.deps:
+                    if tag == _DT_NEEDED:
+                        name = raw if "$" not in raw else self.expand_dep(m, raw, fatal=False)
+                        if name is None:
+                            continue
+                        dep = self.map_object(m, name, trace=trace)
+                        if id(dep) not in reserved:
+                            reserved.add(id(dep))
+                            work.append([dep, False])
+                        m.deps.append(dep)
+                        continue
+                    aux = tag == DT.AUXILIARY
+                    name = self.expand_dep(m, raw, fatal=not aux)
                     if name is None:
                         continue
-                    dep = self.map_object(m, name, trace=trace)
-                    if id(dep) not in reserved:
-                        reserved.add(id(dep))
-                        work.append(dep)
-                    m.deps.append(dep)
-                    continue
-                aux = tag == DT.AUXILIARY
-                name = self.expand_dep(m, raw, fatal=not aux)
-                if name is None:
-                    continue
-                self.emit(ev.LoadAuxiliary(name, self.dso_filename(m)))
-                try:
-                    filtee = self.map_object(m, name, trace=trace, via="auxiliary" if aux else "filter")
-                except LoadError:
-                    if aux:
-                        continue
-                    raise
-                m.deps.append(filtee)
-                pos = work.index(m, 0)
-                if id(filtee) in reserved:
-                    where = work.index(filtee)
-                    if where <= pos:  # earlier in the list, or m itself (its own filtee): left in place
-                        continue
-                    del work[where]
-                else:
-                    reserved.add(id(filtee))
-                work.insert(pos, filtee)
-                i = pos + 1 if pos + 1 > i else i + 1
-                if filtee in self.objects and m in self.objects:
-                    self.objects.remove(filtee)
-                    self.objects.insert(self.objects.index(m), filtee)
-        return [m for m in work if not m.faked]
+                    self.emit(ev.LoadAuxiliary(name, self.dso_filename(m)))
+                    try:
+                        filtee = self.map_object(m, name, trace=trace, via="auxiliary" if aux else "filter")
+                    except LoadError:
+                        if aux:
+                            continue
+                        raise
+                    m.deps.append(filtee)
+                    if id(filtee) in reserved:
+                        # looked for only after the slot: earlier (or the slot itself) leaves the list alone
+                        late = next((k for k in range(orig + 1, len(work)) if work[k][0] is filtee), None)
+                        if late is None:
+                            continue
+                        del work[late]
+                        states = set() if states is None else states
+                    else:
+                        reserved.add(id(filtee))
+                    work.insert(orig, [filtee, False])
+                    orig += 1
+                    if filtee in self.objects and m in self.objects:
+                        self.objects.remove(filtee)
+                        self.objects.insert(self.objects.index(m), filtee)
+            if work[runp][1]:
+                i = runp + 1
+                while i < len(work) and work[i][1]:
+                    i += 1
+        return [m for m, _ in work if not m.faked]
 
     # -- versions --------------------------------------------------------------------------------
 

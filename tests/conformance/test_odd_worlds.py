@@ -154,6 +154,26 @@ def filter_of_itself(r: str):
     return w, [Run("{root}/bin/m", modes=EXEC), Run("{root}/bin/m", full, modes=("trace",), name="bind-now")]
 
 
+@case
+def filtee_processed_next(r: str):
+    """A filtee takes its filter's slot in _dl_map_object_deps' list with done = 0 and is processed right
+    after the filter: its own DT_NEEDED and filters come next (libG filters libH, which filters libI and
+    needs libJ).  Filters that keep moving each other forward (libA filters libB, libB filters libA)
+    never end: the real loader allocas a list entry per round until the stack overflows, SIGSEGV (compared
+    without LD_DEBUG: the number of 'load auxiliary object' lines depends on the stack size)."""
+    w = WorldSpec((lib("lib/libG.so", cflags=("-Wl,-F,libH.so",), defines=("f4",)),
+                   lib("lib/libH.so", cflags=("-Wl,-F,libI.so",), needed=("libJ.so",), defines=("f4",)),
+                   lib("lib/libI.so", needed=("libG.so",), defines=("f4",)), lib("lib/libJ.so"),
+                   prog("bin/g", "libI.so", rpath="$ORIGIN/../lib", uses=("f4",)),
+                   lib("lib/libA.so", cflags=("-Wl,-F,libB.so",), defines=("f1",)),
+                   lib("lib/libB.so", cflags=("-Wl,-F,libA.so",), defines=("f1",)),
+                   prog("bin/ab", "libA.so", rpath="$ORIGIN/../lib", uses=("f1",))))
+    quiet = {"LD_DEBUG": ""}
+    return w, [Run("{root}/bin/g", modes=EXEC, name="chain"),
+               Run("{root}/bin/g", {"LD_DEBUG": "files"}, modes=("trace",), name="chain-files"),
+               Run("{root}/bin/ab", quiet, modes=EXEC, name="cycle")]
+
+
 # ------------------------------------------------------------------------------------------- driver
 
 
