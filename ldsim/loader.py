@@ -58,6 +58,24 @@ class Exit(Exception):
         self.status = status
 
 
+def version_index_high(elf: ElfFile) -> int:
+    """_dl_check_map_versions' ndx_high: the highest version index among the file's Vernaux (vna_other)
+    and Verdef (vd_ndx) entries; above 0 it sizes l_versions and reads DT_VERSYM."""
+    return max([a.other & 0x7FFF for vn in elf.verneed for a in vn.entries]
+               + [d.index & 0x7FFF for d in elf.verdef], default=0)
+
+
+def _hash_header_mapped(elf: ElfFile) -> bool:
+    """_dl_setup_hash reads DT_GNU_HASH's four header words (else DT_HASH's two): False when they lie
+    outside every PT_LOAD segment's memory (an address the mapping does not cover)."""
+    addr, size = elf.dyn(DT.GNU_HASH), 16
+    if addr is None:
+        addr, size = elf.dyn(DT.HASH), 8
+    if addr is None:
+        return True
+    return any(s.type == PT.LOAD and s.vaddr <= addr and addr + size <= s.vaddr + s.memsz for s in elf.segments)
+
+
 def has_strtab(main: LinkMap) -> bool:
     """dl_main's audit_list_add_dynamic_tag (rtld.c:1830, before --help's output and the preloads) reads
     D_PTR (main_map, l_info[DT_STRTAB]) whether or not DT_AUDIT is there: a program without DT_STRTAB
@@ -370,6 +388,8 @@ class Process:
         layout = self._layout(elf, facts, False)
         if not self.quiet:
             self.emit(ev.MappedObject(*layout, elf.e_phnum, 16 if elf.is_64 else 8))
+        if not _hash_header_mapped(elf):
+            raise Exit(-SIGSEGV)  # _dl_setup_hash reads the table's first words, after the dynamic: lines
         m = LinkMap(name=realname, names=[name], kind=Kind.MAIN if exe else Kind.LIB, elf=elf, file_id=fid,
                     loader=loader, origin=self.origin_of_path(realname), found=found,
                     map_start=layout[1] + facts.start, mode_st=opened.st.st_mode, addr=layout[1])
@@ -443,52 +463,69 @@ class Process:
         return None
 
     def map_deps(self, root: LinkMap, preloads: list[LinkMap], trace: bool) -> list[LinkMap]:
-        """_dl_map_object_deps: the breadth-first search list, filtees inserted before their filter."""
-        work: list[LinkMap] = [root, *preloads]
-        reserved = set(map(id, work))
+        """_dl_map_object_deps: the breadth-first search list, filtees inserted before their filter.
+        Entries carry `done` as the `known` list's do: a filtee takes its filter's slot with done = 0, so
+        it is processed right after its filter (its own dependencies and filters included), and a reserved
+        filtee found after the slot is moved there (processed again)."""
+        work: list[list] = [[m, False] for m in (root, *preloads)]  # [map, done]
+        reserved = {id(m) for m, _ in work}
+        states: set | None = None  # once a filtee has been moved: the list states seen, to catch a cycle
         i = 0
         while i < len(work):
-            m = work[i]
-            i += 1
-            if m.elf is None or m.faked:
-                continue
-            for tag, raw in m.elf.deps:
-                if tag == _DT_NEEDED:
-                    name = raw if "$" not in raw else self.expand_dep(m, raw, fatal=False)
+            if states is not None:
+                state = (i, tuple((id(m), done) for m, done in work))
+                if state in states:
+                    # filters that move each other forward forever (A filters B, B filters A): each round
+                    # allocas another list entry until the stack overflows
+                    raise Exit(-SIGSEGV)
+                states.add(state)
+            runp = i
+            m = work[runp][0]
+            work[runp][1] = True
+            orig = runp  # the insertion point for filtees
+            if m.elf is not None and not m.faked:
+                for tag, raw in m.elf.deps:
+                    if tag == _DT_NEEDED:
+                        name = raw if "$" not in raw else self.expand_dep(m, raw, fatal=False)
+                        if name is None:
+                            continue
+                        dep = self.map_object(m, name, trace=trace)
+                        if id(dep) not in reserved:
+                            reserved.add(id(dep))
+                            work.append([dep, False])
+                        m.deps.append(dep)
+                        continue
+                    aux = tag == DT.AUXILIARY
+                    name = self.expand_dep(m, raw, fatal=not aux)
                     if name is None:
                         continue
-                    dep = self.map_object(m, name, trace=trace)
-                    if id(dep) not in reserved:
-                        reserved.add(id(dep))
-                        work.append(dep)
-                    m.deps.append(dep)
-                    continue
-                aux = tag == DT.AUXILIARY
-                name = self.expand_dep(m, raw, fatal=not aux)
-                if name is None:
-                    continue
-                self.emit(ev.LoadAuxiliary(name, self.dso_filename(m)))
-                try:
-                    filtee = self.map_object(m, name, trace=trace, via="auxiliary" if aux else "filter")
-                except LoadError:
-                    if aux:
-                        continue
-                    raise
-                m.deps.append(filtee)
-                pos = work.index(m, 0)
-                if id(filtee) in reserved:
-                    where = work.index(filtee)
-                    if where < pos:
-                        continue
-                    del work[where]
-                else:
-                    reserved.add(id(filtee))
-                work.insert(pos, filtee)
-                i = pos + 1 if pos + 1 > i else i + 1
-                if filtee in self.objects and m in self.objects:
-                    self.objects.remove(filtee)
-                    self.objects.insert(self.objects.index(m), filtee)
-        return [m for m in work if not m.faked]
+                    self.emit(ev.LoadAuxiliary(name, self.dso_filename(m)))
+                    try:
+                        filtee = self.map_object(m, name, trace=trace, via="auxiliary" if aux else "filter")
+                    except LoadError:
+                        if aux:
+                            continue
+                        raise
+                    m.deps.append(filtee)
+                    if id(filtee) in reserved:
+                        # looked for only after the slot: earlier (or the slot itself) leaves the list alone
+                        late = next((k for k in range(orig + 1, len(work)) if work[k][0] is filtee), None)
+                        if late is None:
+                            continue
+                        del work[late]
+                        states = set() if states is None else states
+                    else:
+                        reserved.add(id(filtee))
+                    work.insert(orig, [filtee, False])
+                    orig += 1
+                    if filtee in self.objects and m in self.objects:
+                        self.objects.remove(filtee)
+                        self.objects.insert(self.objects.index(m), filtee)
+            if work[runp][1]:
+                i = runp + 1
+                while i < len(work) and work[i][1]:
+                    i += 1
+        return [m for m, _ in work if not m.faked]
 
     # -- versions --------------------------------------------------------------------------------
 
@@ -528,6 +565,8 @@ class Process:
                 req = self.dso_filename(m)
                 for aux in vn.entries:
                     failed |= self._match_version(req, aux, needed)
+            if elf.dyn(DT.VERSYM) is None and version_index_high(elf) and elf.dyn(DT.STRTAB) is not None:
+                raise Exit(-SIGSEGV)  # l_versyms = D_PTR (map, l_info[VERSYMIDX (DT_VERSYM)]): NULL
             fatal = self._relr_fatal.get(id(elf))
             if fatal is None:
                 fatal = self._relr_fatal[id(elf)] = _relr_fatal(elf)
@@ -717,6 +756,8 @@ class Process:
         origin = self.origin_of_path(real) if real else self.cfg.origin_path
         facts = self._map_facts(elf)
         layout = self._layout(elf, facts, True)
+        if not _hash_header_mapped(elf):
+            raise Exit(-SIGSEGV)  # dl_main's _dl_setup_hash (main_map), before any object is loaded
         m = LinkMap(name="", names=[""], kind=Kind.MAIN, elf=elf, origin=origin, map_start=layout[1] + facts.start,
                     addr=layout[1])
         self.objects.append(m)

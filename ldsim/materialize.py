@@ -355,6 +355,21 @@ def retag_needed(path: str, marker: str, new_tag: int) -> None:
     raise BuildError(f"{path}: marker DT_NEEDED {marker!r} not found")
 
 
+def retag(path: str, tag: int, new_tag: int | None = None, value: int | None = None) -> None:
+    """Rewrite the first dynamic entry with `tag`: as `new_tag` (DT_DEBUG, 21, hides an entry from a
+    shared object's loader: it is ignored there) and/or with `value`."""
+    with open(path, "r+b") as f:
+        data = f.read()
+        is64, _, entries = _dynamic_entries(data)
+        for off, t, v in entries:
+            if t == tag:
+                f.seek(off)
+                f.write(struct.pack("<qQ" if is64 else "<iI", tag if new_tag is None else new_tag,
+                                    v if value is None else value))
+                return
+    raise BuildError(f"{path}: no dynamic entry with tag 0x{tag:x}")
+
+
 def _finish(obj: LibSpec | ProgSpec, out: str, marker: str | None) -> None:
     if marker is not None:
         retag_needed(out, marker, DT_RUNPATH)

@@ -14,7 +14,7 @@ from ldsim import events as ev
 from ldsim.config import Debug
 from ldsim.elf import DF, DF1, DT, GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS, gnu_property_1_needed
 from ldsim.linkmap import Kind, LinkMap
-from ldsim.loader import SIGSEGV, Exit  # ldsim.loader imports this module lazily: no cycle
+from ldsim.loader import SIGSEGV, Exit, version_index_high  # ldsim.loader imports this module lazily: no cycle
 from ldsim.record import Frozen, Record, Value
 from ldsim.search import LoadError
 from ldsim.symbols import ALLOWED_STT, SHN_ABS, SHN_UNDEF, STB, STT, STV, Sym, SymbolTable, SymbolTables, \
@@ -163,7 +163,11 @@ class Binder(Record):
         if heap is not None:
             v = heap.version(m, tab, vs & 0x7FFF)
         else:
-            v = tab.versions.get(vs & 0x7FFF)
+            ndx = vs & 0x7FFF
+            v = tab.versions.get(ndx)
+            if v is None and ndx and not tab.versions and version_index_high(m.elf) == 0:
+                # DT_VERSYM without version records: l_versions stays NULL, and do-rel.h still indexes it
+                raise Exit(-SIGSEGV)  # RESOLVE_MAP reads version->hash at address ndx * 24 + 8
         return v if v is not None and v.hash != 0 else None
 
     def _version_heap(self) -> _VersionHeap | None:
@@ -279,6 +283,8 @@ class Binder(Record):
             return self._vdso_symbol(name)
         tab = self.table(m)
         if tab is None or tab.nbuckets == 0:
+            if tab is not None and tab.unreadable:
+                raise Exit(-SIGSEGV)
             return None
         sym, assert_filename = match(tab, name, h, version, tclass & 1)
         if assert_filename:
@@ -559,7 +565,7 @@ class Binder(Record):
             found = cache.result
         else:
             cache.tclass, cache.sym = tclass, r.sym
-            version = self.ref_version(m, tab, tab.versym(r.sym)) if m.elf.verneed or m.elf.verdef else None
+            version = self.ref_version(m, tab, tab.versym(r.sym))  # do-rel.h: whenever DT_VERSYM is there
             found = self.lookup(sym.name, m, sym, scopes, version, tclass)
             cache.result = found
         if found is not None and self.run_ifuncs:
@@ -590,7 +596,7 @@ class Binder(Record):
                 continue
             if sym.visibility != STV.DEFAULT:
                 return
-            version = self.ref_version(m, tab, tab.versym(r.sym)) if elf.verneed or elf.verdef else None
+            version = self.ref_version(m, tab, tab.versym(r.sym))
             self.lookup(name, m, sym, self.scopes_of(m), version, TypeClass.PLT)
             return
 

@@ -134,7 +134,15 @@ class SymbolTable:
         self.strtab = elf.vaddr_to_offset(strtab) if strtab is not None else None
         self.nbuckets = 0
         self.gnu = False
+        self.unreadable = False
         if self.symtab is None or self.strtab is None:
+            # _dl_setup_hash reads l_nbuckets anyway; do_lookup_x then loads D_PTR (map, l_info[DT_SYMTAB])
+            # and l_info[DT_STRTAB] of such a map: an absent tag is a NULL l_info.  (A pointer outside the
+            # file is read only at a matching chain entry: not modelled, the map is skipped.)
+            ht = elf.dyn(DT.GNU_HASH) if elf.dyn(DT.GNU_HASH) is not None else elf.dyn(DT.HASH)
+            off = elf.vaddr_to_offset(ht) if ht is not None else None
+            self.unreadable = (symtab is None or strtab is None) and off is not None \
+                and off + 4 <= len(self.data) and struct.unpack_from("<I", self.data, off)[0] != 0
             return
         gh = elf.dyn(DT.GNU_HASH)
         if gh is not None and (off := elf.vaddr_to_offset(gh)) is not None:
@@ -150,6 +158,7 @@ class SymbolTable:
         self.has_versyms = bool(elf.verneed or elf.verdef) and self.versym_off is not None
 
     versym_off: int | None = None
+    unreadable = False  # a hash table without DT_SYMTAB or DT_STRTAB: a lookup here is SIGSEGV
     versions: dict[int, Version] = {}
     keyed_versions: dict[int, tuple] | None = None  # ldsim.relocate's memo keys of `versions`
 

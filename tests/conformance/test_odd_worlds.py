@@ -1,4 +1,4 @@
-"""Differential tests of odd worlds: malformed candidates, odd names and odd command lines.
+"""Differential tests of odd worlds: truncated and malformed objects, odd names, objects needing the program.
 
 Same scheme as test_search_rules.py (whose `lib`/`prog` helpers and `Run` modes are reused): each case is a
 small world built with gcc (bytes patched afterwards) in a temp dir, and each run is compared byte for byte,
@@ -7,12 +7,14 @@ after masking addresses and PIDs, between the real loader or ldd and ldsim at te
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ldsim.materialize import WorldSpec, build_world
+from ldsim.materialize import WorldSpec, build_world, retag
+from tests import oracle
 from tests.conformance.conftest import Run, assert_same, expand_modes, outcomes
 from tests.conformance.test_search_rules import lib, prog
 
@@ -20,6 +22,9 @@ pytestmark = pytest.mark.conformance
 
 EXEC = ("ldd", "trace", "exec")
 EI_DATA = 5
+DT_SYMTAB, DT_DEBUG, DT_GNU_HASH, DT_VERSYM, DT_VERNEED = 6, 21, 0x6FFFFEF5, 0x6FFFFFF0, 0x6FFFFFFE
+
+POST: dict[str, Callable[[], object]] = {}  # world root -> what to patch after the build
 
 Case = Callable[[str], tuple[WorldSpec, Sequence[Run]]]
 CASES: dict[str, Case] = {}
@@ -94,6 +99,81 @@ def library_needs_the_program(r: str):
     return w, [Run("{root}/bin/m", modes=EXEC), Run("{root}/bin/m2", modes=EXEC, name="empty-name")]
 
 
+@case
+def version_tables_missing(r: str):
+    """Version records without DT_VERSYM: _dl_check_map_versions sizes l_versions by the highest index
+    (ndx_high > 0) and then loads D_PTR (map, l_info[DT_VERSYM]): SIGSEGV after that object's 'checking
+    for version' lines, in a trace too.  DT_VERSYM without records: l_versions stays NULL, yet do-rel.h
+    indexes it for every relocation (whenever DT_VERSYM is there): a reference at index 1 or more reads
+    version->hash near address 0 (RESOLVE_MAP), SIGSEGV while relocating."""
+    objs = [lib("lib/libvd.so")]
+    for d in ("noversym", "noverneed"):
+        objs += [lib(f"{d}/libvm.so", needed=("libvd.so",), defines=("f1",), uses=("puts",), libc=True),
+                 prog(f"bin/{d}", "libvm.so", rpath=f"$ORIGIN/../{d}:$ORIGIN/../lib", uses=("f1",))]
+    POST[r] = lambda: (retag(f"{r}/noversym/libvm.so", DT_VERSYM, DT_DEBUG),
+                       retag(f"{r}/noverneed/libvm.so", DT_VERNEED, DT_DEBUG))
+    full = {"LD_WARN": "yes", "LD_BIND_NOW": "yes", "LD_DEBUG": "libs,bindings"}
+    return WorldSpec(tuple(objs)), [
+        *(Run(f"{{root}}/bin/{d}", modes=EXEC, name=d) for d in ("noversym", "noverneed")),
+        Run("{root}/bin/noversym", {"LD_DEBUG": "versions"}, modes=("trace",), name="noversym-versions"),
+        Run("{root}/bin/noverneed", full, modes=("trace",), name="noverneed-bind-now")]
+
+
+@case
+def symbol_tables_unreachable(r: str):
+    """_dl_setup_hash reads the hash table's header right after the 'generating link map' line: DT_GNU_HASH
+    pointing outside the mapped segments is SIGSEGV there, in every mode.  A hash table without DT_SYMTAB:
+    do_lookup_x loads D_PTR (map, l_info[DT_SYMTAB]) of every map with buckets it visits, after its
+    'lookup in file' line: the first lookup that reaches it (a relocation's, or ldd -r's) is SIGSEGV."""
+    objs = [lib("lib/libsd.so")]
+    for d in ("hashbad", "nosymtab"):
+        objs += [lib(f"{d}/libsm.so", needed=("libsd.so",), defines=("f1",), uses=("puts",), libc=True),
+                 prog(f"bin/{d}", "libsm.so", rpath=f"$ORIGIN/../{d}:$ORIGIN/../lib", uses=("f1",))]
+    objs.append(prog("bin/mainhash", "libsd.so", rpath="$ORIGIN/../lib"))  # see test_kernel_exec
+    POST[r] = lambda: (retag(f"{r}/hashbad/libsm.so", DT_GNU_HASH, value=0x7F000000),
+                       retag(f"{r}/nosymtab/libsm.so", DT_SYMTAB, DT_DEBUG),
+                       retag(f"{r}/bin/mainhash", DT_GNU_HASH, value=0x7F000000))
+    full = {"LD_WARN": "yes", "LD_BIND_NOW": "yes", "LD_DEBUG": "libs,bindings"}
+    return WorldSpec(tuple(objs)), [
+        *(Run(f"{{root}}/bin/{d}", modes=EXEC, name=d) for d in ("hashbad", "nosymtab")),
+        Run("{root}/bin/hashbad", {"LD_DEBUG": "files"}, modes=("trace",), name="hashbad-files"),
+        Run("{root}/bin/nosymtab", full, modes=("trace",), name="nosymtab-bind-now"),
+        Run("{root}/bin/nosymtab", {"LD_DEBUG": "symbols"}, modes=("exec",), name="nosymtab-symbols"),
+        Run("{root}/bin/mainhash", modes=EXEC, name="mainhash")]
+
+
+@case
+def filter_of_itself(r: str):
+    """A DT_FILTER or DT_AUXILIARY naming the object itself (its soname): _dl_map_object answers with the
+    object, already in the search list; _dl_map_object_deps looks for it only after the current entry,
+    finds nothing there and leaves the list as it was (ldsim crashed moving the object before itself)."""
+    w = WorldSpec((lib("lib/libfs.so", cflags=("-Wl,-F,libfs.so",), defines=("f1",)),
+                   lib("lib/libfa.so", cflags=("-Wl,-f,libfa.so",), defines=("f2",)),
+                   prog("bin/m", "libfs.so", "libfa.so", rpath="$ORIGIN/../lib", uses=("f1", "f2"))))
+    full = {"LD_WARN": "yes", "LD_BIND_NOW": "yes", "LD_DEBUG": "libs,bindings"}
+    return w, [Run("{root}/bin/m", modes=EXEC), Run("{root}/bin/m", full, modes=("trace",), name="bind-now")]
+
+
+@case
+def filtee_processed_next(r: str):
+    """A filtee takes its filter's slot in _dl_map_object_deps' list with done = 0 and is processed right
+    after the filter: its own DT_NEEDED and filters come next (libG filters libH, which filters libI and
+    needs libJ).  Filters that keep moving each other forward (libA filters libB, libB filters libA)
+    never end: the real loader allocas a list entry per round until the stack overflows, SIGSEGV (compared
+    without LD_DEBUG: the number of 'load auxiliary object' lines depends on the stack size)."""
+    w = WorldSpec((lib("lib/libG.so", cflags=("-Wl,-F,libH.so",), defines=("f4",)),
+                   lib("lib/libH.so", cflags=("-Wl,-F,libI.so",), needed=("libJ.so",), defines=("f4",)),
+                   lib("lib/libI.so", needed=("libG.so",), defines=("f4",)), lib("lib/libJ.so"),
+                   prog("bin/g", "libI.so", rpath="$ORIGIN/../lib", uses=("f4",)),
+                   lib("lib/libA.so", cflags=("-Wl,-F,libB.so",), defines=("f1",)),
+                   lib("lib/libB.so", cflags=("-Wl,-F,libA.so",), defines=("f1",)),
+                   prog("bin/ab", "libA.so", rpath="$ORIGIN/../lib", uses=("f1",))))
+    quiet = {"LD_DEBUG": ""}
+    return w, [Run("{root}/bin/g", modes=EXEC, name="chain"),
+               Run("{root}/bin/g", {"LD_DEBUG": "files"}, modes=("trace",), name="chain-files"),
+               Run("{root}/bin/ab", quiet, modes=EXEC, name="cycle")]
+
+
 # ------------------------------------------------------------------------------------------- driver
 
 
@@ -107,6 +187,8 @@ def worlds(tmp_path_factory) -> dict[str, tuple[str, Sequence[Run]]]:
         build_world(spec, root, jobs=2)
         for obj in spec.objects:
             _empty_needed(f"{root}/{obj.path}")
+        if root in POST:
+            POST.pop(root)()
         return name, (root, runs)
 
     with ThreadPoolExecutor(max_workers=min(4, len(CASES))) as pool:
@@ -138,4 +220,22 @@ def _params() -> list:
 def test_odd_world(worlds, case_name: str, run_index: int, mode: str) -> None:
     root, runs = worlds[case_name]
     real, sim = outcomes(runs[run_index], mode, root)
+    assert_same(real, sim)
+
+
+# Programs executed by the kernel (`PROG` vs `ldsim run PROG`, LD_DEBUG=libs): dl_main sets up the main
+# map's hash table itself (rtld.c: _dl_setup_hash (main_map)) before loading anything.
+KERNEL_RUNS = [("symbol_tables_unreachable", "bin/mainhash"), ("symbol_tables_unreachable", "bin/nosymtab"),
+               ("version_tables_missing", "bin/noversym"), ("library_needs_the_program", "bin/m"),
+               ("filter_of_itself", "bin/m")]
+
+
+@pytest.mark.parametrize(("case_name", "program"), KERNEL_RUNS)
+def test_kernel_exec(worlds, case_name: str, program: str) -> None:
+    root, _ = worlds[case_name]
+    path = f"{root}/{program}"
+    env = {"LD_DEBUG": "libs"}
+    real = oracle.run([path], env, root)
+    sim = oracle.run([sys.executable, "-m", "ldsim", "run", "-i", "-e", "LD_DEBUG=libs", path],
+                     oracle._own_env(), root)
     assert_same(real, sim)
