@@ -48,6 +48,11 @@ def finish(proc: Process) -> None:
         proc.result.events.append(ev.Listing())
         _version_information(proc)
         raise Exit(0)
+    if proc.main.elf is not None and not proc.main.elf.is_64:
+        # REL relocations, the i386 vDSO and the i386 libc's start are not modelled: refuse rather than
+        # report x86-64's lookups, no undefined symbol (ldd -r) or a false symbol lookup error (a real
+        # start, where malloc@GLIBC_2.2.5 is not there)
+        raise NotImplementedError("symbol lookups and relocation of 32-bit objects are not simulated")
     initfini = startup_initfini(proc.main, proc.result.searchlist, libc_map(proc))
     proc.result.initfini = initfini
     from ldsim.relocate import SymbolLookupError
@@ -124,10 +129,6 @@ def _unused(proc: Process) -> tuple[list[str], bool]:
 
 def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
     """The real start: scopes, relocation (dependencies first, ld.so last), init, libc, fini."""
-    if proc.main.elf is not None and not proc.main.elf.is_64:
-        # REL relocations, the i386 vDSO and the i386 libc's start are not modelled: refuse rather than
-        # report x86-64's lookups (whose malloc@GLIBC_2.2.5 is not there: a false symbol lookup error)
-        raise NotImplementedError("the relocation and start of 32-bit programs are not simulated")
     if proc.cfg.debug & Debug.SCOPES:
         _show_scopes(proc, binder)
     _rtld_main_check(proc, initfini)

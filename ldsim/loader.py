@@ -616,8 +616,7 @@ class Process:
         if not main.elf.is_64 and cfg.debug & (Debug.SYMBOLS | Debug.BINDINGS | Debug.UNUSED):
             # the i386 vDSO's symbols, REL relocations and i386 libc's start are not modelled: refuse
             # rather than print x86-64's lookups (or none)
-            raise NotImplementedError("symbol lookups of 32-bit objects (LD_DEBUG=symbols, bindings, unused) "
-                                      "are not simulated")
+            raise NotImplementedError("symbol lookups and relocation of 32-bit objects are not simulated")
         self.rtld = self._make_rtld(main.elf)
         vdso = LinkMap(name=self.profile.vdso, names=[self.profile.vdso], kind=Kind.VDSO, soname_added=True,
                        map_start=0x7FFFF7FC1000, addr=0x7FFFF7FC1000)

@@ -208,17 +208,16 @@ def _ldsim_run(env: dict[str, str], prog: str, cwd: str) -> oracle.Outcome:
 
 
 @pytest.mark.parametrize("cats", ["files", "files,versions,scopes,reloc,statistics"])
-@pytest.mark.parametrize("warn", [False, True])
-def test_i386_trace(i386_world: str, cats: str, warn: bool) -> None:
+def test_i386_trace(i386_world: str, cats: str) -> None:
     """A 32-bit loader prints the "dynamic: ... phnum:" fields sizeof (void *) * 2 = 8 wide
     (_dl_map_object_from_fd's %0*lx and %*u); ldsim printed x86-64's 16."""
-    env = {**(WARN if warn else TRACE), "LD_DEBUG": cats}
+    env = {**TRACE, "LD_DEBUG": cats}
     real, sim = oracle.run(["./m"], env, i386_world), _ldsim_run(env, "./m", i386_world)
     assert_same(_uncycled(real), _uncycled(sim))
 
 
 @pytest.mark.parametrize("env", [{}, {"LD_DEBUG": "statistics"}, {**TRACE, "LD_DEBUG": "symbols"},
-                                 {**TRACE, "LD_DEBUG": "unused"}])
+                                 {**TRACE, "LD_DEBUG": "unused"}, {**WARN, "LD_DEBUG": "files"}])
 def test_i386_symbol_lookups_are_refused(i386_world: str, env: dict[str, str]) -> None:
     """The i386 relocation engine (REL entries, the i386 vDSO's symbols, libc's start) is not simulated:
     ldsim refuses (exit 3) where it reported x86-64's lookups, or a false `symbol lookup error` for
@@ -227,3 +226,21 @@ def test_i386_symbol_lookups_are_refused(i386_world: str, env: dict[str, str]) -
     assert real.status == 0
     assert (sim.status, sim.stdout) == (3, b""), sim
     assert b"32-bit" in sim.stderr and b"not simulated" in sim.stderr
+
+
+def test_i386_ldd_r_is_refused(i386_world: str) -> None:
+    """ldd -r's LD_WARN relocation pass of a 32-bit program: the real one reports `undefined symbol: gone`
+    (REL entries looked up), ldsim saw no symbol table and reported nothing; it now refuses."""
+    _build(f"{i386_world}/gone", """
+echo 'int l(void) { return 0; } int gone(void) { return 1; }' > l.c
+gcc -m32 -shared -fPIC -o lib/libl.so l.c -Wl,-soname,libl.so
+echo 'int l(void); int gone(void); int refs(void) { return l() + gone(); } int main(void) { return 0; }' > m.c
+gcc -m32 -o m m.c -Llib -Wl,--no-as-needed -ll '-Wl,-rpath,$ORIGIN/lib'
+echo 'int l(void) { return 0; }' > l.c
+gcc -m32 -shared -fPIC -o lib/libl.so l.c -Wl,-soname,libl.so
+""")
+    real = oracle.real_ldd(["-r", "./m"], {}, f"{i386_world}/gone")
+    sim = oracle.ldsim_ldd(["-r", "./m"], {}, f"{i386_world}/gone")
+    assert b"undefined symbol: gone" in real.stdout
+    assert (sim.status, sim.stdout) == (3, b""), sim
+    assert b"not simulated" in sim.stderr
