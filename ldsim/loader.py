@@ -708,6 +708,8 @@ class Process:
         m = LinkMap(name="", names=[""], kind=Kind.MAIN, elf=elf, origin=origin, map_start=layout[1] + facts.start,
                     addr=layout[1])
         self.objects.append(m)
+        if elf.flags_1 & ~DT_1_SUPPORTED and not self.quiet:  # dl_main's elf_get_dynamic_info (main_map)
+            self.emit(ev.UnsupportedFlags1(elf.flags_1 & ~DT_1_SUPPORTED))
         return m
 
     def _load_audit_modules(self, main: LinkMap) -> None:

@@ -27,7 +27,8 @@ MAIN = "int main(void) { return 0; }"
 # name -> bash script run in the world's directory (lib/ exists; $CT is CTOR, $MAIN is MAIN)
 WORLDS: dict[str, str] = {
     # DT_FLAGS_1 bits outside DT_1_SUPPORTED_MASK: elf_get_dynamic_info warns under LD_DEBUG=files, after
-    # "generating link map" and before the "dynamic:" lines (elf/get-dynamic-info.h, elf/dl-load.c)
+    # "generating link map" and before the "dynamic:" lines (elf/get-dynamic-info.h, elf/dl-load.c); for a
+    # program the kernel mapped, dl_main's own elf_get_dynamic_info warns first of all (rtld.c)
     "flags1": """
 for z in interpose nodump global loadfltr now; do
   echo "int f_$z(void) { return 0; } $CT" > $z.c
@@ -35,6 +36,8 @@ for z in interpose nodump global loadfltr now; do
 done
 echo "$MAIN" > prog.c
 gcc -o prog prog.c -Llib -Wl,--no-as-needed -linterpose -lnodump -lglobal -lloadfltr -lnow '-Wl,-rpath,$ORIGIN/lib'
+gcc -o nodump prog.c -Wl,-z,nodump
+gcc -no-pie -o interpose prog.c -Wl,-z,interpose,-z,global
 """,
     # a DT_NEEDED naming a PIE or an ET_EXEC file: "generating link map" is printed, then the mapping
     # fails before the "dynamic:" lines (_dl_map_object_from_fd)
@@ -119,6 +122,8 @@ CASES: list[tuple[str, str, str, dict[str, str]]] = [
     *[("flags1", "prog", how, {**base, "LD_DEBUG": cats})
       for how, base in (("ld.so", {}), ("ld.so", WARN), ("run", NOW))
       for cats in ("files", "all,statistics")],
+    *[("flags1", prog, how, {**base, "LD_DEBUG": "files"})
+      for prog in ("nodump", "interpose") for how, base in (("ld.so", {}), ("run", {}), ("run", TRACE))],
     *[("exec_as_lib", prog, how, {"LD_DEBUG": "files"})
       for prog in ("needs-pie", "needs-exe") for how in ("ld.so", "run")],
     ("exec_as_lib", "needs-pie", "ld.so", {**TRACE, "LD_DEBUG": "all"}),
