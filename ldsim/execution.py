@@ -161,6 +161,11 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
     if proc.cfg.debug & Debug.STATISTICS:  # _dl_start_final: print_statistics
         proc.emit(ev.Statistics(binder.counters.relocations, binder.counters.cache, _relative_count(proc)))
     called = _init(proc, initfini)
+    if libc is not None and proc.main is libc:
+        # libc run as the program: its entry point, __libc_main (csu/version.c), writes the banner and
+        # calls _exit (0); __libc_start_main, and so the fini calls, never run
+        proc.out(_libc_banner(libc), 1)
+        return
     if not _starts_through_libc(proc, binder, libc):
         return  # no __libc_start_main: nothing registers _dl_fini; the program leaves by its own means
     proc.emit(ev.ProgramStart(proc.argv0, False))
@@ -172,6 +177,17 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
             proc.emit(ev.CallingFini(m.name))
     if proc.cfg.debug & Debug.STATISTICS:
         proc.emit(ev.Statistics(binder.counters.relocations, binder.counters.cache, final=True))
+
+
+def _libc_banner(libc: LinkMap) -> str:
+    """__libc_print_version's text: version.c's `banner`, read from the file (it names the build, the
+    compiler and the bug-report address); empty when the file has none."""
+    data = libc.elf.data if libc.elf is not None else b""
+    start = data.find(b"GNU C Library ") if data is not None else -1
+    if start < 0:
+        return ""
+    end = data.find(b"\0", start)
+    return bytes(data[start:end if end >= 0 else len(data)]).decode("utf-8", "surrogateescape")
 
 
 def _has_libc_early_init(binder: Binder, libc: LinkMap) -> bool:
@@ -189,7 +205,7 @@ def _starts_through_libc(proc: Process, binder: Binder, libc: LinkMap | None) ->
     main = proc.main
     if libc is None:
         return False
-    if main is libc or main is None or main.elf is None:
+    if main is None or main.elf is None:
         return True
     return binder.references(main, "__libc_start_main")
 

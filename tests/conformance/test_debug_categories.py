@@ -185,6 +185,28 @@ def test_debug_category(worlds, case) -> None:
     assert_same(_uncycled(real), _uncycled(sim))
 
 
+LIBC = "/lib/x86_64-linux-gnu/libc.so.6"
+
+
+@pytest.mark.parametrize("how", ["ld.so", "run"])
+@pytest.mark.parametrize("env", [{}, {"LD_DEBUG": "files,statistics"}, {**NOW, "LD_DEBUG": "all,statistics"}])
+def test_libc_as_the_program(how: str, env: dict[str, str]) -> None:
+    """libc.so.6 run as a program: its entry point, __libc_main (csu/version.c), writes the banner on
+    stdout and calls _exit (0), so __libc_start_main's "initialize program" / "transferring control",
+    the fini calls and the final statistics never come; ldsim printed them and no banner."""
+    if not os.path.exists(LIBC):
+        pytest.skip("no multiarch libc.so.6")
+    from ldsim.ldso import run_exec
+    from ldsim.linkmap import FileCache
+    from ldsim.world import HostWorld
+    if how == "ld.so":
+        real, sim = oracle.real_ldso([LIBC], env, "/"), oracle.sim_ldso(LIBC, env, "/")
+    else:
+        real = oracle.run([LIBC], env, "/")
+        sim = oracle.outcome_of(run_exec(HostWorld("/"), oracle._invocation(env, "/"), [LIBC], FileCache()))
+    assert_same(_uncycled(real), _uncycled(sim))
+
+
 # -- 32-bit programs (the biarch /lib/ld-linux.so.2 of libc6-i386) ------------------------------------------
 
 
