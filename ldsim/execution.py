@@ -10,7 +10,7 @@ TYPE_CHECKING = False
 
 from ldsim import events as ev
 from ldsim.config import Debug, Mode
-from ldsim.elf import DF1, DT
+from ldsim.elf import DF1, DT, PT, ElfFile
 from ldsim.initfini import fini_order, startup_initfini
 from ldsim.linkmap import Kind, LinkMap
 
@@ -166,6 +166,10 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
         # calls _exit (0); __libc_start_main, and so the fini calls, never run
         proc.out(_libc_banner(libc), 1)
         return
+    if proc.main.elf is not None and not entry_executable(proc.main.elf):
+        # _dl_start_user jumps to the entry point (ld.so LIB)
+        from ldsim.loader import SIGSEGV, Exit
+        raise Exit(-SIGSEGV)
     if not _starts_through_libc(proc, binder, libc):
         return  # no __libc_start_main: nothing registers _dl_fini; the program leaves by its own means
     proc.emit(ev.ProgramStart(proc.argv0, False))
@@ -177,6 +181,17 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
             proc.emit(ev.CallingFini(m.name))
     if proc.cfg.debug & Debug.STATISTICS:
         proc.emit(ev.Statistics(binder.counters.relocations, binder.counters.cache, final=True))
+
+
+PF_X = 1
+
+
+def entry_executable(elf: ElfFile) -> bool:
+    """Whether the entry point lies in a PT_LOAD segment with PF_X: jumping anywhere else faults (a
+    library's e_entry 0 is its ELF header, mapped read-only since ld's -z separate-code)."""
+    entry = elf.e_entry
+    return any(s.type == PT.LOAD and s.flags & PF_X and s.vaddr <= entry < s.vaddr + s.memsz
+               for s in elf.segments)
 
 
 def _libc_banner(libc: LinkMap) -> str:

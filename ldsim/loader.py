@@ -652,7 +652,8 @@ class Process:
     def _chain_load(self, main: LinkMap) -> None:
         """rtld_chain_load (`ld.so PROG` run normally): ld.so cannot load itself; a program with neither
         DT_NEEDED nor PT_INTERP (static) is handed to execve, which runs it without this loader (ldsim
-        does not run programs: it ends there, status 0), or fails (no execute permission)."""
+        does not run programs: it ends there, status 0, unless its entry point is not executable), or fails
+        (no execute permission)."""
         elf = main.elf
         soname = self.profile.rtld_soname
         if elf.soname is not None and elf.soname == soname:
@@ -668,7 +669,8 @@ class Process:
         if not runnable:
             self.out(f"{soname}: cannot execute {self.program}: EACCES\n", 2)
             raise Exit(127)
-        raise Exit(0)
+        # the kernel starts it at its entry point: a library's (e_entry 0, not executable) faults
+        raise Exit(0 if execution.entry_executable(elf) else -SIGSEGV)
 
     def _map_main(self) -> LinkMap:
         """The main program: mapped by ld.so in direct mode, by the kernel otherwise."""

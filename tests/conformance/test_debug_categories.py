@@ -50,6 +50,11 @@ gcc -o needs-pie prog.c -Llib -Wl,--no-as-needed -lpie '-Wl,-rpath,$ORIGIN/lib'
 gcc -o needs-exe prog.c -Llib -Wl,--no-as-needed -lexe '-Wl,-rpath,$ORIGIN/lib'
 gcc -o lib/libpie.so prog.c
 gcc -no-pie -o lib/libexe.so prog.c
+echo "#include <stdlib.h>
+int f(void) { return abs(-1); } $CT" > entry.c
+gcc -shared -fPIC -o lib/libentry.so entry.c -Wl,-soname,libentry.so -Wl,--no-as-needed -lc
+echo "int g(void) { return 1; }" > bare.c
+gcc -shared -fPIC -nostdlib -o lib/libbare.so bare.c -Wl,-soname,libbare.so
 """,
     # LD_DEBUG=statistics counts DT_RELACOUNT of the objects whose load bias is not 0 (rtld.c
     # print_statistics): ld.so maps a library with mmap hinted at its first PT_LOAD (_dl_map_segments), so
@@ -204,6 +209,18 @@ def test_libc_as_the_program(how: str, env: dict[str, str]) -> None:
     else:
         real = oracle.run([LIBC], env, "/")
         sim = oracle.outcome_of(run_exec(HostWorld("/"), oracle._invocation(env, "/"), [LIBC], FileCache()))
+    assert_same(_uncycled(real), _uncycled(sim))
+
+
+@pytest.mark.parametrize("lib", ["libc_dep", "no_deps"])
+@pytest.mark.parametrize("env", [{}, {"LD_DEBUG": "files,statistics"}, {**NOW, "LD_DEBUG": "all"}])
+def test_a_library_as_the_program(worlds, lib: str, env: dict[str, str]) -> None:
+    """`ld.so LIB`: after the init calls _dl_start_user jumps to the library's entry point, e_entry 0, its
+    ELF header in a read-only segment: SIGSEGV (ldsim exited 0).  A library with neither DT_NEEDED nor
+    PT_INTERP is handed to execve (rtld_chain_load), and the kernel faults at the same place."""
+    root = worlds["exec_as_lib"]
+    path = f"{root}/lib/{'libentry.so' if lib == 'libc_dep' else 'libbare.so'}"
+    real, sim = oracle.real_ldso([path], env, root), oracle.sim_ldso(path, env, root)
     assert_same(_uncycled(real), _uncycled(sim))
 
 
