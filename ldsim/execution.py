@@ -10,7 +10,7 @@ TYPE_CHECKING = False
 
 from ldsim import events as ev
 from ldsim.config import Debug, Mode
-from ldsim.elf import DF1, DT
+from ldsim.elf import DF1, DT, PT, ElfFile
 from ldsim.initfini import fini_order, startup_initfini
 from ldsim.linkmap import Kind, LinkMap
 
@@ -53,6 +53,11 @@ def finish(proc: Process) -> None:
         proc.result.events.append(ev.Listing())
         _version_information(proc)
         raise Exit(0)
+    if proc.main.elf is not None and not proc.main.elf.is_64:
+        # REL relocations, the i386 vDSO and the i386 libc's start are not modelled: refuse rather than
+        # report x86-64's lookups, no undefined symbol (ldd -r) or a false symbol lookup error (a real
+        # start, where malloc@GLIBC_2.2.5 is not there)
+        raise NotImplementedError("symbol lookups and relocation of 32-bit objects are not simulated")
     initfini = startup_initfini(proc.main, proc.result.searchlist, libc_map(proc), _sort_algorithm(proc))
     proc.result.initfini = initfini
     from ldsim.relocate import SymbolLookupError
@@ -129,10 +134,6 @@ def _unused(proc: Process) -> tuple[list[str], bool]:
 
 def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
     """The real start: scopes, relocation (dependencies first, ld.so last), init, libc, fini."""
-    if proc.main.elf is not None and not proc.main.elf.is_64:
-        # REL relocations, the i386 vDSO and the i386 libc's start are not modelled: refuse rather than
-        # report x86-64's lookups (whose malloc@GLIBC_2.2.5 is not there: a false symbol lookup error)
-        raise NotImplementedError("the relocation and start of 32-bit programs are not simulated")
     if proc.cfg.debug & Debug.SCOPES:
         _show_scopes(proc, binder)
     _rtld_main_check(proc, initfini)
@@ -165,6 +166,15 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
     if proc.cfg.debug & Debug.STATISTICS:  # _dl_start_final: print_statistics
         proc.emit(ev.Statistics(binder.counters.relocations, binder.counters.cache, _relative_count(proc)))
     called = _init(proc, initfini)
+    if libc is not None and proc.main is libc:
+        # libc run as the program: its entry point, __libc_main (csu/version.c), writes the banner and
+        # calls _exit (0); __libc_start_main, and so the fini calls, never run
+        proc.out(_libc_banner(libc), 1)
+        return
+    if proc.main.elf is not None and not entry_executable(proc.main.elf):
+        # _dl_start_user jumps to the entry point (ld.so LIB)
+        from ldsim.loader import SIGSEGV, Exit
+        raise Exit(-SIGSEGV)
     if not _starts_through_libc(proc, binder, libc):
         return  # no __libc_start_main: nothing registers _dl_fini; the program leaves by its own means
     proc.emit(ev.ProgramStart(proc.argv0, False))
@@ -177,6 +187,28 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
             proc.emit(ev.CallingFini(m.name))
     if proc.cfg.debug & Debug.STATISTICS:
         proc.emit(ev.Statistics(binder.counters.relocations, binder.counters.cache, final=True))
+
+
+PF_X = 1
+
+
+def entry_executable(elf: ElfFile) -> bool:
+    """Whether the entry point lies in a PT_LOAD segment with PF_X: jumping anywhere else faults (a
+    library's e_entry 0 is its ELF header, mapped read-only since ld's -z separate-code)."""
+    entry = elf.e_entry
+    return any(s.type == PT.LOAD and s.flags & PF_X and s.vaddr <= entry < s.vaddr + s.memsz
+               for s in elf.segments)
+
+
+def _libc_banner(libc: LinkMap) -> str:
+    """__libc_print_version's text: version.c's `banner`, read from the file (it names the build, the
+    compiler and the bug-report address); empty when the file has none."""
+    data = libc.elf.data if libc.elf is not None else b""
+    start = data.find(b"GNU C Library ") if data is not None else -1
+    if start < 0:
+        return ""
+    end = data.find(b"\0", start)
+    return bytes(data[start:end if end >= 0 else len(data)]).decode("utf-8", "surrogateescape")
 
 
 def _has_libc_early_init(binder: Binder, libc: LinkMap) -> bool:
@@ -194,7 +226,7 @@ def _starts_through_libc(proc: Process, binder: Binder, libc: LinkMap | None) ->
     main = proc.main
     if libc is None:
         return False
-    if main is libc or main is None or main.elf is None:
+    if main is None or main.elf is None:
         return True
     return binder.references(main, "__libc_start_main")
 

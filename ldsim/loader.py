@@ -666,8 +666,7 @@ class Process:
         if not main.elf.is_64 and cfg.debug & (Debug.SYMBOLS | Debug.BINDINGS | Debug.UNUSED):
             # the i386 vDSO's symbols, REL relocations and i386 libc's start are not modelled: refuse
             # rather than print x86-64's lookups (or none)
-            raise NotImplementedError("symbol lookups of 32-bit objects (LD_DEBUG=symbols, bindings, unused) "
-                                      "are not simulated")
+            raise NotImplementedError("symbol lookups and relocation of 32-bit objects are not simulated")
         self.rtld = self._make_rtld(main.elf)
         vdso = LinkMap(name=self.profile.vdso, names=[self.profile.vdso], kind=Kind.VDSO, soname_added=True,
                        map_start=0x7FFFF7FC1000, addr=0x7FFFF7FC1000)
@@ -703,7 +702,8 @@ class Process:
     def _chain_load(self, main: LinkMap) -> None:
         """rtld_chain_load (`ld.so PROG` run normally): ld.so cannot load itself; a program with neither
         DT_NEEDED nor PT_INTERP (static) is handed to execve, which runs it without this loader (ldsim
-        does not run programs: it ends there, status 0), or fails (no execute permission)."""
+        does not run programs: it ends there, status 0, unless its entry point is not executable), or fails
+        (no execute permission)."""
         elf = main.elf
         soname = self.profile.rtld_soname
         if elf.soname is not None and elf.soname == soname:
@@ -719,7 +719,8 @@ class Process:
         if not runnable:
             self.out(f"{soname}: cannot execute {self.program}: EACCES\n", 2)
             raise Exit(127)
-        raise Exit(0)
+        # the kernel starts it at its entry point: a library's (e_entry 0, not executable) faults
+        raise Exit(0 if execution.entry_executable(elf) else -SIGSEGV)
 
     def _map_main(self) -> LinkMap:
         """The main program: mapped by ld.so in direct mode, by the kernel otherwise."""
@@ -761,6 +762,8 @@ class Process:
         m = LinkMap(name="", names=[""], kind=Kind.MAIN, elf=elf, origin=origin, map_start=layout[1] + facts.start,
                     addr=layout[1])
         self.objects.append(m)
+        if elf.flags_1 & ~DT_1_SUPPORTED and not self.quiet:  # dl_main's elf_get_dynamic_info (main_map)
+            self.emit(ev.UnsupportedFlags1(elf.flags_1 & ~DT_1_SUPPORTED))
         return m
 
     def _load_audit_modules(self, main: LinkMap) -> None:

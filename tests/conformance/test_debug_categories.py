@@ -27,7 +27,8 @@ MAIN = "int main(void) { return 0; }"
 # name -> bash script run in the world's directory (lib/ exists; $CT is CTOR, $MAIN is MAIN)
 WORLDS: dict[str, str] = {
     # DT_FLAGS_1 bits outside DT_1_SUPPORTED_MASK: elf_get_dynamic_info warns under LD_DEBUG=files, after
-    # "generating link map" and before the "dynamic:" lines (elf/get-dynamic-info.h, elf/dl-load.c)
+    # "generating link map" and before the "dynamic:" lines (elf/get-dynamic-info.h, elf/dl-load.c); for a
+    # program the kernel mapped, dl_main's own elf_get_dynamic_info warns first of all (rtld.c)
     "flags1": """
 for z in interpose nodump global loadfltr now; do
   echo "int f_$z(void) { return 0; } $CT" > $z.c
@@ -35,6 +36,8 @@ for z in interpose nodump global loadfltr now; do
 done
 echo "$MAIN" > prog.c
 gcc -o prog prog.c -Llib -Wl,--no-as-needed -linterpose -lnodump -lglobal -lloadfltr -lnow '-Wl,-rpath,$ORIGIN/lib'
+gcc -o nodump prog.c -Wl,-z,nodump
+gcc -no-pie -o interpose prog.c -Wl,-z,interpose,-z,global
 """,
     # a DT_NEEDED naming a PIE or an ET_EXEC file: "generating link map" is printed, then the mapping
     # fails before the "dynamic:" lines (_dl_map_object_from_fd)
@@ -47,6 +50,11 @@ gcc -o needs-pie prog.c -Llib -Wl,--no-as-needed -lpie '-Wl,-rpath,$ORIGIN/lib'
 gcc -o needs-exe prog.c -Llib -Wl,--no-as-needed -lexe '-Wl,-rpath,$ORIGIN/lib'
 gcc -o lib/libpie.so prog.c
 gcc -no-pie -o lib/libexe.so prog.c
+echo "#include <stdlib.h>
+int f(void) { return abs(-1); } $CT" > entry.c
+gcc -shared -fPIC -o lib/libentry.so entry.c -Wl,-soname,libentry.so -Wl,--no-as-needed -lc
+echo "int g(void) { return 1; }" > bare.c
+gcc -shared -fPIC -nostdlib -o lib/libbare.so bare.c -Wl,-soname,libbare.so
 """,
     # LD_DEBUG=statistics counts DT_RELACOUNT of the objects whose load bias is not 0 (rtld.c
     # print_statistics): ld.so maps a library with mmap hinted at its first PT_LOAD (_dl_map_segments), so
@@ -119,6 +127,8 @@ CASES: list[tuple[str, str, str, dict[str, str]]] = [
     *[("flags1", "prog", how, {**base, "LD_DEBUG": cats})
       for how, base in (("ld.so", {}), ("ld.so", WARN), ("run", NOW))
       for cats in ("files", "all,statistics")],
+    *[("flags1", prog, how, {**base, "LD_DEBUG": "files"})
+      for prog in ("nodump", "interpose") for how, base in (("ld.so", {}), ("run", {}), ("run", TRACE))],
     *[("exec_as_lib", prog, how, {"LD_DEBUG": "files"})
       for prog in ("needs-pie", "needs-exe") for how in ("ld.so", "run")],
     ("exec_as_lib", "needs-pie", "ld.so", {**TRACE, "LD_DEBUG": "all"}),
@@ -180,6 +190,40 @@ def test_debug_category(worlds, case) -> None:
     assert_same(_uncycled(real), _uncycled(sim))
 
 
+LIBC = "/lib/x86_64-linux-gnu/libc.so.6"
+
+
+@pytest.mark.parametrize("how", ["ld.so", "run"])
+@pytest.mark.parametrize("env", [{}, {"LD_DEBUG": "files,statistics"}, {**NOW, "LD_DEBUG": "all,statistics"}])
+def test_libc_as_the_program(how: str, env: dict[str, str]) -> None:
+    """libc.so.6 run as a program: its entry point, __libc_main (csu/version.c), writes the banner on
+    stdout and calls _exit (0), so __libc_start_main's "initialize program" / "transferring control",
+    the fini calls and the final statistics never come; ldsim printed them and no banner."""
+    if not os.path.exists(LIBC):
+        pytest.skip("no multiarch libc.so.6")
+    from ldsim.ldso import run_exec
+    from ldsim.linkmap import FileCache
+    from ldsim.world import HostWorld
+    if how == "ld.so":
+        real, sim = oracle.real_ldso([LIBC], env, "/"), oracle.sim_ldso(LIBC, env, "/")
+    else:
+        real = oracle.run([LIBC], env, "/")
+        sim = oracle.outcome_of(run_exec(HostWorld("/"), oracle._invocation(env, "/"), [LIBC], FileCache()))
+    assert_same(_uncycled(real), _uncycled(sim))
+
+
+@pytest.mark.parametrize("lib", ["libc_dep", "no_deps"])
+@pytest.mark.parametrize("env", [{}, {"LD_DEBUG": "files,statistics"}, {**NOW, "LD_DEBUG": "all"}])
+def test_a_library_as_the_program(worlds, lib: str, env: dict[str, str]) -> None:
+    """`ld.so LIB`: after the init calls _dl_start_user jumps to the library's entry point, e_entry 0, its
+    ELF header in a read-only segment: SIGSEGV (ldsim exited 0).  A library with neither DT_NEEDED nor
+    PT_INTERP is handed to execve (rtld_chain_load), and the kernel faults at the same place."""
+    root = worlds["exec_as_lib"]
+    path = f"{root}/lib/{'libentry.so' if lib == 'libc_dep' else 'libbare.so'}"
+    real, sim = oracle.real_ldso([path], env, root), oracle.sim_ldso(path, env, root)
+    assert_same(_uncycled(real), _uncycled(sim))
+
+
 # -- 32-bit programs (the biarch /lib/ld-linux.so.2 of libc6-i386) ------------------------------------------
 
 
@@ -208,17 +252,16 @@ def _ldsim_run(env: dict[str, str], prog: str, cwd: str) -> oracle.Outcome:
 
 
 @pytest.mark.parametrize("cats", ["files", "files,versions,scopes,reloc,statistics"])
-@pytest.mark.parametrize("warn", [False, True])
-def test_i386_trace(i386_world: str, cats: str, warn: bool) -> None:
+def test_i386_trace(i386_world: str, cats: str) -> None:
     """A 32-bit loader prints the "dynamic: ... phnum:" fields sizeof (void *) * 2 = 8 wide
     (_dl_map_object_from_fd's %0*lx and %*u); ldsim printed x86-64's 16."""
-    env = {**(WARN if warn else TRACE), "LD_DEBUG": cats}
+    env = {**TRACE, "LD_DEBUG": cats}
     real, sim = oracle.run(["./m"], env, i386_world), _ldsim_run(env, "./m", i386_world)
     assert_same(_uncycled(real), _uncycled(sim))
 
 
 @pytest.mark.parametrize("env", [{}, {"LD_DEBUG": "statistics"}, {**TRACE, "LD_DEBUG": "symbols"},
-                                 {**TRACE, "LD_DEBUG": "unused"}])
+                                 {**TRACE, "LD_DEBUG": "unused"}, {**WARN, "LD_DEBUG": "files"}])
 def test_i386_symbol_lookups_are_refused(i386_world: str, env: dict[str, str]) -> None:
     """The i386 relocation engine (REL entries, the i386 vDSO's symbols, libc's start) is not simulated:
     ldsim refuses (exit 3) where it reported x86-64's lookups, or a false `symbol lookup error` for
@@ -227,3 +270,21 @@ def test_i386_symbol_lookups_are_refused(i386_world: str, env: dict[str, str]) -
     assert real.status == 0
     assert (sim.status, sim.stdout) == (3, b""), sim
     assert b"32-bit" in sim.stderr and b"not simulated" in sim.stderr
+
+
+def test_i386_ldd_r_is_refused(i386_world: str) -> None:
+    """ldd -r's LD_WARN relocation pass of a 32-bit program: the real one reports `undefined symbol: gone`
+    (REL entries looked up), ldsim saw no symbol table and reported nothing; it now refuses."""
+    _build(f"{i386_world}/gone", """
+echo 'int l(void) { return 0; } int gone(void) { return 1; }' > l.c
+gcc -m32 -shared -fPIC -o lib/libl.so l.c -Wl,-soname,libl.so
+echo 'int l(void); int gone(void); int refs(void) { return l() + gone(); } int main(void) { return 0; }' > m.c
+gcc -m32 -o m m.c -Llib -Wl,--no-as-needed -ll '-Wl,-rpath,$ORIGIN/lib'
+echo 'int l(void) { return 0; }' > l.c
+gcc -m32 -shared -fPIC -o lib/libl.so l.c -Wl,-soname,libl.so
+""")
+    real = oracle.real_ldd(["-r", "./m"], {}, f"{i386_world}/gone")
+    sim = oracle.ldsim_ldd(["-r", "./m"], {}, f"{i386_world}/gone")
+    assert b"undefined symbol: gone" in real.stdout
+    assert (sim.status, sim.stdout) == (3, b""), sim
+    assert b"not simulated" in sim.stderr
