@@ -28,16 +28,24 @@ RTLD32 = "/lib/ld-linux.so.2"
 PROFILE = "debian-i386-biarch"
 CC32 = ("gcc", "-m32")
 # test_binding's worlds whose programs are not x86-64 assembly
-I386_WORLDS = ("interpose", "weak", "versions", "copyreloc", "protected", "unique_ifunc", "tls", "symbolic",
+I386_WORLDS = ("preinit", "interpose", "weak", "versions", "copyreloc", "protected", "unique_ifunc", "tls", "symbolic",
                "diamond", "cycle", "missing", "missing_version", "preload", "auxiliary", "ifunc_relink",
                "ifunc_in_executable", "unversioned_ref", "lost_versions", "protected_copy")
+# worlds of the i386 loader only: a one-entry DT_PREINIT_ARRAY is 4 bytes there (_dl_init divides
+# DT_PREINIT_ARRAYSZ by sizeof (ElfW(Addr)))
+OWN_WORLDS = {
+    "preinit": [Obj("lib/libq.so", "int q(void) { return 0; }\n"),
+                Obj("m", "int q(void);\nint refs(void) { return q(); }\nstatic void pre(void) {}\n"
+                    "__attribute__((section(\".preinit_array\"), used)) static void (*pp)(void) = pre;\n"
+                    "int main(void) { return 0; }\n", libs=("q",), shared=False)],
+}
 MODES32 = {**MODES, "ldd-unused": {}, "stats-lazy": {"LD_DEBUG": "statistics,bindings"}}
 CORE = ("exec", "exec-now", "trace-now", "trace-lazy", "unused", "run-now", "ldd-unused")
 EXTRA = {"interpose": ("run", "scopes", "bind-not", "exec-unused", "stats-now", "stats-lazy", "preload"),
          "weak": ("dynamic-weak",), "preload": ("preload",), "tls": ("stats-now", "run"),
          "symbolic": ("scopes",), "diamond": ("run",), "missing": ("ldd-verbose",),
          "missing_version": ("ldd-verbose",), "versions": ("ldd-verbose", "run"), "ifunc_relink": ("run",),
-         "ifunc_in_executable": ("run",), "copyreloc": ("run",)}
+         "ifunc_in_executable": ("run",), "copyreloc": ("run",), "preinit": ("run",)}
 KEYS = [(w, m) for w in I386_WORLDS for m in (*CORE, *EXTRA.get(w, ()))]
 
 
@@ -58,7 +66,8 @@ def worlds32(tmp_path_factory) -> dict[str, str]:
     base = tmp_path_factory.mktemp("binding32")
     roots = {n: str(base / n) for n in I386_WORLDS}
     with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(lambda n: _build_world(roots[n], n, CC32), I386_WORLDS))
+        list(pool.map(lambda n: build(roots[n], OWN_WORLDS[n], CC32) if n in OWN_WORLDS
+                      else _build_world(roots[n], n, CC32), I386_WORLDS))
     return roots
 
 
