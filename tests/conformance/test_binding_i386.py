@@ -153,3 +153,74 @@ def test_i386_prog_on_x86_64_ldd_lists_nothing_unused(tmp_path) -> None:
     for args in (["-u", f"{root}/m"], ["-r", "-u", f"{root}/m"], ["-d", f"{root}/m"]):
         assert_same(oracle.real_ldd(args, {}, root), oracle.ldsim_ldd(args, {}, root))
     assert os.path.exists(f"{root}/m")
+
+
+# ------------------------------------------------------------------------ the host's 32-bit libraries
+
+DEBUG = "libs,reloc,files,symbols,bindings,versions,scopes"
+TRACE_NOW = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_WARN": "yes", "LD_BIND_NOW": "yes", "LD_DEBUG": DEBUG}
+TRACE_LAZY = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_WARN": "yes", "LD_DEBUG": "bindings,unused"}
+
+
+def i386_libraries() -> list[str]:
+    """Every i386 shared object of /usr/lib32 and its gconv modules (libc6-i386), by real path."""
+    import glob
+    seen: dict[str, str] = {}
+    for path in sorted(glob.glob("/usr/lib32/*.so*") + glob.glob("/usr/lib32/gconv/*.so")):
+        try:
+            with open(path, "rb") as f:
+                head = f.read(20)
+        except OSError:
+            continue
+        if head[:5] == b"\x7fELF\x01" and head[16] == 3 and head[18] == 3:  # ELFCLASS32, ET_DYN, EM_386
+            seen.setdefault(os.path.realpath(path), path)
+    return sorted(seen.values())
+
+
+def _corpus_compare(libs: list[str], real, sim, label: str) -> list[str]:
+    from ldsim.linkmap import FileCache
+    files = FileCache()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        reals = list(pool.map(real, libs))
+    bad = [lib for lib, r in zip(libs, reals) if sim(lib, files) != r]
+    print(f"{label}: {len(libs) - len(bad)}/{len(libs)} identical; differ: {' '.join(bad[:20])}")
+    return bad
+
+
+def _sim_inv(env: dict[str, str], profile):
+    from ldsim.config import Invocation
+    from ldsim.hwcaps import cpu_for_profile, detect_host_cpu
+    return Invocation(env=tuple(env.items()), cwd="/", pid=4242, cpu=cpu_for_profile(profile, detect_host_cpu()),
+                      profile=profile)
+
+
+@pytest.mark.parametrize("mode", ["now", "lazy", "ldd-u"])
+def test_i386_system_libraries(mode: str) -> None:
+    """Each 32-bit library of the host as `ld.so LIB` under the i386 loader, traced with LD_WARN (every
+    object's relocations bound, LD_DEBUG with the binding categories), and `ldd -r -u` of every third:
+    the real loader's output, byte for byte (addresses and PID masked)."""
+    from ldsim.glibc import PROFILES
+    from ldsim.lddscript import run_ldd
+    from ldsim.ldso import run_ldso
+    from ldsim.world import HostWorld
+    _need(RTLD32, packages=("libc6-i386",))
+    libs = i386_libraries()
+    if len(libs) < 10:
+        pytest.skip("libc6-i386's libraries are not installed")
+
+    def enc(run) -> oracle.Outcome:
+        return oracle.outcome_of(run)
+
+    if mode == "ldd-u":
+        args = ["-r", "-u"]
+        bad = _corpus_compare(
+            libs[::3], lambda lib: oracle.real_ldd([*args, lib], {}, "/"),
+            lambda lib, files: enc(run_ldd(HostWorld("/"), _sim_inv(oracle.LDD_PATH, PROFILES["debian-x86_64"]),
+                                           [*args, lib], files)), f"ldd {' '.join(args)}")
+    else:
+        env = TRACE_NOW if mode == "now" else TRACE_LAZY
+        bad = _corpus_compare(
+            libs, lambda lib: real_ldso32([lib], env, "/"),
+            lambda lib, files: enc(run_ldso(HostWorld("/"), _sim_inv(env, PROFILES[PROFILE]), [lib], files,
+                                            RTLD32)), mode)
+    assert not bad
