@@ -1,8 +1,9 @@
-"""Symbol lookup and x86-64 relocation processing at startup.
+"""Symbol lookup and x86-64 and i386 relocation processing at startup.
 
 Mirrors `_dl_lookup_symbol_x`/`do_lookup_x`/`check_match` (elf/dl-lookup.c), `_dl_relocate_object`
 (elf/dl-reloc.c), `_ELF_DYNAMIC_DO_RELOC` (elf/dynamic-link.h), `elf_dynamic_do_Rel` (elf/do-rel.h) and
-`elf_machine_rela`/`elf_machine_lazy_rel` (sysdeps/x86_64/dl-machine.h).  Pure: events and results only.
+`elf_machine_rel(a)`/`elf_machine_lazy_rel(a)` (sysdeps/x86_64/dl-machine.h, sysdeps/i386/dl-machine.h:
+one `Machine` each).  Pure: events and results only.
 """
 
 from __future__ import annotations

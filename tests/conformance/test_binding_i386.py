@@ -28,7 +28,7 @@ RTLD32 = "/lib/ld-linux.so.2"
 PROFILE = "debian-i386-biarch"
 CC32 = ("gcc", "-m32")
 # test_binding's worlds whose programs are not x86-64 assembly
-I386_WORLDS = ("preinit", "interpose", "weak", "versions", "copyreloc", "protected", "unique_ifunc", "tls", "symbolic",
+I386_WORLDS = ("preinit", "sysv", "interpose", "weak", "versions", "copyreloc", "protected", "unique_ifunc", "tls", "symbolic",
                "diamond", "cycle", "missing", "missing_version", "preload", "auxiliary", "ifunc_relink",
                "ifunc_in_executable", "unversioned_ref", "lost_versions", "protected_copy")
 # worlds of the i386 loader only: a one-entry DT_PREINIT_ARRAY is 4 bytes there (_dl_init divides
@@ -38,6 +38,8 @@ OWN_WORLDS = {
                 Obj("m", "int q(void);\nint refs(void) { return q(); }\nstatic void pre(void) {}\n"
                     "__attribute__((section(\".preinit_array\"), used)) static void (*pp)(void) = pre;\n"
                     "int main(void) { return 0; }\n", libs=("q",), shared=False)],
+    # DT_HASH only: the SysV chains of Elf32_Sym tables
+    "sysv": [Obj(o.out, o.src, (*o.flags, "-Wl,--hash-style=sysv"), o.libs, o.shared) for o in WORLDS["interpose"]],
 }
 MODES32 = {**MODES, "ldd-unused": {}, "stats-lazy": {"LD_DEBUG": "statistics,bindings"}}
 CORE = ("exec", "exec-now", "trace-now", "trace-lazy", "unused", "run-now", "ldd-unused")
