@@ -28,9 +28,10 @@ RTLD32 = "/lib/ld-linux.so.2"
 PROFILE = "debian-i386-biarch"
 CC32 = ("gcc", "-m32")
 # test_binding's worlds whose programs are not x86-64 assembly
-I386_WORLDS = ("preinit", "sysv", "interpose", "weak", "versions", "copyreloc", "protected", "unique_ifunc", "tls", "symbolic",
+I386_WORLDS = ("preinit", "sysv", "tlsdesc", "interpose", "weak", "versions", "copyreloc", "protected", "unique_ifunc", "tls", "symbolic",
                "diamond", "cycle", "missing", "missing_version", "preload", "auxiliary", "ifunc_relink",
-               "ifunc_in_executable", "unversioned_ref", "lost_versions", "protected_copy")
+               "ifunc_in_executable", "unversioned_ref", "lost_versions", "protected_copy",
+               "indirect_extern_access")
 # worlds of the i386 loader only: a one-entry DT_PREINIT_ARRAY is 4 bytes there (_dl_init divides
 # DT_PREINIT_ARRAYSZ by sizeof (ElfW(Addr)))
 OWN_WORLDS = {
@@ -40,6 +41,8 @@ OWN_WORLDS = {
                     "int main(void) { return 0; }\n", libs=("q",), shared=False)],
     # DT_HASH only: the SysV chains of Elf32_Sym tables
     "sysv": [Obj(o.out, o.src, (*o.flags, "-Wl,--hash-style=sysv"), o.libs, o.shared) for o in WORLDS["interpose"]],
+    # TLS descriptors: R_386_TLS_DESC, PLT class, bound at startup
+    "tlsdesc": [Obj(o.out, o.src, (*o.flags, "-mtls-dialect=gnu2"), o.libs, o.shared) for o in WORLDS["tls"]],
 }
 MODES32 = {**MODES, "ldd-unused": {}, "stats-lazy": {"LD_DEBUG": "statistics,bindings"}}
 CORE = ("exec", "exec-now", "trace-now", "trace-lazy", "unused", "run-now", "ldd-unused")
