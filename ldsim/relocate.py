@@ -108,7 +108,7 @@ class Machine:
         self.irelative = irelative
         self.defer_irelative = defer_irelative  # ELF_MACHINE_IRELATIVE: IRELATIVE entries after the others
         self.plt_class = plt_class
-        self.tclass = {**{t: TypeClass.PLT for t in plt_class}, copy: TypeClass.COPY}
+        self.tclass = {**{t: TypeClass.PLT for t in plt_class}, copy: TypeClass.COPY}  # elf_machine_type_class
         self.handled = handled
         self.vdso_symbols = vdso_symbols
         self.vdso_names = frozenset((*vdso_symbols, *(n[len("__vdso_"):] for n in vdso_symbols)))
@@ -118,10 +118,6 @@ class Machine:
 
     def __repr__(self) -> str:
         return f"Machine({self.name})"
-
-    def type_class(self, rtype: int) -> int:
-        """elf_machine_type_class."""
-        return self.tclass.get(rtype, TypeClass.NONE)
 
 
 X86_64 = Machine(
@@ -618,7 +614,7 @@ class Binder(Record):
                 self._signal(undef_name, f"undefined symbol: {_text(name)}{vtext}")
 
     def _walk(self, walk: list, name: bytes, key: bytes, h: int, version: Version | None, tclass: int,
-              wlog: int = 6) -> int:
+              wlog: int) -> int:
         """do_lookup_x over some of the scopes' objects in their order, for whether anything is found: the
         same objects are asked as by `lookup` (so check_match's assertion, or a malformed table, stops it
         at the same point), each through its memo (`key`: what `match` depends on) after its
@@ -656,8 +652,8 @@ class Binder(Record):
                 return state | _DEFINED
         return state
 
-    def _rela(self, m: LinkMap, tab: SymbolTable, r: Rela, scopes: list[list[LinkMap]], mach: Machine = X86_64,
-              ifuncs: bool = True) -> None:
+    def _rela(self, m: LinkMap, tab: SymbolTable, r: Rela, scopes: list[list[LinkMap]], mach: Machine,
+              ifuncs: bool) -> None:
         """elf_machine_rel(a) up to RESOLVE_MAP, and the COPY size check; `ifuncs`: its IFUNC warnings."""
         if r.type in mach.no_lookup:
             return
@@ -958,7 +954,7 @@ def lookup_direct(tab: SymbolTable, name: str, version: str, version_hash: int) 
     return None
 
 
-def _range_specs(elf, lazy: bool, mach: Machine = X86_64) -> list[tuple[int, int, int, bool, RelocPass]]:
+def _range_specs(elf, lazy: bool, mach: Machine) -> list[tuple[int, int, int, bool, RelocPass]]:
     """_ELF_DYNAMIC_DO_RELOC's ranges, pass after pass, as (vaddr, size, REL(A)COUNT, lazy, pass): the
     pass's DT_REL(A), and DT_JMPREL merged into it when contiguous and not lazy (taken by a pass that
     tests DT_PLTREL only when DT_PLTREL names its tag)."""
