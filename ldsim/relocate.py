@@ -19,7 +19,7 @@ from ldsim.loader import SIGSEGV, Exit  # ldsim.loader imports this module lazil
 from ldsim.record import Frozen, NamedTuple, Record, Value
 from ldsim.search import LoadError
 from ldsim.symbols import ALLOWED_STT, SHN_ABS, SHN_UNDEF, STB, STT, STV, Sym, SymbolTable, SymbolTables, \
-    Version, elf_hash, gnu_hash
+    Version, elf_hash, gnu_hash, unpack_sym32
 
 if TYPE_CHECKING:
     from typing import Callable
@@ -640,7 +640,7 @@ class Binder(Record):
                     continue  # the bloom filter says no
             hit = defs.get(key)
             if hit is None:
-                hit = defs[key] = _probe(tab, name, h, version, plt)
+                hit = defs[key] = _PROBES[tab.syment](tab, name, h, version, plt)
             bind, assert_filename = hit
             if assert_filename:
                 state |= _ASSERTED
@@ -838,76 +838,88 @@ def match(tab: SymbolTable, name: str, h: int, version: Version | None, plt: int
     """do_lookup_x's walk of one object's hash chain with check_match: the definition it settles on (or
     None), and whether check_match's filename assertion applies (a versioned reference met an object
     without DT_VERSYM).  A pure function of the file and its arguments."""
-    idx, assert_filename = match_index(tab, name.encode("utf-8", "surrogateescape"), h, version, plt)
+    idx, assert_filename = _MATCHERS[tab.syment](tab, name.encode("utf-8", "surrogateescape"), h, version, plt)
     return (tab.symbol(idx) if idx >= 0 else None), assert_filename
-
-
-def _probe(tab: SymbolTable, name: bytes, h: int, version: Version | None, plt: int) -> tuple[int, bool]:
-    """`match` as the scan's memo keeps it: (STB of the definition, or -1 for none or one binding
-    locally; the assertion flag)."""
-    idx, assert_filename = match_index(tab, name, h, version, plt)
-    if idx < 0:
-        return _ABSENT if not assert_filename else (-1, True)
-    _, info, other, _, _, _ = tab.unpack_sym(tab.data, tab.symtab + tab.syment * idx)
-    return (-1 if other & 3 in (STV.INTERNAL, STV.HIDDEN) else info >> 4), assert_filename
 
 
 def match_index(tab: SymbolTable, name: bytes, h: int, version: Version | None, plt: int) -> tuple[int, bool]:
     """`match` by symbol index (-1: none), the name as raw bytes: each hash-equal entry of the chain
     unpacked where it lies, read in the order the chain walk reads it."""
-    if tab.nbuckets == 0:
-        return -1, False
-    d = tab.data
-    if tab.gnu:
-        w, wmask = tab.word, tab.wmask  # ElfW(Addr) bloom words
-        word = w.unpack_from(d, tab.bloom_off + w.size * ((h >> tab.wlog) & tab.bloom_mask))[0]
-        if not ((word >> (h & wmask)) & (word >> ((h >> tab.shift) & wmask)) & 1):
+    return _MATCHERS[tab.syment](tab, name, h, version, plt)
+
+
+def _matcher(unpack_sym: Callable, syment: int, unpack_word: Callable, wsize: int,
+             wlog: int) -> tuple[Callable, Callable]:
+    """`match_index` and `_probe` for one ELF class: the ElfW(Sym) layout and the ElfW(Addr) bloom words
+    are closure constants, so the 64-bit walk (the scan's) reads no layout from the table."""
+    wmask = (1 << wlog) - 1
+    unpack_u32 = _U32.unpack_from
+    unpack_u16 = _U16.unpack_from
+
+    def match_index(tab: SymbolTable, name: bytes, h: int, version: Version | None, plt: int) -> tuple[int, bool]:
+        if tab.nbuckets == 0:
             return -1, False
-        idx = _U32.unpack_from(d, tab.buckets_off + 4 * (h % tab.nbuckets))[0]
-        if idx == 0:
-            return -1, False
-        chain_off = tab.chain_off - 4 * tab.symbias
-        cands = None
-    else:
-        cands = tab.chain(_text(name), h)
-        idx = 0
-    symtab, strtab, ent, unpack = tab.symtab, tab.strtab, tab.syment, tab.unpack_sym
-    versym_off = tab.versym_off if tab.has_versyms else None
-    num_versions = 0
-    versioned = -1
-    while True:
-        if cands is None:
-            ch = _U32.unpack_from(d, chain_off + 4 * idx)[0]
-            i = idx if not (ch ^ h) >> 1 else -1
+        d = tab.data
+        if tab.gnu:
+            word = unpack_word(d, tab.bloom_off + wsize * ((h >> wlog) & tab.bloom_mask))[0]
+            if not ((word >> (h & wmask)) & (word >> ((h >> tab.shift) & wmask)) & 1):
+                return -1, False
+            idx = unpack_u32(d, tab.buckets_off + 4 * (h % tab.nbuckets))[0]
+            if idx == 0:
+                return -1, False
+            chain_off = tab.chain_off - 4 * tab.symbias
+            cands = None
         else:
-            i = next(cands, None)
-            if i is None:
-                break
-            ch = 0
-        if i >= 0:
-            name_off, info, _, shndx, value, _ = unpack(d, symtab + ent * i)
-            stt = info & 0xF
-            if not ((value == 0 and shndx != SHN_ABS and stt != STT.TLS) or (plt and shndx == SHN_UNDEF)) \
-                    and stt in _ALLOWED and d[strtab + name_off:d.find(b"\0", strtab + name_off)] == name:
-                vs = _U16.unpack_from(d, versym_off + 2 * i)[0] if versym_off is not None else None
-                if version is not None:
-                    if vs is None:
-                        return i, True
-                    own = tab.versions.get(vs & 0x7FFF)
-                    if not ((own is None or own.hash != version.hash or own.name != version.name)
-                            and (version.hidden or (own is not None and own.hash) or vs & 0x8000)):
+            cands = tab.chain(_text(name), h)
+            idx = 0
+        symtab, strtab = tab.symtab, tab.strtab
+        versym_off = tab.versym_off if tab.has_versyms else None
+        num_versions = 0
+        versioned = -1
+        while True:
+            if cands is None:
+                ch = unpack_u32(d, chain_off + 4 * idx)[0]
+                i = idx if not (ch ^ h) >> 1 else -1
+            else:
+                i = next(cands, None)
+                if i is None:
+                    break
+                ch = 0
+            if i >= 0:
+                name_off, info, _, shndx, value, _ = unpack_sym(d, symtab + syment * i)
+                stt = info & 0xF
+                if not ((value == 0 and shndx != SHN_ABS and stt != STT.TLS) or (plt and shndx == SHN_UNDEF)) \
+                        and stt in _ALLOWED and d[strtab + name_off:d.find(b"\0", strtab + name_off)] == name:
+                    vs = unpack_u16(d, versym_off + 2 * i)[0] if versym_off is not None else None
+                    if version is not None:
+                        if vs is None:
+                            return i, True
+                        own = tab.versions.get(vs & 0x7FFF)
+                        if not ((own is None or own.hash != version.hash or own.name != version.name)
+                                and (version.hidden or (own is not None and own.hash) or vs & 0x8000)):
+                            return i, False
+                    elif vs is not None and (vs & 0x7FFF) >= 3:
+                        if not vs & 0x8000:
+                            num_versions += 1
+                            if num_versions == 1:
+                                versioned = i
+                    else:
                         return i, False
-                elif vs is not None and (vs & 0x7FFF) >= 3:
-                    if not vs & 0x8000:
-                        num_versions += 1
-                        if num_versions == 1:
-                            versioned = i
-                else:
-                    return i, False
-        if ch & 1:
-            break
-        idx += 1
-    return (versioned if num_versions == 1 else -1), False
+            if ch & 1:
+                break
+            idx += 1
+        return (versioned if num_versions == 1 else -1), False
+
+    def probe(tab: SymbolTable, name: bytes, h: int, version: Version | None, plt: int) -> tuple[int, bool]:
+        """`match` as the scan's memo keeps it: (STB of the definition, or -1 for none or one binding
+        locally; the assertion flag)."""
+        idx, assert_filename = match_index(tab, name, h, version, plt)
+        if idx < 0:
+            return _ABSENT if not assert_filename else (-1, True)
+        _, info, other, _, _, _ = unpack_sym(tab.data, tab.symtab + syment * idx)
+        return (-1 if other & 3 in (STV.INTERNAL, STV.HIDDEN) else info >> 4), assert_filename
+
+    return match_index, probe
 
 
 def _text(name: bytes) -> str:
@@ -995,9 +1007,15 @@ _ABSENT = (-1, False)
 _WEAK, _DEFINED, _ASSERTED = 1, 2, 4  # `Binder._walk`'s answers
 _SOME = _WEAK | _DEFINED
 _PLAIN = (b"\0p0", b"\0p1")  # memo-key suffixes of an unversioned reference: not PLT, PLT
+_U64 = struct.Struct("<Q")
 _U32 = struct.Struct("<I")
 _U16 = struct.Struct("<H")
 _ALLOWED = frozenset(map(int, ALLOWED_STT))
+# `match_index` and `_probe` by the size of an ElfW(Sym): Elf64_Sym, Elf32_Sym
+_MATCHERS, _PROBES = {}, {}
+for _size, _args in ((24, (struct.Struct("<IBBHQQ").unpack_from, 24, _U64.unpack_from, 8, 6)),
+                     (16, (unpack_sym32, 16, _U32.unpack_from, 4, 5))):
+    _MATCHERS[_size], _PROBES[_size] = _matcher(*_args)
 
 _DEFINES = frozenset((STB.GLOBAL, STB.WEAK, STB.GNU_UNIQUE))  # r_info alone
 

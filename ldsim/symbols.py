@@ -57,7 +57,7 @@ _U32 = struct.Struct("<I")
 _U16 = struct.Struct("<H")
 
 
-def _unpack_sym32(data, off: int) -> tuple[int, int, int, int, int, int]:
+def unpack_sym32(data, off: int) -> tuple[int, int, int, int, int, int]:
     """An Elf32_Sym in Elf64_Sym's field order (name, info, other, shndx, value, size): the order the
     lookup code reads."""
     name, value, size, info, other, shndx = _SYM32.unpack_from(data, off)
@@ -142,7 +142,7 @@ class SymbolTable:
         if elf.is_64:
             self.syment, self.unpack_sym, self.word, self.wlog = 24, _SYM64.unpack_from, _U64, 6
         else:
-            self.syment, self.unpack_sym, self.word, self.wlog = 16, _unpack_sym32, _U32, 5
+            self.syment, self.unpack_sym, self.word, self.wlog = 16, unpack_sym32, _U32, 5
         self.wmask = (1 << self.wlog) - 1
         symtab = elf.dyn(DT.SYMTAB)
         strtab = elf.dyn(DT.STRTAB)
