@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 
 LIBC_SO = "libc.so.6"
 MALLOC_SYMBOLS = ("calloc", "free", "malloc", "realloc")
-MALLOC_VERSION = ("GLIBC_2.2.5", 0x09691A75)  # symbol_version_string (libc, GLIBC_2_0): name, elf_hash
 # Calls libc 2.36 makes through its own PLT before main, when its PLT is bound lazily: from
 # __libc_early_init (tunables), and from __libc_start_main between "initialize program" and
 # "transferring control" (the audit preinit checkpoint).
@@ -53,11 +52,6 @@ def finish(proc: Process) -> None:
         proc.result.events.append(ev.Listing())
         _version_information(proc)
         raise Exit(0)
-    if proc.main.elf is not None and not proc.main.elf.is_64:
-        # REL relocations, the i386 vDSO and the i386 libc's start are not modelled: refuse rather than
-        # report x86-64's lookups, no undefined symbol (ldd -r) or a false symbol lookup error (a real
-        # start, where malloc@GLIBC_2.2.5 is not there)
-        raise NotImplementedError("symbol lookups and relocation of 32-bit objects are not simulated")
     initfini = startup_initfini(proc.main, proc.result.searchlist, libc_map(proc), _sort_algorithm(proc))
     proc.result.initfini = initfini
     from ldsim.relocate import SymbolLookupError
@@ -150,7 +144,8 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
     glob = proc.result.searchlist
     if proc.rtld is not None and proc.rtld in glob:  # rtld_multiple_ref
         from ldsim.symbols import Version
-        malloc_version = Version(*MALLOC_VERSION)
+        # symbol_version_string (libc, GLIBC_2_0): libc's first version on this machine
+        malloc_version = Version(*binder.machine.malloc_version)
         for name in MALLOC_SYMBOLS:  # __rtld_malloc_init_real (elf/dl-minimal.c)
             binder.lookup(name, proc.main, None, [glob], malloc_version, 0)
         binder.relocate(proc.rtld, False, scopes=[glob])
@@ -177,6 +172,10 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
         raise Exit(-SIGSEGV)
     if not _starts_through_libc(proc, binder, libc):
         return  # no __libc_start_main: nothing registers _dl_fini; the program leaves by its own means
+    main = proc.main
+    if main is not None and not binder.binds_now(main, lazy):
+        # i386's crt1.o calls __libc_start_main through the PLT (x86-64's through the GOT): _dl_fixup
+        binder.lazy_call(main, "__libc_start_main")
     proc.emit(ev.ProgramStart(proc.argv0, False))
     for name in _plt_calls(proc, LIBC_START_PLT_CALLS) if libc_lazy else ():
         binder.lazy_call(libc, name)
@@ -276,7 +275,9 @@ def _init(proc: Process, initfini: list[LinkMap]) -> set[int]:
     if first is not None:
         call_init(first)
     main = proc.main
-    if main.elf.dyn(DT.PREINIT_ARRAY) is not None and (main.elf.dyn(DT.PREINIT_ARRAYSZ) or 0) >= 8:
+    # _dl_init: DT_PREINIT_ARRAYSZ / sizeof (ElfW(Addr)) entries
+    if main.elf.dyn(DT.PREINIT_ARRAY) is not None and \
+            (main.elf.dyn(DT.PREINIT_ARRAYSZ) or 0) >= (8 if main.elf.is_64 else 4):
         proc.emit(ev.CallingInit(proc.dso_filename(main), preinit=True))
     for m in reversed(initfini):
         call_init(m)

@@ -663,10 +663,6 @@ class Process:
             raise Exit(127)
         if cfg.mode is Mode.VERIFY:
             raise Exit(0 if main.elf.interp is not None else 2) if main.elf.has_dynamic else Exit(1)
-        if not main.elf.is_64 and cfg.debug & (Debug.SYMBOLS | Debug.BINDINGS | Debug.UNUSED):
-            # the i386 vDSO's symbols, REL relocations and i386 libc's start are not modelled: refuse
-            # rather than print x86-64's lookups (or none)
-            raise NotImplementedError("symbol lookups and relocation of 32-bit objects are not simulated")
         self.rtld = self._make_rtld(main.elf)
         vdso = LinkMap(name=self.profile.vdso, names=[self.profile.vdso], kind=Kind.VDSO, soname_added=True,
                        map_start=0x7FFFF7FC1000, addr=0x7FFFF7FC1000)

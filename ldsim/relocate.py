@@ -1,8 +1,9 @@
-"""Symbol lookup and x86-64 relocation processing at startup.
+"""Symbol lookup and x86-64 and i386 relocation processing at startup.
 
 Mirrors `_dl_lookup_symbol_x`/`do_lookup_x`/`check_match` (elf/dl-lookup.c), `_dl_relocate_object`
 (elf/dl-reloc.c), `_ELF_DYNAMIC_DO_RELOC` (elf/dynamic-link.h), `elf_dynamic_do_Rel` (elf/do-rel.h) and
-`elf_machine_rela`/`elf_machine_lazy_rel` (sysdeps/x86_64/dl-machine.h).  Pure: events and results only.
+`elf_machine_rel(a)`/`elf_machine_lazy_rel(a)` (sysdeps/x86_64/dl-machine.h, sysdeps/i386/dl-machine.h:
+one `Machine` each).  Pure: events and results only.
 """
 
 from __future__ import annotations
@@ -12,17 +13,18 @@ TYPE_CHECKING = False
 
 from ldsim import events as ev
 from ldsim.config import Debug
-from ldsim.elf import DF, DF1, DT, GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS, gnu_property_1_needed
+from ldsim.elf import DF, DF1, DT, GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS, EMachine, gnu_property_1_needed
 from ldsim.linkmap import Kind, LinkMap
 from ldsim.loader import SIGSEGV, Exit, version_index_high  # ldsim.loader imports this module lazily: no cycle
-from ldsim.record import Frozen, Record, Value
+from ldsim.record import Frozen, NamedTuple, Record, Value
 from ldsim.search import LoadError
 from ldsim.symbols import ALLOWED_STT, SHN_ABS, SHN_UNDEF, STB, STT, STV, Sym, SymbolTable, SymbolTables, \
-    Version, elf_hash, gnu_hash
+    Version, elf_hash, gnu_hash, unpack_sym32
 
 if TYPE_CHECKING:
     from typing import Callable
 
+    from ldsim.elf import ElfFile
     from ldsim.loader import Process
 
 
@@ -43,6 +45,25 @@ class R:
     RELATIVE64 = 38
 
 
+class R386:
+    """R_386_* relocation types the loader treats specially."""
+
+    NONE = 0
+    R32 = 1
+    PC32 = 2
+    COPY = 5
+    GLOB_DAT = 6
+    JMP_SLOT = 7
+    RELATIVE = 8
+    TLS_TPOFF = 14
+    TLS_DTPMOD32 = 35
+    TLS_DTPOFF32 = 36
+    TLS_TPOFF32 = 37
+    SIZE32 = 38
+    TLS_DESC = 41
+    IRELATIVE = 42
+
+
 class TypeClass:
     """ELF_RTYPE_CLASS_*.  Plain ints, not an IntFlag: tested on every lookup, and IntFlag's `&` runs
     Python code each time."""
@@ -52,19 +73,104 @@ class TypeClass:
     COPY = 2
 
 
-_PLT_CLASS = {R.JUMP_SLOT, R.DTPMOD64, R.DTPOFF64, R.TPOFF64, R.TLSDESC}
-_TCLASS = {**{int(t): int(TypeClass.PLT) for t in _PLT_CLASS}, int(R.COPY): int(TypeClass.COPY)}
+class RelocPass(NamedTuple):
+    """One `ELF_DYNAMIC_DO_REL`/`_RELA` of `ELF_DYNAMIC_RELOCATE` (elf/dynamic-link.h): its dynamic tags,
+    entry format, whether it takes DT_JMPREL only when DT_PLTREL names its own tag (`_ELF_CHECK_REL`: a
+    machine with both formats), whether it has a lazy branch (do-rel.h: none for RELA where
+    ELF_MACHINE_PLT_REL is defined) and whether its elf_machine_rel* warns about IFUNCs in objects not
+    relocated yet."""
+
+    tag: int
+    size_tag: int
+    count_tag: int
+    rela: bool
+    test_rel: bool
+    lazy: bool
+    ifunc_check: bool
+
+
+class Machine:
+    """A loader build's relocation rules (sysdeps/ARCH/dl-machine.h): the passes, the types that look
+    nothing up, elf_machine_type_class, the cases of elf_machine_rel*'s switch (any other type is
+    _dl_reloc_bad_type after its lookup), the types elf_machine_lazy_rel* accepts, and the setup of the
+    vDSO pointers and the libc IFUNCs whose resolvers ask the vDSO."""
+
+    def __init__(self, name: str, passes: tuple[RelocPass, ...], no_lookup: frozenset[int], jump_slot: int,
+                 copy: int, tlsdesc: int, irelative: int, defer_irelative: bool, plt_class: frozenset[int],
+                 handled: frozenset[int], vdso_symbols: tuple[str, ...], vdso_resolved: dict[str, str],
+                 malloc_version: tuple[str, int], pointer: int) -> None:
+        self.name = name
+        self.passes = passes
+        self.no_lookup = no_lookup
+        self.jump_slot = jump_slot
+        self.copy = copy
+        self.tlsdesc = tlsdesc
+        self.irelative = irelative
+        self.defer_irelative = defer_irelative  # ELF_MACHINE_IRELATIVE: IRELATIVE entries after the others
+        self.plt_class = plt_class
+        self.tclass = {**{t: TypeClass.PLT for t in plt_class}, copy: TypeClass.COPY}  # elf_machine_type_class
+        self.handled = handled
+        self.vdso_symbols = vdso_symbols
+        self.vdso_names = frozenset((*vdso_symbols, *(n[len("__vdso_"):] for n in vdso_symbols)))
+        self.vdso_resolved = vdso_resolved
+        self.malloc_version = malloc_version
+        self.pointer = pointer  # sizeof (void *)
+
+    def __repr__(self) -> str:
+        return f"Machine({self.name})"
+
+
+X86_64 = Machine(
+    "x86_64",
+    # ELF_MACHINE_NO_REL: only the RELA pass, and it takes DT_JMPREL whatever DT_PLTREL says
+    (RelocPass(DT.RELA, DT.RELASZ, DT.RELACOUNT, True, False, True, True),),
+    frozenset((R.NONE, R.RELATIVE, R.RELATIVE64)), R.JUMP_SLOT, R.COPY, R.TLSDESC, R.IRELATIVE, True,
+    frozenset((R.JUMP_SLOT, R.DTPMOD64, R.DTPOFF64, R.TPOFF64, R.TLSDESC)),
+    # the cases of elf_machine_rela's switch (LP64): R_X86_64_64, PC32, 32, COPY, GLOB_DAT, JUMP_SLOT,
+    # DTPMOD64, DTPOFF64, TPOFF64, SIZE32, SIZE64, TLSDESC, IRELATIVE
+    frozenset((1, 2, 10, 5, 6, 7, 16, 17, 18, 32, 33, 36, 37)),
+    # setup_vdso_pointers (sysdeps/unix/sysv/linux/x86_64/sysdep.h HAVE_*_VSYSCALL)
+    ("__vdso_clock_gettime", "__vdso_gettimeofday", "__vdso_time", "__vdso_getcpu", "__vdso_clock_getres"),
+    # sysdeps/unix/sysv/linux/x86/time.c, gettimeofday.c: IFUNCs on x86_64 only, whose resolvers call
+    # dl_vdso_vsym each time elf_machine_rela runs them (__gettimeofday is gettimeofday's alias)
+    {"time": "__vdso_time", "gettimeofday": "__vdso_gettimeofday", "__gettimeofday": "__vdso_gettimeofday"},
+    ("GLIBC_2.2.5", 0x09691A75), 8)
+I386 = Machine(
+    "i386",
+    # both formats (ELF_MACHINE_NO_REL and _NO_RELA are 0): REL, then RELA (prelinked objects only), each
+    # taking DT_JMPREL when DT_PLTREL names it; ELF_MACHINE_PLT_REL: the RELA pass binds even lazy ranges,
+    # and its elf_machine_rela has no IFUNC warnings
+    (RelocPass(DT.REL, DT.RELSZ, DT.RELCOUNT, False, True, True, True),
+     RelocPass(DT.RELA, DT.RELASZ, DT.RELACOUNT, True, True, False, False)),
+    frozenset((R386.NONE, R386.RELATIVE)), R386.JMP_SLOT, R386.COPY, R386.TLS_DESC, R386.IRELATIVE, False,
+    frozenset((R386.JMP_SLOT, R386.TLS_DTPMOD32, R386.TLS_DTPOFF32, R386.TLS_TPOFF32, R386.TLS_TPOFF,
+               R386.TLS_DESC)),
+    # the cases of elf_machine_rel's switch: SIZE32, GLOB_DAT, JMP_SLOT, TLS_DTPMOD32, TLS_DTPOFF32,
+    # TLS_DESC, TLS_TPOFF32, TLS_TPOFF, 32, PC32, COPY, IRELATIVE (elf_machine_rela's are the same)
+    frozenset((38, 6, 7, 35, 36, 41, 37, 14, 1, 2, 5, 42)),
+    # sysdeps/unix/sysv/linux/i386/sysdep.h: no getcpu, and clock_gettime64 for the 64-bit time_t calls
+    ("__vdso_clock_gettime", "__vdso_clock_gettime64", "__vdso_gettimeofday", "__vdso_time",
+     "__vdso_clock_getres"),
+    {},  # time and gettimeofday are plain functions there (USE_IFUNC_* only for __x86_64__)
+    ("GLIBC_2.0", 0x0D696910), 4)
+
+
+def machine_of(elf: ElfFile) -> Machine | None:
+    """The relocation rules for an object's ELF class and machine (64-bit objects keep x86-64's, as
+    before), None where ldsim binds nothing (32-bit non-i386 objects)."""
+    if elf.is_64:
+        return X86_64
+    return I386 if elf.e_machine == EMachine.I386 else None
+
+
+def process_machine(arch: str) -> Machine:
+    """The rules of a profile's loader (its `arch`): the vDSO pointers and malloc lookups of rtld."""
+    return I386 if arch == "i386" else X86_64
+
+
 _RELA = struct.Struct("<QQq")
-# the cases of elf_machine_rela's switch (sysdeps/x86_64/dl-machine.h, LP64): R_X86_64_64, PC32, 32,
-# COPY, GLOB_DAT, JUMP_SLOT, DTPMOD64, DTPOFF64, TPOFF64, SIZE32, SIZE64, TLSDESC, IRELATIVE
-_HANDLED = frozenset((1, 2, 10, 5, 6, 7, 16, 17, 18, 32, 33, 36, 37))
-
-
-def type_class(rtype: int) -> int:
-    """elf_machine_type_class."""
-    if rtype in _PLT_CLASS:
-        return TypeClass.PLT
-    return TypeClass.COPY if rtype == R.COPY else TypeClass.NONE
+_REL32 = struct.Struct("<II")
+_RELA32 = struct.Struct("<IIi")
 
 
 class Rela(Frozen):
@@ -106,21 +212,16 @@ class _Cache(Value):
         self.result = result
 
 
-# The vDSO's dynamic symbols (LINUX_2.6, index 2): what setup_vdso_pointers looks up
-VDSO_SYMBOLS = ("__vdso_clock_gettime", "__vdso_gettimeofday", "__vdso_time", "__vdso_getcpu",
-                "__vdso_clock_getres")
+LIBC_SONAME = "libc.so.6"
+# the version of the vDSO's dynamic symbols (index 2), which setup_vdso_pointers asks for
 LINUX_2_6 = Version("LINUX_2.6", elf_hash(b"LINUX_2.6"), True)
-# libc's IFUNCs whose resolver asks the vDSO for its implementation, each time it runs: INIT_ARCH calls
-# dl_vdso_vsym (sysdeps/unix/sysv/linux/x86/time.c, gettimeofday.c; x86-64 only)
-VDSO_IFUNCS = {"time": "__vdso_time", "gettimeofday": "__vdso_gettimeofday",
-               "__gettimeofday": "__vdso_gettimeofday"}
 
 
 class Binder(Record):
     """Process-wide lookup state: counters, the unique-symbol table, per-object lookup caches."""
 
     _fields = ("proc", "tables", "counters", "unique", "caches", "receiver", "_tabs", "current", "_heap",
-               "run_ifuncs", "relocated", "vdso")
+               "run_ifuncs", "relocated", "machine")
 
     def __init__(self, proc: Process, tables: SymbolTables) -> None:
         self.proc = proc
@@ -135,7 +236,7 @@ class Binder(Record):
         self.profiling = False  # consider_profiling (LD_PROFILE, the real start): DT_BIND_NOW is ignored
         self.run_ifuncs = False  # IFUNC resolvers are called (a real start, not __RTLD_NOIFUNC's trace passes)
         self.relocated: set[int] = set()  # id() of the objects whose _dl_relocate_object has finished
-        self.vdso: LinkMap | None = None  # GLRO(dl_sysinfo_map)
+        self.machine = process_machine(proc.profile.arch)  # the loader's own: vDSO and malloc lookups
 
     def __repr__(self) -> str:  # not the process and tables it points to
         return f"Binder(counters={self.counters!r})"
@@ -146,7 +247,7 @@ class Binder(Record):
         key = id(m)
         if key in self._tabs:
             return self._tabs[key]
-        tab = None if m.elf is None or m.faked or not m.elf.is_64 else self.tables.of(m.elf)
+        tab = None if m.elf is None or m.faked or machine_of(m.elf) is None else self.tables.of(m.elf)
         self._tabs[key] = tab
         return tab
 
@@ -300,16 +401,15 @@ class Binder(Record):
             raise Exit(127)
 
     def _vdso_symbol(self, name: str) -> Sym | None:
-        if name in VDSO_SYMBOLS or name in {n[len("__vdso_"):] for n in VDSO_SYMBOLS}:
+        if name in self.machine.vdso_names:
             return Sym(0, name, (STB.GLOBAL << 4) | STT.FUNC, 0, 1, 0x1000, 0)
         return None
 
     # -- startup pieces --------------------------------------------------------------------------
 
     def vdso_setup(self, vdso: LinkMap) -> None:
-        """setup_vdso_pointers: five dl_vdso_vsym lookups in the vDSO's local scope."""
-        self.vdso = vdso
-        for name in VDSO_SYMBOLS:
+        """setup_vdso_pointers: one dl_vdso_vsym lookup in the vDSO's local scope per HAVE_*_VSYSCALL."""
+        for name in self.machine.vdso_symbols:
             self.lookup(name, vdso, None, [[vdso]], LINUX_2_6, TypeClass.NONE)
 
     def scopes_of(self, m: LinkMap) -> list[list[LinkMap]]:
@@ -339,28 +439,32 @@ class Binder(Record):
         if tab is None or tab.symtab is None:
             return
         scopes = scopes if scopes is not None else self.scopes_of(m)
-        for start, entries, nrelative, range_lazy in self._ranges(m, lazy):
-            relocs = entries[nrelative:]  # the first DT_RELACOUNT entries are relative: no lookups
-            if range_lazy:  # elf_machine_lazy_rel: only these three types may stand in a lazy range
+        mach = machine_of(elf)
+        for start, entries, nrelative, range_lazy, rpass in self._ranges(m, lazy, mach):
+            relocs = entries[nrelative:]  # the first DT_REL(A)COUNT entries are relative: no lookups
+            ifuncs = rpass.ifunc_check
+            if range_lazy and rpass.lazy:  # elf_machine_lazy_rel: only these three types in a lazy range
                 for r in relocs:
-                    if r.type == R.TLSDESC:
-                        self._rela(m, tab, r, scopes)
-                    elif r.type != R.JUMP_SLOT and r.type != R.IRELATIVE:
+                    if r.type == mach.tlsdesc:
+                        self._rela(m, tab, r, scopes, mach, ifuncs)
+                    elif r.type != mach.jump_slot and r.type != mach.irelative:
                         self._bad_type(m, r.type, True)
                 continue
             deferred = []
+            irelative = mach.irelative if mach.defer_irelative else -1
             for r in relocs:
-                if r.type == R.IRELATIVE:
+                if r.type == irelative:
                     deferred.append(r)
                     continue
-                self._rela(m, tab, r, scopes)
+                self._rela(m, tab, r, scopes, mach, ifuncs)
             for r in deferred:
-                self._rela(m, tab, r, scopes)
+                self._rela(m, tab, r, scopes, mach, ifuncs)
         self.relocated.add(id(m))
 
     def _check_ifunc(self, m: LinkMap, ref: Sym, found: tuple[LinkMap, Sym]) -> None:
-        """elf_machine_rela (sysdeps/x86_64/dl-machine.h) before it calls an IFUNC resolver: one in an object
-        not relocated yet draws a warning, one in the executable is fatal (_dl_fatal_printf, 127)."""
+        """elf_machine_rela (sysdeps/x86_64/dl-machine.h; i386: elf_machine_rel) before it calls an IFUNC
+        resolver: one in an object not relocated yet draws a warning, one in the executable is fatal
+        (_dl_fatal_printf, 127)."""
         sym_map, sym = found
         if sym.type != STT.GNU_IFUNC or sym.shndx == SHN_UNDEF or sym_map is m or id(sym_map) in self.relocated \
                 or sym_map.kind in (Kind.RTLD, Kind.VDSO):  # ld.so relocated itself first; the vDSO comes so
@@ -371,17 +475,17 @@ class Binder(Record):
             raise Exit(127)
         self.proc.out(f"{self.proc.argv0}: Relink `{m.name}' with `{sym_map.name}' for IFUNC symbol `{ref.name}'\n", 2)
 
-    def _call_resolver(self, found: tuple[LinkMap, Sym]) -> None:
-        """elf_machine_rela calls an IFUNC's resolver for every relocation bound to it (the value is not
-        cached); libc's time and gettimeofday resolvers then look their vDSO symbol up (dl_vdso_vsym, one
-        more lookup and binding line, counted by LD_DEBUG=statistics).  Other resolvers make no lookup
-        ldsim could know of."""
+    def _run_resolver(self, found: tuple[LinkMap, Sym], mach: Machine) -> None:
+        """The IFUNC resolver elf_machine_rela calls: on x86-64 those of libc's time and gettimeofday
+        (sysdeps/unix/sysv/linux/x86/time.c, gettimeofday.c) look their vDSO function up with
+        dl_vdso_vsym, in the vDSO's local scope, as setup_vdso_pointers did."""
         sym_map, sym = found
-        if sym.type != STT.GNU_IFUNC or sym.shndx == SHN_UNDEF or self.vdso is None:
+        vdso_name = mach.vdso_resolved.get(sym.name)
+        if (vdso_name is None or sym.type != STT.GNU_IFUNC or sym.shndx == SHN_UNDEF
+                or sym_map.soname != LIBC_SONAME or self.proc._vdso is None):
             return
-        name = VDSO_IFUNCS.get(sym.name)
-        if name is not None and sym_map.soname == "libc.so.6" and self.proc.profile.arch == "x86_64":
-            self.lookup(name, self.vdso, None, [[self.vdso]], LINUX_2_6, TypeClass.NONE)
+        vdso = self.proc._vdso
+        self.lookup(vdso_name, vdso, None, [[vdso]], LINUX_2_6, TypeClass.NONE)
 
     def _bad_type(self, m: LinkMap, rtype: int, plt: bool) -> None:
         """_dl_reloc_bad_type (elf/dl-reloc.c): fatal, named by l_name ("" for the program); the type in
@@ -390,33 +494,37 @@ class Binder(Record):
         what = "PLT reloc" if plt else "reloc"
         self.proc.fatal(LoadError(m.name, f"unexpected {what} type 0x{digits}", 0))
 
-    def _ranges(self, m: LinkMap, lazy: bool) -> list[tuple[int, list[Rela], int, bool]]:
-        """_ELF_DYNAMIC_DO_RELOC: DT_RELA (first RELACOUNT relative), DT_JMPREL merged when contiguous
-        and not lazy."""
-        return [(start, self._read(m.elf, start, size), nrel, rlazy)
-                for start, size, nrel, rlazy in _range_specs(m.elf, lazy)]
+    def _ranges(self, m: LinkMap, lazy: bool, mach: Machine) -> list[tuple[int, list[Rela], int, bool, RelocPass]]:
+        """_ELF_DYNAMIC_DO_RELOC for each pass: DT_REL(A) (the first REL(A)COUNT relative), DT_JMPREL
+        merged when contiguous and not lazy."""
+        return [(start, self._read(m.elf, start, size, rpass.rela), nrel, rlazy, rpass)
+                for start, size, nrel, rlazy, rpass in _range_specs(m.elf, lazy, mach)]
 
-    def _read(self, elf, vaddr: int, size: int) -> list[Rela]:
-        """The Elf64_Rela entries of [vaddr, vaddr+size), read once per file."""
+    def _read(self, elf, vaddr: int, size: int, rela: bool = True) -> list[Rela]:
+        """The ElfW(Rel) or ElfW(Rela) entries of [vaddr, vaddr+size), read once per file."""
         cache = self.tables.of(elf).relocs
-        hit = cache.get((vaddr, size))
+        hit = cache.get((vaddr, size, rela))
         if hit is None:
-            hit = cache[(vaddr, size)] = self._decode(elf, vaddr, size)
+            hit = cache[(vaddr, size, rela)] = self._decode(elf, vaddr, size, rela)
         return hit
 
     @staticmethod
-    def _decode(elf, vaddr: int, size: int) -> list[Rela]:
+    def _decode(elf, vaddr: int, size: int, rela: bool = True) -> list[Rela]:
+        """The entries as Rela records (an Elf32_Rel's addend, kept in place, as 0)."""
         off = elf.vaddr_to_offset(vaddr)
         if off is None:
             return []
-        n = size // _RELA.size
-        if off + n * _RELA.size <= len(elf.data):  # one C-level pass over the table
-            view = memoryview(elf.data)[off:off + n * _RELA.size]
-            return [Rela(o, info & 0xFFFFFFFF, info >> 32, a) for o, info, a in _RELA.iter_unpack(view)]
+        fmt, shift, tmask = _entry_format(elf.is_64, rela)
+        n = size // fmt.size
+        if off + n * fmt.size <= len(elf.data):  # one C-level pass over the table
+            view = memoryview(elf.data)[off:off + n * fmt.size]
+            if rela:
+                return [Rela(o, info & tmask, info >> shift, a) for o, info, a in fmt.iter_unpack(view)]
+            return [Rela(o, info & tmask, info >> shift, 0) for o, info in fmt.iter_unpack(view)]
         out = []  # a table running past the end of the file: fails where ld.so would read garbage
         for i in range(n):
-            o, info, addend = _RELA.unpack_from(elf.data, off + i * _RELA.size)
-            out.append(Rela(o, info & 0xFFFFFFFF, info >> 32, addend))
+            o, info, *addend = fmt.unpack_from(elf.data, off + i * fmt.size)
+            out.append(Rela(o, info & tmask, info >> shift, addend[0] if addend else 0))
         return out
 
     def references(self, m: LinkMap, name: str) -> bool:
@@ -424,7 +532,7 @@ class Binder(Record):
         tab = self.table(m)
         if m.elf is None or tab is None or tab.symtab is None:
             return False
-        for start, entries, _nrel, _lazy in self._ranges(m, False):
+        for _start, entries, _nrel, _lazy, _pass in self._ranges(m, False, machine_of(m.elf)):
             for r in entries:
                 if r.sym and tab.symbol(r.sym).name == name:
                     return True
@@ -446,8 +554,11 @@ class Binder(Record):
         tab = self.table(m)
         if tab is None or tab.symtab is None:
             return
+        mach = machine_of(elf)
         if tab.references is None:
-            tab.references = _references(elf, lambda start, size: self._decode(elf, start, size))
+            tab.references = _references(elf, mach, lambda start, size, rela: self._decode(elf, start, size, rela))
+        shift, tmask = (32, 0xFFFFFFFF) if elf.is_64 else (8, 0xFF)  # ELFW(R_SYM), ELFW(R_TYPE)
+        wlog = tab.wlog  # the scope's objects are all of m's class: the bloom words' width
         versioned = bool(elf.verneed or elf.verdef)
         scopes = self.scopes_of(m)
         walk = [(o, o.kind is Kind.MAIN, self.table(o)) for scope in scopes for o in scope]
@@ -468,12 +579,13 @@ class Binder(Record):
         undef_name = None
         done: set[int] = set()
         refs = tab.references
-        for info, (name, st_info, other, vs) in zip(refs, tab.brief([info >> 32 for info in refs])):
+        tclasses = mach.tclass
+        for info, (name, st_info, other, vs) in zip(refs, tab.brief([info >> shift for info in refs])):
             visibility = other & 3
             if st_info < 0x10 or visibility == 1 or visibility == 2:
                 continue  # STB_LOCAL, or binds locally (STV_INTERNAL, STV_HIDDEN)
-            idx = info >> 32
-            tclass = _TCLASS.get(info & 0xFFFFFFFF, 0)
+            idx = info >> shift
+            tclass = tclasses.get(info & tmask, 0)
             k = idx * 4 + tclass
             if k in done:
                 continue
@@ -495,12 +607,12 @@ class Binder(Record):
             h = hashes.get(name)
             if h is None:
                 h = self.tables.hash_of(name)
-            state = self._walk(head, name, key, h, version, tclass)
+            state = self._walk(head, name, key, h, version, tclass, wlog)
             if not state & _DEFINED:
                 memo = memos[tclass]
                 found = memo.get(key)
                 if found is None:
-                    found = self._walk(tail, name, key, h, version, tclass)
+                    found = self._walk(tail, name, key, h, version, tclass, wlog)
                     if found < _ASSERTED:
                         memo[key] = found
                 state |= found
@@ -511,16 +623,19 @@ class Binder(Record):
                 vtext = f", version {version.name or ''}" if version is not None else ""
                 self._signal(undef_name, f"undefined symbol: {_text(name)}{vtext}")
 
-    def _walk(self, walk: list, name: bytes, key: bytes, h: int, version: Version | None, tclass: int) -> int:
+    def _walk(self, walk: list, name: bytes, key: bytes, h: int, version: Version | None, tclass: int,
+              wlog: int) -> int:
         """do_lookup_x over some of the scopes' objects in their order, for whether anything is found: the
         same objects are asked as by `lookup` (so check_match's assertion, or a malformed table, stops it
         at the same point), each through its memo (`key`: what `match` depends on) after its
         bloom filter (its words unpacked once).  _DEFINED (search over), _WEAK (a weak definition, LD_DYNAMIC_WEAK: the search goes
         on), or 0; plus _ASSERTED when check_match's assertion was evaluated (the answer is then not
-        remembered for other programs)."""
+        remembered for other programs).  `wlog`: log2 of the bloom words' bits (6, or 5 for ELFCLASS32)."""
         plt = tclass & 1
         copy = tclass & 2
-        lo = h & 63
+        wmask = (1 << wlog) - 1
+        lo = h & wmask
+        hi = h >> wlog
         state = 0
         for o, is_main, tab, defs, bloom in walk:
             if copy and is_main:
@@ -530,12 +645,12 @@ class Binder(Record):
                     continue
                 return state | _DEFINED
             if bloom is not None:
-                word = bloom[(h >> 6) & tab.bloom_mask]
-                if not (word >> lo) & (word >> ((h >> tab.shift) & 63)) & 1:
+                word = bloom[hi & tab.bloom_mask]
+                if not (word >> lo) & (word >> ((h >> tab.shift) & wmask)) & 1:
                     continue  # the bloom filter says no
             hit = defs.get(key)
             if hit is None:
-                hit = defs[key] = _probe(tab, name, h, version, plt)
+                hit = defs[key] = _PROBES[tab.syment](tab, name, h, version, plt)
             bind, assert_filename = hit
             if assert_filename:
                 state |= _ASSERTED
@@ -547,16 +662,17 @@ class Binder(Record):
                 return state | _DEFINED
         return state
 
-    def _rela(self, m: LinkMap, tab: SymbolTable, r: Rela, scopes: list[list[LinkMap]]) -> None:
-        """elf_machine_rela up to RESOLVE_MAP, and the COPY size check."""
-        if r.type in (R.RELATIVE, R.RELATIVE64, R.NONE):
+    def _rela(self, m: LinkMap, tab: SymbolTable, r: Rela, scopes: list[list[LinkMap]], mach: Machine,
+              ifuncs: bool) -> None:
+        """elf_machine_rel(a) up to RESOLVE_MAP, and the COPY size check; `ifuncs`: its IFUNC warnings."""
+        if r.type in mach.no_lookup:
             return
         sym = tab.symbol(r.sym)
         if sym.bind == STB.LOCAL or sym.binds_local:
-            if r.type not in _HANDLED:
+            if r.type not in mach.handled:
                 self._bad_type(m, r.type, False)
             return
-        tclass = int(type_class(r.type))
+        tclass = mach.tclass.get(r.type, TypeClass.NONE)
         cache = self.caches.get(id(m))
         if cache is None:
             cache = self.caches[id(m)] = _Cache()
@@ -569,11 +685,12 @@ class Binder(Record):
             found = self.lookup(sym.name, m, sym, scopes, version, tclass)
             cache.result = found
         if found is not None and self.run_ifuncs:
-            self._check_ifunc(m, sym, found)
-            self._call_resolver(found)
-        if r.type not in _HANDLED:  # looked up first (RESOLVE_MAP), then the switch's default
+            if ifuncs:
+                self._check_ifunc(m, sym, found)
+            self._run_resolver(found, mach)
+        if r.type not in mach.handled:  # looked up first (RESOLVE_MAP), then the switch's default
             self._bad_type(m, r.type, False)
-        if r.type == R.COPY and found is not None:
+        if r.type == mach.copy and found is not None:
             dsym = found[1]
             if dsym.size > sym.size or (dsym.size < sym.size and self.proc.cfg.warn):
                 self.proc.out(f"{self.proc.argv0}: Symbol `{sym.name}' has different size in shared object, "
@@ -588,8 +705,11 @@ class Binder(Record):
         elf = m.elf
         if tab is None or elf.dyn(DT.JMPREL) is None:
             return
-        for r in self._read(elf, elf.dyn(DT.JMPREL), elf.dyn(DT.PLTRELSZ) or 0):
-            if r.type != R.JUMP_SLOT:
+        mach = machine_of(elf)
+        # PLTREL: ElfW(Rel) where the machine's PLT entries are (i386's ELF_MACHINE_PLT_REL), else Rela
+        rela = mach.passes[0].rela
+        for r in self._read(elf, elf.dyn(DT.JMPREL), elf.dyn(DT.PLTRELSZ) or 0, rela):
+            if r.type != mach.jump_slot:
                 continue
             sym = tab.symbol(r.sym)
             if sym.name != name:
@@ -610,8 +730,12 @@ class Binder(Record):
 
 
 _GARBAGE = -1  # a hash read from the low half of a pointer: non-zero, equal to no version's hash
-_MALLOC_ALIGNMENT = 16
-_VERSION_SIZE = 24  # sizeof (struct r_found_version): name, hash, hidden, filename
+_MALLOC_ALIGNMENT = 16  # x86-64 and i386 alike
+
+
+def _version_size(pointer: int) -> int:
+    """sizeof (struct r_found_version): name, hash (ElfW(Word)), hidden (int), filename."""
+    return 2 * pointer + 8
 
 
 class _VersionHeap:
@@ -628,9 +752,12 @@ class _VersionHeap:
     zeroed parts.  Words past the last array are taken as zero (init_tls allocates there later), and a
     page boundary between two arrays is not modelled.  Built only when some object is faked."""
 
-    def __init__(self, arrays: dict[int, tuple[int, int, dict[int, Version]] | None], layout: list) -> None:
+    def __init__(self, arrays: dict[int, tuple[int, int, dict[int, Version]] | None], layout: list,
+                 pointer: int = 8) -> None:
         self.arrays = arrays  # id(m) -> (offset, entries, l_versions), None for a NULL l_versions
         self.layout = layout  # (offset, entries, l_versions) in address order
+        self.pointer = pointer
+        self.size = _version_size(pointer)
 
     @classmethod
     def of(cls, proc: Process, table: Callable) -> _VersionHeap | None:
@@ -640,6 +767,8 @@ class _VersionHeap:
         arrays: dict[int, tuple[int, int, dict[int, Version]] | None] = {}
         layout = []
         offset = 0
+        pointer = process_machine(proc.profile.arch).pointer
+        size = _version_size(pointer)
         for m in objects:
             if m.faked:
                 continue
@@ -647,7 +776,7 @@ class _VersionHeap:
                 n, versions = 3, {2: LINUX_2_6}
             else:
                 elf = m.elf
-                if elf is None or not elf.is_64 or (not elf.verneed and not elf.verdef):
+                if elf is None or machine_of(elf) is None or (not elf.verneed and not elf.verdef):
                     continue
                 high = 0
                 for vn in elf.verneed:
@@ -658,7 +787,7 @@ class _VersionHeap:
                         high = max(high, aux.other & 0x7FFF)
                 for vd in elf.verdef:
                     high = max(high, vd.index & 0x7FFF)
-                if high == 0:  # l_versions stays NULL: &l_versions[ndx] is ndx * 24, read for ndx > 0
+                if high == 0:  # l_versions stays NULL: &l_versions[ndx] is ndx * size, read for ndx > 0
                     if elf.dyn(DT.VERSYM) is not None:
                         arrays[id(m)] = None
                     continue
@@ -667,8 +796,8 @@ class _VersionHeap:
                 versions = {k: v for k, v in (tab.versions if tab is not None else {}).items() if k < n}
             arrays[id(m)] = (offset, n, versions)
             layout.append((offset, n, versions))
-            offset += (n * _VERSION_SIZE + _MALLOC_ALIGNMENT - 1) & ~(_MALLOC_ALIGNMENT - 1)
-        return cls(arrays, layout)
+            offset += (n * size + _MALLOC_ALIGNMENT - 1) & ~(_MALLOC_ALIGNMENT - 1)
+        return cls(arrays, layout, pointer)
 
     def version(self, m: LinkMap, tab: SymbolTable, ndx: int) -> Version | None:
         if id(m) not in self.arrays:
@@ -677,31 +806,40 @@ class _VersionHeap:
         if own is None:  # every Verneed of m names a faked object and m defines no version: no array
             if ndx == 0:
                 return None
-            raise Exit(-SIGSEGV)  # RESOLVE_MAP reads version->hash at address ndx * 24 + 8
+            raise Exit(-SIGSEGV)  # RESOLVE_MAP reads version->hash at address ndx * size + pointer
         offset, n, versions = own
         if ndx < n:
             return versions.get(ndx)
-        at = offset + ndx * _VERSION_SIZE
-        name, word, filename = self._word(at), self._word(at + 8), self._word(at + 16)
+        p = self.pointer
+        at = offset + ndx * self.size
+        name, word, filename = self._word(at), self._word(at + p), self._word(at + p + 8)
         if isinstance(word, str):  # the hash and hidden halves of a pointer
             hash_, hidden = _GARBAGE, True
+        elif p == 4:  # hash and hidden are separate words
+            hidden_word = self._word(at + 8)
+            hash_, hidden = word, isinstance(hidden_word, str) or bool(hidden_word)
         else:
             hash_, hidden = word & 0xFFFFFFFF, bool(word >> 32)
         return Version(name if isinstance(name, str) else None, hash_, hidden,
                        filename if isinstance(filename, str) else None)
 
     def _word(self, at: int) -> str | int:
-        """The 8-byte word at `at`: a string for a pointer to one, else an integer (0 outside the arrays)."""
+        """The pointer-sized word at `at`: a string for a pointer to one, else an integer (0 outside the
+        arrays).  With 8-byte pointers hash and hidden share one word; with 4-byte ones each has its own."""
+        size, p = self.size, self.pointer
         for offset, n, versions in self.layout:
-            if offset <= at < offset + n * _VERSION_SIZE:
-                k, field = divmod(at - offset, _VERSION_SIZE)
+            if offset <= at < offset + n * size:
+                k, field = divmod(at - offset, size)
                 v = versions.get(k)
                 if v is None:
                     return 0
                 if field == 0:
                     return v.name
-                if field == 8:
-                    return v.hash | ((0x8000 if v.hidden else 0) << 32)
+                hidden = 0x8000 if v.hidden else 0
+                if field == p:
+                    return v.hash | (hidden << 32) if p == 8 else v.hash
+                if field == 8 and p == 4:
+                    return hidden
                 return v.filename if v.filename is not None else 0
         return 0
 
@@ -710,75 +848,88 @@ def match(tab: SymbolTable, name: str, h: int, version: Version | None, plt: int
     """do_lookup_x's walk of one object's hash chain with check_match: the definition it settles on (or
     None), and whether check_match's filename assertion applies (a versioned reference met an object
     without DT_VERSYM).  A pure function of the file and its arguments."""
-    idx, assert_filename = match_index(tab, name.encode("utf-8", "surrogateescape"), h, version, plt)
+    idx, assert_filename = _MATCHERS[tab.syment](tab, name.encode("utf-8", "surrogateescape"), h, version, plt)
     return (tab.symbol(idx) if idx >= 0 else None), assert_filename
-
-
-def _probe(tab: SymbolTable, name: bytes, h: int, version: Version | None, plt: int) -> tuple[int, bool]:
-    """`match` as the scan's memo keeps it: (STB of the definition, or -1 for none or one binding
-    locally; the assertion flag)."""
-    idx, assert_filename = match_index(tab, name, h, version, plt)
-    if idx < 0:
-        return _ABSENT if not assert_filename else (-1, True)
-    _, info, other, _, _, _ = _SYM64.unpack_from(tab.data, tab.symtab + 24 * idx)
-    return (-1 if other & 3 in (STV.INTERNAL, STV.HIDDEN) else info >> 4), assert_filename
 
 
 def match_index(tab: SymbolTable, name: bytes, h: int, version: Version | None, plt: int) -> tuple[int, bool]:
     """`match` by symbol index (-1: none), the name as raw bytes: each hash-equal entry of the chain
     unpacked where it lies, read in the order the chain walk reads it."""
-    if tab.nbuckets == 0:
-        return -1, False
-    d = tab.data
-    if tab.gnu:
-        word = _U64.unpack_from(d, tab.bloom_off + 8 * ((h >> 6) & tab.bloom_mask))[0]
-        if not ((word >> (h & 63)) & (word >> ((h >> tab.shift) & 63)) & 1):
+    return _MATCHERS[tab.syment](tab, name, h, version, plt)
+
+
+def _matcher(unpack_sym: Callable, syment: int, unpack_word: Callable, wsize: int,
+             wlog: int) -> tuple[Callable, Callable]:
+    """`match_index` and `_probe` for one ELF class: the ElfW(Sym) layout and the ElfW(Addr) bloom words
+    are closure constants, so the 64-bit walk (the scan's) reads no layout from the table."""
+    wmask = (1 << wlog) - 1
+    unpack_u32 = _U32.unpack_from
+    unpack_u16 = _U16.unpack_from
+
+    def match_index(tab: SymbolTable, name: bytes, h: int, version: Version | None, plt: int) -> tuple[int, bool]:
+        if tab.nbuckets == 0:
             return -1, False
-        idx = _U32.unpack_from(d, tab.buckets_off + 4 * (h % tab.nbuckets))[0]
-        if idx == 0:
-            return -1, False
-        chain_off = tab.chain_off - 4 * tab.symbias
-        cands = None
-    else:
-        cands = tab.chain(_text(name), h)
-        idx = 0
-    symtab, strtab = tab.symtab, tab.strtab
-    versym_off = tab.versym_off if tab.has_versyms else None
-    num_versions = 0
-    versioned = -1
-    while True:
-        if cands is None:
-            ch = _U32.unpack_from(d, chain_off + 4 * idx)[0]
-            i = idx if not (ch ^ h) >> 1 else -1
+        d = tab.data
+        if tab.gnu:
+            word = unpack_word(d, tab.bloom_off + wsize * ((h >> wlog) & tab.bloom_mask))[0]
+            if not ((word >> (h & wmask)) & (word >> ((h >> tab.shift) & wmask)) & 1):
+                return -1, False
+            idx = unpack_u32(d, tab.buckets_off + 4 * (h % tab.nbuckets))[0]
+            if idx == 0:
+                return -1, False
+            chain_off = tab.chain_off - 4 * tab.symbias
+            cands = None
         else:
-            i = next(cands, None)
-            if i is None:
-                break
-            ch = 0
-        if i >= 0:
-            name_off, info, _, shndx, value, _ = _SYM64.unpack_from(d, symtab + 24 * i)
-            stt = info & 0xF
-            if not ((value == 0 and shndx != SHN_ABS and stt != STT.TLS) or (plt and shndx == SHN_UNDEF)) \
-                    and stt in _ALLOWED and d[strtab + name_off:d.find(b"\0", strtab + name_off)] == name:
-                vs = _U16.unpack_from(d, versym_off + 2 * i)[0] if versym_off is not None else None
-                if version is not None:
-                    if vs is None:
-                        return i, True
-                    own = tab.versions.get(vs & 0x7FFF)
-                    if not ((own is None or own.hash != version.hash or own.name != version.name)
-                            and (version.hidden or (own is not None and own.hash) or vs & 0x8000)):
+            cands = tab.chain(_text(name), h)
+            idx = 0
+        symtab, strtab = tab.symtab, tab.strtab
+        versym_off = tab.versym_off if tab.has_versyms else None
+        num_versions = 0
+        versioned = -1
+        while True:
+            if cands is None:
+                ch = unpack_u32(d, chain_off + 4 * idx)[0]
+                i = idx if not (ch ^ h) >> 1 else -1
+            else:
+                i = next(cands, None)
+                if i is None:
+                    break
+                ch = 0
+            if i >= 0:
+                name_off, info, _, shndx, value, _ = unpack_sym(d, symtab + syment * i)
+                stt = info & 0xF
+                if not ((value == 0 and shndx != SHN_ABS and stt != STT.TLS) or (plt and shndx == SHN_UNDEF)) \
+                        and stt in _ALLOWED and d[strtab + name_off:d.find(b"\0", strtab + name_off)] == name:
+                    vs = unpack_u16(d, versym_off + 2 * i)[0] if versym_off is not None else None
+                    if version is not None:
+                        if vs is None:
+                            return i, True
+                        own = tab.versions.get(vs & 0x7FFF)
+                        if not ((own is None or own.hash != version.hash or own.name != version.name)
+                                and (version.hidden or (own is not None and own.hash) or vs & 0x8000)):
+                            return i, False
+                    elif vs is not None and (vs & 0x7FFF) >= 3:
+                        if not vs & 0x8000:
+                            num_versions += 1
+                            if num_versions == 1:
+                                versioned = i
+                    else:
                         return i, False
-                elif vs is not None and (vs & 0x7FFF) >= 3:
-                    if not vs & 0x8000:
-                        num_versions += 1
-                        if num_versions == 1:
-                            versioned = i
-                else:
-                    return i, False
-        if ch & 1:
-            break
-        idx += 1
-    return (versioned if num_versions == 1 else -1), False
+            if ch & 1:
+                break
+            idx += 1
+        return (versioned if num_versions == 1 else -1), False
+
+    def probe(tab: SymbolTable, name: bytes, h: int, version: Version | None, plt: int) -> tuple[int, bool]:
+        """`match` as the scan's memo keeps it: (STB of the definition, or -1 for none or one binding
+        locally; the assertion flag)."""
+        idx, assert_filename = match_index(tab, name, h, version, plt)
+        if idx < 0:
+            return _ABSENT if not assert_filename else (-1, True)
+        _, info, other, _, _, _ = unpack_sym(tab.data, tab.symtab + syment * idx)
+        return (-1 if other & 3 in (STV.INTERNAL, STV.HIDDEN) else info >> 4), assert_filename
+
+    return match_index, probe
 
 
 def _text(name: bytes) -> str:
@@ -825,67 +976,87 @@ def lookup_direct(tab: SymbolTable, name: str, version: str, version_hash: int) 
     return None
 
 
-def _range_specs(elf, lazy: bool) -> list[tuple[int, int, int, bool]]:
-    """_ELF_DYNAMIC_DO_RELOC's ranges as (vaddr, size, RELACOUNT, lazy): DT_RELA, and DT_JMPREL merged
-    into it when contiguous and not lazy."""
-    start, size, nrel = 0, 0, 0
-    rela = elf.dyn(DT.RELA)
-    if rela:
-        start, size = rela, elf.dyn(DT.RELASZ) or 0
-        nrel = elf.dyn(DT.RELACOUNT) or 0
-    ranges = [[start, size, nrel, False], [0, 0, 0, False]]
-    if elf.dyn(DT.PLTREL) is not None and elf.dyn(DT.JMPREL) is not None:
-        jstart, jsize = elf.dyn(DT.JMPREL), elf.dyn(DT.PLTRELSZ) or 0
-        r0 = ranges[0]
-        if r0[0] == 0:
-            r0[0] = jstart
-        if r0[0] + r0[1] == jstart + jsize:
-            r0[1] -= jsize
-        if not lazy and r0[0] + r0[1] == jstart:
-            r0[1] += jsize
-        else:
-            ranges[1] = [jstart, jsize, 0, lazy]
-    return [(start, size, nrel, rlazy) for start, size, nrel, rlazy in ranges if size > 0]
+def _range_specs(elf, lazy: bool, mach: Machine) -> list[tuple[int, int, int, bool, RelocPass]]:
+    """_ELF_DYNAMIC_DO_RELOC's ranges, pass after pass, as (vaddr, size, REL(A)COUNT, lazy, pass): the
+    pass's DT_REL(A), and DT_JMPREL merged into it when contiguous and not lazy (taken by a pass that
+    tests DT_PLTREL only when DT_PLTREL names its tag)."""
+    out = []
+    has_plt = elf.dyn(DT.PLTREL) is not None and elf.dyn(DT.JMPREL) is not None
+    for rpass in mach.passes:
+        start, size, nrel = 0, 0, 0
+        table = elf.dyn(rpass.tag)
+        if table:  # with DT_RELR, DT_REL(A) can be 0
+            start, size = table, elf.dyn(rpass.size_tag) or 0
+            nrel = elf.dyn(rpass.count_tag) or 0
+        ranges = [[start, size, nrel, False], [0, 0, 0, False]]
+        if has_plt and (not rpass.test_rel or elf.dyn(DT.PLTREL) == rpass.tag):
+            jstart, jsize = elf.dyn(DT.JMPREL), elf.dyn(DT.PLTRELSZ) or 0
+            r0 = ranges[0]
+            if r0[0] == 0:
+                r0[0] = jstart
+            if r0[0] + r0[1] == jstart + jsize:
+                r0[1] -= jsize
+            if not lazy and r0[0] + r0[1] == jstart:
+                r0[1] += jsize
+            else:
+                ranges[1] = [jstart, jsize, 0, lazy]
+        out += [(start, size, nrel, rlazy, rpass) for start, size, nrel, rlazy in ranges if size > 0]
+    return out
 
 
-_INFO = struct.Struct("<8xQ8x")
+def _entry_format(is_64: bool, rela: bool) -> tuple[struct.Struct, int, int]:
+    """An ElfW(Rel)/ElfW(Rela) entry's layout, and ELFW(R_SYM)'s shift and ELFW(R_TYPE)'s mask of r_info."""
+    if is_64:
+        return _RELA, 32, 0xFFFFFFFF
+    return (_RELA32 if rela else _REL32), 8, 0xFF
+
+
+# r_info alone, by entry size: Elf64_Rela, Elf32_Rel, Elf32_Rela
+_INFOS = {24: struct.Struct("<8xQ8x"), 8: struct.Struct("<4xI"), 12: struct.Struct("<4xI4x")}
 _ABSENT = (-1, False)
 _WEAK, _DEFINED, _ASSERTED = 1, 2, 4  # `Binder._walk`'s answers
 _SOME = _WEAK | _DEFINED
 _PLAIN = (b"\0p0", b"\0p1")  # memo-key suffixes of an unversioned reference: not PLT, PLT
-_SYM64 = struct.Struct("<IBBHQQ")
 _U64 = struct.Struct("<Q")
 _U32 = struct.Struct("<I")
 _U16 = struct.Struct("<H")
 _ALLOWED = frozenset(map(int, ALLOWED_STT))
+# `match_index` and `_probe` by the size of an ElfW(Sym): Elf64_Sym, Elf32_Sym
+_MATCHERS, _PROBES = {}, {}
+for _size, _args in ((24, (struct.Struct("<IBBHQQ").unpack_from, 24, _U64.unpack_from, 8, 6)),
+                     (16, (unpack_sym32, 16, _U32.unpack_from, 4, 5))):
+    _MATCHERS[_size], _PROBES[_size] = _matcher(*_args)
 
 _DEFINES = frozenset((STB.GLOBAL, STB.WEAK, STB.GNU_UNIQUE))  # r_info alone
-_NO_LOOKUP = frozenset((R.NONE, R.RELATIVE, R.RELATIVE64))
 
 
-def _references(elf, decode) -> list[int]:
+def _references(elf, mach: Machine, decode) -> list[int]:
     """The distinct r_info values whose relocations look a symbol up when m is relocated with immediate
-    binding, in the order of their first lookup (each range in order, its IRELATIVE entries last;
-    DT_RELACOUNT entries skipped as relative).  `decode` reads a range the slow way, when it runs past
-    the end of the file (to fail exactly where the full relocation pass would)."""
+    binding, in the order of their first lookup (each range in order, its IRELATIVE entries last where
+    the machine defers them; DT_REL(A)COUNT entries skipped as relative).  `decode` reads a range the slow
+    way, when it runs past the end of the file (to fail exactly where the full relocation pass would)."""
     out: dict[int, None] = {}
     data = elf.data
-    for start, size, nrel, _ in _range_specs(elf, False):
+    no_lookup = mach.no_lookup
+    irelative = mach.irelative if mach.defer_irelative else -1
+    for start, size, nrel, _, rpass in _range_specs(elf, False, mach):
         off = elf.vaddr_to_offset(start)
         if off is None:
             continue
-        n = size // _RELA.size
-        if off + n * _RELA.size > len(data):
-            decode(start, size)  # raises as the relocation pass would
+        fmt, _, tmask = _entry_format(elf.is_64, rpass.rela)
+        ent = fmt.size
+        n = size // ent
+        if off + n * ent > len(data):
+            decode(start, size, rpass.rela)  # raises as the relocation pass would
             continue
-        view = memoryview(data)[off + min(nrel, n) * _RELA.size:off + n * _RELA.size]
-        infos = dict.fromkeys(info for (info,) in _INFO.iter_unpack(view))
+        view = memoryview(data)[off + min(nrel, n) * ent:off + n * ent]
+        infos = dict.fromkeys(info for (info,) in _INFOS[ent].iter_unpack(view))
         deferred = []
         for info in infos:
-            rtype = info & 0xFFFFFFFF
-            if rtype in _NO_LOOKUP:
+            rtype = info & tmask
+            if rtype in no_lookup:
                 continue
-            if rtype == R.IRELATIVE:
+            if rtype == irelative:
                 deferred.append(info)
             else:
                 out[info] = None

@@ -50,14 +50,23 @@ class STV:
 
 
 ALLOWED_STT = frozenset((STT.NOTYPE, STT.OBJECT, STT.FUNC, STT.COMMON, STT.TLS, STT.GNU_IFUNC))
-_SYM64 = struct.Struct("<IBBHQQ")
+_SYM64 = struct.Struct("<IBBHQQ")  # Elf64_Sym: name, info, other, shndx, value, size
+_SYM32 = struct.Struct("<IIIBBH")  # Elf32_Sym: name, value, size, info, other, shndx
 _U64 = struct.Struct("<Q")
+_U32 = struct.Struct("<I")
 _U16 = struct.Struct("<H")
+
+
+def unpack_sym32(data, off: int) -> tuple[int, int, int, int, int, int]:
+    """An Elf32_Sym in Elf64_Sym's field order (name, info, other, shndx, value, size): the order the
+    lookup code reads."""
+    name, value, size, info, other, shndx = _SYM32.unpack_from(data, off)
+    return name, info, other, shndx, value, size
 _new_sym = tuple.__new__  # Sym's fields in order, without NamedTuple's Python-level __new__
 
 
 class Sym(NamedTuple):
-    """One Elf64_Sym with its index and resolved name (a tuple: hundreds of thousands are made a scan)."""
+    """One ElfW(Sym) with its index and resolved name (a tuple: hundreds of thousands are made a scan)."""
 
     index: int
     name: str
@@ -128,6 +137,13 @@ class SymbolTable:
         self.defs: dict[tuple, tuple] = {}
         self.references: list[int] | None = None  # distinct r_info of the BIND_NOW lookups, in order
         self.has_versyms = False
+        # the ELF class decides the layouts: Elf32_Sym/Elf64_Sym, and the GNU bloom filter's words are
+        # ElfW(Addr) (do_lookup_x: __ELF_NATIVE_CLASS bits)
+        if elf.is_64:
+            self.syment, self.unpack_sym, self.word, self.wlog = 24, _SYM64.unpack_from, _U64, 6
+        else:
+            self.syment, self.unpack_sym, self.word, self.wlog = 16, unpack_sym32, _U32, 5
+        self.wmask = (1 << self.wlog) - 1
         symtab = elf.dyn(DT.SYMTAB)
         strtab = elf.dyn(DT.STRTAB)
         self.symtab = elf.vaddr_to_offset(symtab) if symtab is not None else None
@@ -171,7 +187,7 @@ class SymbolTable:
         self.bloom_mask = bitmask_nwords - 1
         self.shift = shift
         self.bloom_off = off + 16
-        self.buckets_off = self.bloom_off + 8 * bitmask_nwords
+        self.buckets_off = self.bloom_off + self.word.size * bitmask_nwords
         self.chain_off = self.buckets_off + 4 * nbuckets
 
     def _setup_sysv(self, off: int) -> None:
@@ -183,7 +199,7 @@ class SymbolTable:
     def symbol(self, idx: int) -> Sym:
         s = self._syms.get(idx)
         if s is None:
-            name_off, info, other, shndx, value, size = _SYM64.unpack_from(self.data, self.symtab + 24 * idx)
+            name_off, info, other, shndx, value, size = self.unpack_sym(self.data, self.symtab + self.syment * idx)
             end = self.data.find(b"\0", self.strtab + name_off)
             name = bytes(self.data[self.strtab + name_off:end]).decode("utf-8", "surrogateescape")
             s = self._syms[idx] = _new_sym(Sym, (idx, name, info, other, shndx, value, size))
@@ -199,16 +215,16 @@ class SymbolTable:
             return []
         d = self.data
         size = len(d)
-        symtab, strtab, vo = self.symtab, self.strtab, self.versym_off
-        if symtab + 24 * (max(idxs) + 1) > size or (vo is not None and vo + 2 * (max(idxs) + 1) > size):
+        symtab, strtab, vo, ent = self.symtab, self.strtab, self.versym_off, self.syment
+        if symtab + ent * (max(idxs) + 1) > size or (vo is not None and vo + 2 * (max(idxs) + 1) > size):
             return [self._brief1(i) for i in idxs]
-        unpack = _SYM64.unpack_from
+        unpack = self.unpack_sym
         vunpack = _U16.unpack_from
         find = d.find
         out = []
         append = out.append
         for i in idxs:
-            o, info, other, _, _, _ = unpack(d, symtab + 24 * i)
+            o, info, other, _, _, _ = unpack(d, symtab + ent * i)
             o += strtab
             end = find(b"\0", o)
             if end < 0:
@@ -230,8 +246,10 @@ class SymbolTable:
         """The GNU bloom filter's answer (True for SysV tables): False means the name is not here."""
         if not self.gnu:
             return self.nbuckets != 0
-        word = _U64.unpack_from(self.data, self.bloom_off + 8 * ((new_hash // 64) & self.bloom_mask))[0]
-        return bool((word >> (new_hash & 63)) & (word >> ((new_hash >> self.shift) & 63)) & 1)
+        w = self.word
+        word = w.unpack_from(self.data, self.bloom_off + w.size * ((new_hash >> self.wlog) & self.bloom_mask))[0]
+        m = self.wmask
+        return bool((word >> (new_hash & m)) & (word >> ((new_hash >> self.shift) & m)) & 1)
 
     def bloom_words(self) -> tuple[int, ...] | None:
         """The GNU bloom filter's words, unpacked once (None for SysV tables, or a filter the file does not
@@ -241,8 +259,8 @@ class SymbolTable:
             f = None
             if self.gnu:
                 n = self.bloom_mask + 1
-                if 0 < n and self.bloom_off + 8 * n <= len(self.data):
-                    f = struct.unpack_from(f"<{n}Q", self.data, self.bloom_off)
+                if 0 < n and self.bloom_off + self.word.size * n <= len(self.data):
+                    f = struct.unpack_from(f"<{n}{self.word.format[-1]}", self.data, self.bloom_off)
             self._bloom = f
         return f
 
@@ -254,8 +272,7 @@ class SymbolTable:
             return
         d = self.data
         if self.gnu:
-            word = struct.unpack_from("<Q", d, self.bloom_off + 8 * ((new_hash // 64) & self.bloom_mask))[0]
-            if not ((word >> (new_hash & 63)) & (word >> ((new_hash >> self.shift) & 63)) & 1):
+            if not self.may_define(new_hash):
                 return
             bucket = struct.unpack_from("<I", d, self.buckets_off + 4 * (new_hash % self.nbuckets))[0]
             if bucket == 0:

@@ -35,13 +35,14 @@ class Obj:
 CTOR = "__attribute__((constructor)) static void ctor(void) {}\n__attribute__((destructor)) static void dtor(void) {}\n"
 
 
-def build(root: str, objs: list[Obj]) -> None:
+def build(root: str, objs: list[Obj], cc: tuple[str, ...] = ("gcc",)) -> None:
+    """Compile each object with `cc` (("gcc", "-m32") for the i386 worlds)."""
     for o in objs:
         src = os.path.join(root, o.out + ".c")
         os.makedirs(os.path.dirname(src), exist_ok=True)
         with open(src, "w") as f:
             f.write(o.src)
-        argv = ["gcc", "-o", os.path.join(root, o.out), src, *o.flags]
+        argv = [*cc, "-o", os.path.join(root, o.out), src, *o.flags]
         if o.shared:
             argv[1:1] = ["-shared", "-fPIC"]
             argv.append(f"-Wl,-soname,{os.path.basename(o.out)}")
@@ -249,24 +250,24 @@ def _uncycled(o: oracle.Outcome) -> oracle.Outcome:
     return oracle.Outcome(o.stdout, _CYCLES.sub(b"N cycles", o.stderr), o.status)
 
 
-def _build_world(root: str, name: str) -> None:
+def _build_world(root: str, name: str, cc: tuple[str, ...] = ("gcc",)) -> None:
     for o in WORLDS[name]:
         script = SCRIPTS.get((name, o.out))
         if script is not None:
-            _with_script(root, o, script)
+            _with_script(root, o, script, cc)
         else:
-            build(root, [o])
+            build(root, [o], cc)
     if name in REBUILD_AFTER:
         obj, script = REBUILD_AFTER[name]
-        _with_script(root, obj, script) if script is not None else build(root, [obj])
+        _with_script(root, obj, script, cc) if script is not None else build(root, [obj], cc)
 
 
-def _with_script(root: str, o: Obj, script: str) -> None:
+def _with_script(root: str, o: Obj, script: str, cc: tuple[str, ...] = ("gcc",)) -> None:
     path = os.path.join(root, o.out + ".map")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         f.write(script)
-    build(root, [Obj(o.out, o.src, tuple(x.replace("/dev/stdin", path) for x in o.flags), o.libs, o.shared)])
+    build(root, [Obj(o.out, o.src, tuple(x.replace("/dev/stdin", path) for x in o.flags), o.libs, o.shared)], cc)
 
 
 @pytest.fixture(scope="module")

@@ -219,6 +219,32 @@ def test_i386_root(i386_root: str, prog: str, env: dict[str, str]) -> None:
     assert_same(real, sim)
 
 
+def test_i386_root_scan_undefined_symbols(i386_root: str, tmp_path) -> None:
+    """`ldsim scan --root` of an i386 root reports each program's undefined symbols as the root's loader
+    does under `ldd -r` (LD_WARN, LD_BIND_NOW, traced): Elf32_Rel references looked up in 32-bit tables
+    (ldsim checked no ELFCLASS32 object before).  /app/undef was linked against a libf.so defining
+    `nothere`; the root's libf.so does not."""
+    import json
+    r = i386_root
+    _cc(["gcc", "-m32", "-shared", "-fPIC", "-Wl,-soname,libf.so"], f"{tmp_path}/libf.so",
+        FIB + "int nothere(void){return 2;}\n")
+    _cc(["gcc", "-m32"], f"{r}/app/undef", "int f(void); int nothere(void);\n"
+        "int refs(int c){return c > 5 ? nothere() : f();}\n" + MAIN0, f"-L{tmp_path}", "-lf")
+    progs = sorted(f"/app/{n}" for n in os.listdir(f"{r}/app") if os.path.isfile(f"{r}/app/{n}"))
+    real = set()
+    for prog in progs:
+        out = _chrooted(r, ["/lib/ld-linux.so.2", prog],
+                        {"LD_TRACE_LOADED_OBJECTS": "1", "LD_WARN": "yes", "LD_BIND_NOW": "yes"})
+        for line in out.stderr.decode().splitlines():
+            message, _, obj = line.rpartition("\t")
+            if message.startswith("undefined symbol: ") and obj == f"({prog})":
+                real.add((prog, message))
+    p = _sh([sys.executable, "-m", "ldsim", "scan", "--root", r, "-i", "--json", "/app"], env=oracle._own_env())
+    sim = {(f["file"], f["detail"]) for f in json.loads(p.stdout)["findings"] if f["kind"] == "undefined-symbol"}
+    assert ("/app/undef", "undefined symbol: nothere") in real
+    assert sim == real
+
+
 # ---------------------------------------------------------------------------------------------- aarch64
 
 
