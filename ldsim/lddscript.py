@@ -3,7 +3,6 @@ options, messages, per-file checks, RTLD choice through `--verify`, and the trac
 
 from __future__ import annotations
 
-import os
 import stat as stat_mod
 
 from ldsim.config import Invocation

@@ -23,7 +23,7 @@ from typing import Callable, Iterable
 from ldsim.config import Credentials, Invocation, LoaderConfig, Mode, read_environment
 from ldsim.dst import DstValues, dst_count, substitute
 from ldsim.elf import DF1, DT, ElfError, ElfFile, EType
-from ldsim.linkmap import FileCache, Kind as MapKind, LinkMap
+from ldsim.linkmap import FileCache, Kind as MapKind
 from ldsim.loader import Exit, Process
 from ldsim.search import LoadError
 from ldsim.world import MAXSYMLINKS, World
@@ -685,7 +685,7 @@ def rpath_findings(world: World, inv: Invocation, t: Target, rooted: bool) -> li
                 continue
             if not expanded.startswith("/"):
                 out.append(Finding(ProblemKind.RPATH_RELATIVE, t.path, subject,
-                                   f"relative to the current directory, not to the file"))
+                                   "relative to the current directory, not to the file"))
                 continue
             if rooted:
                 why = _climbs_out(world, expanded)
