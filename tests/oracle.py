@@ -73,6 +73,12 @@ def ldsim_ldso(args: list[str], env: dict[str, str] | None = None, cwd: str | No
     return run([sys.executable, "-m", "ldsim", "ld.so", "-i", *eargs, *args], _own_env(), cwd)
 
 
+def ldsim_run(prog: str, env: dict[str, str] | None = None, cwd: str | None = None) -> Outcome:
+    """`ldsim run -i -e ... PROG`: the simulated exec of PROG, to compare with `run([PROG], env, cwd)`."""
+    eargs = [a for k, v in (env or {}).items() for a in ("-e", f"{k}={v}")]
+    return run([sys.executable, "-m", "ldsim", "run", "-i", *eargs, prog], _own_env(), cwd)
+
+
 def _own_env() -> dict[str, str]:
     """ldsim's own process environment: enough to import ldsim from this checkout."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

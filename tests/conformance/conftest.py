@@ -5,11 +5,13 @@ The real loader is the oracle at test time: nothing here pins this machine's out
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pytest
 
+from ldsim.materialize import WorldSpec, build_world
 from tests import oracle
 
 TRACE_ENV = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs"}
@@ -81,3 +83,31 @@ def add_host_glibc(root: str) -> None:
     os.symlink("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", f"{root}/usr/lib64/ld-linux-x86-64.so.2")
     os.symlink("usr/lib", f"{root}/lib")
     os.symlink("usr/lib64", f"{root}/lib64")
+
+
+def build_case_worlds(base: str, cases: Mapping[str, Callable[[str], tuple[WorldSpec, Sequence[Run]]]],
+                      finish: Callable[[str, WorldSpec], None] | None = None
+                      ) -> dict[str, tuple[str, Sequence[Run]]]:
+    """Build every case's world once, concurrently, each in its own directory under `base`; `finish`
+    (root, spec) then alters what gcc could not make.  name -> (root, runs)."""
+    def one(name: str) -> tuple[str, tuple[str, Sequence[Run]]]:
+        root = f"{base}/{name}"
+        spec, runs = cases[name](root)
+        build_world(spec, root, jobs=2)
+        if finish is not None:
+            finish(root, spec)
+        return name, (root, runs)
+
+    with ThreadPoolExecutor(max_workers=min(4, len(cases))) as pool:
+        return dict(pool.map(one, cases))
+
+
+def case_params(cases: Mapping[str, Callable[[str], tuple[WorldSpec, Sequence[Run]]]]) -> list:
+    """pytest params (case name, run index, mode) of every run of every case."""
+    out = []
+    for name, fn in cases.items():
+        _, runs = fn("/")
+        for i, run in enumerate(runs):
+            for mode in expand_modes(run.modes):
+                out.append(pytest.param(name, i, mode, id=f"{name}-{run.name or i}-{mode}"))
+    return out

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -301,9 +300,7 @@ def results(worlds) -> dict[tuple[str, str], tuple[oracle.Outcome, oracle.Outcom
         prog = f"{worlds[w]}/m"
         env, cwd = {k: v.replace("{root}", worlds[w]) for k, v in MODES[m].items()}, worlds[w]
         if m.startswith("run"):
-            eargs = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
-            return key, (oracle.run([prog], dict(env), cwd),
-                         oracle.run([sys.executable, "-m", "ldsim", "run", "-i", *eargs, prog], oracle._own_env(), cwd))
+            return key, (oracle.run([prog], dict(env), cwd), oracle.ldsim_run(prog, env, cwd))
         if m.startswith("ldd"):
             return key, (oracle.real_ldd(["-v", "-r", prog], env, cwd), oracle.ldsim_ldd(["-v", "-r", prog], env, cwd))
         argv = ["--list", prog] if m.startswith("list") else [prog]

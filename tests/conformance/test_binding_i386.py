@@ -84,10 +84,7 @@ def results32(worlds32) -> dict[tuple[str, str], tuple[oracle.Outcome, oracle.Ou
         prog = f"{root}/m"
         env = {k: v.replace("{root}", root) for k, v in MODES32[m].items()}
         if m.startswith("run"):
-            eargs = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
-            return key, (oracle.run([prog], dict(env), root),
-                         oracle.run([sys.executable, "-m", "ldsim", "run", "-i", *eargs, prog],
-                                    oracle._own_env(), root))
+            return key, (oracle.run([prog], dict(env), root), oracle.ldsim_run(prog, env, root))
         if m == "ldd-unused":
             return key, (oracle.real_ldd(["-r", "-u", prog], env, root), oracle.ldsim_ldd(["-r", "-u", prog], env, root))
         if m.startswith("ldd"):

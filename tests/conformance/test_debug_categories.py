@@ -246,9 +246,7 @@ gcc -m32 -o m m.c -Llib -Wl,--no-as-needed -ll '-Wl,-rpath,$ORIGIN/lib'
 
 def _ldsim_run(env: dict[str, str], prog: str, cwd: str) -> oracle.Outcome:
     """`ldsim run` as a command: it takes the profile of the program's PT_INTERP (the i386 loader's)."""
-    import sys
-    eargs = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
-    return oracle.run([sys.executable, "-m", "ldsim", "run", "-i", *eargs, prog], oracle._own_env(), cwd)
+    return oracle.ldsim_run(prog, env, cwd)
 
 
 @pytest.mark.parametrize("cats", ["files", "files,versions,scopes,reloc,statistics"])

@@ -6,7 +6,6 @@ algorithms disagree."""
 
 from __future__ import annotations
 
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -68,9 +67,7 @@ def results(tmp_path_factory) -> dict[tuple[str, str, str], tuple[oracle.Outcome
             env["GLIBC_TUNABLES"] = SORTS[s]
         prog, cwd = f"{roots[g]}/m", roots[g]
         if m == "run":
-            eargs = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
-            return key, (oracle.run([prog], env, cwd),
-                         oracle.run([sys.executable, "-m", "ldsim", "run", "-i", *eargs, prog], oracle._own_env(), cwd))
+            return key, (oracle.run([prog], env, cwd), oracle.ldsim_run(prog, env, cwd))
         return key, (oracle.real_ldso([prog], env, cwd), oracle.ldsim_ldso([prog], env, cwd))
 
     with ThreadPoolExecutor(max_workers=8) as pool:

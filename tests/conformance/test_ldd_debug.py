@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import pytest
 
@@ -74,9 +73,8 @@ def test_time_ifunc_looks_up_the_vdso(tmp_path) -> None:
     subprocess.run(["gcc", "-o", prog, str(src)], check=True)
     for env in ({"LD_BIND_NOW": "1", "LD_DEBUG": "bindings,symbols"}, {"LD_DEBUG": "bindings"},
                 {"LD_BIND_NOW": "1", "LD_DEBUG": "statistics"}):
-        eargs = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
         real = oracle.run([prog], env, str(tmp_path))
-        sim = oracle.run([sys.executable, "-m", "ldsim", "run", "-i", *eargs, prog], oracle._own_env(), str(tmp_path))
+        sim = oracle.ldsim_run(prog, env, str(tmp_path))
         if "LD_BIND_NOW" not in env:  # lazily the calls bind at run time, after what ldsim simulates
             real = oracle.Outcome(real.stdout, _before_running(real.stderr), real.status)
             sim = oracle.Outcome(sim.stdout, _before_running(sim.stderr), sim.status)

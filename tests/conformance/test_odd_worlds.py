@@ -7,15 +7,13 @@ after masking addresses and PIDs, between the real loader or ldd and ldsim at te
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ldsim.materialize import WorldSpec, build_world, retag
+from ldsim.materialize import WorldSpec, retag
 from tests import oracle
-from tests.conformance.conftest import Run, assert_same, expand_modes, outcomes
+from tests.conformance.conftest import Run, assert_same, build_case_worlds, case_params, outcomes
 from tests.conformance.test_search_rules import lib, prog
 
 pytestmark = pytest.mark.conformance
@@ -179,20 +177,12 @@ def filtee_processed_next(r: str):
 
 @pytest.fixture(scope="module")
 def worlds(tmp_path_factory) -> dict[str, tuple[str, Sequence[Run]]]:
-    base = tmp_path_factory.mktemp("odd_worlds")
-
-    def one(name: str) -> tuple[str, tuple[str, Sequence[Run]]]:
-        root = str(base / name)
-        spec, runs = CASES[name](root)
-        build_world(spec, root, jobs=2)
+    def finish(root: str, spec: WorldSpec) -> None:
         for obj in spec.objects:
             _empty_needed(f"{root}/{obj.path}")
         if root in POST:
             POST.pop(root)()
-        return name, (root, runs)
-
-    with ThreadPoolExecutor(max_workers=min(4, len(CASES))) as pool:
-        return dict(pool.map(one, CASES))
+    return build_case_worlds(str(tmp_path_factory.mktemp("odd_worlds")), CASES, finish)
 
 
 def _empty_needed(path: str) -> None:
@@ -206,17 +196,7 @@ def _empty_needed(path: str) -> None:
             f.write(b"\0" * len("EMPTYNEEDED"))
 
 
-def _params() -> list:
-    out = []
-    for name, fn in CASES.items():
-        _, runs = fn("/")
-        for i, run in enumerate(runs):
-            for mode in expand_modes(run.modes):
-                out.append(pytest.param(name, i, mode, id=f"{name}-{run.name or i}-{mode}"))
-    return out
-
-
-@pytest.mark.parametrize(("case_name", "run_index", "mode"), _params())
+@pytest.mark.parametrize(("case_name", "run_index", "mode"), case_params(CASES))
 def test_odd_world(worlds, case_name: str, run_index: int, mode: str) -> None:
     root, runs = worlds[case_name]
     real, sim = outcomes(runs[run_index], mode, root)
@@ -236,6 +216,5 @@ def test_kernel_exec(worlds, case_name: str, program: str) -> None:
     path = f"{root}/{program}"
     env = {"LD_DEBUG": "libs"}
     real = oracle.run([path], env, root)
-    sim = oracle.run([sys.executable, "-m", "ldsim", "run", "-i", "-e", "LD_DEBUG=libs", path],
-                     oracle._own_env(), root)
+    sim = oracle.ldsim_run(path, env, root)
     assert_same(real, sim)

@@ -14,8 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ldsim.materialize import Dir, File, LibSpec, ProgSpec, Symlink, WorldSpec, build_world
-from tests.conformance.conftest import Run, assert_same, expand_modes, outcomes
+from ldsim.materialize import Dir, File, LibSpec, ProgSpec, Symlink, WorldSpec
+from tests.conformance.conftest import Run, assert_same, build_case_worlds, case_params, outcomes
 
 pytestmark = pytest.mark.conformance
 
@@ -436,26 +436,7 @@ def missing_library(r: str):
 @pytest.fixture(scope="module")
 def worlds(tmp_path_factory) -> dict[str, tuple[str, Sequence[Run]]]:
     """Build every case's world once, concurrently, each in its own directory."""
-    base = tmp_path_factory.mktemp("search_rules")
-
-    def one(name: str) -> tuple[str, tuple[str, Sequence[Run]]]:
-        root = str(base / name)
-        spec, runs = CASES[name](root)
-        build_world(spec, root, jobs=2)
-        return name, (root, runs)
-
-    with ThreadPoolExecutor(max_workers=min(4, len(CASES))) as pool:
-        return dict(pool.map(one, CASES))
-
-
-def _params() -> list:
-    out = []
-    for name, fn in CASES.items():
-        _, runs = fn("/")
-        for i, run in enumerate(runs):
-            for mode in expand_modes(run.modes):
-                out.append(pytest.param(name, i, mode, id=f"{name}-{run.name or i}-{mode}"))
-    return out
+    return build_case_worlds(str(tmp_path_factory.mktemp("search_rules")), CASES)
 
 
 @pytest.fixture(scope="module")
@@ -474,7 +455,7 @@ def results(worlds, request) -> dict[tuple[str, int, str], tuple]:
         return dict(pool.map(one, keys))
 
 
-@pytest.mark.parametrize(("case_name", "run_index", "mode"), _params())
+@pytest.mark.parametrize(("case_name", "run_index", "mode"), case_params(CASES))
 def test_search_rule(results, case_name: str, run_index: int, mode: str) -> None:
     real, sim = results[(case_name, run_index, mode)]
     assert_same(real, sim)
