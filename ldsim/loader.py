@@ -43,6 +43,7 @@ class MapFacts(NamedTuple):
     dyn: int  # PT_DYNAMIC's vaddr (0: none)
     phdr: int  # the program headers' vaddr
     align: int  # the largest power-of-two p_align of the PT_LOAD segments (dl-load.c p_align_max)
+    hash_mapped: bool  # _dl_setup_hash can read the hash table's header (see _hash_header_mapped)
 
 
 SIGSEGV = 11
@@ -388,7 +389,7 @@ class Process:
         layout = self._layout(elf, facts, False)
         if not self.quiet:
             self.emit(ev.MappedObject(*layout, elf.e_phnum, 16 if elf.is_64 else 8))
-        if not _hash_header_mapped(elf):
+        if not facts.hash_mapped:
             raise Exit(-SIGSEGV)  # _dl_setup_hash reads the table's first words, after the dynamic: lines
         m = LinkMap(name=realname, names=[name], kind=Kind.MAIN if exe else Kind.LIB, elf=elf, file_id=fid,
                     loader=loader, origin=self.origin_of_path(realname), found=found,
@@ -410,7 +411,8 @@ class Process:
             align = max((s.align for s in loads if s.align and not s.align & (s.align - 1)), default=0)
             facts = self._facts[id(elf)] = MapFacts(
                 loads, all((s.vaddr - s.offset) % PAGE == 0 for s in loads), start,
-                loads[-1].vaddr + loads[-1].memsz - start if loads else 0, dyn, phdr, align)
+                loads[-1].vaddr + loads[-1].memsz - start if loads else 0, dyn, phdr, align,
+                _hash_header_mapped(elf))
         return facts
 
     def _layout(self, elf: ElfFile, facts: MapFacts, by_kernel: bool) -> tuple[int, int, int, int, int]:
@@ -753,7 +755,7 @@ class Process:
         origin = self.origin_of_path(real) if real else self.cfg.origin_path
         facts = self._map_facts(elf)
         layout = self._layout(elf, facts, True)
-        if not _hash_header_mapped(elf):
+        if not facts.hash_mapped:
             raise Exit(-SIGSEGV)  # dl_main's _dl_setup_hash (main_map), before any object is loaded
         m = LinkMap(name="", names=[""], kind=Kind.MAIN, elf=elf, origin=origin, map_start=layout[1] + facts.start,
                     addr=layout[1])
