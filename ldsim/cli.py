@@ -105,6 +105,15 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--secure", action="store_true", help="force AT_SECURE=1 (secure-execution mode)")
 
 
+def positive_int(text: str) -> int:
+    """argparse type of --jobs."""
+    import argparse
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
 def _emit(run) -> int:
     for stream, text in run.chunks:
         (sys.stdout if stream == 1 else sys.stderr).write(text)
@@ -118,7 +127,9 @@ def _rest(args: argparse.Namespace) -> list[str]:
 def cmd_ldd(args: argparse.Namespace) -> int:
     from ldsim.lddscript import run_ldd
     inv = _invocation(args)
-    return _emit(run_ldd(make_world(args.root, inv.cwd), inv, _rest(args), FileCache(snapshot=True)))
+    from ldsim.fanout import usable_cpus
+    jobs = args.jobs or usable_cpus()
+    return _emit(run_ldd(make_world(args.root, inv.cwd), inv, _rest(args), FileCache(snapshot=True), jobs))
 
 
 def cmd_ldso(args: argparse.Namespace) -> int:
@@ -169,6 +180,8 @@ def build_parser(extras: bool = True) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("ldd", help="what ldd prints, without running anything", add_help=False)
     _common(p)
+    p.add_argument("--jobs", type=positive_int, default=0, metavar="N",
+                   help="simulate the FILEs in N processes (default: one per CPU; the output is the same)")
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_ldd)
     p = sub.add_parser("ld.so", help="invoke the simulated loader explicitly", add_help=False)
@@ -190,7 +203,7 @@ def build_parser(extras: bool = True) -> argparse.ArgumentParser:
     return parser
 
 
-_OWN_WITH_VALUE = {"-e", "--root", "--profile", "--pid", "--cpu", "--uid", "--euid", "--gid", "--egid"}
+_OWN_WITH_VALUE = {"-e", "--root", "--profile", "--pid", "--cpu", "--uid", "--euid", "--gid", "--egid", "--jobs"}
 _OWN_FLAGS = {"-i", "--secure"}
 
 
@@ -221,7 +234,7 @@ def _split_own(argv: list[str]) -> list[str]:
 
 
 _CPUS = ("baseline", "x86-64-v2", "x86-64-v3", "x86-64-v4")  # --cpu's choices
-_INT_OPTIONS = {"--pid", "--uid", "--euid", "--gid", "--egid"}
+_INT_OPTIONS = {"--pid", "--uid", "--euid", "--gid", "--egid", "--jobs"}
 
 
 def _fast_ldd_args(argv: list[str]):
@@ -233,7 +246,7 @@ def _fast_ldd_args(argv: list[str]):
         return None
     from types import SimpleNamespace
     ns = SimpleNamespace(command="ldd", empty_env=False, env=None, root=None, profile=None, pid=None, cpu=None,
-                         uid=None, euid=None, gid=None, egid=None, secure=False)
+                         uid=None, euid=None, gid=None, egid=None, secure=False, jobs=0)
     i = 1
     while split[i] != "--":  # _split_own ends ldsim's own options with "--"
         opt = split[i]
@@ -256,6 +269,8 @@ def _fast_ldd_args(argv: list[str]):
             try:
                 value = int(value)
             except ValueError:
+                return None
+            if opt == "--jobs" and value < 1:
                 return None
         elif opt == "--cpu" and value not in _CPUS:
             return None

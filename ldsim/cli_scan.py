@@ -10,6 +10,9 @@ import argparse
 import os
 import sys
 
+from ldsim.cli import positive_int as _jobs
+from ldsim.fanout import usable_cpus
+
 EXIT_CLEAN, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 
@@ -27,20 +30,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or directories inside the root")
     p.set_defaults(func=run)
     return p
-
-
-def _jobs(text: str) -> int:
-    n = int(text)
-    if n < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return n
-
-
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def _progress(stream):
@@ -73,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     world = make_world(args.root, inv.cwd)
     rooted = args.root is not None and os.path.abspath(args.root) != "/"
     opts = ScanOptions(paths=list(args.paths), recursive=False if args.flat else None, rooted=rooted,
-                       check_symbols=not args.no_symbols, jobs=args.jobs or _cpus())
+                       check_symbols=not args.no_symbols, jobs=args.jobs or usable_cpus())
     progress = _progress(sys.stderr) if sys.stderr.isatty() and not args.no_progress else None
     res = scan(world, inv, opts, FileCache(), progress)
     sys.stderr.writelines(render.input_lines(res))

@@ -7,6 +7,7 @@ import stat as stat_mod
 
 from ldsim.config import Invocation
 from ldsim.elf import EIClass, EMachine, read_ident
+from ldsim.fanout import ordered_map
 from ldsim.linkmap import FileCache
 from ldsim.hwcaps import cpu_for_profile
 from ldsim.ldso import Run, run_ldso
@@ -66,20 +67,21 @@ def version_text(inv: Invocation) -> str:
 LDD_SHELL = "/bin/bash"  # the script's `#! /bin/bash`
 
 
-def run_ldd(world: World, inv: Invocation, argv: list[str], files: FileCache) -> Run:
+def run_ldd(world: World, inv: Invocation, argv: list[str], files: FileCache, jobs: int = 1) -> Run:
+    """`jobs` > 1: the FILEs are simulated in that many forked processes (the output is the same)."""
     out = Run()
     status, shell_exit = _shell_start(world, inv, files, out)
     if status is not None:  # the shell's own loader ended it (LD_DEBUG=help, a preload's missing
         out.status = status  # dependency or version): the script never runs
         return out
-    _script(world, inv, argv, files, out, shell_exit)
+    _script(world, inv, argv, files, out, shell_exit, jobs)
     if shell_exit is not None:  # the script's own exit
         out.chunks.extend(shell_exit.chunks)
     return out
 
 
 def _script(world: World, inv: Invocation, argv: list[str], files: FileCache, out: Run,
-            shell_exit: Run | None) -> None:
+            shell_exit: Run | None, jobs: int) -> None:
     """The script after the shell started; `shell_exit` is what each subshell prints when it exits."""
     opts = LddOptions()
     args = list(argv)
@@ -116,16 +118,30 @@ def _script(world: World, inv: Invocation, argv: list[str], files: FileCache, ou
         out.status = 1
         return
     single = len(args) == 1
-    for given in args:
+
+    def one(given: str) -> tuple[list[tuple[int, str]], bool, int | None]:
+        """The script's loop body for one FILE: what it printed, whether it failed, and the status of
+        the script's `exit` when it ended there."""
+        part = Run()
         if not single:
-            out.write(1, f"{given}:\n")
+            part.write(1, f"{given}:\n")
         path = given if "/" in given else "./" + given
         try:
-            if _one_file(world, inv, opts, path, files, out, shell_exit) != 0:
-                out.status = 1
+            return part.chunks, _one_file(world, inv, opts, path, files, part, shell_exit) != 0, None
         except _LddExit as e:  # the script's `exit`: the remaining FILEs are not looked at
-            out.status = e.status
-            break
+            return part.chunks, False, e.status
+
+    for chunks, failed, exit_status in ordered_map(one, args, jobs, stop=lambda r: r[2] is not None,
+                                                         min_share=_MIN_SHARE):
+        out.chunks.extend(chunks)
+        if failed:
+            out.status = 1
+        if exit_status is not None:
+            out.status = exit_status
+
+
+# a FILE takes ~0.8 ms; a forked worker ~1 ms to start and ~3 ms to parse libc and the like again
+_MIN_SHARE = 16
 
 
 class _LddExit(Exception):
