@@ -4,8 +4,10 @@
 One run, the same files for every tool: each entry of /usr/bin (symlinks followed) whose first bytes are
 \\x7fELF.  Timed, wall clock:
 
-  ldsim ldd FILES...          one process for all files (the console script if installed, else
-                              `python -m ldsim` with this checkout on PYTHONPATH)
+  ldsim ldd FILES...          one command for all files (the console script if installed, else
+                              `python -m ldsim` with this checkout on PYTHONPATH); its default
+                              spreads the files over forked workers, one per CPU (ratios are of this)
+  ldsim ldd --jobs 1 FILES... the same in one process
   ldd FILE   (loop)           the real ldd, once per file
   lddtree FILES...            pax-utils' lddtree (Python + pyelftools), one call
   libtree FILE  (loop)        libtree, once per file
@@ -92,6 +94,13 @@ def wall_loop(cmd: list[str], files: list[str], env: dict[str, str] | None = Non
     return time.perf_counter() - t0
 
 
+def usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def median_of(repeat: int, fn) -> float:
     return statistics.median(fn() for _ in range(repeat))
 
@@ -127,7 +136,10 @@ def main() -> int:
               f"files answered): {warm.stderr.decode(errors='replace').strip().splitlines()[-1:]}", file=sys.stderr)
         return 1
     t_ldsim = median_of(opts.repeat, lambda: wall(ldsim_ldd + files, ldsim_env))
-    rows.append(("ldsim ldd (one process)", t_ldsim, ""))
+    rows.append((f"ldsim ldd (default, {usable_cpus()} CPUs)", t_ldsim, ""))
+    # the same in one process: what the parallel workers buy
+    rows.append(("ldsim ldd --jobs 1", median_of(opts.repeat, lambda: wall(
+        ldsim + ["ldd", "--jobs", "1"] + ldsim_ldd[len(ldsim) + 1:] + files, ldsim_env)), ""))
 
     ldd = shutil.which("ldd", path=PATH_ENV)
     rows.append(("ldd loop", median_of(opts.repeat, lambda: wall_loop([ldd], files, plain_env))
