@@ -74,8 +74,13 @@ def _interp_profile(args: argparse.Namespace, inv: Invocation):
 def _host_invocation(args: argparse.Namespace) -> Invocation:
     cpu = cpu_for_level(args.cpu) if getattr(args, "cpu", None) else detect_host_cpu()
     cwd = os.getcwd() if args.root is None else "/"
-    return Invocation(env=_env(args), cwd=cwd, pid=args.pid or os.getpid(), cpu=cpu, profile=DEBIAN_X86_64,
-                      secure=bool(getattr(args, "secure", False)), credentials=_credentials(args))
+    env = _env(args)
+    kernel = None
+    if any(k == "LD_SHOW_AUXV" for k, _ in env):  # the running kernel's vector, as this process got it
+        from ldsim.auxv import read_host_auxv
+        kernel = read_host_auxv()
+    return Invocation(env=env, cwd=cwd, pid=args.pid or os.getpid(), cpu=cpu, profile=DEBIAN_X86_64,
+                      secure=bool(getattr(args, "secure", False)), credentials=_credentials(args), kernel=kernel)
 
 
 def _credentials(args: argparse.Namespace) -> Credentials | None:

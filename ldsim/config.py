@@ -76,12 +76,13 @@ class Invocation(Key):
     """Everything the simulation may know about the outside: nothing is read from the host deeper down.
 
     env: tuple[tuple[str, str], ...]; secure: --secure, AT_SECURE=1 whatever the kernel would say;
-    credentials: the caller's ids before execve, None = not modelled."""
+    credentials: the caller's ids before execve, None = not modelled; kernel: the running kernel's
+    auxiliary vector (ldsim.auxv.KernelAuxv, for LD_SHOW_AUXV), None = not known."""
 
-    __slots__ = _fields = ("env", "cwd", "pid", "cpu", "profile", "secure", "credentials")
+    __slots__ = _fields = ("env", "cwd", "pid", "cpu", "profile", "secure", "credentials", "kernel")
 
     def __init__(self, env: tuple[tuple[str, str], ...], cwd: str, pid: int, cpu: Cpu, profile: Profile,
-                 secure: bool = False, credentials: Credentials | None = None) -> None:
+                 secure: bool = False, credentials: Credentials | None = None, kernel: object = None) -> None:
         _set = object.__setattr__
         _set(self, "env", env)
         _set(self, "cwd", cwd)
@@ -90,6 +91,7 @@ class Invocation(Key):
         _set(self, "profile", profile)
         _set(self, "secure", secure)
         _set(self, "credentials", credentials)
+        _set(self, "kernel", kernel)
 
 
 strtoul = dl_strtoul  # _dl_strtoul (elf/dl-misc.c), shared with the tunables
@@ -105,7 +107,8 @@ class LoaderConfig(Value):
     _fields = ("mode", "trace_program", "warn", "verbose", "lazy", "bind_not", "dynamic_weak", "debug",
                "debug_words_unknown", "debug_help", "debug_output", "library_path", "library_path_source",
                "preload_env", "preload_opt", "audit", "inhibit_cache", "inhibit_rpath", "hwcaps",
-               "origin_path", "argv0", "secure", "env_after", "profile", "profile_output", "tunables")
+               "origin_path", "argv0", "secure", "env_after", "profile", "profile_output", "tunables",
+               "show_auxv")
 
     def __init__(self, mode: Mode = Mode.NORMAL, trace_program: bool = False, warn: bool = False,
                  verbose: bool = False, lazy: int = 1, bind_not: bool = False, dynamic_weak: bool = False,
@@ -116,7 +119,8 @@ class LoaderConfig(Value):
                  inhibit_rpath: str | None = None, hwcaps: HwcapsChoice | None = None,
                  origin_path: str | None = None, argv0: str | None = None, secure: bool = False,
                  env_after: tuple[tuple[str, str], ...] = (), profile: str | None = None,
-                 profile_output: str | None = None, tunables: Tunables = NO_TUNABLES) -> None:
+                 profile_output: str | None = None, tunables: Tunables = NO_TUNABLES,
+                 show_auxv: list[int] | None = None) -> None:
         self.mode = mode
         self.trace_program = trace_program
         self.warn = warn  # dl_verbose
@@ -143,6 +147,9 @@ class LoaderConfig(Value):
         self.profile = profile  # GLRO(dl_profile): LD_PROFILE (ldsim.profiling)
         self.profile_output = profile_output  # LD_PROFILE_OUTPUT, read only when not secure
         self.tunables = tunables  # GLIBC_TUNABLES and LD_HWCAP_MASK (ldsim.tunables)
+        # LD_SHOW_AUXV: _dl_show_auxv prints while process_envvars reads it, so each entry is kept as the
+        # number of LD_DEBUG warnings printed before it
+        self.show_auxv = [] if show_auxv is None else show_auxv
 
     def copy(self) -> LoaderConfig:
         """An independent copy (its lists too), for a caller that changes it."""
@@ -150,6 +157,7 @@ class LoaderConfig(Value):
         new.__dict__.update(self.__dict__)
         new.debug_words_unknown = list(self.debug_words_unknown)
         new.audit = list(self.audit)
+        new.show_auxv = list(self.show_auxv)
         return new
 
     @property
@@ -196,6 +204,10 @@ def read_environment(env: tuple[tuple[str, str], ...], secure: bool) -> LoaderCo
                 # process_dl_debug: DT_NEEDED use needs PLT relocations too, so dl_lazy = 0 now (a later
                 # LD_BIND_NOW= sets it back; secure mode's clearing of the mask leaves it at 0)
                 cfg.lazy = 0
+            if cfg.debug_help:  # process_dl_debug prints the help and _exit(0)s: nothing after is read
+                break
+        elif name == "SHOW_AUXV" and not secure:
+            cfg.show_auxv.append(len(cfg.debug_words_unknown))
         elif name == "AUDIT":
             cfg.audit.append(value)
         elif name == "VERBOSE":

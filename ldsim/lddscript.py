@@ -155,15 +155,15 @@ class _LddExit(Exception):
 def _shell_start(world: World, inv: Invocation, files: FileCache, out: Run) -> tuple[int | None, Run | None]:
     """The kernel first execs the script's shell with the same environment, and its own loader prints
     before the script runs: LD_PRELOAD entries and LD_AUDIT objects it cannot load, an LD_PROFILE file
-    it cannot open, LD_DEBUG's warnings and trace of bash's start.  When a preload it did load cannot be
-    completed (its dependency or a version it needs is missing: fatal, 127 or 1) the script never runs.
-    Simulated only when one of those four is set (nothing else in the environment makes bash's startup
-    print).  Returns the shell's status when its loader ended it, else None, and what bash's loader
+    it cannot open, LD_DEBUG's warnings and trace of bash's start, LD_SHOW_AUXV's vector.  When a preload
+    it did load cannot be completed (its dependency or a version it needs is missing: fatal, 127 or 1) the
+    script never runs.  Simulated only when one of those five is set (nothing else in the environment
+    makes bash's startup print).  Returns the shell's status when its loader ended it, else None, and what bash's loader
     prints when a bash process exits (LD_DEBUG: calling fini ...), or None when that is nothing."""
     from ldsim.config import Debug, read_environment
     from ldsim.credentials import secure_for_exec
     from ldsim.ldso import exec_in_parts
-    if (not any(k in ("LD_PRELOAD", "LD_AUDIT", "LD_PROFILE", "LD_DEBUG") for k, _ in inv.env)
+    if (not any(k in ("LD_PRELOAD", "LD_AUDIT", "LD_PROFILE", "LD_DEBUG", "LD_SHOW_AUXV") for k, _ in inv.env)
             or not _executable(world, LDD_SHELL)):
         return None, None
     cfg = read_environment(inv.env, secure_for_exec(world, LDD_SHELL, inv.credentials, inv.secure))
@@ -172,12 +172,23 @@ def _shell_start(world: World, inv: Invocation, files: FileCache, out: Run) -> t
     if cfg.debug & (Debug.BINDINGS | Debug.SYMBOLS | Debug.STATISTICS) and cfg.lazy:
         raise NotImplementedError("ldd under LD_DEBUG=bindings, symbols or statistics: the lazy bindings "
                                   "bash's loader makes while bash runs the script are not simulated")
-    shell, shell_exit = exec_in_parts(world, inv, [LDD_SHELL], files, cfg)
+    shell, shell_exit = exec_in_parts(world, inv, [LDD_SHELL], files, cfg, execfn=_script_path(world, inv))
     for stream, text in shell.chunks:
         out.write(stream, text)
     if shell.status or cfg.debug_help:
         return shell.status, None
     return None, shell_exit if shell_exit is not None and shell_exit.chunks else None
+
+
+def _script_path(world: World, inv: Invocation) -> str:
+    """The name the caller's execvp gave the kernel for `ldd` (AT_EXECFN of the script's bash): the first
+    executable ldd along PATH (execvp's default path when there is none)."""
+    path = next((v for k, v in inv.env if k == "PATH"), "/bin:/usr/bin")
+    for d in path.split(":"):
+        candidate = f"{d or '.'}/ldd"
+        if _executable(world, candidate):
+            return candidate
+    return "/usr/bin/ldd"
 
 
 def _one_file(world: World, inv: Invocation, opts: LddOptions, path: str, files: FileCache, out: Run,
@@ -234,7 +245,7 @@ def _choose_rtld(world: World, inv: Invocation, path: str, files: FileCache, out
             # (Debian's boot without syscall.x32=y): such an RTLD leaves ret as the previous one set it
             _foreign_verify(world, rtld, path)
             continue
-        verify = run_ldso(world, known, ["--verify", path], files, rtld)
+        verify = run_ldso(world, _verify_invocation(known, files), ["--verify", path], files, rtld)
         for stream, text in verify.chunks:
             if stream == 2:
                 out.write(2, text)
@@ -244,6 +255,18 @@ def _choose_rtld(world: World, inv: Invocation, path: str, files: FileCache, out
         if ret in (0, 2):
             return rtld, ret, known
     return "", ret, inv
+
+
+def _verify_invocation(known: Invocation, files: FileCache) -> Invocation:
+    """`verify_out=`RTLD --verify FILE``: its stdout is discarded, so what LD_SHOW_AUXV prints there
+    never shows (and need not be known for another machine's loader): the variable is left out."""
+    if not any(k == "LD_SHOW_AUXV" for k, _ in known.env):
+        return known
+    memo = files.memo.setdefault("ldd verify", {})
+    hit = memo.get(id(known))
+    if hit is None or hit[0] is not known:
+        hit = memo[id(known)] = (known, known.replace(env=tuple(e for e in known.env if e[0] != "LD_SHOW_AUXV")))
+    return hit[1]
 
 
 _NOT_EXECUTABLE, _FOREIGN = "not executable", "foreign"

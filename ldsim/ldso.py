@@ -4,6 +4,7 @@ simulated run into the bytes ld.so would write on stdout and stderr."""
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 from ldsim import events as ev
 from ldsim.config import (Invocation, LoaderConfig, Mode, apply_secure_debug, hwcaps_with_options,
@@ -150,10 +151,21 @@ def version_text(inv: Invocation) -> str:
             "PARTICULAR PURPOSE.\n")
 
 
-def _env_prelude(world: World, inv: Invocation, cfg: LoaderConfig, run: Run) -> bool:
-    """What ld.so does while reading its environment, before anything is loaded; True = it has exited."""
-    for word in cfg.debug_words_unknown:
-        run.write(2, f"warning: debug option `{word}' unknown; try LD_DEBUG=help\n")
+def _env_prelude(world: World, inv: Invocation, cfg: LoaderConfig, run: Run,
+                 auxv: Callable[[], str] | None = None) -> bool:
+    """What ld.so does while reading its environment, before anything is loaded; True = it has exited.
+    `auxv`: what LD_SHOW_AUXV prints for this process, printed where the variable came in the environment
+    (among the LD_DEBUG warnings)."""
+    shown = None
+    for i, word in enumerate([*cfg.debug_words_unknown, None]):
+        for _ in range(cfg.show_auxv.count(i)):
+            if shown is None:
+                if auxv is None:
+                    raise NotImplementedError("LD_SHOW_AUXV: the auxiliary vector of this process is not known")
+                shown = auxv()
+            run.write(1, shown)
+        if word is not None:
+            run.write(2, f"warning: debug option `{word}' unknown; try LD_DEBUG=help\n")
     if cfg.debug_help:
         run.write(1, ld_debug.help_text())
         return True
@@ -166,7 +178,7 @@ def run_ldso(world: World, inv: Invocation, argv: list[str], files: FileCache, l
     a = parse_ldso_args(argv, ld_so_name)
     # the kernel execs ld.so itself: its file decides AT_SECURE
     cfg = config_for(inv, a, secure_for_exec(world, ld_so_name, inv.credentials, inv.secure), files)
-    if _env_prelude(world, inv, cfg, run):
+    if _env_prelude(world, inv, cfg, run, lambda: _auxv_text(world, inv, files, ld_so_name, 0, ld_so_name, cfg)):
         return run
     if a.version:
         run.write(1, version_text(inv))
@@ -191,15 +203,17 @@ def run_exec(world: World, inv: Invocation, argv: list[str], files: FileCache) -
 
 
 def exec_in_parts(world: World, inv: Invocation, argv: list[str], files: FileCache,
-                  cfg: LoaderConfig | None = None) -> tuple[Run, Run | None]:
+                  cfg: LoaderConfig | None = None, execfn: str | None = None) -> tuple[Run, Run | None]:
     """`execve(PROGRAM, ARGV)` in two parts: everything up to `transferring control`, and what the
     process prints when it exits normally (_dl_fini: its fini calls, the final statistics), which a
     process that forks prints once more for each child that exits.  The second is None when the process
-    ended before running (or runs without this loader)."""
+    ended before running (or runs without this loader).  `execfn`: the name execve was given, when not
+    argv[0] (a script run through its #! interpreter argv[0])."""
     run = Run()
     if cfg is None:
         cfg = read_environment(inv.env, secure_for_exec(world, argv[0], inv.credentials, inv.secure))
-    if _env_prelude(world, inv, cfg, run):
+    auxv = lambda: _auxv_text(world, inv, files, argv[0], _RTLD_BASE, execfn or argv[0], cfg)  # noqa: E731
+    if _env_prelude(world, inv, cfg, run, auxv):
         return run, None
     kind = _exec_kind(world, argv[0], files, inv)
     if kind == "rtld":  # exec of ld.so itself: it runs as a program and parses its own options
@@ -219,6 +233,28 @@ def exec_in_parts(world: World, inv: Invocation, argv: list[str], files: FileCac
     exit_part = Run()
     render_events(proc, events[cut:], exit_part)
     return run, exit_part
+
+
+_RTLD_BASE = 0x7FFFF7FC3000  # where ldsim maps ld.so (loader.Process._make_rtld)
+
+
+def _auxv_text(world: World, inv: Invocation, files: FileCache, executed: str, interp_base: int, execfn: str,
+               cfg: LoaderConfig) -> str:
+    """LD_SHOW_AUXV's lines for `execve(execfn)` that mapped `executed` (the program, or ld.so run as one).
+    Only a process of the kernel's own ABI is known: the vector ldsim itself got is the model."""
+    from ldsim.auxv import exec_auxv
+    from ldsim.render.auxv import show_auxv
+    kernel = inv.kernel
+    if kernel is None or (inv.profile.ei_class, inv.profile.e_machine) != kernel.abi:
+        raise NotImplementedError("LD_SHOW_AUXV: the kernel's auxiliary vector is known only for this "
+                                  "machine's own processes (not a foreign root or profile)")
+    try:
+        elf = files.parse(world.open(executed))
+    except (OSError, ElfError) as e:
+        raise NotImplementedError(f"LD_SHOW_AUXV: {executed}: {e}") from None
+    creds = inv.credentials
+    ids = kernel.ids if creds is None else (creds.uid, creds.uid, creds.gid, creds.gid)  # not secure: no change
+    return show_auxv(exec_auxv(kernel, elf, interp_base=interp_base, ids=ids, secure=cfg.secure, execfn=execfn))
 
 
 def _help(world: World, inv: Invocation, cfg: LoaderConfig, files: FileCache, a: LdsoArgs, ld_so_name: str,

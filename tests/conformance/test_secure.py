@@ -135,6 +135,11 @@ def runs() -> list[SRun]:
         SRun("origin-not-first", "{t}/bin/m_notfirst", {"LD_DEBUG": "libs"}),
         SRun("origin-of-library", "{t}/bin/m_lib", {"LD_DEBUG": "libs"}),
         SRun("debug-output-ignored", "{w}/bin/suid", {**llp, "LD_DEBUG_OUTPUT": "{w}/out/dbg"}),
+        # LD_SHOW_AUXV: not in secure mode; otherwise the ids are the caller's
+        SRun("show-auxv-secure", "{w}/bin/suid", {"LD_SHOW_AUXV": "1"}),
+        SRun("show-auxv-plain", "{w}/bin/plain", {"LD_SHOW_AUXV": "1"}),
+        SRun("show-auxv-by-root", "{w}/bin/suid", {"LD_SHOW_AUXV": "1"}, uid=0),
+        SRun("show-auxv-ldso", "{w}/bin/suid", {"LD_SHOW_AUXV": "1"}, ldso=("--list",)),
         SRun("trace-exit-5", "{w}/bin/suid", {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs"}),
         SRun("unknown-debug-word-warns", "{w}/bin/suid", {**llp, "LD_DEBUG": "libs,bogus"}),
         SRun("preload-long-name-secure", "{w}/bin/suid", {**llp, "LD_PRELOAD": "x" * 300 + ".so " + PRE_SUID}),
