@@ -212,14 +212,18 @@ def exec_in_parts(world: World, inv: Invocation, argv: list[str], files: FileCac
     run = Run()
     if cfg is None:
         cfg = read_environment(inv.env, secure_for_exec(world, argv[0], inv.credentials, inv.secure))
-    auxv = lambda: _auxv_text(world, inv, files, argv[0], _RTLD_BASE, execfn or argv[0], cfg)  # noqa: E731
-    if _env_prelude(world, inv, cfg, run, auxv):
-        return run, None
     kind = _exec_kind(world, argv[0], files, inv)
     if kind == "rtld":  # exec of ld.so itself: it runs as a program and parses its own options
         return run_ldso(world, inv, argv[1:], files, argv[0]), None
-    if kind == "static":
+    if kind == "static":  # no ld.so reads the environment: no LD_DEBUG warning, no LD_SHOW_AUXV
+        from ldsim.execution import entry_executable
+        if not entry_executable(files.parse(world.open(argv[0]))):
+            run.status = -SIGSEGV  # the kernel jumps to e_entry: not code (a library's 0, its ELF header)
+            return run, None
         run.write(2, f"ldsim: {argv[0]}: statically linked: the kernel runs it without the dynamic loader\n")
+        return run, None
+    auxv = lambda: _auxv_text(world, inv, files, argv[0], _RTLD_BASE, execfn or argv[0], cfg)  # noqa: E731
+    if _env_prelude(world, inv, cfg, run, auxv):
         return run, None
     proc = Process(world, inv, cfg, files, program=argv[0], direct=False, record=False)
     result = proc.start()

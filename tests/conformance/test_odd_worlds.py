@@ -218,3 +218,16 @@ def test_kernel_exec(worlds, case_name: str, program: str) -> None:
     real = oracle.run([path], env, root)
     sim = oracle.ldsim_run(path, env, root)
     assert_same(real, sim)
+
+
+# A library with the execute bit, exec'd: no PT_INTERP, so the kernel runs it without ld.so (which never
+# reads the environment: no LD_DEBUG warning, no LD_SHOW_AUXV) and jumps to e_entry 0, its ELF header: SIGSEGV.
+@pytest.mark.parametrize("env", [{}, {"LD_DEBUG": "bogus,libs", "LD_SHOW_AUXV": "1"}], ids=["plain", "ld-vars"])
+def test_exec_of_a_library(tmp_path, env: dict[str, str]) -> None:
+    import subprocess
+    src, path = tmp_path / "e.c", str(tmp_path / "libe.so")
+    src.write_text("int e(void) { return 1; }\n")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", path, str(src)], check=True)
+    real = oracle.run([path], env, str(tmp_path))
+    assert real.status == -11  # the case this test is about
+    assert_same(real, oracle.ldsim_run(path, env, str(tmp_path)))
