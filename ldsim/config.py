@@ -153,6 +153,12 @@ class LoaderConfig(Value):
         return new
 
     @property
+    def debug_to_file(self) -> bool:
+        """process_envvars opens LD_DEBUG_OUTPUT.PID when some category was named and the process is not
+        secure; an empty value is a name too (the file `.PID` in the working directory)."""
+        return bool(self.debug) and self.debug_output is not None and not self.secure
+
+    @property
     def tracing(self) -> bool:
         """_dl_map_object_deps' trace_mode: only LD_TRACE_LOADED_OBJECTS fakes missing objects."""
         return self.mode is Mode.TRACE

@@ -318,7 +318,7 @@ def render_events(proc: Process, events: list, run: Run) -> None:
     """Some of a process's events as its output (LD_DEBUG_OUTPUT: the debug lines go to FILE.PID)."""
     pid = proc.inv.pid
     debug_file = None
-    if proc.cfg.debug and proc.cfg.debug_output and not proc.cfg.secure:
+    if proc.cfg.debug_to_file:
         debug_file = _open_debug_output(proc.cfg.debug_output, pid)
     debug_stream = 2 if debug_file is None else 1 if debug_file is False else 3
     for e in events:

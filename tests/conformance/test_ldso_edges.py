@@ -1,0 +1,36 @@
+"""`ld.so [OPTIONS] PROGRAM` and exec under odd command lines and environments, against the real loader
+(dl_main's option loop and process_envvars, elf/rtld.c).  Each case is one edge a differential hunt found
+ldsim getting wrong."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from tests import oracle
+from tests.conformance.conftest import assert_same
+
+pytestmark = pytest.mark.conformance
+
+_DEBUG_FILE = re.compile(r"^\.\d+$")
+
+
+def _debug_files(cwd: str) -> list[bytes]:
+    """The masked contents of the `.PID` files LD_DEBUG_OUTPUT= left in cwd."""
+    return [oracle.mask(open(os.path.join(cwd, n), "rb").read())
+            for n in sorted(os.listdir(cwd)) if _DEBUG_FILE.match(n)]
+
+
+def test_empty_debug_output_names_dot_pid(tmp_path) -> None:
+    """LD_DEBUG_OUTPUT= (empty) is still a file name: process_envvars opens ".PID" in the working
+    directory and the debug lines go there, not to stderr."""
+    env = {"LD_DEBUG": "libs", "LD_DEBUG_OUTPUT": ""}
+    real_dir, sim_dir = tmp_path / "real", tmp_path / "sim"
+    real_dir.mkdir()
+    sim_dir.mkdir()
+    assert_same(oracle.real_ldso(["/bin/true"], env, str(real_dir)),
+                oracle.ldsim_ldso(["/bin/true"], env, str(sim_dir)))
+    real_files, sim_files = _debug_files(str(real_dir)), _debug_files(str(sim_dir))
+    assert len(real_files) == 1 and real_files == sim_files
