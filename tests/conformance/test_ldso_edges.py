@@ -34,3 +34,11 @@ def test_empty_debug_output_names_dot_pid(tmp_path) -> None:
                 oracle.ldsim_ldso(["/bin/true"], env, str(sim_dir)))
     real_files, sim_files = _debug_files(str(real_dir)), _debug_files(str(sim_dir))
     assert len(real_files) == 1 and real_files == sim_files
+
+
+@pytest.mark.parametrize("args", [["--", "/bin/true"], ["--list", "--", "/bin/true"], ["--"]],
+                         ids=["first", "after-list", "alone"])
+def test_double_dash_is_an_unrecognized_option(tmp_path, args: list[str]) -> None:
+    """dl_main's option loop means '--' to end the options, but tests `_dl_argv[1][1] == '\\0'` on an
+    argument whose second byte is '-': '--' is an unrecognized option (usage message, exit 1)."""
+    assert_same(oracle.real_ldso(args, {}, str(tmp_path)), oracle.ldsim_ldso(args, {}, str(tmp_path)))
