@@ -105,7 +105,8 @@ class LoaderConfig(Value):
     _fields = ("mode", "trace_program", "warn", "verbose", "lazy", "bind_not", "dynamic_weak", "debug",
                "debug_words_unknown", "debug_help", "debug_output", "library_path", "library_path_source",
                "preload_env", "preload_opt", "audit", "inhibit_cache", "inhibit_rpath", "hwcaps",
-               "origin_path", "argv0", "secure", "env_after", "profile", "profile_output", "tunables")
+               "origin_path", "argv0", "secure", "env_after", "profile", "profile_output", "tunables",
+               "list_lookups")
 
     def __init__(self, mode: Mode = Mode.NORMAL, trace_program: bool = False, warn: bool = False,
                  verbose: bool = False, lazy: int = 1, bind_not: bool = False, dynamic_weak: bool = False,
@@ -116,7 +117,8 @@ class LoaderConfig(Value):
                  inhibit_rpath: str | None = None, hwcaps: HwcapsChoice | None = None,
                  origin_path: str | None = None, argv0: str | None = None, secure: bool = False,
                  env_after: tuple[tuple[str, str], ...] = (), profile: str | None = None,
-                 profile_output: str | None = None, tunables: Tunables = NO_TUNABLES) -> None:
+                 profile_output: str | None = None, tunables: Tunables = NO_TUNABLES,
+                 list_lookups: tuple[str, ...] = ()) -> None:
         self.mode = mode
         self.trace_program = trace_program
         self.warn = warn  # dl_verbose
@@ -143,6 +145,7 @@ class LoaderConfig(Value):
         self.profile = profile  # GLRO(dl_profile): LD_PROFILE (ldsim.profiling)
         self.profile_output = profile_output  # LD_PROFILE_OUTPUT, read only when not secure
         self.tunables = tunables  # GLIBC_TUNABLES and LD_HWCAP_MASK (ldsim.tunables)
+        self.list_lookups = list_lookups  # `ld.so --list PROGRAM NAME...`: the NAMEs (dl_main looks them up)
 
     def copy(self) -> LoaderConfig:
         """An independent copy (its lists too), for a caller that changes it."""

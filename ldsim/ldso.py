@@ -128,6 +128,7 @@ def config_for(inv: Invocation, a: LdsoArgs, secure: bool | None = None,
     cfg.preload_opt = a.preload
     cfg.audit = [*cfg.audit, *a.audit]  # --audit after the LD_AUDIT entries (audit_list_add_string)
     cfg.argv0 = a.argv0
+    cfg.list_lookups = tuple(a.args)
     hwcaps_with_options(cfg, a.hwcaps_prepend, a.hwcaps_mask)
     return cfg
 

@@ -42,3 +42,21 @@ def test_double_dash_is_an_unrecognized_option(tmp_path, args: list[str]) -> Non
     """dl_main's option loop means '--' to end the options, but tests `_dl_argv[1][1] == '\\0'` on an
     argument whose second byte is '-': '--' is an unrecognized option (usage message, exit 1)."""
     assert_same(oracle.real_ldso(args, {}, str(tmp_path)), oracle.ldsim_ldso(args, {}, str(tmp_path)))
+
+
+LIST_LOOKUPS = [
+    ("found", ["--list", "/bin/true", "malloc", "printf"], {}),
+    ("in-ld.so", ["--list", "/bin/true", "_dl_argv", "environ"], {"LD_DEBUG": "symbols,bindings"}),
+    ("undefined", ["--list", "/bin/true", "malloc", "no_such_symbol", "free"], {"LD_DEBUG": "bindings"}),
+    ("argv0", ["--argv0", "zz", "--list", "/bin/true", "no_such_symbol"], {}),
+    ("ld.so-itself", ["--list", "/lib64/ld-linux-x86-64.so.2", "/bin/true"], {}),
+    ("not-in-trace-mode", ["/bin/true", "no_such_symbol"], {"LD_TRACE_LOADED_OBJECTS": "1"}),
+]
+
+
+@pytest.mark.parametrize(("args", "env"), [c[1:] for c in LIST_LOOKUPS], ids=[c[0] for c in LIST_LOOKUPS])
+def test_list_looks_up_the_words_after_the_program(tmp_path, args: list[str], env: dict[str, str]) -> None:
+    """`ld.so --list PROGRAM NAME...` (rtld_mode_list, not trace mode): after the listing dl_main looks
+    each NAME up from the main map ("NAME found at 0x... in object at 0x..."); an undefined one is a
+    fatal symbol lookup error, exit 127."""
+    assert_same(oracle.real_ldso(args, env, str(tmp_path)), oracle.ldsim_ldso(args, env, str(tmp_path)))
