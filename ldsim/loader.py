@@ -201,12 +201,14 @@ class Process:
     def dso_filename(self, m: LinkMap) -> str:
         return m.name or self.argv0
 
-    def fatal(self, err: LoadError, occasion: str = "error while loading shared libraries") -> None:
-        """fatal_error (elf/dl-error-skeleton.c): exit 127."""
+    def fatal(self, err: LoadError, occasion: str = "error while loading shared libraries",
+              progname: str | None = None) -> None:
+        """fatal_error (elf/dl-error-skeleton.c): exit 127.  `progname`: RTLD_PROGNAME when it is not
+        yet argv0 (the program itself could not be mapped)."""
         from ldsim.glibc import ldso_strerror
         suffix = f": {ldso_strerror(err.errcode)}" if err.errcode else ""
         objname = f"{err.objname}: " if err.objname else ""
-        self.out(f"{self.argv0}: {occasion}: {objname}{err.message}{suffix}\n", 2)
+        self.out(f"{progname or self.argv0}: {occasion}: {objname}{err.message}{suffix}\n", 2)
         raise Exit(127)
 
     # -- DSTs ------------------------------------------------------------------------------------
@@ -728,7 +730,8 @@ class Process:
             except LoadError as e:
                 if self.cfg.mode is Mode.VERIFY:
                     raise Exit(1) from None
-                self.fatal(e)
+                # dl_main sets _dl_argv[0] to --argv0's value only once the program is mapped
+                self.fatal(e, progname=self.program)
             # _dl_new_object with __RTLD_OPENEXEC: l_libname and l_name are "" (as for a kernel-mapped
             # program), so the program is never found again by the name it was given
             main.names = [""]

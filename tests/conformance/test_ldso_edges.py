@@ -60,3 +60,11 @@ def test_list_looks_up_the_words_after_the_program(tmp_path, args: list[str], en
     each NAME up from the main map ("NAME found at 0x... in object at 0x..."); an undefined one is a
     fatal symbol lookup error, exit 127."""
     assert_same(oracle.real_ldso(args, env, str(tmp_path)), oracle.ldsim_ldso(args, env, str(tmp_path)))
+
+
+@pytest.mark.parametrize("prog", ["/nonexistent/prog", "/etc/hostname", "/etc"], ids=["missing", "text", "dir"])
+def test_argv0_is_set_after_the_program_is_mapped(tmp_path, prog: str) -> None:
+    """--argv0 replaces _dl_argv[0] only after dl_main has mapped the program: an error mapping it is
+    reported under the program's own path."""
+    args = ["--argv0", "other-name", prog]
+    assert_same(oracle.real_ldso(args, {}, str(tmp_path)), oracle.ldsim_ldso(args, {}, str(tmp_path)))
