@@ -26,6 +26,8 @@ class Mode:
     LIST = "list"  # ld.so --list: trace output, but missing libraries stay fatal
     VERIFY = "verify"
     HELP = "help"
+    LIST_TUNABLES = "list-tunables"  # ld.so --list-tunables (not simulated)
+    LIST_DIAGNOSTICS = "list-diagnostics"  # ld.so --list-diagnostics (not simulated)
 
 
 class Debug:

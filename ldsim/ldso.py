@@ -41,20 +41,21 @@ class Run(Value):
 
 
 class LdsoArgs(Value):
-    """ld.so's own options; error is a usage error message, already formatted."""
+    """ld.so's own options; error is a usage error message, already formatted.  `mode` is dl_main's
+    state.mode as the options left it (None: the environment's); `no_relocation` = --list set dl_lazy
+    to -1."""
 
-    __slots__ = _fields = ("list_mode", "verify", "help", "inhibit_cache", "library_path", "inhibit_rpath", "audit",
+    __slots__ = _fields = ("mode", "no_relocation", "inhibit_cache", "library_path", "inhibit_rpath", "audit",
                            "preload", "argv0", "hwcaps_prepend", "hwcaps_mask", "program", "args", "error",
                            "version")
 
-    def __init__(self, list_mode: bool = False, verify: bool = False, help: bool = False,
+    def __init__(self, mode: str | None = None, no_relocation: bool = False,
                  inhibit_cache: bool = False, library_path: str | None = None, inhibit_rpath: str | None = None,
                  audit: list[str] | None = None, preload: str | None = None, argv0: str | None = None,
                  hwcaps_prepend: str | None = None, hwcaps_mask: str | None = None, program: str | None = None,
                  args: list[str] | None = None, error: str | None = None, version: bool = False) -> None:
-        self.list_mode = list_mode
-        self.verify = verify
-        self.help = help
+        self.mode = mode
+        self.no_relocation = no_relocation
         self.inhibit_cache = inhibit_cache
         self.library_path = library_path
         self.inhibit_rpath = inhibit_rpath
@@ -68,9 +69,19 @@ class LdsoArgs(Value):
         self.error = error
         self.version = version
 
+    @property
+    def help(self) -> bool:
+        return self.mode == Mode.HELP
+
+
+_MODE_OPTIONS = {"--list-tunables": Mode.LIST_TUNABLES, "--list-diagnostics": Mode.LIST_DIAGNOSTICS,
+                 "--help": Mode.HELP}
+
 
 def parse_ldso_args(argv: list[str], ld_so_name: str) -> LdsoArgs:
-    """The option loop of dl_main: options only before PROGRAM, each a separate argument."""
+    """The option loop of dl_main: options only before PROGRAM, each a separate argument.  One mode
+    for all of them: the last of --list/--verify wins, unless --help came before (which later mode
+    options then leave alone); --help, --list-tunables and --list-diagnostics always set it."""
     a = LdsoArgs()
     i = 0
     with_value = {"--library-path": "library_path", "--inhibit-rpath": "inhibit_rpath", "--preload": "preload",
@@ -78,10 +89,10 @@ def parse_ldso_args(argv: list[str], ld_so_name: str) -> LdsoArgs:
                   "--glibc-hwcaps-mask": "hwcaps_mask"}
     while i < len(argv):
         arg = argv[i]
-        if arg == "--list":
-            a.list_mode = True
-        elif arg == "--verify":
-            a.verify = True
+        if arg in ("--list", "--verify"):
+            if a.mode != Mode.HELP:
+                a.mode = Mode.LIST if arg == "--list" else Mode.VERIFY
+                a.no_relocation = a.no_relocation or arg == "--list"
         elif arg == "--inhibit-cache":
             a.inhibit_cache = True
         elif arg in with_value and i + 1 < len(argv):
@@ -90,8 +101,8 @@ def parse_ldso_args(argv: list[str], ld_so_name: str) -> LdsoArgs:
         elif arg == "--audit" and i + 1 < len(argv):
             a.audit.append(argv[i + 1])
             i += 1
-        elif arg == "--help":
-            a.help = True
+        elif arg in _MODE_OPTIONS:
+            a.mode = _MODE_OPTIONS[arg]
         elif arg == "--version":
             a.version = True
             return a
@@ -102,6 +113,8 @@ def parse_ldso_args(argv: list[str], ld_so_name: str) -> LdsoArgs:
         else:
             break
         i += 1
+    if a.mode in (Mode.LIST_TUNABLES, Mode.LIST_DIAGNOSTICS):
+        return a  # printed and exited right after the loop, PROGRAM or not
     if i < len(argv):
         a.program, a.args = argv[i], argv[i + 1:]
     elif not a.help:
@@ -113,11 +126,10 @@ def config_for(inv: Invocation, a: LdsoArgs, secure: bool | None = None,
                files: FileCache | None = None) -> LoaderConfig:
     secure = inv.secure if secure is None else secure
     cfg = read_environment(inv.env, secure) if files is None else _environment(inv.env, secure, files)
-    if a.list_mode and cfg.mode is not Mode.HELP:
-        cfg.mode = Mode.LIST
+    if a.mode in (Mode.LIST, Mode.VERIFY):
+        cfg.mode = a.mode
+    if a.no_relocation:
         cfg.lazy = -1
-    if a.verify:
-        cfg.mode = Mode.VERIFY
     if a.inhibit_cache:
         cfg.inhibit_cache = True
     if a.library_path is not None:
@@ -175,6 +187,10 @@ def run_ldso(world: World, inv: Invocation, argv: list[str], files: FileCache, l
     if a.error:
         run.write(2, a.error)
         run.status = 1
+        return run
+    if a.mode in (Mode.LIST_TUNABLES, Mode.LIST_DIAGNOSTICS):
+        run.write(2, f"ldsim: ld.so --{a.mode} is not simulated\n")
+        run.status = 3
         return run
     if a.help:
         return _help(world, inv, cfg, files, a, ld_so_name, run)

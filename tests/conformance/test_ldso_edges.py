@@ -68,3 +68,27 @@ def test_argv0_is_set_after_the_program_is_mapped(tmp_path, prog: str) -> None:
     reported under the program's own path."""
     args = ["--argv0", "other-name", prog]
     assert_same(oracle.real_ldso(args, {}, str(tmp_path)), oracle.ldsim_ldso(args, {}, str(tmp_path)))
+
+
+MODE_ORDERS = [
+    ("verify-then-list", ["--verify", "--list", "/bin/true"]),
+    ("list-then-verify", ["--list", "--verify", "/bin/true"]),
+    ("help-then-verify", ["--help", "--verify", "/bin/true"]),
+    ("verify-then-help", ["--verify", "--help"]),
+    ("list-verify-list", ["--list", "--verify", "--list", "/bin/true"]),
+]
+
+
+@pytest.mark.parametrize("args", [c[1] for c in MODE_ORDERS], ids=[c[0] for c in MODE_ORDERS])
+def test_the_last_mode_option_wins(tmp_path, args: list[str]) -> None:
+    """--list and --verify set one state.mode in dl_main's loop: the last wins (--help stays)."""
+    assert_same(oracle.real_ldso(args, {}, str(tmp_path)), oracle.ldsim_ldso(args, {}, str(tmp_path)))
+
+
+def test_list_tunables_is_not_simulated(tmp_path) -> None:
+    """--list-tunables is a mode like --list: ldsim says it does not simulate it (exit 3), and a later
+    --list replaces it, as in the real loader."""
+    sim = oracle.ldsim_ldso(["--list-tunables"], {}, str(tmp_path))
+    assert (sim.stdout, sim.status) == (b"", 3) and b"not simulated" in sim.stderr
+    args = ["--list-tunables", "--list", "/bin/true"]
+    assert_same(oracle.real_ldso(args, {}, str(tmp_path)), oracle.ldsim_ldso(args, {}, str(tmp_path)))
