@@ -224,6 +224,9 @@ def exec_in_parts(world: World, inv: Invocation, argv: list[str], files: FileCac
     if kind == "static":
         run.write(2, f"ldsim: {argv[0]}: statically linked: the kernel runs it without the dynamic loader\n")
         return run, None
+    if kind == "fault":  # the kernel jumps to an entry point outside any executable segment
+        run.status = -SIGSEGV
+        return run, None
     proc = Process(world, inv, cfg, files, program=argv[0], direct=False, record=False)
     result = proc.start()
     run.process = proc
@@ -310,7 +313,8 @@ def _exists(world: World, path: str) -> bool:
 
 
 def _exec_kind(world: World, program: str, files: FileCache, inv: Invocation) -> str:
-    """What execve does with the file: hand it to its PT_INTERP, or run it directly."""
+    """What execve does with the file: hand it to its PT_INTERP, run ld.so itself, or run it directly
+    ("static", or "fault" when its entry point is not in an executable segment)."""
     try:
         elf = files.parse(world.open(program))
     except (OSError, ElfError):
@@ -319,7 +323,8 @@ def _exec_kind(world: World, program: str, files: FileCache, inv: Invocation) ->
         return "dynamic"
     if elf.soname == inv.profile.rtld_soname:
         return "rtld"
-    return "static"
+    from ldsim.execution import entry_executable
+    return "static" if entry_executable(elf) else "fault"  # a library's e_entry 0: its ELF header
 
 
 def render_process(proc: Process, run: Run) -> Run:

@@ -92,3 +92,13 @@ def test_list_tunables_is_not_simulated(tmp_path) -> None:
     assert (sim.stdout, sim.status) == (b"", 3) and b"not simulated" in sim.stderr
     args = ["--list-tunables", "--list", "/bin/true"]
     assert_same(oracle.real_ldso(args, {}, str(tmp_path)), oracle.ldsim_ldso(args, {}, str(tmp_path)))
+
+
+def test_exec_of_a_library_faults(tmp_path) -> None:
+    """execve of a shared library without PT_INTERP: the kernel starts it at e_entry 0, its read-only
+    ELF header: SIGSEGV, nothing printed (`ldsim run` said it ran as a static program, status 0)."""
+    import subprocess
+    (tmp_path / "x.c").write_text("int x(void) { return 1; }\n")
+    lib = str(tmp_path / "libx.so")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", lib, str(tmp_path / "x.c")], check=True)
+    assert_same(oracle.run([lib], {}, str(tmp_path)), oracle.ldsim_run(lib, {}, str(tmp_path)))
