@@ -11,7 +11,7 @@ from ldsim.config import (Invocation, LoaderConfig, Mode, apply_secure_debug, hw
 from ldsim.credentials import secure_for_exec
 from ldsim.elf import ElfError
 from ldsim.linkmap import FileCache
-from ldsim.loader import SIGSEGV, Process, has_strtab
+from ldsim.loader import SIGSEGV, Exit, Process, has_strtab
 from ldsim.record import Value
 from ldsim.render import ld_debug
 from ldsim.render.ldd import listing, version_information
@@ -256,14 +256,18 @@ def _help(world: World, inv: Invocation, cfg: LoaderConfig, files: FileCache, a:
             main.names, main.name, main.file_id = [""], "", None
         except LoadError:
             main = None
+    if main is not None:
+        try:
+            proc.start_args_adjust()
+        except Exit as e:
+            _render_debug(proc, run, messages=True)
+            run.status = e.status
+            return run
     if main is not None and not proc.quiet:
         # the program mapped, _dl_help runs after setup_vdso_pointers (rtld.c:1836): its five lookups
         proc._vdso = LinkMap(name=inv.profile.vdso, names=[inv.profile.vdso], kind=Kind.VDSO, soname_added=True)
         _ = proc.binder
-    for e in proc.result.events:
-        if not isinstance(e, ev.Output):
-            run.write(2, ld_debug.render(e, inv.pid))
-    proc.result.events.clear()
+    _render_debug(proc, run)
     if main is not None and not has_strtab(main):
         run.status = -SIGSEGV
         return run
@@ -287,6 +291,17 @@ def _help(world: World, inv: Invocation, cfg: LoaderConfig, files: FileCache, a:
     lists[1] = proc.searcher.env or []
     run.write(1, help_text(ld_so_name, inv.profile, proc.cpu, cfg.hwcaps, [*lists, proc.searcher.system]))
     return run
+
+
+def _render_debug(proc: Process, run: Run, messages: bool = False) -> None:
+    """--help's events so far: the debug lines (stderr), and with `messages` what it wrote before
+    ending."""
+    for e in proc.result.events:
+        if not isinstance(e, ev.Output):
+            run.write(2, ld_debug.render(e, proc.inv.pid))
+        elif messages:
+            run.write(e.stream, e.text)
+    proc.result.events.clear()
 
 
 def _secure_exit(world: World, inv: Invocation, cfg: LoaderConfig, run: Run) -> bool:

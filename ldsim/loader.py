@@ -659,12 +659,7 @@ class Process:
         self.result.main = main
         if self.direct and cfg.mode is Mode.NORMAL:
             self._chain_load(main)
-        if self.direct and cfg.secure and len(cfg.env_after) != len(self.inv.env):
-            # glibc 2.36 bug: secure mode's unsetenv shifted envp, so _dl_start_args_adjust (run after
-            # the program is mapped, --verify included) no longer finds auxv where it expects it
-            self.out("Inconsistency detected by ld.so: rtld.c: 1391: _dl_start_args_adjust: "
-                     "Assertion `auxv == sp + 1' failed!\n", 2)
-            raise Exit(127)
+        self.start_args_adjust()
         if cfg.mode is Mode.VERIFY:
             raise Exit(0 if main.elf.interp is not None else 2) if main.elf.has_dynamic else Exit(1)
         self.rtld = self._make_rtld(main.elf)
@@ -698,6 +693,15 @@ class Process:
         if failed and cfg.mode is Mode.NORMAL:
             raise Exit(1)
         execution.finish(self)  # listing, LD_WARN pass, or relocation, init and fini
+
+    def start_args_adjust(self) -> None:
+        """_dl_start_args_adjust, run in direct mode once the program is mapped (--verify and --help
+        included).  glibc 2.36 bug: secure mode's unsetenv shifted envp, so it no longer finds auxv
+        where it expects it: an assertion ends the process."""
+        if self.direct and self.cfg.secure and len(self.cfg.env_after) != len(self.inv.env):
+            self.out("Inconsistency detected by ld.so: rtld.c: 1391: _dl_start_args_adjust: "
+                     "Assertion `auxv == sp + 1' failed!\n", 2)
+            raise Exit(127)
 
     def _chain_load(self, main: LinkMap) -> None:
         """rtld_chain_load (`ld.so PROG` run normally): ld.so cannot load itself; a program with neither

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 
 import pytest
 
@@ -102,3 +103,21 @@ def test_exec_of_a_library_faults(tmp_path) -> None:
     lib = str(tmp_path / "libx.so")
     subprocess.run(["gcc", "-shared", "-fPIC", "-o", lib, str(tmp_path / "x.c")], check=True)
     assert_same(oracle.run([lib], {}, str(tmp_path)), oracle.ldsim_run(lib, {}, str(tmp_path)))
+
+
+SECURE_HELP = [("program", ["--help", "/bin/true"]), ("no-program", ["--help"]),
+               ("unmappable-program", ["--help", "/nonexistent/prog"])]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run ld.so with only its real uid changed")
+@pytest.mark.parametrize("args", [c[1] for c in SECURE_HELP], ids=[c[0] for c in SECURE_HELP])
+def test_secure_help_with_a_program_asserts(tmp_path, args: list[str]) -> None:
+    """ld.so run by a process whose real uid is not its effective one is secure: process_envvars
+    unsetenv()s LD_LIBRARY_PATH, and --help with a program that maps then reaches glibc 2.36's
+    _dl_start_args_adjust, whose assertion fails (exit 127); without a mapped program _dl_help runs."""
+    env = ["LD_LIBRARY_PATH=/x"]
+    real = oracle.run(["setpriv", "--ruid=65534", "env", "-i", *env, oracle.RTLD, *args], {}, str(tmp_path))
+    ids = ["--uid", "65534", "--euid", "0", "--gid", "0", "--egid", "0"]
+    sim = oracle.run([sys.executable, "-m", "ldsim", "ld.so", "-i", *ids, "-e", env[0], "--", *args],
+                     oracle._own_env(), str(tmp_path))
+    assert_same(real, sim)
