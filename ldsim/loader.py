@@ -229,7 +229,7 @@ class Process:
     def _decompose(self, m: LinkMap, value: str, what: str) -> list | bool:
         """decompose_rpath: honours --inhibit-rpath (not in secure mode); False = nothing usable."""
         inhibit = self.cfg.inhibit_rpath
-        if inhibit is not None and not self.cfg.secure and m.name in inhibit.split(":"):
+        if inhibit is not None and not self.cfg.secure and rpath_inhibited(inhibit, m.name):
             return False
         if value == "":
             return False
@@ -858,6 +858,22 @@ class Process:
                          "`GL(dl_rtld_map).l_prev->l_next == GL(dl_rtld_map).l_next' failed!\n", 2)
                 raise Exit(127)
         objs.insert(at, rtld)
+
+
+def rpath_inhibited(inhibit: str, name: str) -> bool:
+    """Whether --inhibit-rpath's list names the object `name` (its l_name), scanned as decompose_rpath
+    does (elf/dl-load.c): each element is tried only while one follows, so a trailing ':' adds no empty
+    element (a whole list "" is one, naming the main program, whose l_name is "")."""
+    i = 0
+    while True:
+        j = 0
+        while i < len(inhibit) and j < len(name) and inhibit[i] == name[j]:
+            i, j = i + 1, j + 1
+        if j == len(name) and (i == len(inhibit) or inhibit[i] == ":"):
+            return True
+        i = inhibit.find(":", i) + 1
+        if i == 0 or i == len(inhibit):
+            return False
 
 
 def _relr_fatal(elf: ElfFile) -> bool:

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from ldsim.materialize import LibSpec, ProgSpec, WorldSpec, build_world
 from tests import oracle
 from tests.conformance.conftest import assert_same
 
@@ -121,3 +122,29 @@ def test_secure_help_with_a_program_asserts(tmp_path, args: list[str]) -> None:
     sim = oracle.run([sys.executable, "-m", "ldsim", "ld.so", "-i", *ids, "-e", env[0], "--", *args],
                      oracle._own_env(), str(tmp_path))
     assert_same(real, sim)
+
+
+@pytest.fixture(scope="module")
+def rpath_world(tmp_path_factory) -> str:
+    """bin/m (RPATH $ORIGIN/../lib) needs lib/libr.so (RPATH $ORIGIN/../pre), which needs pre/libp.so."""
+    root = str(tmp_path_factory.mktemp("rpath_world"))
+    build_world(WorldSpec((
+        ProgSpec("bin/m", needed=("libr.so",), rpath="$ORIGIN/../lib"),
+        LibSpec("lib/libr.so", soname="libr.so", needed=("libp.so",), rpath="$ORIGIN/../pre", libc=False),
+        LibSpec("pre/libp.so", soname="libp.so", libc=False),
+    )), root, jobs=2)
+    return root
+
+
+INHIBIT = [("trailing-colon", "{root}/lib/libr.so:"), ("leading-colon", ":{root}/lib/libr.so"),
+           ("empty", ""), ("empty-elements", "x::{root}/lib/libr.so"), ("lone-colon", ":"),
+           ("prefix", "{root}/lib/libr")]
+
+
+@pytest.mark.parametrize("inhibit", [c[1] for c in INHIBIT], ids=[c[0] for c in INHIBIT])
+def test_inhibit_rpath_list_scan(rpath_world: str, inhibit: str) -> None:
+    """--inhibit-rpath LIST is scanned by decompose_rpath against each object's l_name (the main
+    program's is ""): an empty element names the main program, except a trailing one, never tried."""
+    args = ["--list", "--inhibit-rpath", inhibit.replace("{root}", rpath_world), f"{rpath_world}/bin/m"]
+    env = {"LD_DEBUG": "libs"}
+    assert_same(oracle.real_ldso(args, env, rpath_world), oracle.ldsim_ldso(args, env, rpath_world))
