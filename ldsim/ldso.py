@@ -181,6 +181,10 @@ def run_ldso(world: World, inv: Invocation, argv: list[str], files: FileCache, l
     cfg = config_for(inv, a, secure_for_exec(world, ld_so_name, inv.credentials, inv.secure), files)
     if _env_prelude(world, inv, cfg, run):
         return run
+    if cfg.debug_to_file:  # process_envvars opened it: there even when ld.so prints nothing more
+        debug_file = _open_debug_output(cfg.debug_output, inv.pid)
+        if debug_file:
+            debug_file.close()
     if a.version:
         run.write(1, version_text(inv))
         return run
@@ -294,13 +298,9 @@ def _help(world: World, inv: Invocation, cfg: LoaderConfig, files: FileCache, a:
 
 
 def _render_debug(proc: Process, run: Run, messages: bool = False) -> None:
-    """--help's events so far: the debug lines (stderr), and with `messages` what it wrote before
-    ending."""
-    for e in proc.result.events:
-        if not isinstance(e, ev.Output):
-            run.write(2, ld_debug.render(e, proc.inv.pid))
-        elif messages:
-            run.write(e.stream, e.text)
+    """--help's events so far: the debug lines (to stderr or LD_DEBUG_OUTPUT), and with `messages`
+    what it wrote before ending."""
+    render_events(proc, [e for e in proc.result.events if messages or not isinstance(e, ev.Output)], run)
     proc.result.events.clear()
 
 

@@ -16,13 +16,11 @@ from tests.conformance.conftest import assert_same
 
 pytestmark = pytest.mark.conformance
 
-_DEBUG_FILE = re.compile(r"^\.\d+$")
-
-
-def _debug_files(cwd: str) -> list[bytes]:
-    """The masked contents of the `.PID` files LD_DEBUG_OUTPUT= left in cwd."""
+def _debug_files(cwd: str, base: str = "") -> list[bytes]:
+    """The masked contents of the `BASE.PID` files LD_DEBUG_OUTPUT=BASE left in cwd."""
+    pattern = re.compile(re.escape(base) + r"\.\d+$")
     return [oracle.mask(open(os.path.join(cwd, n), "rb").read())
-            for n in sorted(os.listdir(cwd)) if _DEBUG_FILE.match(n)]
+            for n in sorted(os.listdir(cwd)) if pattern.match(n)]
 
 
 def test_empty_debug_output_names_dot_pid(tmp_path) -> None:
@@ -148,3 +146,17 @@ def test_inhibit_rpath_list_scan(rpath_world: str, inhibit: str) -> None:
     args = ["--list", "--inhibit-rpath", inhibit.replace("{root}", rpath_world), f"{rpath_world}/bin/m"]
     env = {"LD_DEBUG": "libs"}
     assert_same(oracle.real_ldso(args, env, rpath_world), oracle.ldsim_ldso(args, env, rpath_world))
+
+
+@pytest.mark.parametrize("args", [["--help", "/bin/true"], ["--version"], ["--bogus"], ["--help"]],
+                         ids=["help-program", "version", "usage-error", "help"])
+def test_debug_output_before_the_program_runs(tmp_path, args: list[str]) -> None:
+    """process_envvars opens LD_DEBUG_OUTPUT.PID before the options are read: --help's debug lines
+    (mapping the program, the vDSO lookups) go there, and --version or a usage error leave it empty."""
+    env = {"LD_DEBUG": "files,symbols", "LD_DEBUG_OUTPUT": "dbg"}
+    real_dir, sim_dir = tmp_path / "real", tmp_path / "sim"
+    real_dir.mkdir()
+    sim_dir.mkdir()
+    assert_same(oracle.real_ldso(args, env, str(real_dir)), oracle.ldsim_ldso(args, env, str(sim_dir)))
+    real_files, sim_files = _debug_files(str(real_dir), "dbg"), _debug_files(str(sim_dir), "dbg")
+    assert len(real_files) == 1 and real_files == sim_files
