@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from ldsim import events as ev
+from ldsim.access import caller_view, exec_view, may_write
 from ldsim.config import (Invocation, LoaderConfig, Mode, apply_secure_debug, hwcaps_with_options,
                           read_environment)
 from ldsim.credentials import secure_for_exec
@@ -179,10 +180,11 @@ def run_ldso(world: World, inv: Invocation, argv: list[str], files: FileCache, l
     a = parse_ldso_args(argv, ld_so_name)
     # the kernel execs ld.so itself: its file decides AT_SECURE
     cfg = config_for(inv, a, secure_for_exec(world, ld_so_name, inv.credentials, inv.secure), files)
+    world = caller_view(world, inv.credentials)  # ld.so has no set-ID bits: the caller's ids
     if _env_prelude(world, inv, cfg, run):
         return run
     if cfg.debug_to_file:  # process_envvars opened it: there even when ld.so prints nothing more
-        debug_file = _open_debug_output(cfg.debug_output, inv.pid)
+        debug_file = _open_debug_output(world, cfg.debug_output, inv.pid)
         if debug_file:
             debug_file.close()
     if a.version:
@@ -231,7 +233,8 @@ def exec_in_parts(world: World, inv: Invocation, argv: list[str], files: FileCac
     if kind == "fault":  # the kernel jumps to an entry point outside any executable segment
         run.status = -SIGSEGV
         return run, None
-    proc = Process(world, inv, cfg, files, program=argv[0], direct=False, record=False)
+    proc = Process(exec_view(world, argv[0], inv.credentials), inv, cfg, files, program=argv[0], direct=False,
+                   record=False)
     result = proc.start()
     run.process = proc
     run.status = result.status if result.status is not None else 0
@@ -356,7 +359,7 @@ def render_events(proc: Process, events: list, run: Run) -> None:
     pid = proc.inv.pid
     debug_file = None
     if proc.cfg.debug_to_file:
-        debug_file = _open_debug_output(proc.cfg.debug_output, pid)
+        debug_file = _open_debug_output(proc.world, proc.cfg.debug_output, pid)
     debug_stream = 2 if debug_file is None else 1 if debug_file is False else 3
     for e in events:
         if isinstance(e, ev.Output):
@@ -377,8 +380,11 @@ def render_events(proc: Process, events: list, run: Run) -> None:
         debug_file.close()
 
 
-def _open_debug_output(base: str, pid: int):
-    """LD_DEBUG_OUTPUT: FILE.PID, O_APPEND|O_CREAT|O_NOFOLLOW; stdout when that fails (process_envvars)."""
+def _open_debug_output(world: World, base: str, pid: int):
+    """LD_DEBUG_OUTPUT: FILE.PID, O_APPEND|O_CREAT|O_NOFOLLOW; stdout when that fails (process_envvars),
+    as it does when the simulated process may not write there."""
+    if not may_write(world, f"{base}.{pid}"):
+        return False
     try:
         fd = os.open(f"{base}.{pid}", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
         return os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape")

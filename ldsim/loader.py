@@ -6,6 +6,8 @@ and version checks.  Mirrors `_dl_map_object`/`_dl_map_object_from_fd` (elf/dl-l
 
 from __future__ import annotations
 
+import errno
+import os
 import stat as stat_mod
 
 TYPE_CHECKING = False
@@ -747,8 +749,13 @@ class Process:
     def _exec_main(self) -> LinkMap:
         """execve(PROGRAM): the kernel maps the program; ld.so knows it only as "" with no file id.
         Its $ORIGIN is where /proc/self/exe points: the program's real path, symlinks resolved."""
+        # the kernel reads the program whatever its r bits, but the caller needs x (CallerWorld.inner:
+        # the files as ldsim sees them)
+        kernel = getattr(self.world, "inner", self.world)
         try:
-            opened = self.world.open(self.program)
+            if kernel is not self.world and not self.world.may_execute(self.program):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), self.program)
+            opened = kernel.open(self.program)
             elf = self.files.parse(opened)
         except (OSError, ElfError) as e:
             # execve itself fails (ENOENT, EACCES, ENOEXEC): the shell reports it, no loader runs

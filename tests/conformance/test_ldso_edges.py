@@ -160,3 +160,67 @@ def test_debug_output_before_the_program_runs(tmp_path, args: list[str]) -> None
     assert_same(oracle.real_ldso(args, env, str(real_dir)), oracle.ldsim_ldso(args, env, str(sim_dir)))
     real_files, sim_files = _debug_files(str(real_dir), "dbg"), _debug_files(str(sim_dir), "dbg")
     assert len(real_files) == 1 and real_files == sim_files
+
+
+NOBODY = 65534
+
+
+@pytest.fixture(scope="module")
+def private_world():
+    """A world where nobody may not read everything: lib/ (0755) has liba.so, libb.so; priv/ (0700)
+    and lib600/ (0755, its liba.so 0600) hide other copies; bin/m000 is 0700; out/ is root's 0755."""
+    import shutil
+    import tempfile
+    root = tempfile.mkdtemp(prefix="ldsim-private-")
+    try:
+        build_world(WorldSpec((
+            ProgSpec("bin/m", needed=("liba.so",)),
+            LibSpec("lib/liba.so", soname="liba.so", needed=("libb.so",), libc=False),
+            LibSpec("lib/libb.so", soname="libb.so", libc=False),
+        )), root, jobs=2)
+        for d in ("priv", "lib600", "out"):
+            os.mkdir(f"{root}/{d}")
+        for d in ("priv", "lib600"):
+            shutil.copy(f"{root}/lib/liba.so", f"{root}/{d}/liba.so")
+        shutil.copy(f"{root}/bin/m", f"{root}/bin/m000")
+        modes = {"": 0o755, "bin": 0o755, "lib": 0o755, "priv": 0o700, "lib600": 0o755,
+                 "lib600/liba.so": 0o600, "bin/m000": 0o700, "out": 0o755}
+        for rel, mode in modes.items():
+            os.chmod(os.path.join(root, rel), mode)
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+PRIVATE = [
+    ("dir-not-searchable", ["{r}/bin/m"], {"LD_LIBRARY_PATH": "{r}/priv:{r}/lib"}),
+    ("file-not-readable", ["{r}/bin/m"], {"LD_LIBRARY_PATH": "{r}/lib600:{r}/lib"}),
+    ("only-unreadable", ["{r}/bin/m"], {"LD_LIBRARY_PATH": "{r}/lib600"}),
+    ("trace-only-unreadable", ["{r}/bin/m"], {"LD_LIBRARY_PATH": "{r}/lib600", "LD_TRACE_LOADED_OBJECTS": "1"}),
+    ("preload-unreadable", ["{r}/bin/m"], {"LD_LIBRARY_PATH": "{r}/lib", "LD_PRELOAD": "{r}/lib600/liba.so"}),
+    ("debug-output-not-writable", ["{r}/bin/m"], {"LD_LIBRARY_PATH": "{r}/lib", "LD_DEBUG_OUTPUT": "{r}/out/d"}),
+    ("ldso-program-unreadable", [oracle.RTLD, "--list", "{r}/bin/m000"], {}),
+    ("ldso-dir-not-searchable", [oracle.RTLD, "--list", "{r}/bin/m"], {"LD_LIBRARY_PATH": "{r}/priv:{r}/lib"}),
+]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run programs as nobody")
+@pytest.mark.parametrize(("argv", "env"), [c[1:] for c in PRIVATE], ids=[c[0] for c in PRIVATE])
+def test_files_nobody_may_not_read(private_world: str, argv: list[str], env: dict[str, str]) -> None:
+    """Run as nobody (`setpriv --reuid=65534 --regid=65534 --clear-groups`), the loader meets EACCES
+    where ldsim, as root, could read: a directory it may not search or a file it may not read is passed
+    over like a missing one, reported when nothing else is found; LD_DEBUG_OUTPUT it may not create
+    falls back to stdout.  Against `ldsim run|ld.so --uid 65534 ...`."""
+    r = private_world
+    argv = [a.replace("{r}", r) for a in argv]
+    env = {"LD_DEBUG": "libs", **{k: v.replace("{r}", r) for k, v in env.items()}}
+    envl = [f"{k}={v}" for k, v in env.items()]
+    real = oracle.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "env", "-i",
+                       *envl, *argv], {}, r)
+    ids = [a for k in ("--uid", "--euid", "--gid", "--egid") for a in (k, str(NOBODY))]
+    eargs = [a for e in envl for a in ("-e", e)]
+    cmd = ["ld.so", *ids, "-i", *eargs, "--", *argv[1:]] if argv[0] == oracle.RTLD else \
+        ["run", *ids, "-i", *eargs, "--", *argv]
+    sim = oracle.run([sys.executable, "-m", "ldsim", *cmd], oracle._own_env(), r)
+    assert_same(real, sim)
+    assert not os.listdir(f"{r}/out")
