@@ -26,6 +26,8 @@ class Mode:
     LIST = "list"  # ld.so --list: trace output, but missing libraries stay fatal
     VERIFY = "verify"
     HELP = "help"
+    LIST_TUNABLES = "list-tunables"  # ld.so --list-tunables (not simulated)
+    LIST_DIAGNOSTICS = "list-diagnostics"  # ld.so --list-diagnostics (not simulated)
 
 
 class Debug:
@@ -108,7 +110,7 @@ class LoaderConfig(Value):
                "debug_words_unknown", "debug_help", "debug_output", "library_path", "library_path_source",
                "preload_env", "preload_opt", "audit", "inhibit_cache", "inhibit_rpath", "hwcaps",
                "origin_path", "argv0", "secure", "env_after", "profile", "profile_output", "tunables",
-               "show_auxv")
+               "show_auxv", "list_lookups")
 
     def __init__(self, mode: Mode = Mode.NORMAL, trace_program: bool = False, warn: bool = False,
                  verbose: bool = False, lazy: int = 1, bind_not: bool = False, dynamic_weak: bool = False,
@@ -120,7 +122,7 @@ class LoaderConfig(Value):
                  origin_path: str | None = None, argv0: str | None = None, secure: bool = False,
                  env_after: tuple[tuple[str, str], ...] = (), profile: str | None = None,
                  profile_output: str | None = None, tunables: Tunables = NO_TUNABLES,
-                 show_auxv: list[int] | None = None) -> None:
+                 show_auxv: list[int] | None = None, list_lookups: tuple[str, ...] = ()) -> None:
         self.mode = mode
         self.trace_program = trace_program
         self.warn = warn  # dl_verbose
@@ -150,6 +152,7 @@ class LoaderConfig(Value):
         # LD_SHOW_AUXV: _dl_show_auxv prints while process_envvars reads it, so each entry is kept as the
         # number of LD_DEBUG warnings printed before it
         self.show_auxv = [] if show_auxv is None else show_auxv
+        self.list_lookups = list_lookups  # `ld.so --list PROGRAM NAME...`: the NAMEs (dl_main looks them up)
 
     def copy(self) -> LoaderConfig:
         """An independent copy (its lists too), for a caller that changes it."""
@@ -159,6 +162,12 @@ class LoaderConfig(Value):
         new.audit = list(self.audit)
         new.show_auxv = list(self.show_auxv)
         return new
+
+    @property
+    def debug_to_file(self) -> bool:
+        """process_envvars opens LD_DEBUG_OUTPUT.PID when some category was named and the process is not
+        secure; an empty value is a name too (the file `.PID` in the working directory)."""
+        return bool(self.debug) and self.debug_output is not None and not self.secure
 
     @property
     def tracing(self) -> bool:

@@ -50,6 +50,8 @@ def finish(proc: Process) -> None:
     if proc.cfg.mode is not Mode.NORMAL and not _trace_binds(proc):
         # a listing without symbol lookups: no init order to work out, ldsim.relocate stays unloaded
         proc.result.events.append(ev.Listing())
+        if proc.cfg.mode is Mode.LIST and proc.cfg.list_lookups:
+            _list_lookups(proc)
         _version_information(proc)
         raise Exit(0)
     initfini = startup_initfini(proc.main, proc.result.searchlist, libc_map(proc), _sort_algorithm(proc))
@@ -70,6 +72,26 @@ def finish(proc: Process) -> None:
         proc.out(f"ldsim: {where}: malformed dynamic symbol, hash or relocation table\n", 2)
         raise Exit(127) from None
     raise Exit(0)
+
+
+def _list_lookups(proc: Process) -> None:
+    """`ld.so --list PROGRAM NAME...` (dl_main, rtld_mode_list only): after the listing each NAME is
+    looked up from the main map in its scope (_dl_lookup_symbol_x, PLT class, no version) and printed
+    with its st_value and its object's l_addr, both in decimal behind "0x" (`%0*Zd`); a NAME found
+    nowhere is a fatal symbol lookup error (exit 127)."""
+    from ldsim.loader import Exit
+    from ldsim.relocate import SymbolLookupError, TypeClass
+    binder = proc.binder
+    scopes = binder.scopes_of(proc.main)
+    for name in proc.cfg.list_lookups:
+        try:
+            found = binder.lookup(name, proc.main, None, scopes, None, TypeClass.PLT)
+        except SymbolLookupError as e:
+            proc.out(f"{proc.argv0}: symbol lookup error: {e.objname}: {e.message}\n", 2)
+            raise Exit(127) from None
+        if found is not None:
+            m, sym = found
+            proc.out(f"{name} found at 0x{sym.value:016d} in object at 0x{m.addr:016d}\n")
 
 
 def _trace_binds(proc: Process) -> bool:

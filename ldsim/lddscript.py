@@ -170,7 +170,7 @@ def _shell_start(world: World, inv: Invocation, files: FileCache, out: Run) -> t
             or not _executable(world, LDD_SHELL)):
         return None, None
     cfg = read_environment(inv.env, secure_for_exec(world, LDD_SHELL, inv.credentials, inv.secure))
-    if cfg.debug and cfg.debug_output and not cfg.secure:
+    if cfg.debug_to_file:
         cfg.debug = 0  # bash's debug lines go to LD_DEBUG_OUTPUT.PID files, not to ldd's output
     if cfg.debug & (Debug.BINDINGS | Debug.SYMBOLS | Debug.STATISTICS) and cfg.lazy:
         raise NotImplementedError("ldd under LD_DEBUG=bindings, symbols or statistics: the lazy bindings "

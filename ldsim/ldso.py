@@ -7,12 +7,13 @@ import os
 from typing import Callable
 
 from ldsim import events as ev
+from ldsim.access import caller_view, exec_view, may_write
 from ldsim.config import (Invocation, LoaderConfig, Mode, apply_secure_debug, hwcaps_with_options,
                           read_environment)
 from ldsim.credentials import secure_for_exec
 from ldsim.elf import ElfError
 from ldsim.linkmap import FileCache
-from ldsim.loader import SIGSEGV, Process, has_strtab
+from ldsim.loader import SIGSEGV, Exit, Process, has_strtab
 from ldsim.record import Value
 from ldsim.render import ld_debug
 from ldsim.render.ldd import listing, version_information
@@ -42,20 +43,21 @@ class Run(Value):
 
 
 class LdsoArgs(Value):
-    """ld.so's own options; error is a usage error message, already formatted."""
+    """ld.so's own options; error is a usage error message, already formatted.  `mode` is dl_main's
+    state.mode as the options left it (None: the environment's); `no_relocation` = --list set dl_lazy
+    to -1."""
 
-    __slots__ = _fields = ("list_mode", "verify", "help", "inhibit_cache", "library_path", "inhibit_rpath", "audit",
+    __slots__ = _fields = ("mode", "no_relocation", "inhibit_cache", "library_path", "inhibit_rpath", "audit",
                            "preload", "argv0", "hwcaps_prepend", "hwcaps_mask", "program", "args", "error",
                            "version")
 
-    def __init__(self, list_mode: bool = False, verify: bool = False, help: bool = False,
+    def __init__(self, mode: str | None = None, no_relocation: bool = False,
                  inhibit_cache: bool = False, library_path: str | None = None, inhibit_rpath: str | None = None,
                  audit: list[str] | None = None, preload: str | None = None, argv0: str | None = None,
                  hwcaps_prepend: str | None = None, hwcaps_mask: str | None = None, program: str | None = None,
                  args: list[str] | None = None, error: str | None = None, version: bool = False) -> None:
-        self.list_mode = list_mode
-        self.verify = verify
-        self.help = help
+        self.mode = mode
+        self.no_relocation = no_relocation
         self.inhibit_cache = inhibit_cache
         self.library_path = library_path
         self.inhibit_rpath = inhibit_rpath
@@ -69,9 +71,19 @@ class LdsoArgs(Value):
         self.error = error
         self.version = version
 
+    @property
+    def help(self) -> bool:
+        return self.mode == Mode.HELP
+
+
+_MODE_OPTIONS = {"--list-tunables": Mode.LIST_TUNABLES, "--list-diagnostics": Mode.LIST_DIAGNOSTICS,
+                 "--help": Mode.HELP}
+
 
 def parse_ldso_args(argv: list[str], ld_so_name: str) -> LdsoArgs:
-    """The option loop of dl_main: options only before PROGRAM, each a separate argument."""
+    """The option loop of dl_main: options only before PROGRAM, each a separate argument.  One mode
+    for all of them: the last of --list/--verify wins, unless --help came before (which later mode
+    options then leave alone); --help, --list-tunables and --list-diagnostics always set it."""
     a = LdsoArgs()
     i = 0
     with_value = {"--library-path": "library_path", "--inhibit-rpath": "inhibit_rpath", "--preload": "preload",
@@ -79,10 +91,10 @@ def parse_ldso_args(argv: list[str], ld_so_name: str) -> LdsoArgs:
                   "--glibc-hwcaps-mask": "hwcaps_mask"}
     while i < len(argv):
         arg = argv[i]
-        if arg == "--list":
-            a.list_mode = True
-        elif arg == "--verify":
-            a.verify = True
+        if arg in ("--list", "--verify"):
+            if a.mode != Mode.HELP:
+                a.mode = Mode.LIST if arg == "--list" else Mode.VERIFY
+                a.no_relocation = a.no_relocation or arg == "--list"
         elif arg == "--inhibit-cache":
             a.inhibit_cache = True
         elif arg in with_value and i + 1 < len(argv):
@@ -91,8 +103,8 @@ def parse_ldso_args(argv: list[str], ld_so_name: str) -> LdsoArgs:
         elif arg == "--audit" and i + 1 < len(argv):
             a.audit.append(argv[i + 1])
             i += 1
-        elif arg == "--help":
-            a.help = True
+        elif arg in _MODE_OPTIONS:
+            a.mode = _MODE_OPTIONS[arg]
         elif arg == "--version":
             a.version = True
             return a
@@ -103,6 +115,8 @@ def parse_ldso_args(argv: list[str], ld_so_name: str) -> LdsoArgs:
         else:
             break
         i += 1
+    if a.mode in (Mode.LIST_TUNABLES, Mode.LIST_DIAGNOSTICS):
+        return a  # printed and exited right after the loop, PROGRAM or not
     if i < len(argv):
         a.program, a.args = argv[i], argv[i + 1:]
     elif not a.help:
@@ -114,11 +128,10 @@ def config_for(inv: Invocation, a: LdsoArgs, secure: bool | None = None,
                files: FileCache | None = None) -> LoaderConfig:
     secure = inv.secure if secure is None else secure
     cfg = read_environment(inv.env, secure) if files is None else _environment(inv.env, secure, files)
-    if a.list_mode and cfg.mode is not Mode.HELP:
-        cfg.mode = Mode.LIST
+    if a.mode in (Mode.LIST, Mode.VERIFY):
+        cfg.mode = a.mode
+    if a.no_relocation:
         cfg.lazy = -1
-    if a.verify:
-        cfg.mode = Mode.VERIFY
     if a.inhibit_cache:
         cfg.inhibit_cache = True
     if a.library_path is not None:
@@ -129,6 +142,7 @@ def config_for(inv: Invocation, a: LdsoArgs, secure: bool | None = None,
     cfg.preload_opt = a.preload
     cfg.audit = [*cfg.audit, *a.audit]  # --audit after the LD_AUDIT entries (audit_list_add_string)
     cfg.argv0 = a.argv0
+    cfg.list_lookups = tuple(a.args)
     hwcaps_with_options(cfg, a.hwcaps_prepend, a.hwcaps_mask)
     return cfg
 
@@ -178,14 +192,23 @@ def run_ldso(world: World, inv: Invocation, argv: list[str], files: FileCache, l
     a = parse_ldso_args(argv, ld_so_name)
     # the kernel execs ld.so itself: its file decides AT_SECURE
     cfg = config_for(inv, a, secure_for_exec(world, ld_so_name, inv.credentials, inv.secure), files)
+    world = caller_view(world, inv.credentials)  # ld.so has no set-ID bits: the caller's ids
     if _env_prelude(world, inv, cfg, run, lambda: _auxv_text(world, inv, files, ld_so_name, 0, ld_so_name, cfg)):
         return run
+    if cfg.debug_to_file:  # process_envvars opened it: there even when ld.so prints nothing more
+        debug_file = _open_debug_output(world, cfg.debug_output, inv.pid)
+        if debug_file:
+            debug_file.close()
     if a.version:
         run.write(1, version_text(inv))
         return run
     if a.error:
         run.write(2, a.error)
         run.status = 1
+        return run
+    if a.mode in (Mode.LIST_TUNABLES, Mode.LIST_DIAGNOSTICS):
+        run.write(2, f"ldsim: ld.so --{a.mode} is not simulated\n")
+        run.status = 3
         return run
     if a.help:
         return _help(world, inv, cfg, files, a, ld_so_name, run)
@@ -215,17 +238,18 @@ def exec_in_parts(world: World, inv: Invocation, argv: list[str], files: FileCac
     kind = _exec_kind(world, argv[0], files, inv)
     if kind == "rtld":  # exec of ld.so itself: it runs as a program and parses its own options
         return run_ldso(world, inv, argv[1:], files, argv[0]), None
-    if kind == "static":  # no ld.so reads the environment: no LD_DEBUG warning, no LD_SHOW_AUXV
-        from ldsim.execution import entry_executable
-        if not entry_executable(files.parse(world.open(argv[0]))):
-            run.status = -SIGSEGV  # the kernel jumps to e_entry: not code (a library's 0, its ELF header)
-            return run, None
+    # static or faulting: no ld.so reads the environment (no LD_DEBUG warning, no LD_SHOW_AUXV)
+    if kind == "static":
         run.write(2, f"ldsim: {argv[0]}: statically linked: the kernel runs it without the dynamic loader\n")
+        return run, None
+    if kind == "fault":  # the kernel jumps to an entry point outside any executable segment
+        run.status = -SIGSEGV
         return run, None
     auxv = lambda: _auxv_text(world, inv, files, argv[0], _RTLD_BASE, execfn or argv[0], cfg)  # noqa: E731
     if _env_prelude(world, inv, cfg, run, auxv):
         return run, None
-    proc = Process(world, inv, cfg, files, program=argv[0], direct=False, record=False)
+    proc = Process(exec_view(world, argv[0], inv.credentials), inv, cfg, files, program=argv[0], direct=False,
+                   record=False)
     result = proc.start()
     run.process = proc
     run.status = result.status if result.status is not None else 0
@@ -276,14 +300,18 @@ def _help(world: World, inv: Invocation, cfg: LoaderConfig, files: FileCache, a:
             main.names, main.name, main.file_id = [""], "", None
         except LoadError:
             main = None
+    if main is not None:
+        try:
+            proc.start_args_adjust()
+        except Exit as e:
+            _render_debug(proc, run, messages=True)
+            run.status = e.status
+            return run
     if main is not None and not proc.quiet:
         # the program mapped, _dl_help runs after setup_vdso_pointers (rtld.c:1836): its five lookups
         proc._vdso = LinkMap(name=inv.profile.vdso, names=[inv.profile.vdso], kind=Kind.VDSO, soname_added=True)
         _ = proc.binder
-    for e in proc.result.events:
-        if not isinstance(e, ev.Output):
-            run.write(2, ld_debug.render(e, inv.pid))
-    proc.result.events.clear()
+    _render_debug(proc, run)
     if main is not None and not has_strtab(main):
         run.status = -SIGSEGV
         return run
@@ -307,6 +335,13 @@ def _help(world: World, inv: Invocation, cfg: LoaderConfig, files: FileCache, a:
     lists[1] = proc.searcher.env or []
     run.write(1, help_text(ld_so_name, inv.profile, proc.cpu, cfg.hwcaps, [*lists, proc.searcher.system]))
     return run
+
+
+def _render_debug(proc: Process, run: Run, messages: bool = False) -> None:
+    """--help's events so far: the debug lines (to stderr or LD_DEBUG_OUTPUT), and with `messages`
+    what it wrote before ending."""
+    render_events(proc, [e for e in proc.result.events if messages or not isinstance(e, ev.Output)], run)
+    proc.result.events.clear()
 
 
 def _secure_exit(world: World, inv: Invocation, cfg: LoaderConfig, run: Run) -> bool:
@@ -333,7 +368,8 @@ def _exists(world: World, path: str) -> bool:
 
 
 def _exec_kind(world: World, program: str, files: FileCache, inv: Invocation) -> str:
-    """What execve does with the file: hand it to its PT_INTERP, or run it directly."""
+    """What execve does with the file: hand it to its PT_INTERP, run ld.so itself, or run it directly
+    ("static", or "fault" when its entry point is not in an executable segment)."""
     try:
         elf = files.parse(world.open(program))
     except (OSError, ElfError):
@@ -342,7 +378,8 @@ def _exec_kind(world: World, program: str, files: FileCache, inv: Invocation) ->
         return "dynamic"
     if elf.soname == inv.profile.rtld_soname:
         return "rtld"
-    return "static"
+    from ldsim.execution import entry_executable
+    return "static" if entry_executable(elf) else "fault"  # a library's e_entry 0: its ELF header
 
 
 def render_process(proc: Process, run: Run) -> Run:
@@ -358,8 +395,8 @@ def render_events(proc: Process, events: list, run: Run) -> None:
     """Some of a process's events as its output (LD_DEBUG_OUTPUT: the debug lines go to FILE.PID)."""
     pid = proc.inv.pid
     debug_file = None
-    if proc.cfg.debug and proc.cfg.debug_output and not proc.cfg.secure:
-        debug_file = _open_debug_output(proc.cfg.debug_output, pid)
+    if proc.cfg.debug_to_file:
+        debug_file = _open_debug_output(proc.world, proc.cfg.debug_output, pid)
     debug_stream = 2 if debug_file is None else 1 if debug_file is False else 3
     for e in events:
         if isinstance(e, ev.Output):
@@ -380,8 +417,11 @@ def render_events(proc: Process, events: list, run: Run) -> None:
         debug_file.close()
 
 
-def _open_debug_output(base: str, pid: int):
-    """LD_DEBUG_OUTPUT: FILE.PID, O_APPEND|O_CREAT|O_NOFOLLOW; stdout when that fails (process_envvars)."""
+def _open_debug_output(world: World, base: str, pid: int):
+    """LD_DEBUG_OUTPUT: FILE.PID, O_APPEND|O_CREAT|O_NOFOLLOW; stdout when that fails (process_envvars),
+    as it does when the simulated process may not write there."""
+    if not may_write(world, f"{base}.{pid}"):
+        return False
     try:
         fd = os.open(f"{base}.{pid}", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
         return os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape")

@@ -6,6 +6,8 @@ and version checks.  Mirrors `_dl_map_object`/`_dl_map_object_from_fd` (elf/dl-l
 
 from __future__ import annotations
 
+import errno
+import os
 import stat as stat_mod
 
 TYPE_CHECKING = False
@@ -201,12 +203,14 @@ class Process:
     def dso_filename(self, m: LinkMap) -> str:
         return m.name or self.argv0
 
-    def fatal(self, err: LoadError, occasion: str = "error while loading shared libraries") -> None:
-        """fatal_error (elf/dl-error-skeleton.c): exit 127."""
+    def fatal(self, err: LoadError, occasion: str = "error while loading shared libraries",
+              progname: str | None = None) -> None:
+        """fatal_error (elf/dl-error-skeleton.c): exit 127.  `progname`: RTLD_PROGNAME when it is not
+        yet argv0 (the program itself could not be mapped)."""
         from ldsim.glibc import ldso_strerror
         suffix = f": {ldso_strerror(err.errcode)}" if err.errcode else ""
         objname = f"{err.objname}: " if err.objname else ""
-        self.out(f"{self.argv0}: {occasion}: {objname}{err.message}{suffix}\n", 2)
+        self.out(f"{progname or self.argv0}: {occasion}: {objname}{err.message}{suffix}\n", 2)
         raise Exit(127)
 
     # -- DSTs ------------------------------------------------------------------------------------
@@ -227,7 +231,7 @@ class Process:
     def _decompose(self, m: LinkMap, value: str, what: str) -> list | bool:
         """decompose_rpath: honours --inhibit-rpath (not in secure mode); False = nothing usable."""
         inhibit = self.cfg.inhibit_rpath
-        if inhibit is not None and not self.cfg.secure and m.name in inhibit.split(":"):
+        if inhibit is not None and not self.cfg.secure and rpath_inhibited(inhibit, m.name):
             return False
         if value == "":
             return False
@@ -657,12 +661,7 @@ class Process:
         self.result.main = main
         if self.direct and cfg.mode is Mode.NORMAL:
             self._chain_load(main)
-        if self.direct and cfg.secure and len(cfg.env_after) != len(self.inv.env):
-            # glibc 2.36 bug: secure mode's unsetenv shifted envp, so _dl_start_args_adjust (run after
-            # the program is mapped, --verify included) no longer finds auxv where it expects it
-            self.out("Inconsistency detected by ld.so: rtld.c: 1391: _dl_start_args_adjust: "
-                     "Assertion `auxv == sp + 1' failed!\n", 2)
-            raise Exit(127)
+        self.start_args_adjust()
         if cfg.mode is Mode.VERIFY:
             raise Exit(0 if main.elf.interp is not None else 2) if main.elf.has_dynamic else Exit(1)
         self.rtld = self._make_rtld(main.elf)
@@ -697,6 +696,15 @@ class Process:
             raise Exit(1)
         execution.finish(self)  # listing, LD_WARN pass, or relocation, init and fini
 
+    def start_args_adjust(self) -> None:
+        """_dl_start_args_adjust, run in direct mode once the program is mapped (--verify and --help
+        included).  glibc 2.36 bug: secure mode's unsetenv shifted envp, so it no longer finds auxv
+        where it expects it: an assertion ends the process."""
+        if self.direct and self.cfg.secure and len(self.cfg.env_after) != len(self.inv.env):
+            self.out("Inconsistency detected by ld.so: rtld.c: 1391: _dl_start_args_adjust: "
+                     "Assertion `auxv == sp + 1' failed!\n", 2)
+            raise Exit(127)
+
     def _chain_load(self, main: LinkMap) -> None:
         """rtld_chain_load (`ld.so PROG` run normally): ld.so cannot load itself; a program with neither
         DT_NEEDED nor PT_INTERP (static) is handed to execve, which runs it without this loader (ldsim
@@ -728,7 +736,8 @@ class Process:
             except LoadError as e:
                 if self.cfg.mode is Mode.VERIFY:
                     raise Exit(1) from None
-                self.fatal(e)
+                # dl_main sets _dl_argv[0] to --argv0's value only once the program is mapped
+                self.fatal(e, progname=self.program)
             # _dl_new_object with __RTLD_OPENEXEC: l_libname and l_name are "" (as for a kernel-mapped
             # program), so the program is never found again by the name it was given
             main.names = [""]
@@ -740,8 +749,13 @@ class Process:
     def _exec_main(self) -> LinkMap:
         """execve(PROGRAM): the kernel maps the program; ld.so knows it only as "" with no file id.
         Its $ORIGIN is where /proc/self/exe points: the program's real path, symlinks resolved."""
+        # the kernel reads the program whatever its r bits, but the caller needs x (CallerWorld.inner:
+        # the files as ldsim sees them)
+        kernel = getattr(self.world, "inner", self.world)
         try:
-            opened = self.world.open(self.program)
+            if kernel is not self.world and not self.world.may_execute(self.program):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), self.program)
+            opened = kernel.open(self.program)
             elf = self.files.parse(opened)
         except (OSError, ElfError) as e:
             # execve itself fails (ENOENT, EACCES, ENOEXEC): the shell reports it, no loader runs
@@ -851,6 +865,22 @@ class Process:
                          "`GL(dl_rtld_map).l_prev->l_next == GL(dl_rtld_map).l_next' failed!\n", 2)
                 raise Exit(127)
         objs.insert(at, rtld)
+
+
+def rpath_inhibited(inhibit: str, name: str) -> bool:
+    """Whether --inhibit-rpath's list names the object `name` (its l_name), scanned as decompose_rpath
+    does (elf/dl-load.c): each element is tried only while one follows, so a trailing ':' adds no empty
+    element (a whole list "" is one, naming the main program, whose l_name is "")."""
+    i = 0
+    while True:
+        j = 0
+        while i < len(inhibit) and j < len(name) and inhibit[i] == name[j]:
+            i, j = i + 1, j + 1
+        if j == len(name) and (i == len(inhibit) or inhibit[i] == ":"):
+            return True
+        i = inhibit.find(":", i) + 1
+        if i == 0 or i == len(inhibit):
+            return False
 
 
 def _relr_fatal(elf: ElfFile) -> bool:

@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ldsim import events as ev
+from ldsim.access import exec_view
 from ldsim.config import Debug, Invocation, read_environment
 from ldsim.linkmap import FileCache, Kind, LinkMap
 from ldsim.loader import Process
@@ -61,6 +62,6 @@ def explain_run(world: World, inv: Invocation, argv: list[str], files: FileCache
     from ldsim.credentials import secure_for_exec
     cfg = read_environment(inv.env, secure_for_exec(world, argv[0], inv.credentials, inv.secure))
     cfg.debug, cfg.debug_output = Debug.BINDINGS, None
-    proc = Process(world, inv, cfg, files, program=argv[0], direct=False)
+    proc = Process(exec_view(world, argv[0], inv.credentials), inv, cfg, files, program=argv[0], direct=False)
     proc.start()
     return rows(proc)

@@ -18,7 +18,7 @@ from ldsim.config import Invocation, Mode, read_environment
 from ldsim.dst import expand
 from ldsim.elf import DF1, ElfError
 from ldsim.linkmap import FileCache, Kind, LinkMap, file_id
-from ldsim.loader import Process, Request
+from ldsim.loader import Process, Request, rpath_inhibited
 from ldsim.search import NONEXISTING, CacheStep, LoadError, PathStep, SearchResult, _split, search_steps
 from ldsim.world import World
 
@@ -397,7 +397,7 @@ def _reasons(proc: Process, r: Request) -> list[str]:
                        "which disables every RPATH for its requests")
         elif a.elf.rpath is not None and a.rpath_dirs is False:
             inh = proc.cfg.inhibit_rpath
-            if inh is not None and a.name in inh.split(":"):
+            if inh is not None and rpath_inhibited(inh, a.name):
                 out.append(f"the DT_RPATH of {al} is disabled by --inhibit-rpath")
             elif a.elf.rpath == "":
                 out.append(f"the DT_RPATH of {al} is empty, which disables it")

@@ -69,8 +69,10 @@ def real_ldso(args: list[str], env: dict[str, str] | None = None, cwd: str | Non
 
 
 def ldsim_ldso(args: list[str], env: dict[str, str] | None = None, cwd: str | None = None) -> Outcome:
+    """`ldsim ld.so -i -e ... -- ARGS`: the '--' ends ldsim's own options, so ARGS reach ld.so as given
+    (its own '--' included)."""
     eargs = [a for k, v in (env or {}).items() for a in ("-e", f"{k}={v}")]
-    return run([sys.executable, "-m", "ldsim", "ld.so", "-i", *eargs, *args], _own_env(), cwd)
+    return run([sys.executable, "-m", "ldsim", "ld.so", "-i", *eargs, "--", *args], _own_env(), cwd)
 
 
 def ldsim_run(prog: str, env: dict[str, str] | None = None, cwd: str | None = None) -> Outcome:

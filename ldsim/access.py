@@ -1,0 +1,203 @@
+"""The simulated process's file permissions: a World seen by a process with other ids than ldsim's.
+
+ldsim usually runs as root and reads everything; the loader of a program run by nobody cannot.  The
+kernel's discretionary checks (fs/namei.c `generic_permission`, without ACLs) decide what the loader's
+open(2) and stat(2) get: search (x) permission on every directory of a path, read (r) permission on a
+file it opens or a directory it lists, EACCES otherwise.  The loader treats EACCES like a missing file
+(open_path goes on to the next directory) but reports it when nothing else was found.
+
+Approximations: the directories checked are the path's lexical prefixes, each stat'ed with its
+symlinks followed (a symlink's own target path is not walked again); no ACLs, no capabilities but
+root's CAP_DAC_OVERRIDE; the process's groups are its effective gid only (`setpriv --clear-groups`).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat as stat_mod
+
+from ldsim.config import Credentials
+from ldsim.credentials import at_secure
+from ldsim.record import Frozen
+from ldsim.world import Head, Opened, World
+
+R, W, X = 4, 2, 1
+
+
+class Identity(Frozen):
+    """The ids the kernel checks file access with (fsuid = euid, fsgid = egid)."""
+
+    __slots__ = _fields = ("uid", "gids")
+
+    def __init__(self, uid: int, gids: frozenset[int]) -> None:
+        object.__setattr__(self, "uid", uid)
+        object.__setattr__(self, "gids", gids)
+
+
+def may(st: os.stat_result, who: Identity, want: int) -> bool:
+    """generic_permission: the owner's, the group's or the others' bits; root may read and write
+    anything, search any directory, and execute a file with any x bit."""
+    if who.uid == 0:
+        return not want & X or stat_mod.S_ISDIR(st.st_mode) or bool(st.st_mode & 0o111)
+    shift = 6 if st.st_uid == who.uid else 3 if st.st_gid in who.gids else 0
+    return (st.st_mode >> shift) & want == want
+
+
+def _directories(path: str) -> list[str]:
+    """The directories a path walk goes through before the last component: "/a/b/c" -> "/", "/a",
+    "/a/b"; "a/b/c" -> "a", "a/b" (the working directory itself is not checked)."""
+    absolute = path.startswith("/")
+    out = ["/"] if absolute else []
+    acc = ""
+    for part in path.split("/")[:-1]:
+        if part:
+            acc = f"{acc}/{part}" if acc or absolute else part
+            out.append(acc)
+    return out
+
+
+def _denied(path: str) -> OSError:
+    return PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+
+
+class CallerWorld:
+    """`inner` as the process `who` sees it: every path's directories must be searchable, files opened
+    or read must be readable.  Everything else is `inner`'s."""
+
+    def __init__(self, inner: World, who: Identity) -> None:
+        self.inner = inner
+        self.who = who
+        self._stats: dict[str, os.stat_result | None] = {}
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def _stat(self, path: str) -> os.stat_result | None:
+        if path not in self._stats:
+            try:
+                self._stats[path] = self.inner.stat(path)
+            except OSError:
+                self._stats[path] = None
+        return self._stats[path]
+
+    def _walk(self, path: str) -> None:
+        """EACCES unless every directory leading to `path` may be searched (a missing one, or one that
+        is not a directory: the inner call reports it)."""
+        for d in _directories(path):
+            st = self._stat(d)
+            if st is None or not stat_mod.S_ISDIR(st.st_mode):
+                return
+            if not may(st, self.who, X):
+                raise _denied(path)
+
+    def _readable(self, path: str) -> None:
+        self._walk(path)
+        st = self._stat(path)
+        if st is not None and not may(st, self.who, R):
+            raise _denied(path)
+
+    def may_write(self, path: str) -> bool:
+        """open(path, O_WRONLY|O_APPEND|O_CREAT): the file's w bit, or when it is absent its directory's
+        w and x bits."""
+        try:
+            self._walk(path)
+        except OSError:
+            return False
+        st = self._stat(path)
+        if st is not None:
+            return may(st, self.who, W)
+        parent = path.rsplit("/", 1)[0] if "/" in path else "."
+        dst = self._stat(parent or "/")
+        return dst is None or may(dst, self.who, W | X)
+
+    def may_execute(self, path: str) -> bool:
+        """execve's check: searchable directories and the file's x bit."""
+        try:
+            self._walk(path)
+        except OSError:
+            return False
+        st = self._stat(path)
+        return st is None or may(st, self.who, X)
+
+    def stat(self, path: str) -> os.stat_result:
+        self._walk(path)
+        return self.inner.stat(path)
+
+    def lstat(self, path: str) -> os.stat_result:
+        self._walk(path)
+        return self.inner.lstat(path)
+
+    def readlink(self, path: str) -> str:
+        self._walk(path)
+        return self.inner.readlink(path)
+
+    def read(self, path: str, limit: int | None = None) -> bytes:
+        self._readable(path)
+        return self.inner.read(path, limit)
+
+    def listdir(self, path: str) -> list[str]:
+        self._readable(path)
+        return self.inner.listdir(path)
+
+    def realpath(self, path: str) -> str:
+        return self.inner.realpath(path)
+
+    def readable(self, path: str) -> bool:
+        try:
+            self._readable(path)
+        except OSError:
+            return False
+        return self.inner.readable(path)
+
+    def host_path(self, path: str) -> str:
+        return self.inner.host_path(path)
+
+    def open(self, path: str) -> Opened:
+        self._readable(path)
+        return self.inner.open(path)
+
+    def getxattr(self, path: str, name: str) -> bytes:
+        self._walk(path)
+        return self.inner.getxattr(path, name)
+
+    def scandir(self, path: str) -> list[tuple[str, int]]:
+        self._readable(path)
+        return self.inner.scandir(path)
+
+    def heads(self, directory: str, names: list[str], size: int, magic: bytes) -> list[Head]:
+        prefix = directory.rstrip("/") + "/"
+        allowed, out = [], {}
+        for name in names:
+            try:
+                self._readable(prefix + name)
+                allowed.append(name)
+            except OSError as e:
+                out[name] = (name, e, None)
+        for head in self.inner.heads(directory, allowed, size, magic) if allowed else ():
+            out[head[0]] = head
+        return [out[n] for n in names]
+
+
+def caller_view(world: World, creds: Credentials | None) -> World:
+    """The world as a process with `creds` sees it: `world` itself when its effective uid is ldsim's own
+    (the host's kernel checks ldsim's access already) or when no ids are modelled."""
+    if creds is None or creds.euid == os.geteuid():
+        return world
+    return CallerWorld(world, Identity(creds.euid, frozenset({creds.egid})))
+
+
+def exec_view(world: World, program: str, creds: Credentials | None) -> World:
+    """caller_view for the process execve(program) makes: a set-user/group-ID file's owner or group."""
+    if creds is not None:
+        try:
+            creds = at_secure(world, program, creds).after
+        except OSError:
+            pass  # the exec fails: the loader path reports it
+    return caller_view(world, creds)
+
+
+def may_write(world: World, path: str) -> bool:
+    """Whether the process may open `path` for appending (LD_DEBUG_OUTPUT)."""
+    check = getattr(world, "may_write", None)
+    return True if check is None else check(path)
