@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import sys
 from typing import Callable, Sequence, TypeVar
 
@@ -56,12 +57,20 @@ def ordered_map(func: Callable[[T], R], items: Sequence[T], jobs: int,
         os.close(w)
         children.append((pid, r, share))
     mine = range(1, n, jobs)
-    results.update(zip(mine, _sequential(func, items, mine, stop)))
-    for pid, r, share in children:
-        got = _collect(pid, r)
-        if got is None:  # the worker failed: its items are worked out here
-            got = _sequential(func, items, share, stop)
-        results.update(zip(share, got))
+    try:
+        results.update(zip(mine, _sequential(func, items, mine, stop)))
+        while children:
+            pid, r, share = children.pop(0)
+            got = _collect(pid, r)
+            if got is None:  # the worker failed: its items are worked out here
+                got = _sequential(func, items, share, stop)
+            results.update(zip(share, got))
+    except BaseException:
+        for pid, r, _ in children:  # this process failed first: no worker is left behind
+            os.close(r)
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        raise
     out: list[R] = []
     for i in range(n):
         if i not in results:  # after a worker's stop: past the batch's end
