@@ -226,12 +226,17 @@ def run_exec(world: World, inv: Invocation, argv: list[str], files: FileCache) -
 
 
 def exec_in_parts(world: World, inv: Invocation, argv: list[str], files: FileCache,
-                  cfg: LoaderConfig | None = None, execfn: str | None = None) -> tuple[Run, Run | None]:
+                  cfg: LoaderConfig | None = None, execfn: str | None = None,
+                  depth: int = 0) -> tuple[Run, Run | None]:
     """`execve(PROGRAM, ARGV)` in two parts: everything up to `transferring control`, and what the
     process prints when it exits normally (_dl_fini: its fini calls, the final statistics), which a
     process that forks prints once more for each child that exits.  The second is None when the process
     ended before running (or runs without this loader).  `execfn`: the name execve was given, when not
-    argv[0] (a script run through its #! interpreter argv[0])."""
+    argv[0] (a script run through its #! interpreter argv[0]).  A PROGRAM starting with `#!` is run by
+    the interpreter its first line names (binfmt_script), with `cfg` None: the interpreter's own."""
+    interpreter = script_interpreter(world, argv[0]) if cfg is None and depth < _MAX_SCRIPT_DEPTH else None
+    if interpreter is not None:  # the kernel execs the #! line's interpreter (its own loader prints)
+        return exec_in_parts(world, inv, [*interpreter, *argv], files, None, execfn or argv[0], depth + 1)
     run = Run()
     if cfg is None:
         cfg = read_environment(inv.env, secure_for_exec(world, argv[0], inv.credentials, inv.secure))
@@ -261,6 +266,42 @@ def exec_in_parts(world: World, inv: Invocation, argv: list[str], files: FileCac
     exit_part = Run()
     render_events(proc, events[cut:], exit_part)
     return run, exit_part
+
+
+_BINPRM_BUF_SIZE = 256  # what execve reads of the file before choosing a binary format
+_MAX_SCRIPT_DEPTH = 4  # an interpreter may itself be a script, this many times (exec_binprm: ELOOP after)
+
+
+def script_interpreter(world: World, path: str) -> list[str] | None:
+    """binfmt_script's load_script (fs/binfmt_script.c): for a file starting with `#!`, the interpreter
+    its first line names and that line's one optional argument (the rest of the line, spaces included);
+    None when the file is not such a script (the kernel then tries the other formats: ENOEXEC)."""
+    try:
+        buf = world.read(path, _BINPRM_BUF_SIZE)
+    except OSError:
+        return None
+    if not buf.startswith(b"#!"):
+        return None
+    nl = buf.find(b"\n")
+    if nl >= 0:
+        line = buf[2:nl]
+    else:  # a line longer than the buffer: usable only when the name ends within it
+        line = buf[2:_BINPRM_BUF_SIZE - 1]
+        name = line.lstrip(b" \t")
+        if not name or not any(c in b" \t\0" for c in name):
+            return None
+    rest = line.rstrip(b" \t").lstrip(b" \t")
+    if not rest:
+        return None
+    cut = next((i for i, c in enumerate(rest) if c in b" \t\0"), None)
+    if cut is None:
+        return [_text(rest)]
+    name, arg = rest[:cut], b"" if rest[cut] == 0 else rest[cut:].lstrip(b" \t").split(b"\0", 1)[0]
+    return [_text(name), _text(arg)] if arg else [_text(name)]
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
 
 
 _RTLD_BASE = 0x7FFFF7FC3000  # where ldsim maps ld.so (loader.Process._make_rtld)

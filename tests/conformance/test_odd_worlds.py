@@ -231,3 +231,24 @@ def test_exec_of_a_library(tmp_path, env: dict[str, str]) -> None:
     real = oracle.run([path], env, str(tmp_path))
     assert real.status == -11  # the case this test is about
     assert_same(real, oracle.ldsim_run(path, env, str(tmp_path)))
+
+
+# Scripts: execve of a file starting with `#!` runs the interpreter its first line names (binfmt_script,
+# one optional argument, an interpreter that is itself a script); that interpreter's loader is the one
+# that prints, and AT_EXECFN stays the script's name.  Traced, so nothing runs.
+SCRIPTS = {"sh": "#!/bin/sh\necho no\n", "env-arg": "#! /usr/bin/env  -S true -x \n", "tab": "#!\t/bin/sh\t-e\n",
+           "nested": "#!{d}/inner\n"}
+TRACED = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs,files", "LD_SHOW_AUXV": "1"}
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_exec_of_a_script(tmp_path, script: str) -> None:
+    d = str(tmp_path)
+    (tmp_path / "inner").write_text("#!/bin/sh\n")
+    path = tmp_path / "s"
+    path.write_text(SCRIPTS[script].replace("{d}", d))
+    for p in (path, tmp_path / "inner"):
+        p.chmod(0o755)
+    real = oracle.run([str(path)], TRACED, d)
+    assert b"AT_EXECFN" in real.stdout
+    assert_same(real, oracle.ldsim_run(str(path), TRACED, d))
