@@ -12,7 +12,7 @@ import os
 import struct
 from enum import IntEnum
 
-from ldsim.elf import PT, ElfFile
+from ldsim.elf import PT, EIClass, ElfFile, EMachine
 from ldsim.record import Frozen
 
 
@@ -59,9 +59,6 @@ class AT(IntEnum):
     MINSIGSTKSZ = 51
 
 
-_EM_X86_64 = 62
-
-
 class KernelAuxv(Frozen):
     """The running kernel's vector as this process got it: (a_type, a_val) in order, AT_NULL left out;
     AT_PLATFORM's string; the ids this process runs with; the (ELF class, machine) of processes that get
@@ -99,7 +96,7 @@ def read_host_auxv() -> KernelAuxv | None:
     except OSError:
         return None
     ids = (os.getuid(), os.geteuid(), os.getgid(), os.getegid())
-    return KernelAuxv(vector, os.uname().machine, ids, (2, _EM_X86_64))
+    return KernelAuxv(vector, os.uname().machine, ids, (int(EIClass.ELF64), int(EMachine.X86_64)))
 
 
 _VDSO, _RANDOM = 0x7FFFF7FC1000, 0x7FFFFFFFE3B9  # plausible addresses (masked in comparisons)
