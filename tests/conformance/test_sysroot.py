@@ -115,3 +115,46 @@ def test_unusable_cache_files(tmp_path, cache: str) -> None:
     env = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs"}
     _compare(r, env, ["--list", "libfoo.so.1"])
     _compare(r, env, ["/usr/bin/prog"])
+
+
+def _add_ldd(root: str) -> None:
+    """bash, its libtinfo and the ldd script inside the root, so the real ldd can run chrooted."""
+    import shutil
+    os.makedirs(f"{root}/usr/bin", exist_ok=True)
+    shutil.copy2(os.path.realpath("/lib/x86_64-linux-gnu/libtinfo.so.6"), f"{root}/{MULTIARCH}/libtinfo.so.6")
+    shutil.copy2("/bin/bash", f"{root}/usr/bin/bash")
+    shutil.copy2("/usr/bin/ldd", f"{root}/usr/bin/ldd")
+    os.symlink("usr/bin", f"{root}/bin")
+
+
+def _compare_ldd(root: str, env: dict[str, str], args: list[str]) -> None:
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **env}
+    real = subprocess.run(["/usr/bin/ldd", *args], env=env, capture_output=True, timeout=60,
+                          preexec_fn=lambda: (os.chroot(root), os.chdir("/")))
+    eargs = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    sim = subprocess.run([sys.executable, "-m", "ldsim", "ldd", "-i", "--root", root, *eargs, *args],
+                         env={"PYTHONPATH": here, "PATH": os.environ.get("PATH", "")},
+                         capture_output=True, timeout=60)
+    assert (mask(sim.stdout), mask(sim.stderr), sim.returncode) == \
+        (mask(real.stdout), mask(real.stderr), real.returncode)
+
+
+@pytest.mark.parametrize("preload", ["/nowhere.so\t/opt/lib32/libfoo.so.1 /opt/lib/libfoo.so.1\n",
+                                     "/opt/lib/libneedy.so\n"])
+@pytest.mark.parametrize("env", [{}, {"LD_DEBUG": "libs"}])
+def test_ldd_under_the_roots_ld_so_preload(tmp_path, preload: str, env: dict[str, str]) -> None:
+    """The root's /etc/ld.so.preload is read by the loader of ldd's own bash too: its ignored entries are
+    printed on ldd's stderr before the script runs, and an entry whose dependency is missing ends bash
+    (exit 127) before ldd looks at any file."""
+    r = str(tmp_path)
+    build_world(WorldSpec((LibSpec("opt/lib/libfoo.so.1", soname="libfoo.so.1", libc=False),
+                           LibSpec("opt/lib32/libfoo.so.1", soname="libfoo.so.1", libc=False, cflags=("-m32",)),
+                           LibSpec("opt/lib/libneedy.so", soname="libneedy.so", needed=("libgone.so.9",),
+                                   libc=False),
+                           ProgSpec("usr/bin/prog", needed=("libfoo.so.1",), rpath="/opt/lib"))), r)
+    add_host_glibc(r)
+    _add_ldd(r)
+    with open(f"{r}/etc/ld.so.preload", "w") as f:
+        f.write(preload)
+    _compare_ldd(r, env, ["/usr/bin/prog"])
