@@ -11,7 +11,7 @@ from ldsim.config import (Invocation, LoaderConfig, Mode, apply_secure_debug, hw
 from ldsim.credentials import secure_for_exec
 from ldsim.elf import ElfError
 from ldsim.linkmap import FileCache
-from ldsim.loader import SIGSEGV, Process, has_strtab
+from ldsim.loader import SIGSEGV, Process, exe_origin, has_strtab
 from ldsim.record import Value
 from ldsim.render import ld_debug
 from ldsim.render.ldd import listing, version_information
@@ -257,11 +257,8 @@ def _help(world: World, inv: Invocation, cfg: LoaderConfig, files: FileCache, a:
     if main is not None:
         dst_owner = main
     else:  # _dl_init_paths: no main map (--help alone), ld.so's own map stands in; its $ORIGIN is
-        # _dl_get_origin's, the directory of /proc/self/exe: the loader's own file, symlinks resolved
-        try:
-            origin = proc.origin_of_path(world.realpath(ld_so_name))
-        except OSError:
-            origin = cfg.origin_path
+        # _dl_get_origin's, the directory of /proc/self/exe: the loader's own file
+        origin = exe_origin(world, ld_so_name, cfg.origin_path)
         dst_owner = LinkMap(name="", names=[], kind=Kind.MAIN, origin=origin)
     proc.searcher.init_env_paths(proc.dst_values(dst_owner))
     lists[1] = proc.searcher.env or []

@@ -739,7 +739,7 @@ class Process:
 
     def _exec_main(self) -> LinkMap:
         """execve(PROGRAM): the kernel maps the program; ld.so knows it only as "" with no file id.
-        Its $ORIGIN is where /proc/self/exe points: the program's real path, symlinks resolved."""
+        Its $ORIGIN is where /proc/self/exe points (exe_origin)."""
         try:
             opened = self.world.open(self.program)
             elf = self.files.parse(opened)
@@ -748,11 +748,7 @@ class Process:
             reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
             self.out(f"ldsim: {self.program}: cannot execute: {reason}\n", 2)
             raise Exit(126) from None
-        try:
-            real = self.world.realpath(self.program)
-        except OSError:
-            real = None
-        origin = self.origin_of_path(real) if real else self.cfg.origin_path
+        origin = exe_origin(self.world, self.program, self.cfg.origin_path)
         facts = self._map_facts(elf)
         layout = self._layout(elf, facts, True)
         if not facts.hash_mapped:
@@ -851,6 +847,27 @@ class Process:
                          "`GL(dl_rtld_map).l_prev->l_next == GL(dl_rtld_map).l_next' failed!\n", 2)
                 raise Exit(127)
         objs.insert(at, rtld)
+
+
+def exe_origin(world: World, path: str, origin_path: str | None) -> str | None:
+    """_dl_get_origin (sysdeps/unix/sysv/linux/dl-origin.c) for a process executing `path`: the directory
+    of readlink("/proc/self/exe"); when that fails (a root without procfs on /proc) or names a '['
+    pseudo-file, LD_ORIGIN_PATH without its trailing slashes; else unknown (None: $ORIGIN unusable)."""
+    try:
+        link = world.exe_link(path)
+    except OSError:
+        link = ""
+    if link and not link.startswith("["):
+        if not link.startswith("/"):  # a link planted in the root's own /proc: ld.so's assertion
+            raise NotImplementedError("a relative /proc/self/exe link (ld.so's assertion in _dl_get_origin) "
+                                      "is not simulated")
+        cut = link.rfind("/")
+        return link[:cut] if cut > 0 else "/"
+    if origin_path is None:
+        return None
+    while len(origin_path) > 1 and origin_path.endswith("/"):
+        origin_path = origin_path[:-1]
+    return origin_path
 
 
 def _relr_fatal(elf: ElfFile) -> bool:

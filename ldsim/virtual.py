@@ -159,6 +159,10 @@ class VirtualWorld:
     def realpath(self, path: str) -> str:
         return self._resolve(path, True)
 
+    def exe_link(self, path: str) -> str:
+        """readlink("/proc/self/exe"): a virtual world has procfs."""
+        return self._resolve(path, True)
+
     def readable(self, path: str) -> bool:
         try:
             p = self._resolve(path, True)

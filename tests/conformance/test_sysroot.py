@@ -5,6 +5,7 @@ by the real ldconfig -r) and a library that shadows a host soname with other dep
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -119,7 +120,6 @@ def test_unusable_cache_files(tmp_path, cache: str) -> None:
 
 def _add_ldd(root: str) -> None:
     """bash, its libtinfo and the ldd script inside the root, so the real ldd can run chrooted."""
-    import shutil
     os.makedirs(f"{root}/usr/bin", exist_ok=True)
     shutil.copy2(os.path.realpath("/lib/x86_64-linux-gnu/libtinfo.so.6"), f"{root}/{MULTIARCH}/libtinfo.so.6")
     shutil.copy2("/bin/bash", f"{root}/usr/bin/bash")
@@ -158,3 +158,51 @@ def test_ldd_under_the_roots_ld_so_preload(tmp_path, preload: str, env: dict[str
     with open(f"{r}/etc/ld.so.preload", "w") as f:
         f.write(preload)
     _compare_ldd(r, env, ["/usr/bin/prog"])
+
+
+def _compare_exec(root: str, env: dict[str, str], prog: str) -> None:
+    """The program executed inside the root (the kernel maps its PT_INTERP) vs `ldsim run --root`."""
+    real = subprocess.run([prog], env=env, capture_output=True, timeout=60,
+                          preexec_fn=lambda: (os.chroot(root), os.chdir("/")))
+    eargs = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    sim = subprocess.run([sys.executable, "-m", "ldsim", "run", "-i", "--root", root, *eargs, prog],
+                         env={"PYTHONPATH": here, "PATH": os.environ.get("PATH", "")},
+                         capture_output=True, timeout=60)
+    assert (mask(sim.stdout), mask(sim.stderr), sim.returncode) == \
+        (mask(real.stdout), mask(real.stderr), real.returncode)
+
+
+@pytest.fixture(scope="module")
+def origin_root(tmp_path_factory) -> str:
+    """A program whose DT_RUNPATH is $ORIGIN/../lib, and its library there."""
+    r = str(tmp_path_factory.mktemp("originroot"))
+    build_world(WorldSpec((LibSpec("opt/app/lib/libo.so.1", soname="libo.so.1", libc=False),
+                           ProgSpec("opt/app/bin/prog", needed=("libo.so.1",), runpath="$ORIGIN/../lib"))), r)
+    add_host_glibc(r)
+    return r
+
+
+@pytest.mark.parametrize("proc", ["absent", "planted", "mounted"])
+@pytest.mark.parametrize("env", [{}, {"LD_ORIGIN_PATH": "/opt/app/bin//"}, {"LD_ORIGIN_PATH": ""},
+                                 {"LD_LIBRARY_PATH": "$ORIGIN/../lib:/x", "LD_ORIGIN_PATH": "/opt/app/bin"}])
+def test_exec_origin_comes_from_the_roots_proc(origin_root: str, proc: str, env: dict[str, str]) -> None:
+    """An executed program's $ORIGIN is the directory of readlink("/proc/self/exe") (_dl_get_origin):
+    inside a root without procfs on /proc that fails (LD_ORIGIN_PATH, else no $ORIGIN: the RUNPATH
+    $ORIGIN/../lib is dropped), a link planted in the root's own /proc is believed, a mounted procfs
+    names the program.  Also ld.so --help, whose $ORIGIN is the loader's own."""
+    r = origin_root
+    shutil.rmtree(f"{r}/proc", ignore_errors=True)
+    if proc == "planted":
+        os.makedirs(f"{r}/proc/self")
+        os.symlink("/opt/app/bin/elsewhere", f"{r}/proc/self/exe")
+    elif proc == "mounted":
+        os.makedirs(f"{r}/proc")
+        if subprocess.run(["mount", "--bind", "/proc", f"{r}/proc"], capture_output=True).returncode:
+            pytest.skip("needs bind mounts")
+    try:
+        _compare_exec(r, {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs", **env}, "/opt/app/bin/prog")
+        _compare(r, {"LD_LIBRARY_PATH": "$ORIGIN/x:/y", **env}, ["--help"])
+    finally:
+        if proc == "mounted":
+            subprocess.run(["umount", "-l", f"{r}/proc"], capture_output=True)
