@@ -316,7 +316,7 @@ def render_events(proc: Process, events: list, run: Run) -> None:
     pid = proc.inv.pid
     debug_file = None
     if proc.cfg.debug and proc.cfg.debug_output and not proc.cfg.secure:
-        debug_file = _open_debug_output(proc.cfg.debug_output, pid)
+        debug_file = _open_debug_output(proc.world, proc.cfg.debug_output, pid)
     debug_stream = 2 if debug_file is None else 1 if debug_file is False else 3
     for e in events:
         if isinstance(e, ev.Output):
@@ -337,10 +337,13 @@ def render_events(proc: Process, events: list, run: Run) -> None:
         debug_file.close()
 
 
-def _open_debug_output(base: str, pid: int):
-    """LD_DEBUG_OUTPUT: FILE.PID, O_APPEND|O_CREAT|O_NOFOLLOW; stdout when that fails (process_envvars)."""
+def _open_debug_output(world: World, base: str, pid: int):
+    """LD_DEBUG_OUTPUT: FILE.PID, O_APPEND|O_CREAT|O_NOFOLLOW; stdout when that fails (process_envvars).
+    FILE is the process's path: its directory is resolved inside the World (a root's own /tmp)."""
+    parent, name = os.path.split(f"{base}.{pid}")
     try:
-        fd = os.open(f"{base}.{pid}", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        host = os.path.join(world.host_path(parent or "."), name)
+        fd = os.open(host, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
         return os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape")
     except OSError:
         return False

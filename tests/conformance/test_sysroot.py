@@ -206,3 +206,45 @@ def test_exec_origin_comes_from_the_roots_proc(origin_root: str, proc: str, env:
     finally:
         if proc == "mounted":
             subprocess.run(["umount", "-l", f"{r}/proc"], capture_output=True)
+
+
+def _ldsim_ldso(root: str, env: dict[str, str], args: list[str]) -> subprocess.CompletedProcess:
+    eargs = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return subprocess.run([sys.executable, "-m", "ldsim", "ld.so", "-i", "--root", root, *eargs, *args],
+                          env={"PYTHONPATH": here, "PATH": os.environ.get("PATH", "")}, capture_output=True,
+                          timeout=60)
+
+
+@pytest.mark.parametrize("outdir", ["absent", "present", "symlinked"])
+def test_debug_output_file_inside_the_root(root: str, tmp_path, outdir: str) -> None:
+    """LD_DEBUG_OUTPUT=DIR/dbg names a file of the root: the trace goes to ROOT/DIR/dbg.PID (DIR resolved
+    inside the root), or to stdout when it cannot be created there, whatever the host has at DIR."""
+    made = []
+    for who in ("real", "sim"):
+        d = f"{tmp_path}/{who}"
+        os.makedirs(d)  # the host's own directory of that name must not be used
+        inside = f"{root}{d}"
+        if outdir == "present":
+            os.makedirs(inside)
+        elif outdir == "symlinked":
+            os.makedirs(f"{root}/var{d}")
+            os.makedirs(os.path.dirname(inside), exist_ok=True)
+            os.symlink(f"/var{d}", inside)
+        made.append(d)
+    envs = [{"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs", "LD_DEBUG_OUTPUT": f"{d}/dbg"} for d in made]
+    try:
+        real = subprocess.run(["/lib64/ld-linux-x86-64.so.2", "/usr/bin/prog"], env=envs[0], capture_output=True,
+                              timeout=60, preexec_fn=lambda: (os.chroot(root), os.chdir("/")))
+        sim = _ldsim_ldso(root, envs[1], ["/usr/bin/prog"])
+        files = []
+        for d in made:
+            names = os.listdir(f"{root}{d}") if os.path.isdir(f"{root}{d}") else []
+            files.append(mask(open(f"{root}{d}/{names[0]}", "rb").read()) if len(names) == 1 else names)
+            assert os.listdir(d) == [], "a file was written outside the root"
+        assert (mask(sim.stdout), mask(sim.stderr), sim.returncode, files[1]) == \
+            (mask(real.stdout), mask(real.stderr), real.returncode, files[0])
+    finally:
+        top = f"{root}/{str(tmp_path).split('/')[1]}"
+        shutil.rmtree(top, ignore_errors=True)
+        shutil.rmtree(f"{root}/var", ignore_errors=True)
