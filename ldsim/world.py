@@ -239,6 +239,8 @@ class RootedWorld:
         if not path.startswith("/"):
             path = self.cwd.rstrip("/") + "/" + path
         pending = [c for c in path.split("/") if c]
+        if path.endswith("/") and pending:
+            pending.append(".")  # a trailing slash: the last name must be (or lead to) a directory
         pending.reverse()
         parts: list[str] = []
         hops = 0

@@ -248,3 +248,12 @@ def test_debug_output_file_inside_the_root(root: str, tmp_path, outdir: str) -> 
         top = f"{root}/{str(tmp_path).split('/')[1]}"
         shutil.rmtree(top, ignore_errors=True)
         shutil.rmtree(f"{root}/var", ignore_errors=True)
+
+
+@pytest.mark.parametrize("args", [["/usr/bin/prog"], ["/usr/bin/prog/"], ["--list", "/usr/bin/prog/."]])
+def test_trailing_slash_after_a_file_inside_the_root(root: str, args: list[str]) -> None:
+    """A name ending in '/' must be a directory: "libfoo.so.1/" (also through the /lib symlink) is
+    ENOTDIR for the kernel, so the preload cannot be opened and a program so named cannot be loaded."""
+    env = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs",
+           "LD_PRELOAD": "/opt/lib/libfoo.so.1/ /lib/x86_64-linux-gnu/libz.so.1/ /opt/lib/ /opt/lib/libfoo.so.1/."}
+    _compare(root, env, args)
