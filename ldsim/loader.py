@@ -805,10 +805,10 @@ class Process:
         pfile = self.profile.preload_file
         if self.world.readable(pfile):
             try:
-                text = self.world.read(pfile).decode("utf-8", "surrogateescape")
+                data = self.world.read(pfile)
             except OSError:
-                text = ""
-            for fname in _parse_preload_file(text):
+                data = b""
+            for fname in _parse_preload_file(data):
                 self._do_preload(main, fname, pfile, trace, out)
         return out
 
@@ -904,12 +904,45 @@ def _split_preload(value: str) -> list[str]:
             if p and len(p.encode("utf-8", "surrogateescape")) < SECURE_PATH_LIMIT]
 
 
-def _parse_preload_file(text: str) -> list[str]:
-    """/etc/ld.so.preload: '#' comments anywhere, names split on space, tab, newline and ':'."""
-    names: list[str] = []
-    for line in text.split("\n"):
-        line = line.split("#", 1)[0]
-        for sep in "\t:":
-            line = line.replace(sep, " ")
-        names.extend(p for p in line.split(" ") if p)
-    return names
+def _parse_preload_file(data: bytes) -> list[str]:
+    """/etc/ld.so.preload as dl_main parses it (elf/rtld.c), quirks included: names separated by space,
+    tab, newline or ':', each C string ending at a NUL byte; '#' blanks up to the newline, but the scan
+    for the next '#' restarts at the file's start with a window shrunk by what it skipped and blanked,
+    so later comments may survive as names; a last name without a separator is taken alone."""
+    buf = bytearray(data)
+    size = len(buf)
+    if not size:  # _dl_sysdep_read_whole_file maps nothing
+        return []
+    rest = size
+    while rest > 0:  # runp is never advanced: memchr (file, '#', rest)
+        i = buf.find(b"#", 0, rest)
+        if i < 0:
+            break
+        rest -= i
+        while True:  # do *comment = ' '; while (--rest > 0 && *++comment != '\n');
+            buf[i] = 0x20
+            rest -= 1
+            if rest <= 0:
+                break
+            i += 1
+            if buf[i] == 0x0A:
+                break
+    seps = b" \t\n:"
+    problem: int | None = None
+    if buf[-1] not in seps:  # a name at the very end: cut off and loaded after the others
+        problem = size
+        while problem > 0 and buf[problem - 1] not in seps:
+            problem -= 1
+        if problem > 0:
+            buf[problem - 1] = 0
+    else:
+        buf[-1] = 0
+    raw: list[bytes] = []
+    if problem != 0:
+        text = bytes(buf).split(b"\0", 1)[0]
+        for sep in b"\t\n:":
+            text = text.replace(bytes([sep]), b" ")
+        raw += [p for p in text.split(b" ") if p]
+    if problem is not None:
+        raw.append(bytes(buf[problem:]).split(b"\0", 1)[0])  # do_preload even when empty
+    return [p.decode("utf-8", "surrogateescape") for p in raw]

@@ -257,3 +257,19 @@ def test_trailing_slash_after_a_file_inside_the_root(root: str, args: list[str])
     env = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs",
            "LD_PRELOAD": "/opt/lib/libfoo.so.1/ /lib/x86_64-linux-gnu/libz.so.1/ /opt/lib/ /opt/lib/libfoo.so.1/."}
     _compare(root, env, args)
+
+
+@pytest.mark.parametrize("content", [
+    b"# none\n#/nowhere/a.so\n/nowhere/b.so\n", b"/nowhere/a.so #c1\n/nowhere/b.so #c2\n/nowhere/c.so\n#c3\n/d.so",
+    b"/nowhere/a.so\x00/nowhere/b.so\n/nowhere/c.so", b"/nowhere/a.so\n\x00", b"/opt/lib/libfoo.so.1#x:y\n#z"])
+def test_ld_so_preload_file_parsing(root: str, content: bytes) -> None:
+    """dl_main's parse of /etc/ld.so.preload: each later '#' is searched from the file's start in a window
+    shrunk by what the previous comments took, so comments after the first may be read as names; a NUL
+    ends the text that is split; a last name without separator is loaded after the others."""
+    path = f"{root}/etc/ld.so.preload"
+    with open(path, "wb") as f:
+        f.write(content)
+    try:
+        _compare(root, {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs"}, ["/usr/bin/prog"])
+    finally:
+        os.unlink(path)
