@@ -273,3 +273,18 @@ def test_ld_so_preload_file_parsing(root: str, content: bytes) -> None:
         _compare(root, {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs"}, ["/usr/bin/prog"])
     finally:
         os.unlink(path)
+
+
+def test_why_names_an_unknown_origin(origin_root: str) -> None:
+    """`ldsim why` says why the RUNPATH $ORIGIN/../lib was not searched when the real loader, executing the
+    program in a root without procfs, cannot know $ORIGIN (and so does not find the library)."""
+    r = origin_root
+    shutil.rmtree(f"{r}/proc", ignore_errors=True)
+    real = subprocess.run(["/opt/app/bin/prog"], env={"LD_TRACE_LOADED_OBJECTS": "1"}, capture_output=True,
+                          timeout=60, preexec_fn=lambda: (os.chroot(r), os.chdir("/")))
+    assert b"libo.so.1 => not found" in real.stdout
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    why = subprocess.run([sys.executable, "-m", "ldsim", "why", "-i", "--root", r, "/opt/app/bin/prog", "libo.so.1"],
+                         env={"PYTHONPATH": here, "PATH": os.environ.get("PATH", "")}, capture_output=True,
+                         text=True, timeout=60)
+    assert why.returncode == 1 and "$ORIGIN of the executable is unknown" in why.stdout, why.stdout
