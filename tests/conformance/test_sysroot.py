@@ -288,3 +288,18 @@ def test_why_names_an_unknown_origin(origin_root: str) -> None:
                          env={"PYTHONPATH": here, "PATH": os.environ.get("PATH", "")}, capture_output=True,
                          text=True, timeout=60)
     assert why.returncode == 1 and "$ORIGIN of the executable is unknown" in why.stdout, why.stdout
+
+
+@pytest.mark.parametrize("env", [{"LD_LIBRARY_PATH": "/opt/fakelibc"}, {"LD_LIBRARY_PATH": "/opt/faketinfo"},
+                                 {"LD_LIBRARY_PATH": "/opt/faketinfo", "LD_BIND_NOW": "1"}])
+def test_ldd_when_library_path_replaces_bash_libraries(tmp_path, env: dict[str, str]) -> None:
+    """LD_LIBRARY_PATH reaches ldd's own bash first: a libc.so.6 or libtinfo.so.6 there that lacks what
+    bash needs makes bash's loader warn (no version information) and die of a symbol lookup error
+    (exit 127) before the script looks at any file."""
+    r = str(tmp_path)
+    build_world(WorldSpec((LibSpec("opt/fakelibc/libc.so.6", soname="libc.so.6", libc=False),
+                           LibSpec("opt/faketinfo/libtinfo.so.6", soname="libtinfo.so.6", libc=False),
+                           ProgSpec("usr/bin/prog", needed=("libtinfo.so.6",)))), r)
+    add_host_glibc(r)
+    _add_ldd(r)
+    _compare_ldd(r, env, ["/usr/bin/prog"])
