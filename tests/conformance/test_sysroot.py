@@ -303,3 +303,24 @@ def test_ldd_when_library_path_replaces_bash_libraries(tmp_path, env: dict[str, 
     add_host_glibc(r)
     _add_ldd(r)
     _compare_ldd(r, env, ["/usr/bin/prog"])
+
+
+@pytest.mark.parametrize("interp", ["/opt/missing/ld.so", "/opt", "/lib64/ld-linux-x86-64.so.2/"])
+def test_exec_needs_the_program_interpreter_inside_the_root(tmp_path, interp: str) -> None:
+    """The kernel opens PT_INTERP inside the root: when it cannot (absent, a directory, a trailing slash
+    after a file), execve itself fails with that errno and no loader runs; ldsim ran the root's default
+    loader anyway.  (`ldsim run` reports a failed execve on stderr, exit 3.)"""
+    r = str(tmp_path)
+    build_world(WorldSpec((LibSpec("opt/lib/libfoo.so.1", soname="libfoo.so.1", libc=False),
+                           ProgSpec("usr/bin/prog", needed=("libfoo.so.1",), rpath="/opt/lib"))), r)
+    add_host_glibc(r)
+    subprocess.run(["patchelf", "--set-interpreter", interp, f"{r}/usr/bin/prog"], check=True)
+    with pytest.raises(OSError) as real:
+        subprocess.run(["/usr/bin/prog"], env={"LD_TRACE_LOADED_OBJECTS": "1"}, capture_output=True, timeout=60,
+                       preexec_fn=lambda: (os.chroot(r), os.chdir("/")))
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    sim = subprocess.run([sys.executable, "-m", "ldsim", "run", "-i", "--root", r, "-e", "LD_TRACE_LOADED_OBJECTS=1",
+                          "/usr/bin/prog"], env={"PYTHONPATH": here, "PATH": os.environ.get("PATH", "")},
+                         capture_output=True, text=True, timeout=60)
+    assert (sim.stdout, sim.returncode) == ("", 3)
+    assert f"cannot execute: program interpreter {interp}: {os.strerror(real.value.errno)}" in sim.stderr
