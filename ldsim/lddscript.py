@@ -119,21 +119,24 @@ def _script(world: World, inv: Invocation, argv: list[str], files: FileCache, ou
         return
     single = len(args) == 1
 
-    def one(given: str) -> tuple[list[tuple[int, str]], bool, int | None]:
-        """The script's loop body for one FILE: what it printed, whether it failed, and the status of
-        the script's `exit` when it ended there."""
+    def one(given: str) -> tuple[list[tuple[int, str]], bool, int | None, int]:
+        """The script's loop body for one FILE: what it printed, whether it failed, the status of the
+        script's `exit` when it ended there, and a status the FILE set itself (musl's exec'd loader)."""
         part = Run()
         if not single:
             part.write(1, f"{given}:\n")
         path = given if "/" in given else "./" + given
         try:
-            return part.chunks, _one_file(world, inv, opts, path, files, part, shell_exit) != 0, None
+            failed = _one_file(world, inv, opts, path, files, part, shell_exit) != 0
+            return part.chunks, failed, None, part.status
         except _LddExit as e:  # the script's `exit`: the remaining FILEs are not looked at
-            return part.chunks, False, e.status
+            return part.chunks, False, e.status, 0
 
-    for chunks, failed, exit_status in ordered_map(one, args, jobs, stop=lambda r: r[2] is not None,
-                                                         min_share=_MIN_SHARE):
+    for chunks, failed, exit_status, own in ordered_map(one, args, jobs, stop=lambda r: r[2] is not None,
+                                                              min_share=_MIN_SHARE):
         out.chunks.extend(chunks)
+        if own:
+            out.status = own
         if failed:
             out.status = 1
         if exit_status is not None:
