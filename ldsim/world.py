@@ -271,7 +271,10 @@ class RootedWorld:
                 target = os.readlink(host)
                 if target.startswith("/"):
                     parts = []
-                for c in reversed([c for c in target.split("/") if c]):
+                comps = [c for c in target.split("/") if c]
+                if target.endswith("/") and comps:
+                    comps.append(".")  # "libfoo.so.1/" in a target wants a directory too
+                for c in reversed(comps):
                     pending.append(c)
                 continue
             if pending and not stat_mod.S_ISDIR(st.st_mode):

@@ -324,3 +324,18 @@ def test_exec_needs_the_program_interpreter_inside_the_root(tmp_path, interp: st
                          capture_output=True, text=True, timeout=60)
     assert (sim.stdout, sim.returncode) == ("", 3)
     assert f"cannot execute: program interpreter {interp}: {os.strerror(real.value.errno)}" in sim.stderr
+
+
+def test_symlink_target_with_a_trailing_slash_inside_the_root(tmp_path) -> None:
+    """A symlink whose target ends in '/' leads only to a directory: `lnk -> /opt/lib/libfoo.so.1/` is
+    ENOTDIR for the kernel (the preload fails), `dl -> /opt/lib/` works as a directory."""
+    r = str(tmp_path)
+    build_world(WorldSpec((LibSpec("opt/lib/libfoo.so.1", soname="libfoo.so.1", libc=False),
+                           ProgSpec("usr/bin/prog", needed=("libfoo.so.1",)))), r)
+    add_host_glibc(r)
+    os.makedirs(f"{r}/opt/s")
+    os.symlink("/opt/lib/libfoo.so.1/", f"{r}/opt/s/lnk")
+    os.symlink("../lib/libfoo.so.1/", f"{r}/opt/s/lnk2")
+    os.symlink("/opt/lib/", f"{r}/opt/s/dl")
+    _compare(r, {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs", "LD_PRELOAD": "/opt/s/lnk /opt/s/lnk2",
+                 "LD_LIBRARY_PATH": "/opt/s/dl"}, ["/usr/bin/prog"])
