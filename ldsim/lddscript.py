@@ -166,8 +166,9 @@ def _shell_start(world: World, inv: Invocation, files: FileCache, out: Run) -> t
     did load cannot be completed (its dependency or a version it needs is missing: fatal, 127 or 1), or
     bash's own libraries cannot, the script never runs.  Simulated only when one of those five is set or
     the root has an /etc/ld.so.preload (dl_main reads it for bash too: its ignored entries are printed once
-    more, before the script runs); nothing else makes bash's startup print.  Returns the shell's status when its loader ended it, else None, and what bash's loader
-    prints when a bash process exits (LD_DEBUG: calling fini ...), or None when that is nothing."""
+    more, before the script runs); nothing else makes bash's startup print.  Returns the shell's status
+    when its loader ended it, else None, and what bash's loader prints when a bash process exits
+    (LD_DEBUG: calling fini ...), or None when that is nothing."""
     from ldsim.config import Debug, read_environment
     from ldsim.credentials import secure_for_exec
     from ldsim.ldso import exec_in_parts

@@ -904,20 +904,14 @@ def _split_preload(value: str) -> list[str]:
             if p and len(p.encode("utf-8", "surrogateescape")) < SECURE_PATH_LIMIT]
 
 
-def _parse_preload_file(data: bytes) -> list[str]:
-    """/etc/ld.so.preload as dl_main parses it (elf/rtld.c), quirks included: names separated by space,
-    tab, newline or ':', each C string ending at a NUL byte; '#' blanks up to the newline, but the scan
-    for the next '#' restarts at the file's start with a window shrunk by what it skipped and blanked,
-    so later comments may survive as names; a last name without a separator is taken alone."""
-    buf = bytearray(data)
-    size = len(buf)
-    if not size:  # _dl_sysdep_read_whole_file maps nothing
-        return []
-    rest = size
-    while rest > 0:  # runp is never advanced: memchr (file, '#', rest)
+def _blank_comments(buf: bytearray) -> None:
+    """dl_main's comment loop over /etc/ld.so.preload, in place: runp is never advanced, so each '#' is
+    looked for with memchr (file, '#', rest), rest shrunk by everything skipped and blanked so far."""
+    rest = len(buf)
+    while rest > 0:
         i = buf.find(b"#", 0, rest)
         if i < 0:
-            break
+            return
         rest -= i
         while True:  # do *comment = ' '; while (--rest > 0 && *++comment != '\n');
             buf[i] = 0x20
@@ -927,6 +921,18 @@ def _parse_preload_file(data: bytes) -> list[str]:
             i += 1
             if buf[i] == 0x0A:
                 break
+
+
+def _parse_preload_file(data: bytes) -> list[str]:
+    """/etc/ld.so.preload as dl_main parses it (elf/rtld.c), quirks included: names separated by space,
+    tab, newline or ':', each C string ending at a NUL byte; '#' blanks up to the newline, but the scan
+    for the next '#' restarts at the file's start with a window shrunk by what it skipped and blanked,
+    so later comments may survive as names; a last name without a separator is taken alone."""
+    buf = bytearray(data)
+    size = len(buf)
+    if not size:  # _dl_sysdep_read_whole_file maps nothing
+        return []
+    _blank_comments(buf)
     seps = b" \t\n:"
     problem: int | None = None
     if buf[-1] not in seps:  # a name at the very end: cut off and loaded after the others

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat as stat_mod
 
 from ldsim.elf import read_ident
 from ldsim.glibc import DEBIAN_X86_64, PROFILES, Profile, profile_from_toml
@@ -138,7 +139,6 @@ def program_interp(world: World, path: str) -> str | None:
 def exec_error(world: World, program: str) -> str | None:
     """Why execve(PROGRAM) fails before any loader runs, or None: the file itself, or its PT_INTERP, which
     the kernel opens inside the root (fs/binfmt_elf.c: open_exec wants a regular file)."""
-    import stat as stat_mod
     try:
         world.stat(program)
     except OSError as e:

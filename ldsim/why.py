@@ -374,7 +374,8 @@ def _unknown_origin(a: LinkMap) -> list[str]:
     on /proc) and LD_ORIGIN_PATH is unset: _dl_dst_substitute drops every element that uses it."""
     if a.kind is not Kind.MAIN or a.origin is not None:
         return []
-    tag, value = ("DT_RUNPATH", a.elf.runpath) if a.elf.runpath is not None else ("DT_RPATH", a.elf.rpath)
+    tag, value = (("DT_RUNPATH", a.elf.runpath) if a.elf.runpath is not None
+                  else ("DT_RPATH", a.elf.effective_rpath))
     if not value or "ORIGIN" not in value:
         return []
     return [f"$ORIGIN of the executable is unknown (/proc/self/exe cannot be read in this root and "
