@@ -164,10 +164,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("ldsim run: missing program", file=sys.stderr)
         return EXIT_USAGE
     world = make_world(args.root, inv.cwd)
-    try:  # execve itself fails before any loader runs
-        world.stat(rest[0])
-    except OSError as e:
-        print(f"ldsim: {rest[0]}: {e.strerror or e}", file=sys.stderr)
+    from ldsim.profiles import exec_error
+    failure = exec_error(world, rest[0])
+    if failure is not None:  # execve itself fails before any loader runs
+        print(f"ldsim: {rest[0]}: {failure}", file=sys.stderr)
         return EXIT_INPUT
     files = FileCache(snapshot=True)  # both runs of --explain read the same files: parsed once
     status = _emit(run_exec(world, inv, rest, files))

@@ -50,6 +50,12 @@ def start(args: argparse.Namespace):
     if not args.program:
         print("ldsim: missing PROGRAM", file=sys.stderr)
         return None
+    if not args.ldd and not args.scenario:
+        from ldsim.profiles import exec_error
+        failure = exec_error(world, args.program)
+        if failure is not None:  # execve fails before any loader runs
+            print(f"ldsim: {args.program}: {failure}", file=sys.stderr)
+            return None
     files = FileCache()
     try:
         files.parse(world.open(args.program))

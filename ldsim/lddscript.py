@@ -155,18 +155,26 @@ class _LddExit(Exception):
         self.status = status
 
 
+_SHELL_START_VARS = ("LD_PRELOAD", "LD_AUDIT", "LD_PROFILE", "LD_DEBUG", "LD_LIBRARY_PATH", "LD_SHOW_AUXV")
+
+
 def _shell_start(world: World, inv: Invocation, files: FileCache, out: Run) -> tuple[int | None, Run | None]:
     """The kernel first execs the script's shell with the same environment, and its own loader prints
     before the script runs: LD_PRELOAD entries and LD_AUDIT objects it cannot load, an LD_PROFILE file
-    it cannot open, LD_DEBUG's warnings and trace of bash's start, LD_SHOW_AUXV's vector.  When a preload
-    it did load cannot be completed (its dependency or a version it needs is missing: fatal, 127 or 1) the
-    script never runs.  Simulated only when one of those five is set (nothing else in the environment
-    makes bash's startup print).  Returns the shell's status when its loader ended it, else None, and what bash's loader
-    prints when a bash process exits (LD_DEBUG: calling fini ...), or None when that is nothing."""
+    it cannot open, LD_DEBUG's warnings and trace of bash's start, LD_SHOW_AUXV's vector, and what
+    LD_LIBRARY_PATH gives bash in place of its own libraries (another libc: missing versions, a symbol
+    lookup error).  When a preload it
+    did load cannot be completed (its dependency or a version it needs is missing: fatal, 127 or 1), or
+    bash's own libraries cannot, the script never runs.  Simulated only when one of those six is set or
+    the root has an /etc/ld.so.preload (dl_main reads it for bash too: its ignored entries are printed once
+    more, before the script runs); nothing else makes bash's startup print.  Returns the shell's status
+    when its loader ended it, else None, and what bash's loader prints when a bash process exits
+    (LD_DEBUG: calling fini ...), or None when that is nothing."""
     from ldsim.config import Debug, read_environment
     from ldsim.credentials import secure_for_exec
     from ldsim.ldso import exec_in_parts
-    if (not any(k in ("LD_PRELOAD", "LD_AUDIT", "LD_PROFILE", "LD_DEBUG", "LD_SHOW_AUXV") for k, _ in inv.env)
+    if (not (any(k in _SHELL_START_VARS for k, _ in inv.env)
+             or world.readable(inv.profile.preload_file))
             or not _executable(world, LDD_SHELL)):
         return None, None
     cfg = read_environment(inv.env, secure_for_exec(world, LDD_SHELL, inv.credentials, inv.secure))

@@ -13,7 +13,7 @@ from ldsim.config import (Invocation, LoaderConfig, Mode, apply_secure_debug, hw
 from ldsim.credentials import secure_for_exec
 from ldsim.elf import ElfError
 from ldsim.linkmap import FileCache
-from ldsim.loader import SIGSEGV, Exit, Process, has_strtab
+from ldsim.loader import SIGSEGV, Exit, Process, exe_origin, has_strtab
 from ldsim.record import Value
 from ldsim.render import ld_debug
 from ldsim.render.ldd import listing, version_information
@@ -366,11 +366,8 @@ def _help(world: World, inv: Invocation, cfg: LoaderConfig, files: FileCache, a:
     if main is not None:
         dst_owner = main
     else:  # _dl_init_paths: no main map (--help alone), ld.so's own map stands in; its $ORIGIN is
-        # _dl_get_origin's, the directory of /proc/self/exe: the loader's own file, symlinks resolved
-        try:
-            origin = proc.origin_of_path(world.realpath(ld_so_name))
-        except OSError:
-            origin = cfg.origin_path
+        # _dl_get_origin's, the directory of /proc/self/exe: the loader's own file
+        origin = exe_origin(world, ld_so_name, cfg.origin_path)
         dst_owner = LinkMap(name="", names=[], kind=Kind.MAIN, origin=origin)
     proc.searcher.init_env_paths(proc.dst_values(dst_owner))
     lists[1] = proc.searcher.env or []
@@ -460,11 +457,14 @@ def render_events(proc: Process, events: list, run: Run) -> None:
 
 def _open_debug_output(world: World, base: str, pid: int):
     """LD_DEBUG_OUTPUT: FILE.PID, O_APPEND|O_CREAT|O_NOFOLLOW; stdout when that fails (process_envvars),
-    as it does when the simulated process may not write there."""
+    as it does when the simulated process may not write there.  FILE is the process's path: its directory
+    is resolved inside the World (a root's own /tmp)."""
     if not may_write(world, f"{base}.{pid}"):
         return False
+    parent, name = os.path.split(f"{base}.{pid}")
     try:
-        fd = os.open(f"{base}.{pid}", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        host = os.path.join(world.host_path(parent or "."), name)
+        fd = os.open(host, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
         return os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape")
     except OSError:
         return False

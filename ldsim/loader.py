@@ -748,7 +748,7 @@ class Process:
 
     def _exec_main(self) -> LinkMap:
         """execve(PROGRAM): the kernel maps the program; ld.so knows it only as "" with no file id.
-        Its $ORIGIN is where /proc/self/exe points: the program's real path, symlinks resolved."""
+        Its $ORIGIN is where /proc/self/exe points (exe_origin)."""
         # the kernel reads the program whatever its r bits, but the caller needs x (CallerWorld.inner:
         # the files as ldsim sees them)
         kernel = getattr(self.world, "inner", self.world)
@@ -762,11 +762,7 @@ class Process:
             reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
             self.out(f"ldsim: {self.program}: cannot execute: {reason}\n", 2)
             raise Exit(126) from None
-        try:
-            real = self.world.realpath(self.program)
-        except OSError:
-            real = None
-        origin = self.origin_of_path(real) if real else self.cfg.origin_path
+        origin = exe_origin(self.world, self.program, self.cfg.origin_path)
         facts = self._map_facts(elf)
         layout = self._layout(elf, facts, True)
         if not facts.hash_mapped:
@@ -823,10 +819,10 @@ class Process:
         pfile = self.profile.preload_file
         if self.world.readable(pfile):
             try:
-                text = self.world.read(pfile).decode("utf-8", "surrogateescape")
+                data = self.world.read(pfile)
             except OSError:
-                text = ""
-            for fname in _parse_preload_file(text):
+                data = b""
+            for fname in _parse_preload_file(data):
                 self._do_preload(main, fname, pfile, trace, out)
         return out
 
@@ -883,6 +879,27 @@ def rpath_inhibited(inhibit: str, name: str) -> bool:
             return False
 
 
+def exe_origin(world: World, path: str, origin_path: str | None) -> str | None:
+    """_dl_get_origin (sysdeps/unix/sysv/linux/dl-origin.c) for a process executing `path`: the directory
+    of readlink("/proc/self/exe"); when that fails (a root without procfs on /proc) or names a '['
+    pseudo-file, LD_ORIGIN_PATH without its trailing slashes; else unknown (None: $ORIGIN unusable)."""
+    try:
+        link = world.exe_link(path)
+    except OSError:
+        link = ""
+    if link and not link.startswith("["):
+        if not link.startswith("/"):  # a link planted in the root's own /proc: ld.so's assertion
+            raise NotImplementedError("a relative /proc/self/exe link (ld.so's assertion in _dl_get_origin) "
+                                      "is not simulated")
+        cut = link.rfind("/")
+        return link[:cut] if cut > 0 else "/"
+    if origin_path is None:
+        return None
+    while len(origin_path) > 1 and origin_path.endswith("/"):
+        origin_path = origin_path[:-1]
+    return origin_path
+
+
 def _relr_fatal(elf: ElfFile) -> bool:
     """_dl_check_map_versions: DT_RELR in an object that needs libc but not GLIBC_ABI_DT_RELR is fatal."""
     if not (elf.verneed and elf.needed and elf.dyn(DT.RELR) is not None):
@@ -917,12 +934,51 @@ def _split_preload(value: str) -> list[str]:
             if p and len(p.encode("utf-8", "surrogateescape")) < SECURE_PATH_LIMIT]
 
 
-def _parse_preload_file(text: str) -> list[str]:
-    """/etc/ld.so.preload: '#' comments anywhere, names split on space, tab, newline and ':'."""
-    names: list[str] = []
-    for line in text.split("\n"):
-        line = line.split("#", 1)[0]
-        for sep in "\t:":
-            line = line.replace(sep, " ")
-        names.extend(p for p in line.split(" ") if p)
-    return names
+def _blank_comments(buf: bytearray) -> None:
+    """dl_main's comment loop over /etc/ld.so.preload, in place: runp is never advanced, so each '#' is
+    looked for with memchr (file, '#', rest), rest shrunk by everything skipped and blanked so far."""
+    rest = len(buf)
+    while rest > 0:
+        i = buf.find(b"#", 0, rest)
+        if i < 0:
+            return
+        rest -= i
+        while True:  # do *comment = ' '; while (--rest > 0 && *++comment != '\n');
+            buf[i] = 0x20
+            rest -= 1
+            if rest <= 0:
+                break
+            i += 1
+            if buf[i] == 0x0A:
+                break
+
+
+def _parse_preload_file(data: bytes) -> list[str]:
+    """/etc/ld.so.preload as dl_main parses it (elf/rtld.c), quirks included: names separated by space,
+    tab, newline or ':', each C string ending at a NUL byte; '#' blanks up to the newline, but the scan
+    for the next '#' restarts at the file's start with a window shrunk by what it skipped and blanked,
+    so later comments may survive as names; a last name without a separator is taken alone."""
+    buf = bytearray(data)
+    size = len(buf)
+    if not size:  # _dl_sysdep_read_whole_file maps nothing
+        return []
+    _blank_comments(buf)
+    seps = b" \t\n:"
+    problem: int | None = None
+    if buf[-1] not in seps:  # a name at the very end: cut off and loaded after the others
+        problem = size
+        while problem > 0 and buf[problem - 1] not in seps:
+            problem -= 1
+        if problem > 0:
+            buf[problem - 1] = 0
+    else:
+        buf[-1] = 0
+    raw: list[bytes] = []
+    if problem != 0:
+        text = bytes(buf).split(b"\0", 1)[0]
+        for sep in b"\t\n:":
+            text = text.replace(bytes([sep]), b" ")
+        raw += [p for p in text.split(b" ") if p]
+    if problem is not None:
+        raw.append(bytes(buf[problem:]).split(b"\0", 1)[0])  # do_preload even when empty
+    return [p.decode("utf-8", "surrogateescape") for p in raw]

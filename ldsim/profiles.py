@@ -7,6 +7,9 @@ NUL-separated `system_dirs` array), the program's PT_INTERP, and for musl the `l
 
 from __future__ import annotations
 
+import errno
+import os
+import stat as stat_mod
 
 from ldsim.elf import read_ident
 from ldsim.glibc import DEBIAN_X86_64, PROFILES, Profile, profile_from_toml
@@ -131,6 +134,25 @@ def program_interp(world: World, path: str) -> str | None:
         return found
     data = _read(world, path, 64 << 20)
     return interp_of(data) if data else None
+
+
+def exec_error(world: World, program: str) -> str | None:
+    """Why execve(PROGRAM) fails before any loader runs, or None: the file itself, or its PT_INTERP, which
+    the kernel opens inside the root (fs/binfmt_elf.c: open_exec wants a regular file)."""
+    try:
+        world.stat(program)
+    except OSError as e:
+        return e.strerror or str(e)
+    interp = program_interp(world, program)
+    if interp is None:
+        return None
+    try:
+        st = world.stat(interp)
+    except OSError as e:
+        return f"cannot execute: program interpreter {interp}: {e.strerror or e}"
+    if not stat_mod.S_ISREG(st.st_mode):
+        return f"cannot execute: program interpreter {interp}: {os.strerror(errno.EACCES)}"
+    return None
 
 
 def musl_root_loader(world: World) -> str | None:

@@ -212,6 +212,11 @@ class MemoWorld:
     def readable(self, path: str) -> bool:
         return self._ask("readable", path)
 
+    def exe_link(self, path: str) -> str:
+        """A scanned root is judged as it runs booted, procfs on /proc: a program's $ORIGIN is its real
+        directory even where the root's /proc is empty now (the real loader chrooted there has none)."""
+        return self._ask("realpath", path)
+
     def readlink(self, path: str) -> str:
         return self._ask("readlink", path)
 

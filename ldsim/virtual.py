@@ -29,6 +29,14 @@ class _File:
     ino: int
 
 
+def _components(path: str) -> list[str]:
+    """The names of a path; a trailing slash becomes a final "." (what precedes it must be a directory)."""
+    comps = [c for c in path.split("/") if c]
+    if path.endswith("/") and comps:
+        comps.append(".")
+    return comps
+
+
 class VirtualWorld:
     """Implements `ldsim.world.World` over dictionaries."""
 
@@ -71,7 +79,7 @@ class VirtualWorld:
     def _resolve(self, path: str, follow_last: bool) -> str:
         if not path.startswith("/"):
             path = self.cwd.rstrip("/") + "/" + path
-        pending = [c for c in path.split("/") if c]
+        pending = _components(path)
         pending.reverse()
         parts: list[str] = []
         hops = 0
@@ -94,7 +102,7 @@ class VirtualWorld:
                 target = self.links[cand]
                 if target.startswith("/"):
                     parts = []
-                pending.extend(reversed([c for c in target.split("/") if c]))
+                pending.extend(reversed(_components(target)))
                 continue
             if pending and cand not in self.dirs:
                 raise _err(errno.ENOTDIR if cand in self.files else errno.ENOENT, cand)
@@ -157,6 +165,10 @@ class VirtualWorld:
         return sorted(names)
 
     def realpath(self, path: str) -> str:
+        return self._resolve(path, True)
+
+    def exe_link(self, path: str) -> str:
+        """readlink("/proc/self/exe"): a virtual world has procfs."""
         return self._resolve(path, True)
 
     def readable(self, path: str) -> bool:

@@ -369,6 +369,19 @@ def _chain(m: LinkMap | None) -> list[LinkMap]:
     return out
 
 
+def _unknown_origin(a: LinkMap) -> list[str]:
+    """An executed program's $ORIGIN is unknown when /proc/self/exe cannot be read (a root without procfs
+    on /proc) and LD_ORIGIN_PATH is unset: _dl_dst_substitute drops every element that uses it."""
+    if a.kind is not Kind.MAIN or a.origin is not None:
+        return []
+    tag, value = (("DT_RUNPATH", a.elf.runpath) if a.elf.runpath is not None
+                  else ("DT_RPATH", a.elf.effective_rpath))
+    if not value or "ORIGIN" not in value:
+        return []
+    return [f"$ORIGIN of the executable is unknown (/proc/self/exe cannot be read in this root and "
+            f"LD_ORIGIN_PATH is not set): the elements of its {tag} ({value}) that use it were dropped"]
+
+
 def _reasons(proc: Process, r: Request) -> list[str]:
     """Why each possible search list was or was not part of this request's search."""
     out: list[str] = []
@@ -385,6 +398,7 @@ def _reasons(proc: Process, r: Request) -> list[str]:
     for a in chain:
         if a.elf is None:
             continue
+        out += _unknown_origin(a)
         al = "the executable" if a.kind is Kind.MAIN else label(proc, a)
         if a.elf.runpath is not None and a is not x:
             kind = "the executable" if a.kind is Kind.MAIN else al

@@ -21,6 +21,7 @@ else:
 from ldsim.record import Frozen
 
 MAXSYMLINKS = 40  # Linux's limit before ELOOP
+PROC_SELF_EXE = "/proc/self/exe"  # _dl_get_origin's source of the executable's $ORIGIN
 _MMAP_MIN = 1 << 16  # smaller files are read; larger ones mapped, since the loader needs only a few pages
 
 
@@ -49,6 +50,7 @@ class World(Protocol):
     def read(self, path: str, limit: int | None = None) -> bytes: ...
     def listdir(self, path: str) -> list[str]: ...
     def realpath(self, path: str) -> str: ...
+    def exe_link(self, path: str) -> str: ...
     def readable(self, path: str) -> bool: ...
     def host_path(self, path: str) -> str: ...
     def open(self, path: str) -> Opened: ...
@@ -198,6 +200,10 @@ class HostWorld:
     def realpath(self, path: str) -> str:
         return os.path.realpath(self.host_path(path))
 
+    def exe_link(self, path: str) -> str:
+        """readlink("/proc/self/exe") in a process executing `path`: the host's procfs names the file."""
+        return os.path.realpath(self.host_path(path))
+
     def readable(self, path: str) -> bool:
         return os.access(self.host_path(path), os.R_OK)
 
@@ -233,6 +239,8 @@ class RootedWorld:
         if not path.startswith("/"):
             path = self.cwd.rstrip("/") + "/" + path
         pending = [c for c in path.split("/") if c]
+        if path.endswith("/") and pending:
+            pending.append(".")  # a trailing slash: the last name must be (or lead to) a directory
         pending.reverse()
         parts: list[str] = []
         hops = 0
@@ -263,7 +271,10 @@ class RootedWorld:
                 target = os.readlink(host)
                 if target.startswith("/"):
                     parts = []
-                for c in reversed([c for c in target.split("/") if c]):
+                comps = [c for c in target.split("/") if c]
+                if target.endswith("/") and comps:
+                    comps.append(".")  # "libfoo.so.1/" in a target wants a directory too
+                for c in reversed(comps):
                     pending.append(c)
                 continue
             if pending and not stat_mod.S_ISDIR(st.st_mode):
@@ -298,6 +309,14 @@ class RootedWorld:
 
     def realpath(self, path: str) -> str:
         return self._resolve(path, True)
+
+    def exe_link(self, path: str) -> str:
+        """readlink("/proc/self/exe") in a process executing `path` chrooted here: procfs names the file
+        only when something is mounted on the root's /proc; otherwise the root's own /proc/self/exe is
+        read, usually absent (ENOENT)."""
+        if os.path.ismount(self.root + "/proc"):
+            return self._resolve(path, True)
+        return self.readlink(PROC_SELF_EXE)
 
     def readable(self, path: str) -> bool:
         try:

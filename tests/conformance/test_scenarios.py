@@ -51,3 +51,52 @@ def test_scenario_holds_for_the_real_loader(name: str, built) -> None:
 def test_ldsim_agrees_on_the_built_world(name: str, built) -> None:
     sc, root = built[name]
     assert check(sc, run_ldsim_on(sc, root), root) == []
+
+
+TRAILING_SLASH = '''
+claim = "A name ending in '/' (given, or a symlink's target) must lead to a directory"
+rule = "path resolution: a trailing slash after a file is ENOTDIR"
+
+[run]
+program = "{root}/bin/app"
+env = { LD_PRELOAD = "{root}/lib/libp.so/ {root}/lnk", LD_LIBRARY_PATH = "{root}/dl" }
+
+[[object]]
+path = "bin/app"
+kind = "program"
+needed = ["libx.so"]
+
+[[object]]
+path = "lib/libx.so"
+soname = "libx.so"
+
+[[object]]
+path = "lib/libp.so"
+soname = "libp.so"
+
+[[symlink]]
+path = "lnk"
+target = "lib/libp.so/"
+
+[[symlink]]
+path = "dl"
+target = "lib/"
+
+[expect]
+loaded = [{ name = "libx.so", path = "{root}/dl/libx.so", step = "LD_LIBRARY_PATH" }]
+absent = ["{root}/lib/libp.so/", "{root}/lnk", "{root}/lib/libp.so"]
+'''
+
+
+def test_a_trailing_slash_needs_a_directory_for_real_and_virtually(tmp_path) -> None:
+    """The virtual filesystem resolves "libp.so/" (given, or as a symlink's target) the way the kernel
+    does: ENOTDIR, the preload is not loaded; "dl -> lib/" is a directory.  Checked on the real loader and
+    on the virtual world of the same scenario."""
+    path = tmp_path / "trailing_slash.toml"
+    path.write_text(TRAILING_SLASH)
+    sc = load(str(path))
+    root = str(tmp_path / "world")
+    build(sc, root)
+    assert check(sc, run_real(sc, root), root) == []
+    from ldsim.scenario import run_virtual
+    assert check(sc, run_virtual(sc)) == []
