@@ -24,6 +24,7 @@ from ldsim.world import HostWorld
 from tests.oracle import mask
 
 pytestmark = pytest.mark.conformance
+HOST = HostWorld()  # one world for every file: what ldsim memoises per world is shared
 ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
 
 
@@ -52,7 +53,7 @@ def real(args: list[str], env: dict[str, str]) -> tuple[bytes, bytes, int]:
 def simulated(args: list[str], env: dict[str, str], files: FileCache) -> tuple[bytes, bytes, int]:
     inv = Invocation(env=tuple(env.items()), cwd=os.getcwd(), pid=os.getpid(), cpu=detect_host_cpu(),
                      profile=DEBIAN_X86_64)
-    run = run_ldd(HostWorld(), inv, args, files)
+    run = run_ldd(HOST, inv, args, files)
     enc = lambda s: s.encode("utf-8", "surrogateescape")  # noqa: E731
     return mask(enc(run.text(1))), mask(enc(run.text(2))), run.status
 

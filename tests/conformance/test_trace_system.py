@@ -23,6 +23,7 @@ from ldsim.world import HostWorld
 from tests.oracle import RTLD, mask
 
 pytestmark = pytest.mark.conformance
+HOST = HostWorld()  # one world for every file: what ldsim memoises per world is shared
 DEBUG = "libs,reloc,files,symbols,bindings,versions,scopes"
 NOW = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_WARN": "yes", "LD_BIND_NOW": "yes", "LD_DEBUG": DEBUG}
 LAZY = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_WARN": "yes", "LD_DEBUG": DEBUG}
@@ -60,7 +61,7 @@ def real_ldso(prog: str, env: dict[str, str]) -> tuple[bytes, bytes, int]:
 
 
 def sim_ldso(prog: str, env: dict[str, str], files: FileCache) -> tuple[bytes, bytes, int]:
-    run = run_ldso(HostWorld(), _inv(env), [prog], files, RTLD)
+    run = run_ldso(HOST, _inv(env), [prog], files, RTLD)
     return mask(_enc(run.text(1))), mask(_enc(run.text(2))), run.status
 
 
@@ -70,7 +71,7 @@ def real_ldd(args: list[str]) -> tuple[bytes, bytes, int]:
 
 
 def sim_ldd(args: list[str], files: FileCache) -> tuple[bytes, bytes, int]:
-    run = run_ldd(HostWorld(), _inv(PATH), args, files)
+    run = run_ldd(HOST, _inv(PATH), args, files)
     return mask(_enc(run.text(1))), mask(_enc(run.text(2))), run.status
 
 
