@@ -9,13 +9,14 @@ then meets the same exception where a single process would have."""
 from __future__ import annotations
 
 import os
-import pickle
-import signal
 import sys
-from typing import Callable, Sequence, TypeVar
 
-T = TypeVar("T")
-R = TypeVar("R")
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing and pickle cost a few ms of every start: imported when needed
+    from typing import Callable, Sequence, TypeVar
+
+    T = TypeVar("T")
+    R = TypeVar("R")
 
 
 def usable_cpus() -> int:
@@ -66,6 +67,7 @@ def ordered_map(func: Callable[[T], R], items: Sequence[T], jobs: int,
                 got = _sequential(func, items, share, stop)
             results.update(zip(share, got))
     except BaseException:
+        import signal
         for pid, r, _ in children:  # this process failed first: no worker is left behind
             os.close(r)
             os.kill(pid, signal.SIGKILL)
@@ -93,6 +95,7 @@ def _sequential(func: Callable[[T], R], items: Sequence[T], indices: range,
 
 def _child(func: Callable[[T], R], items: Sequence[T], share: range, stop: Callable[[R], bool] | None,
            w: int) -> None:
+    import pickle
     status = 1
     try:
         data = pickle.dumps(_sequential(func, items, share, stop), pickle.HIGHEST_PROTOCOL)
@@ -107,6 +110,7 @@ def _child(func: Callable[[T], R], items: Sequence[T], share: range, stop: Calla
 
 def _collect(pid: int, r: int) -> list | None:
     """A worker's results, or None when it did not finish."""
+    import pickle
     with os.fdopen(r, "rb") as pipe:
         data = pipe.read()
     _, status = os.waitpid(pid, 0)

@@ -4,7 +4,6 @@ simulated run into the bytes ld.so would write on stdout and stderr."""
 from __future__ import annotations
 
 import os
-from typing import Callable
 
 from ldsim import events as ev
 from ldsim.access import caller_view, exec_view, may_write
@@ -18,6 +17,10 @@ from ldsim.record import Value
 from ldsim.render import ld_debug
 from ldsim.render.ldd import listing, version_information
 from ldsim.world import World
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
 
 
 class Run(Value):
