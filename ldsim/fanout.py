@@ -28,18 +28,22 @@ def usable_cpus() -> int:
 
 
 def ordered_map(func: Callable[[T], R], items: Sequence[T], jobs: int,
-                stop: Callable[[R], bool] | None = None, min_share: int = 1) -> list[R]:
+                stop: Callable[[R], bool] | None = None, min_share: int = 1,
+                progress: Callable[[int], None] | None = None) -> list[R]:
     """[func(x) for x in items] up to and including the first result `stop` accepts (the batch ends
     there: a script's `exit`).  With jobs > 1 the first item is worked out here before forking, so that
     every worker inherits what it parsed (libc, ld.so: what most items need); of the others, item i goes
     to worker i % jobs (neighbouring items cost alike: interleaving balances the load), worker 0 being
     this process.  Each worker ends at its own first stop, never before the batch's: every result up to
     the batch's stop exists.  No worker gets fewer than `min_share` items (below that, starting it costs
-    more than it saves)."""
+    more than it saves).  `progress(i)` is called before each item this process works out: with the
+    items interleaved, its own item i is about as far as the whole batch has come."""
     n = len(items)
     jobs = max(1, min(jobs, n // max(1, min_share)))
     if jobs == 1 or not hasattr(os, "fork"):
-        return _sequential(func, items, range(n), stop)
+        return _sequential(func, items, range(n), stop, progress)
+    if progress is not None:
+        progress(0)
     results: dict[int, R] = {0: func(items[0])}
     if stop is not None and stop(results[0]):
         return [results[0]]
@@ -59,7 +63,7 @@ def ordered_map(func: Callable[[T], R], items: Sequence[T], jobs: int,
         children.append((pid, r, share))
     mine = range(1, n, jobs)
     try:
-        results.update(zip(mine, _sequential(func, items, mine, stop)))
+        results.update(zip(mine, _sequential(func, items, mine, stop, progress)))
         while children:
             pid, r, share = children.pop(0)
             got = _collect(pid, r)
@@ -84,9 +88,11 @@ def ordered_map(func: Callable[[T], R], items: Sequence[T], jobs: int,
 
 
 def _sequential(func: Callable[[T], R], items: Sequence[T], indices: range,
-                stop: Callable[[R], bool] | None) -> list[R]:
+                stop: Callable[[R], bool] | None, progress: Callable[[int], None] | None = None) -> list[R]:
     out = []
     for i in indices:
+        if progress is not None:
+            progress(i)
         out.append(func(items[i]))
         if stop is not None and stop(out[-1]):
             break

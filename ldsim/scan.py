@@ -23,6 +23,7 @@ from typing import Callable, Iterable
 from ldsim.config import Credentials, Invocation, LoaderConfig, Mode, read_environment
 from ldsim.dst import DstValues, dst_count, substitute
 from ldsim.elf import DF1, DT, ElfError, ElfFile, EType
+from ldsim.fanout import ordered_map
 from ldsim.linkmap import FileCache, Kind as MapKind
 from ldsim.loader import Exit, Process
 from ldsim.search import LoadError
@@ -744,49 +745,24 @@ def scan(world: World, inv: Invocation, opts: ScanOptions, files: FileCache | No
     return res
 
 
-_SHARED: tuple | None = None  # what forked checkers inherit: (world, inv, files, targets, opts)
-_CHUNK = 8  # files per task: small enough to balance, large enough that pickling is noise
-
-
-def _check_chunk(bounds: tuple[int, int]) -> list[list[Finding]]:
-    world, inv, files, targets, opts = _SHARED
-    return [check_target(world, inv, files, targets[i], opts) for i in range(*bounds)]
+_MIN_SHARE = 32  # files per worker, at least: below that a fork costs more than it saves
 
 
 def _check_all(world: World, inv: Invocation, files: FileCache, targets: list[Target], opts: ScanOptions,
                progress: Callable[[int, int, str], None] | None) -> Iterable[list[Finding]]:
-    """Each target's findings, in order.  With `opts.jobs` > 1 the checks run in forked processes: they
-    inherit the files discovery parsed (each file of the scanned paths is parsed once, in this process,
-    and shared copy-on-write); a dependency outside them, and the symbol lookups' memos, are made once
-    per process.  The findings come back pickled, in the targets' order."""
-    global _SHARED
+    """Each target's findings, in order.  With `opts.jobs` > 1 the checks run in forked workers
+    (ldsim.fanout): they inherit the files discovery parsed (each file of the scanned paths is parsed
+    once, in this process, and shared copy-on-write); a dependency outside them, and the symbol lookups'
+    memos, are made once per worker.  The findings come back pickled, in the targets' order."""
     n = len(targets)
-    # without the symbol check a file's check is ~0.5 ms: forking and the workers' first touches of the
-    # shared files cost more than they save (/usr: 3.5 s in one process, 5.3 s forked on two CPUs)
-    jobs = min(opts.jobs, max(1, n // (4 * _CHUNK))) if opts.check_symbols else 1
-    if jobs <= 1 or "fork" not in _mp().get_all_start_methods():
-        for i, t in enumerate(targets):
-            if progress is not None:
-                progress(i, n, t.path)
-            yield check_target(world, inv, files, t, opts)
-    else:
-        _SHARED = (world, inv, files, targets, opts)
-        try:
-            with _mp().get_context("fork").Pool(jobs) as pool:
-                chunks = [(lo, min(lo + _CHUNK, n)) for lo in range(0, n, _CHUNK)]
-                for (lo, _), results in zip(chunks, pool.imap(_check_chunk, chunks)):
-                    if progress is not None:
-                        progress(lo, n, targets[lo].path)
-                    yield from results
-        finally:
-            _SHARED = None
+    # without the symbol check a file's check is ~0.5 ms: the workers' first touches of the shared files
+    # cost about what they save
+    jobs = opts.jobs if opts.check_symbols else 1
+    tell = None if progress is None else (lambda i: progress(i, n, targets[i].path))
+    yield from ordered_map(lambda t: check_target(world, inv, files, t, opts), targets, jobs,
+                           min_share=_MIN_SHARE, progress=tell)
     if progress is not None:
         progress(n, n, "")
-
-
-def _mp():
-    import multiprocessing  # only when a scan forks: ~10 ms of import
-    return multiprocessing
 
 
 def check_target(world: World, inv: Invocation, files: FileCache, t: Target, opts: ScanOptions) -> list[Finding]:
