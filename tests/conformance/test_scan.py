@@ -245,7 +245,7 @@ def test_planted_root_every_problem_reported(planted: str) -> None:
 
 def test_forked_checks_find_what_one_process_finds(planted: str, monkeypatch) -> None:
     """`jobs` > 1 (the CLI's default on a multi-CPU machine): the same findings, in the same order."""
-    monkeypatch.setattr(scan_mod, "_CHUNK", 1)  # the planted root is small: one file per task
+    monkeypatch.setattr(scan_mod, "_MIN_SHARE", 1)  # the planted root is small: fork for a few files
     world = make_world(planted, "/")
     inv = inv_for({"LD_LIBRARY_PATH": "/opt/llp"})
     one = scan(world, inv, ScanOptions(rooted=True), FileCache())
