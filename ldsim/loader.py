@@ -29,6 +29,11 @@ PAGE = 4096
 # the bounds within which mmap honours an address hint
 MMAP_MIN_ADDR = 0x10000
 TASK_SIZE = 0x7FFFFFFFF000
+# where the model puts ld.so and the vDSO (the top of mmap's region; the objects ld.so maps come below), and
+# where the kernel maps a 64-bit PIE program (ELF_ET_DYN_BASE, arch/x86/include/asm/elf.h, before its
+# random offset): more than 2 GiB below, so a 32-bit displacement between them overflows
+RTLD_ADDR, VDSO_ADDR = 0x7FFFF7FC3000, 0x7FFFF7FC1000
+ELF_ET_DYN_BASE = 0x555555554000
 DT_1_SUPPORTED = (DF1.NOW | DF1.NODELETE | DF1.INITFIRST | DF1.NOOPEN | DF1.ORIGIN | DF1.NODEFLIB | DF1.PIE)
 VDSO_NAME = "linux-vdso.so.1"
 _DT_NEEDED = int(DT.NEEDED)  # a plain int: compared for every dependency of every object
@@ -154,7 +159,7 @@ class Process:
         self.main: LinkMap | None = None
         self.rtld: LinkMap | None = None
         self.rtld_path = rtld_path  # None in exec mode: the program's PT_INTERP decides
-        self._next_addr = 0x7F0000000000
+        self._next_addr = VDSO_ADDR  # ld.so maps objects below itself, as mmap does without a hint
         self._mapped: list[tuple[int, int]] = []  # address ranges taken, for mmap's address hints
         self._shown: dict[type, bool] = {}
         self.quiet = not int(cfg.debug)  # no LD_DEBUG category: debug events are not even built
@@ -428,6 +433,8 @@ class Process:
             base = 0
         elif not by_kernel and self._hint_granted(facts, length):
             base = 0
+        elif by_kernel and elf.is_64:
+            base = ELF_ET_DYN_BASE - (facts.start & ~(PAGE - 1))
         else:
             self._next_addr -= length + PAGE
             base = self._next_addr - facts.start
@@ -640,7 +647,7 @@ class Process:
         if soname and soname != first:
             names.append(soname)
         return LinkMap(name=name, names=names, kind=Kind.RTLD, elf=elf, file_id=None,
-                       soname_added=True, map_start=0x7FFFF7FC3000, addr=0x7FFFF7FC3000)
+                       soname_added=True, map_start=RTLD_ADDR, addr=RTLD_ADDR)
 
     def start(self) -> Startup:
         try:
@@ -667,7 +674,7 @@ class Process:
             raise Exit(0 if main.elf.interp is not None else 2) if main.elf.has_dynamic else Exit(1)
         self.rtld = self._make_rtld(main.elf)
         vdso = LinkMap(name=self.profile.vdso, names=[self.profile.vdso], kind=Kind.VDSO, soname_added=True,
-                       map_start=0x7FFFF7FC1000, addr=0x7FFFF7FC1000)
+                       map_start=VDSO_ADDR, addr=VDSO_ADDR)
         self.objects[:] = [main, self.rtld, vdso]
         self._vdso = vdso
         vdso.used = True  # setup_vdso_pointers finds its five symbols there

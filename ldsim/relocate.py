@@ -33,10 +33,12 @@ class R:
 
     NONE = 0
     R64 = 1
+    PC32 = 2
     COPY = 5
     GLOB_DAT = 6
     JUMP_SLOT = 7
     RELATIVE = 8
+    R32 = 10
     DTPMOD64 = 16
     DTPOFF64 = 17
     TPOFF64 = 18
@@ -98,7 +100,8 @@ class Machine:
     def __init__(self, name: str, passes: tuple[RelocPass, ...], no_lookup: frozenset[int], jump_slot: int,
                  copy: int, tlsdesc: int, irelative: int, defer_irelative: bool, plt_class: frozenset[int],
                  handled: frozenset[int], vdso_symbols: tuple[str, ...], vdso_resolved: dict[str, str],
-                 malloc_version: tuple[str, int], pointer: int) -> None:
+                 malloc_version: tuple[str, int], pointer: int,
+                 overflow: dict[int, tuple[str, bool]] | None = None) -> None:
         self.name = name
         self.passes = passes
         self.no_lookup = no_lookup
@@ -115,6 +118,8 @@ class Machine:
         self.vdso_resolved = vdso_resolved
         self.malloc_version = malloc_version
         self.pointer = pointer  # sizeof (void *)
+        # the 32-bit fields whose value elf_machine_rela checks: type -> (name, PC-relative)
+        self.overflow = overflow or {}
 
     def __repr__(self) -> str:
         return f"Machine({self.name})"
@@ -134,7 +139,9 @@ X86_64 = Machine(
     # sysdeps/unix/sysv/linux/x86/time.c, gettimeofday.c: IFUNCs on x86_64 only, whose resolvers call
     # dl_vdso_vsym each time elf_machine_rela runs them (__gettimeofday is gettimeofday's alias)
     {"time": "__vdso_time", "gettimeofday": "__vdso_gettimeofday", "__gettimeofday": "__vdso_gettimeofday"},
-    ("GLIBC_2.2.5", 0x09691A75), 8)
+    ("GLIBC_2.2.5", 0x09691A75), 8,
+    # R_X86_64_32 must fit unsigned, R_X86_64_PC32 signed: else a warning (i386's never overflow)
+    {R.R32: ("R_X86_64_32", False), R.PC32: ("R_X86_64_PC32", True)})
 I386 = Machine(
     "i386",
     # both formats (ELF_MACHINE_NO_REL and _NO_RELA are 0): REL, then RELA (prelinked objects only), each
@@ -695,6 +702,9 @@ class Binder(Record):
             if dsym.size > sym.size or (dsym.size < sym.size and self.proc.cfg.warn):
                 self.proc.out(f"{self.proc.argv0}: Symbol `{sym.name}' has different size in shared object, "
                               "consider re-linking\n", 2)
+        field = mach.overflow.get(r.type)
+        if field is not None and not _fits(field[1], _symbol_address(found) + r.addend, m.addr + r.offset):
+            self.proc.out(f"{self.proc.argv0}: Symbol `{sym.name}' causes overflow in {field[0]} relocation\n", 2)
 
     # -- lazy binding ----------------------------------------------------------------------------
 
@@ -727,6 +737,28 @@ class Binder(Record):
             return True
         return not self.profiling and (elf.dyn(DT.BIND_NOW) is not None or bool(elf.flags & DF.BIND_NOW)
                                        or bool(elf.flags_1 & DF1.NOW))
+
+
+def _symbol_address(found: tuple[LinkMap, Sym] | None) -> int:
+    """SYMBOL_ADDRESS (sysdeps/generic/ldsodefs.h): 0 for nothing found, no load bias for SHN_ABS.  An
+    IFUNC's value would be what its resolver returns: taken as the resolver's own address, in the same
+    object."""
+    if found is None:
+        return 0
+    m, sym = found
+    return sym.value if sym.shndx == SHN_ABS else m.addr + sym.value
+
+
+def _fits(pc_relative: bool, value: int, place: int) -> bool:
+    """Whether elf_machine_rela's 32-bit field takes `value` (S + A) at `place`: R_X86_64_32's
+    `value > UINT_MAX`, R_X86_64_PC32's `value != (int) value` on S + A - P, both in 64-bit unsigned
+    arithmetic.  The load addresses are Loader._layout's: objects ld.so maps lie close together, the
+    program the kernel maps does not (ELF_ET_DYN_BASE, or its link address)."""
+    mask = (1 << 64) - 1
+    if not pc_relative:
+        return value & mask <= 0xFFFFFFFF
+    v = (value - place) & mask
+    return v < 1 << 31 or v >= (1 << 64) - (1 << 31)
 
 
 _GARBAGE = -1  # a hash read from the low half of a pointer: non-zero, equal to no version's hash

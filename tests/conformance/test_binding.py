@@ -216,6 +216,18 @@ WORLDS["ifunc_relink"] = [Obj("lib/liba.so", _IFUNC), Obj("lib/libb.so", _IFUNC_
 WORLDS["ifunc_in_executable"] = [Obj("lib/libb.so", _IFUNC_USER),
                                  Obj("m", _IFUNC + "int fb(void);\nint (*p)(void) = fb;\nint main(void) { return 0; }\n",
                                      ("-rdynamic",), ("b",), shared=False)]
+# a text relocation of the program's 32-bit field (-z nocopyreloc: no copy of dv): elf_machine_rela warns
+# "causes overflow" when the value does not fit, R_X86_64_32 unsigned (a non-PIE program taking dv's address
+# absolutely), R_X86_64_PC32 signed (a PIE reading dv relative to its code).  The first overflows wherever
+# the library lies; the second only when the kernel maps the program, far below ld.so's mappings, not when
+# ld.so maps it beside the libraries (`ld.so PROG`)
+_TEXTREL_LIB = Obj("lib/libd.so", "int dv[4] = {1};\nint get(void) { return dv[0]; }\n")
+WORLDS["textrel_pc32"] = [_TEXTREL_LIB, Obj("m", "extern int dv[4];\nint get(void);\n"
+                                            "int refs(void) { return dv[0] + get(); }\nint main(void) { return 0; }\n",
+                                            ("-Wl,-z,nocopyreloc",), ("d",), shared=False)]
+WORLDS["textrel_32"] = [_TEXTREL_LIB, Obj("m", "extern int dv[4];\nint get(void);\n"
+                                          "long refs(void) { return (long) dv + get(); }\nint main(void) { return 0; }\n",
+                                          ("-no-pie", "-fno-pic", "-Wl,-z,nocopyreloc"), ("d",), shared=False)]
 WORLDS["unversioned_ref"] = [Obj("lib/libv.so", "int foo(void) { return 1; }\nint bar(void) { return 4; }\n"),
                              WORLDS["versions"][1]]
 
@@ -287,7 +299,8 @@ EXTRA = {"interpose": ("run", "scopes", "bind-not", "exec-unused", "stats", "sta
          "auxiliary": ("scopes",), "missing": ("list-verbose", "ldd-verbose"),
          "missing_version": ("list-verbose", "ldd-verbose"),
          "versions": ("list-verbose", "ldd-verbose"), "ifunc_relink": ("run", "bind-not", "stats-now"),
-         "ifunc_in_executable": ("run",)}
+         "ifunc_in_executable": ("run",), "textrel_pc32": ("run", "ldd-verbose"),
+         "textrel_32": ("run", "ldd-verbose")}
 KEYS = [(w, m) for w in WORLDS for m in (*CORE, *EXTRA.get(w, ()))]
 
 
