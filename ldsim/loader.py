@@ -161,6 +161,7 @@ class Process:
         self.rtld_path = rtld_path  # None in exec mode: the program's PT_INTERP decides
         self._next_addr = VDSO_ADDR  # ld.so maps objects below itself, as mmap does without a hint
         self._mapped: list[tuple[int, int]] = []  # address ranges taken, for mmap's address hints
+        self.unchained: set[int] = set()  # ids of the maps no walk of the l_next chain reaches (map_deps)
         self._shown: dict[type, bool] = {}
         self.quiet = not int(cfg.debug)  # no LD_DEBUG category: debug events are not even built
         self.record = record
@@ -529,7 +530,13 @@ class Process:
                     orig += 1
                     if filtee in self.objects and m in self.objects:
                         self.objects.remove(filtee)
-                        self.objects.insert(self.objects.index(m), filtee)
+                        if m is not self.objects[0]:
+                            self.objects.insert(self.objects.index(m), filtee)
+                        else:
+                            self.unchained.add(id(filtee))
+                        # else: the filter heads the chain (l_prev NULL, GL(dl_ns)._ns_loaded): the filtee
+                        # becomes its l_prev, out of reach of every walk of the chain (the trace's list, the
+                        # version checks, the "already loaded" tests); its l_versions stays NULL
             if work[runp][1]:
                 i = runp + 1
                 while i < len(work) and work[i][1]:

@@ -267,6 +267,11 @@ class Binder(Record):
         indices (see _VersionHeap); otherwise it holds exactly the file's needed and defined versions."""
         if vs is None:
             return None
+        if id(m) in self.proc.unchained:
+            # _dl_check_all_versions walks the chain: an object off it keeps l_versions NULL
+            if vs & 0x7FFF:
+                raise Exit(-SIGSEGV)  # RESOLVE_MAP reads version->hash at address ndx * 24 + 8
+            return None
         heap = self._version_heap()
         if heap is not None:
             v = heap.version(m, tab, vs & 0x7FFF)

@@ -357,3 +357,48 @@ def test_an_unknown_relocation_type_is_fatal(tmp_path, mode: str) -> None:
         f.write(data)
     env = {k: v.replace("{root}", root) for k, v in MODES[mode].items()}
     assert_same(oracle.real_ldso([f"{root}/m"], env, root), oracle.ldsim_ldso([f"{root}/m"], env, root))
+
+
+# a filter library run as the program (`ldd LIB`, `ld.so LIB`): _dl_map_object_deps moves each filtee in
+# front of its filter in the l_next chain, and the main map heads it (l_prev NULL), so the filtee drops out
+# of every walk of the chain: the trace does not list it, _dl_check_all_versions leaves its l_versions NULL
+# (the first versioned reference it relocates reads through it: SIGSEGV), and main's l_initfini puts main
+# first, then its filtees (relocated before main)
+_CT = "__attribute__((constructor)) static void ctor(void) {}\n"
+FILTER_MAIN = {
+    # filtees without DT_VERSYM (-nostdlib), one needed again by a dependency of the filter
+    "plain": [Obj("lib/libi1.so", "int foo(void) { return 2; }\n" + _CT, ("-nostdlib",)),
+              Obj("lib/libi2.so", "int bar(void) { return 2; }\n", ("-nostdlib",)),
+              Obj("lib/libdep.so", "int foo(void);\nint (*pd)(void) = foo;\n" + _CT, ("-nostdlib",), ("i1",)),
+              Obj("lib/libflt.so", "int foo(void) { return 1; }\nint bar(void) { return 2; }\n"
+                  "int (*pf)(void) = foo;\nint (*pb)(void) = bar;\n" + _CT,
+                  ("-Wl,--filter=libi1.so", "-Wl,--auxiliary=libi2.so"), ("dep",))],
+    # a filtee with versioned references (libc's)
+    "versioned": [Obj("lib/libimpl.so", "int foo(void) { return 2; }\n" + _CT),
+                  Obj("lib/libflt.so", "int foo(void) { return 1; }\nint (*pf)(void) = foo;\n" + _CT,
+                      ("-Wl,--filter=libimpl.so",))],
+}
+FILTER_MODES = ("trace", "trace-now", "trace-lazy", "exec-now", "scopes", "ldd", "ldd-r", "ldd-u")
+
+
+@pytest.fixture(scope="module")
+def filter_worlds(tmp_path_factory) -> dict[str, str]:
+    base = tmp_path_factory.mktemp("filter_main")
+    roots = {n: str(base / n) for n in FILTER_MAIN}
+    for n, objs in FILTER_MAIN.items():
+        build(roots[n], objs)
+    return roots
+
+
+@pytest.mark.parametrize("mode", FILTER_MODES)
+@pytest.mark.parametrize("world", list(FILTER_MAIN))
+def test_a_filter_as_the_program(filter_worlds, world: str, mode: str) -> None:
+    root = filter_worlds[world]
+    lib = f"{root}/lib/libflt.so"
+    if mode.startswith("ldd"):
+        args = {"ldd": [], "ldd-r": ["-r"], "ldd-u": ["-u"]}[mode]
+        assert_same(oracle.real_ldd([*args, lib], {}, root), oracle.ldsim_ldd([*args, lib], {}, root))
+        return
+    env = {"trace": {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs,files"},
+           "scopes": {"LD_DEBUG": "scopes,reloc,versions"}}.get(mode) or MODES[mode]
+    assert_same(oracle.real_ldso([lib], env, root), oracle.ldsim_ldso([lib], env, root))
