@@ -402,3 +402,26 @@ def test_a_filter_as_the_program(filter_worlds, world: str, mode: str) -> None:
     env = {"trace": {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs,files"},
            "scopes": {"LD_DEBUG": "scopes,reloc,versions"}}.get(mode) or MODES[mode]
     assert_same(oracle.real_ldso([lib], env, root), oracle.ldsim_ldso([lib], env, root))
+
+
+@pytest.mark.parametrize("shift", [32, 38, 262])
+@pytest.mark.parametrize("mode", ["trace-now", "exec-now"])
+def test_a_bloom_shift_past_the_hash_width(tmp_path, shift: int, mode: str) -> None:
+    """A GNU hash table whose bloom shift is 32 or more: do_lookup_x shifts the 32-bit hash by it as
+    read, and x86's shr counts modulo 32, so 38 and 262 filter as 6 does and 32 as 0 (elf/dl-lookup.c)."""
+    import struct
+    from ldsim.elf import DT, parse_elf
+    root = str(tmp_path)
+    build(root, [Obj("lib/liba.so", "int foo(void) { return 1; }\nint bar(void) { return 2; }\nint v = 3;\n"),
+                 Obj("m", "int foo(void);\nint bar(void);\nextern int v;\nint (*p[])(void) = {foo, bar};\n"
+                          "int *pv = &v;\nint main(void) { return 0; }\n", libs=("a",), shared=False)])
+    path = f"{root}/lib/liba.so"
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    elf = parse_elf(bytes(data))
+    off = elf.vaddr_to_offset(elf.dyn(DT.GNU_HASH))
+    struct.pack_into("<I", data, off + 12, shift)
+    with open(path, "wb") as f:
+        f.write(data)
+    env = MODES[mode]
+    assert_same(oracle.real_ldso([f"{root}/m"], env, root), oracle.ldsim_ldso([f"{root}/m"], env, root))
