@@ -49,6 +49,7 @@ class MapFacts(NamedTuple):
     phdr: int  # the program headers' vaddr
     align: int  # the largest power-of-two p_align of the PT_LOAD segments (dl-load.c p_align_max)
     hash_mapped: bool  # _dl_setup_hash can read the hash table's header (see _hash_header_mapped)
+    bloom_ok: bool  # its assertion on the GNU bloom filter's size holds (see _bloom_size_ok)
 
 
 SIGSEGV = 11
@@ -80,6 +81,17 @@ def _hash_header_mapped(elf: ElfFile) -> bool:
     if addr is None:
         return True
     return any(s.type == PT.LOAD and s.vaddr <= addr and addr + size <= s.vaddr + s.memsz for s in elf.segments)
+
+
+def _bloom_size_ok(elf: ElfFile) -> bool:
+    """_dl_setup_hash asserts that DT_GNU_HASH's bloom filter has a power-of-two number of words (0
+    passes).  Bytes the file does not hold read as zeros."""
+    addr = elf.dyn(DT.GNU_HASH)
+    off = elf.vaddr_to_offset(addr + 8) if addr is not None else None
+    if off is None or off + 4 > len(elf.data):
+        return True
+    nwords = int.from_bytes(bytes(elf.data[off:off + 4]), "little" if elf.little else "big")
+    return nwords & (nwords - 1) == 0
 
 
 def has_strtab(main: LinkMap) -> bool:
@@ -395,8 +407,7 @@ class Process:
         layout = self._layout(elf, facts, False)
         if not self.quiet:
             self.emit(ev.MappedObject(*layout, elf.e_phnum, 16 if elf.is_64 else 8))
-        if not facts.hash_mapped:
-            raise Exit(-SIGSEGV)  # _dl_setup_hash reads the table's first words, after the dynamic: lines
+        self._setup_hash(facts)  # after the dynamic: lines
         m = LinkMap(name=realname, names=[name], kind=Kind.MAIN if exe else Kind.LIB, elf=elf, file_id=fid,
                     loader=loader, origin=self.origin_of_path(realname), found=found,
                     map_start=layout[1] + facts.start, mode_st=opened.st.st_mode, addr=layout[1])
@@ -418,7 +429,7 @@ class Process:
             facts = self._facts[id(elf)] = MapFacts(
                 loads, all((s.vaddr - s.offset) % PAGE == 0 for s in loads), start,
                 loads[-1].vaddr + loads[-1].memsz - start if loads else 0, dyn, phdr, align,
-                _hash_header_mapped(elf))
+                _hash_header_mapped(elf), _bloom_size_ok(elf))
         return facts
 
     def _layout(self, elf: ElfFile, facts: MapFacts, by_kernel: bool) -> tuple[int, int, int, int, int]:
@@ -441,6 +452,16 @@ class Process:
             base = self._next_addr - facts.start
         self._mapped.append((base + facts.start, base + facts.start + length))
         return (base + facts.dyn if facts.dyn else 0, base, facts.size, base + elf.e_entry, base + facts.phdr)
+
+    def _setup_hash(self, facts: MapFacts) -> None:
+        """_dl_setup_hash (elf/dl-setup_hash.c): it reads the table's first words, and asserts the bloom
+        filter's size."""
+        if not facts.hash_mapped:
+            raise Exit(-SIGSEGV)
+        if not facts.bloom_ok:
+            self.out("Inconsistency detected by ld.so: dl-setup_hash.c: 36: _dl_setup_hash: Assertion "
+                     "`(bitmask_nwords & (bitmask_nwords - 1)) == 0' failed!\n", 2)
+            raise Exit(127)
 
     def _hint_granted(self, facts: MapFacts, length: int) -> bool:
         """Whether ld.so's mmap at the first PT_LOAD's page returns exactly that page: a hint below
@@ -769,8 +790,7 @@ class Process:
         origin = self.origin_of_path(real) if real else self.cfg.origin_path
         facts = self._map_facts(elf)
         layout = self._layout(elf, facts, True)
-        if not facts.hash_mapped:
-            raise Exit(-SIGSEGV)  # dl_main's _dl_setup_hash (main_map), before any object is loaded
+        self._setup_hash(facts)  # dl_main's (main_map), before any object is loaded
         m = LinkMap(name="", names=[""], kind=Kind.MAIN, elf=elf, origin=origin, map_start=layout[1] + facts.start,
                     addr=layout[1])
         self.objects.append(m)

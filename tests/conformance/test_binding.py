@@ -425,3 +425,35 @@ def test_a_bloom_shift_past_the_hash_width(tmp_path, shift: int, mode: str) -> N
         f.write(data)
     env = MODES[mode]
     assert_same(oracle.real_ldso([f"{root}/m"], env, root), oracle.ldsim_ldso([f"{root}/m"], env, root))
+
+
+def _set_gnu_hash_word(path: str, index: int, value: int) -> None:
+    """Overwrite word `index` of the DT_GNU_HASH header of the file at `path`."""
+    import struct
+    from ldsim.elf import DT, parse_elf
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    elf = parse_elf(bytes(data))
+    struct.pack_into("<I", data, elf.vaddr_to_offset(elf.dyn(DT.GNU_HASH)) + 4 * index, value)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+@pytest.mark.parametrize("nwords", [3, 6])
+@pytest.mark.parametrize("target", ["lib/liba.so", "m"])
+@pytest.mark.parametrize("how", ["trace", "exec-now", "run"])
+def test_a_bloom_filter_of_odd_size(tmp_path, nwords: int, target: str, how: str) -> None:
+    """_dl_setup_hash asserts that the GNU bloom filter has a power-of-two number of words
+    (elf/dl-setup_hash.c), for each object ld.so maps and for the program the kernel mapped."""
+    root = str(tmp_path)
+    build(root, [Obj("lib/liba.so", "int foo(void) { return 1; }\n"),
+                 Obj("m", "int foo(void);\nint (*p)(void) = foo;\nint main(void) { return 0; }\n",
+                     ("-rdynamic",), ("a",), shared=False)])
+    _set_gnu_hash_word(f"{root}/{target}", 2, nwords)
+    prog = f"{root}/m"
+    if how == "run":
+        env = {"LD_DEBUG": "files,bindings"}
+        assert_same(oracle.run([prog], env, root), oracle.ldsim_run(prog, env, root))
+        return
+    env = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "files"} if how == "trace" else MODES[how]
+    assert_same(oracle.real_ldso([prog], env, root), oracle.ldsim_ldso([prog], env, root))
