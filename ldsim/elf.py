@@ -202,7 +202,7 @@ class Verdef(NamedTuple):
     index: int
     flags: int
     hash: int
-    names: tuple[str, ...]  # first: the version's name, then its parents
+    names: tuple[str, ...]  # the version's name (its parents are not read: the loader never does)
 
 
 class Ident(NamedTuple):
@@ -536,17 +536,11 @@ def _parse_verdef(f: _Partial, last: dict[int, int], strtab: int) -> tuple[Verde
     vd_s, aux_s = f.layout("HHHHIII"), f.layout("II")
     for _ in range(_MAX_VER):
         vd_version, vd_flags, vd_ndx, vd_cnt, vd_hash, vd_aux, vd_next = f.unpack_with(vd_s, off, "Verdef")
-        names = []
-        aoff = off + vd_aux
-        for _ in range(vd_cnt):
-            name, nxt = f.unpack_with(aux_s, aoff, "Verdaux")
-            f.spend_version()
-            names.append(f.cstr(strtab + name, "Verdaux"))
-            if nxt == 0:
-                break
-            aoff += nxt
+        # the loader reads the first Verdaux only (the version's name, whatever vd_cnt says: dl-version.c
+        # match_symbol, _dl_check_map_versions); the parents' entries may be anything
+        name, _ = f.unpack_with(aux_s, off + vd_aux, "Verdaux")
         f.spend_version()
-        out.append(_new(Verdef, (vd_ndx, vd_flags, vd_hash, tuple(names))))
+        out.append(_new(Verdef, (vd_ndx, vd_flags, vd_hash, (f.cstr(strtab + name, "Verdaux"),))))
         if vd_next == 0:
             return tuple(out)
         off += vd_next

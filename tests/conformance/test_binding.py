@@ -457,3 +457,49 @@ def test_a_bloom_filter_of_odd_size(tmp_path, nwords: int, target: str, how: str
         return
     env = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "files"} if how == "trace" else MODES[how]
     assert_same(oracle.real_ldso([prog], env, root), oracle.ldsim_ldso([prog], env, root))
+
+
+def _patch_verdefs(path: str, patch) -> None:
+    """Call patch(data, offset of the Verdef, vd_cnt, vd_aux) for each Verdef record of the file."""
+    import struct
+    from ldsim.elf import DT, parse_elf
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    elf = parse_elf(bytes(data))
+    off = elf.vaddr_to_offset(elf.dyn(DT.VERDEF))
+    while True:
+        _, _, _, cnt, _, aux, nxt = struct.unpack_from("<HHHHIII", data, off)
+        patch(data, off, cnt, aux)
+        if not nxt:
+            break
+        off += nxt
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def _no_count(data: bytearray, off: int, cnt: int, aux: int) -> None:
+    data[off + 6:off + 8] = b"\0\0"  # vd_cnt = 0
+
+
+def _wild_parent(data: bytearray, off: int, cnt: int, aux: int) -> None:
+    import struct
+    if cnt > 1:  # the parent's Verdaux: its name far outside the file
+        nxt = struct.unpack_from("<I", data, off + aux + 4)[0]
+        struct.pack_into("<I", data, off + aux + nxt, 0x7FFFFFF0)
+
+
+@pytest.mark.parametrize("patch", [_no_count, _wild_parent])
+@pytest.mark.parametrize("mode", ["trace-now", "exec-now"])
+def test_only_the_first_verdaux_is_read(tmp_path, patch, mode: str) -> None:
+    """The loader takes a Verdef's name from its first Verdaux (vd_aux), whatever vd_cnt says, and never
+    reads the parents' entries (elf/dl-version.c match_symbol, _dl_check_map_versions)."""
+    root = str(tmp_path)
+    lib = Obj("lib/libv.so", '__asm__(".symver foo1, foo@V1");\n__asm__(".symver foo2, foo@@V2");\n'
+              "int foo1(void) { return 1; }\nint foo2(void) { return 2; }\nint bar(void) { return 3; }\n",
+              ("-Wl,--version-script,/dev/stdin",))
+    _with_script(root, lib, "V1 { global: bar; local: foo1; foo2; };\nV2 { } V1;\n")
+    build(root, [Obj("m", "int foo(void);\nint bar(void);\nint (*p[])(void) = {foo, bar};\nint main(void) { return 0; }\n",
+                     libs=("v",), shared=False)])
+    _patch_verdefs(f"{root}/lib/libv.so", patch)
+    env = MODES[mode]
+    assert_same(oracle.real_ldso([f"{root}/m"], env, root), oracle.ldsim_ldso([f"{root}/m"], env, root))
