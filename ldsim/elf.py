@@ -513,7 +513,8 @@ def _parse_verneed(f: _Partial, last: dict[int, int], strtab: int) -> tuple[Vern
         vn_version, vn_cnt, vn_file, vn_aux, vn_next = f.unpack_with(vn_s, off, "Verneed")
         entries = []
         aoff = off + vn_aux
-        for _ in range(vn_cnt):
+        # the loader follows vna_next from the first Vernaux, whatever vn_cnt says (_dl_check_map_versions)
+        for _ in range(_MAX_VER):
             h, flags, other, name, nxt = f.unpack_with(aux_s, aoff, "Vernaux")
             f.spend_version()
             entries.append(_new(Vernaux, (f.cstr(strtab + name, "Vernaux"), h, flags, other)))

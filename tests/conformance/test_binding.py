@@ -503,3 +503,38 @@ def test_only_the_first_verdaux_is_read(tmp_path, patch, mode: str) -> None:
     _patch_verdefs(f"{root}/lib/libv.so", patch)
     env = MODES[mode]
     assert_same(oracle.real_ldso([f"{root}/m"], env, root), oracle.ldsim_ldso([f"{root}/m"], env, root))
+
+
+@pytest.mark.parametrize("count", [0, 1])
+@pytest.mark.parametrize("mode", ["trace-now", "exec-now", "ldd-verbose"])
+def test_vernaux_entries_follow_vna_next(tmp_path, count: int, mode: str) -> None:
+    """_dl_check_map_versions (and the trace's version information) walks a Verneed's Vernaux entries by
+    vna_next from vn_aux, whatever vn_cnt says: a program whose vn_cnt fields are 0 or 1 still has every
+    version checked (here V2, which the library lacks: fatal)."""
+    import struct
+    from ldsim.elf import DT, parse_elf
+    root = str(tmp_path)
+    src = "int foo(void) { return 1; }\nint bar(void) { return 2; }\n"
+    _with_script(root, Obj("lib/libv.so", src, ("-Wl,--version-script,/dev/stdin",)),
+                 "V1 { global: foo; local: *; };\nV2 { global: bar; } V1;\n")
+    build(root, [Obj("m", "int foo(void);\nint bar(void);\nint (*p[])(void) = {foo, bar};\n"
+                          "int main(void) { return 0; }\n", libs=("v",), shared=False)])
+    _with_script(root, Obj("lib/libv.so", src, ("-Wl,--version-script,/dev/stdin",)), "V1 { global: foo; bar; local: *; };\n")
+    path = f"{root}/m"
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    elf = parse_elf(bytes(data))
+    off = elf.vaddr_to_offset(elf.dyn(DT.VERNEED))
+    while True:
+        struct.pack_into("<H", data, off + 2, count)
+        nxt = struct.unpack_from("<I", data, off + 12)[0]
+        if not nxt:
+            break
+        off += nxt
+    with open(path, "wb") as f:
+        f.write(data)
+    if mode == "ldd-verbose":
+        assert_same(oracle.real_ldd(["-v", path], {}, root), oracle.ldsim_ldd(["-v", path], {}, root))
+        return
+    env = {**MODES[mode], "LD_DEBUG": "versions"}
+    assert_same(oracle.real_ldso([path], env, root), oracle.ldsim_ldso([path], env, root))
