@@ -196,6 +196,7 @@ class Vernaux(NamedTuple):
 class Verneed(NamedTuple):
     file: str
     entries: tuple[Vernaux, ...]
+    version: int = 1  # vn_version: the loader accepts only 1 (it checks the first record's)
 
 
 class Verdef(NamedTuple):
@@ -522,7 +523,7 @@ def _parse_verneed(f: _Partial, last: dict[int, int], strtab: int) -> tuple[Vern
                 break
             aoff += nxt
         f.spend_version()
-        out.append(_new(Verneed, (f.cstr(strtab + vn_file, "Verneed"), tuple(entries))))
+        out.append(_new(Verneed, (f.cstr(strtab + vn_file, "Verneed"), tuple(entries), vn_version)))
         if vn_next == 0:
             return tuple(out)
         off += vn_next

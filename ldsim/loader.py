@@ -588,6 +588,9 @@ class Process:
             elf = m.elf
             if m.faked or elf is None:
                 continue
+            if elf.verneed and elf.verneed[0].version != 1:  # _dl_check_map_versions: fatal, first record only
+                self.fatal(LoadError(self.dso_filename(m),
+                                     f"unsupported version {elf.verneed[0].version} of Verneed record", 0))
             for vn, wanted in self._needs(elf):
                 needed = by_name.get(vn.file) or self.find_needed(vn.file, m)
                 if needed is None:

@@ -538,3 +538,30 @@ def test_vernaux_entries_follow_vna_next(tmp_path, count: int, mode: str) -> Non
         return
     env = {**MODES[mode], "LD_DEBUG": "versions"}
     assert_same(oracle.real_ldso([path], env, root), oracle.ldsim_ldso([path], env, root))
+
+
+@pytest.mark.parametrize("target", ["lib/liba.so", "m"])
+@pytest.mark.parametrize("how", ["trace", "exec-now", "run"])
+def test_an_unsupported_verneed_version_is_fatal(tmp_path, target: str, how: str) -> None:
+    """_dl_check_map_versions accepts only vn_version 1 in an object's first Verneed record: anything
+    else is "unsupported version N of Verneed record", fatal even when tracing (elf/dl-version.c)."""
+    import struct
+    from ldsim.elf import DT, parse_elf
+    root = str(tmp_path)
+    build(root, [Obj("lib/liba.so", "#include <string.h>\nint foo(const char *s) { return (int) strlen(s); }\n"),
+                 Obj("m", "int foo(const char *);\nint (*p)(const char *) = foo;\nint main(void) { return 0; }\n",
+                     libs=("a",), shared=False)])
+    path = f"{root}/{target}"
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    elf = parse_elf(bytes(data))
+    struct.pack_into("<H", data, elf.vaddr_to_offset(elf.dyn(DT.VERNEED)), 2)
+    with open(path, "wb") as f:
+        f.write(data)
+    prog = f"{root}/m"
+    if how == "run":
+        env = {"LD_DEBUG": "versions"}
+        assert_same(oracle.run([prog], env, root), oracle.ldsim_run(prog, env, root))
+        return
+    env = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "versions"} if how == "trace" else {**MODES[how], "LD_DEBUG": "versions"}
+    assert_same(oracle.real_ldso([prog], env, root), oracle.ldsim_ldso([prog], env, root))
