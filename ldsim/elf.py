@@ -204,6 +204,7 @@ class Verdef(NamedTuple):
     flags: int
     hash: int
     names: tuple[str, ...]  # the version's name (its parents are not read: the loader never does)
+    version: int = 1  # vd_version: match_symbol accepts only 1
 
 
 class Ident(NamedTuple):
@@ -542,7 +543,7 @@ def _parse_verdef(f: _Partial, last: dict[int, int], strtab: int) -> tuple[Verde
         # match_symbol, _dl_check_map_versions); the parents' entries may be anything
         name, _ = f.unpack_with(aux_s, off + vd_aux, "Verdaux")
         f.spend_version()
-        out.append(_new(Verdef, (vd_ndx, vd_flags, vd_hash, (f.cstr(strtab + name, "Verdaux"),))))
+        out.append(_new(Verdef, (vd_ndx, vd_flags, vd_hash, (f.cstr(strtab + name, "Verdaux"),), vd_version)))
         if vd_next == 0:
             return tuple(out)
         off += vd_next

@@ -182,7 +182,7 @@ class Process:
         self._facts: dict[int, MapFacts] = files.memo.setdefault("map facts", {})  # by id(ElfFile)
         # id(elf) -> its (hash, name) definitions; id(verneed) -> the (hash, name) it asks for.  Kept with
         # the parsed files (which outlive every process of a run), so ids stay valid and unique
-        self._verdefs: dict[int, frozenset[tuple[int, str]]] = files.memo.setdefault("verdefs", {})
+        self._verdefs: dict[int, frozenset[tuple[int, str]] | None] = files.memo.setdefault("verdefs", {})
         self._verneeds: dict[int, tuple] = files.memo.setdefault("version needs", {})  # id(elf) -> see _needs
         self._cache_found: dict[str, Found] = files.memo.setdefault(("cache found", self.profile.cache_file), {})
         self._relr_fatal: dict[int, bool] = files.memo.setdefault("relr fatal", {})  # id(elf) -> _relr_fatal(elf)
@@ -600,7 +600,7 @@ class Process:
                 if trace and needed.faked:
                     continue
                 nelf = needed.elf
-                if quiet and nelf is not None and nelf.verdef and wanted <= self._defined(nelf):
+                if quiet and nelf is not None and nelf.verdef and wanted <= (self._defined(nelf) or frozenset()):
                     continue  # all found: nothing to show, nothing to report
                 req = self.dso_filename(m)
                 for aux in vn.entries:
@@ -630,22 +630,30 @@ class Process:
         if not verdef:
             self._version_error(definer, f"no version information available (required by {req})")
             return False
-        if needed.elf is not None:
-            if (aux.hash, aux.name) in self._defined(needed.elf):
+        defined = self._defined(needed.elf) if needed.elf is not None else None
+        if defined is not None:
+            if (aux.hash, aux.name) in defined:
                 return False
-        elif any(d.hash == aux.hash and d.names and d.names[0] == aux.name for d in verdef):
-            return False
+        else:
+            for d in verdef:  # match_symbol's walk, each record's vd_version checked before its hash
+                if d.version != 1:
+                    self._version_error(definer, f"unsupported version {d.version} of Verdef record")
+                    return True
+                if d.hash == aux.hash and d.names and d.names[0] == aux.name:
+                    return False
         if aux.flags & VER_FLG_WEAK:
             self._version_error(definer, f"weak version `{aux.name}' not found (required by {req})")
             return False
         self._version_error(definer, f"version `{aux.name}' not found (required by {req})")
         return True
 
-    def _defined(self, elf: ElfFile) -> frozenset[tuple[int, str]]:
-        defined = self._verdefs.get(id(elf))
-        if defined is None:
-            defined = self._verdefs[id(elf)] = frozenset((d.hash, d.names[0]) for d in elf.verdef if d.names)
-        return defined
+    def _defined(self, elf: ElfFile) -> frozenset[tuple[int, str]] | None:
+        """The (hash, name) pairs the file's Verdef records define; None when one of them is not of version
+        1 (match_symbol must then walk them in order)."""
+        if id(elf) not in self._verdefs:
+            ok = all(d.version == 1 for d in elf.verdef)
+            self._verdefs[id(elf)] = frozenset((d.hash, d.names[0]) for d in elf.verdef if d.names) if ok else None
+        return self._verdefs[id(elf)]
 
     def _vdso_verdef(self, m: LinkMap) -> tuple:
         from ldsim.elf import Verdef, elf_hash

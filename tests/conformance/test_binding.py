@@ -565,3 +565,31 @@ def test_an_unsupported_verneed_version_is_fatal(tmp_path, target: str, how: str
         return
     env = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "versions"} if how == "trace" else {**MODES[how], "LD_DEBUG": "versions"}
     assert_same(oracle.real_ldso([prog], env, root), oracle.ldsim_ldso([prog], env, root))
+
+
+@pytest.mark.parametrize("record", [0, 2])
+@pytest.mark.parametrize("mode", ["trace-now", "exec-now", "ldd-verbose"])
+def test_an_unsupported_verdef_version_fails_the_check(tmp_path, record: int, mode: str) -> None:
+    """match_symbol walks the needed object's Verdef records in order and checks each one's vd_version
+    before its hash: a record other than version 1 met before the match is "unsupported version N of
+    Verdef record", a version lookup error like a missing version (elf/dl-version.c)."""
+    import struct
+    root = str(tmp_path)
+    src = "int foo(void) { return 1; }\nint bar(void) { return 2; }\n"
+    _with_script(root, Obj("lib/libv.so", src, ("-Wl,--version-script,/dev/stdin",)),
+                 "V1 { global: foo; local: *; };\nV2 { global: bar; } V1;\n")
+    build(root, [Obj("m", "int foo(void);\nint bar(void);\nint (*p[])(void) = {foo, bar};\n"
+                          "int main(void) { return 0; }\n", libs=("v",), shared=False)])
+    seen = []
+
+    def patch(data: bytearray, off: int, cnt: int, aux: int) -> None:
+        if len(seen) == record:
+            struct.pack_into("<H", data, off, 2)
+        seen.append(off)
+    _patch_verdefs(f"{root}/lib/libv.so", patch)
+    path = f"{root}/m"
+    if mode == "ldd-verbose":
+        assert_same(oracle.real_ldd(["-v", path], {}, root), oracle.ldsim_ldd(["-v", path], {}, root))
+        return
+    env = {**MODES[mode], "LD_DEBUG": "versions"}
+    assert_same(oracle.real_ldso([path], env, root), oracle.ldsim_ldso([path], env, root))
