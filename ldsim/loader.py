@@ -94,6 +94,32 @@ def _bloom_size_ok(elf: ElfFile) -> bool:
     return nwords & (nwords - 1) == 0
 
 
+def dynamic_info_assertion(elf: ElfFile) -> str | None:
+    """The first of elf_get_dynamic_info's assertions on the relocation tables' tags that fails
+    (elf/get-dynamic-info.h, x86-64's ELF_MACHINE_NO_REL, i386's neither): its line (a multi-line
+    assert's first) and expression, or None.  An entry-size tag missing beside its table is a NULL dereference: SIGSEGV."""
+    pltrel = elf.dyn(DT.PLTREL)
+    if elf.is_64 and pltrel is not None and pltrel != DT.RELA:
+        return "115: elf_get_dynamic_info: Assertion `info[DT_PLTREL]->d_un.d_val == DT_RELA' failed!"
+    if not elf.is_64 and pltrel is not None and pltrel not in (DT.REL, DT.RELA):
+        return ("117: elf_get_dynamic_info: Assertion `info[DT_PLTREL]->d_un.d_val == DT_REL || "
+                "info[DT_PLTREL]->d_un.d_val == DT_RELA' failed!")
+    word = 8 if elf.is_64 else 4
+    checks = [(DT.RELA, DT.RELAENT, 3 * word, "123", "Rela")]
+    if not elf.is_64:
+        checks.append((DT.REL, DT.RELENT, 2 * word, "127", "Rel"))
+    checks.append((DT.RELR, DT.RELRENT, word, "130", "Relr"))
+    for table, ent, size, line, name in checks:
+        if elf.dyn(table) is None:
+            continue
+        if elf.dyn(ent) is None:
+            raise Exit(-SIGSEGV)
+        if elf.dyn(ent) != size:
+            return (f"{line}: elf_get_dynamic_info: Assertion `info[DT_{name.upper()}ENT]->d_un.d_val == "
+                    f"sizeof (ElfW({name}))' failed!")
+    return None
+
+
 def has_strtab(main: LinkMap) -> bool:
     """dl_main's audit_list_add_dynamic_tag (rtld.c:1830, before --help's output and the preloads) reads
     D_PTR (main_map, l_info[DT_STRTAB]) whether or not DT_AUDIT is there: a program without DT_STRTAB
@@ -400,6 +426,7 @@ class Process:
             raise LoadError(name, "cannot dynamically load executable", 0)
         if (not elf.has_dynamic and elf.e_type == 3) or elf.empty_dynamic:
             raise LoadError(name, "object file has no dynamic section", 0)
+        self._check_dynamic_info(elf)
         if elf.flags_1 & ~DT_1_SUPPORTED:
             self.emit(ev.UnsupportedFlags1(elf.flags_1 & ~DT_1_SUPPORTED))
         if elf.flags_1 & DF1.PIE and not exe:
@@ -452,6 +479,13 @@ class Process:
             base = self._next_addr - facts.start
         self._mapped.append((base + facts.start, base + facts.start + length))
         return (base + facts.dyn if facts.dyn else 0, base, facts.size, base + elf.e_entry, base + facts.phdr)
+
+    def _check_dynamic_info(self, elf: ElfFile, where: str = "") -> None:
+        """`where`: how the including file names the header in __FILE__ ("./" from rtld.c)."""
+        failed = dynamic_info_assertion(elf)
+        if failed is not None:
+            self.out(f"Inconsistency detected by ld.so: {where}get-dynamic-info.h: {failed}\n", 2)
+            raise Exit(127)
 
     def _setup_hash(self, facts: MapFacts) -> None:
         """_dl_setup_hash (elf/dl-setup_hash.c): it reads the table's first words, and asserts the bloom
@@ -801,6 +835,7 @@ class Process:
         origin = self.origin_of_path(real) if real else self.cfg.origin_path
         facts = self._map_facts(elf)
         layout = self._layout(elf, facts, True)
+        self._check_dynamic_info(elf, "./")  # dl_main's elf_get_dynamic_info (main_map), in rtld.c
         self._setup_hash(facts)  # dl_main's (main_map), before any object is loaded
         m = LinkMap(name="", names=[""], kind=Kind.MAIN, elf=elf, origin=origin, map_start=layout[1] + facts.start,
                     addr=layout[1])

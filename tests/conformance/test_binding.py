@@ -593,3 +593,51 @@ def test_an_unsupported_verdef_version_fails_the_check(tmp_path, record: int, mo
         return
     env = {**MODES[mode], "LD_DEBUG": "versions"}
     assert_same(oracle.real_ldso([path], env, root), oracle.ldsim_ldso([path], env, root))
+
+
+def _set_dyn(path: str, tag: int, value: int) -> None:
+    """Set the value of every `tag` entry of the file's dynamic section."""
+    import struct
+    from ldsim.elf import PT, parse_elf
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    elf = parse_elf(bytes(data))
+    seg = next(s for s in elf.segments if s.type == PT.DYNAMIC)
+    fmt = "<qQ" if elf.is_64 else "<iI"
+    size = struct.calcsize(fmt)
+    for off in range(seg.offset, seg.offset + seg.filesz - size + 1, size):
+        t, _ = struct.unpack_from(fmt, data, off)
+        if t == tag:
+            struct.pack_into(fmt, data, off, t, value)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+# (gcc flags, dynamic tag, value): DT_PLTREL 17 (DT_REL) where x86-64 has only RELA, 9 on i386; an entry
+# size other than the record's
+DYNINFO = {"pltrel": ((), 20, 17), "relaent": ((), 9, 16), "relrent": (("-Wl,-z,pack-relative-relocs",), 37, 4),
+           "pltrel-i386": (("-m32",), 20, 9), "relent-i386": (("-m32",), 19, 12)}
+
+
+@pytest.mark.parametrize("target", ["lib/liba.so", "m"])
+@pytest.mark.parametrize("case", list(DYNINFO))
+def test_elf_get_dynamic_info_assertions(tmp_path, case: str, target: str) -> None:
+    """elf_get_dynamic_info asserts DT_PLTREL (DT_RELA only where the machine has no REL relocations) and
+    the DT_RELAENT/DT_RELENT/DT_RELRENT sizes (elf/get-dynamic-info.h), for each object it maps and for
+    the program in dl_main: "Inconsistency detected by ld.so", exit 127."""
+    flags, tag, value = DYNINFO[case]
+    root = str(tmp_path)
+    cc = ("gcc", "-m32") if "-m32" in flags else ("gcc",)
+    extra = tuple(f for f in flags if f != "-m32")
+    build(root, [Obj("lib/liba.so", "int getpid(void);\nint x = 1;\nint *px = &x;\n"
+                                    "int foo(void) { return *px + getpid(); }\n", extra),
+                 Obj("m", "int foo(void);\nstatic int y;\nint *py = &y;\nint (*p)(void) = foo;\n"
+                          "int call(void) { return foo(); }\nint main(void) { return 0; }\n", extra, ("a",),
+                     shared=False)], cc)
+    _set_dyn(f"{root}/{target}", tag, value)
+    prog = f"{root}/m"
+    env = {"LD_DEBUG": "files"}
+    assert_same(oracle.run([prog], env, root), oracle.ldsim_run(prog, env, root))
+    if cc == ("gcc",):  # `ld.so PROG` maps the program through _dl_map_object_from_fd too
+        env = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "files"}
+        assert_same(oracle.real_ldso([prog], env, root), oracle.ldsim_ldso([prog], env, root))
