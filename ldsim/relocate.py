@@ -228,7 +228,7 @@ class Binder(Record):
     """Process-wide lookup state: counters, the unique-symbol table, per-object lookup caches."""
 
     _fields = ("proc", "tables", "counters", "unique", "caches", "receiver", "_tabs", "current", "_heap",
-               "run_ifuncs", "relocated", "machine")
+               "_full_heap", "run_ifuncs", "relocated", "machine")
 
     def __init__(self, proc: Process, tables: SymbolTables) -> None:
         self.proc = proc
@@ -240,6 +240,7 @@ class Binder(Record):
         self._tabs: dict[int, SymbolTable | None] = {}
         self.current: LinkMap | None = None  # the object being relocated (for error messages)
         self._heap: _VersionHeap | None | bool = False  # False: not worked out yet; None: not needed
+        self._full_heap: _VersionHeap | None = None  # the same layout for an index past an array's end
         self.profiling = False  # consider_profiling (LD_PROFILE, the real start): DT_BIND_NOW is ignored
         self.run_ifuncs = False  # IFUNC resolvers are called (a real start, not __RTLD_NOIFUNC's trace passes)
         self.relocated: set[int] = set()  # id() of the objects whose _dl_relocate_object has finished
@@ -281,6 +282,12 @@ class Binder(Record):
             if v is None and ndx and not tab.versions and version_index_high(m.elf) == 0:
                 # DT_VERSYM without version records: l_versions stays NULL, and do-rel.h still indexes it
                 raise Exit(-SIGSEGV)  # RESOLVE_MAP reads version->hash at address ndx * 24 + 8
+            if v is None and ndx > 1 and self.proc.cfg.tracing and ndx > version_index_high(m.elf):
+                # past the end of m's l_versions: what the arrays after it hold (see _VersionHeap; a
+                # real start allocates more there before relocating, not modelled)
+                if self._full_heap is None:
+                    self._full_heap = _VersionHeap.of(self.proc, self.table, always=True)
+                v = self._full_heap.version(m, tab, ndx)
         return v if v is not None and v.hash != 0 else None
 
     def _version_heap(self) -> _VersionHeap | None:
@@ -797,9 +804,11 @@ class _VersionHeap:
         self.size = _version_size(pointer)
 
     @classmethod
-    def of(cls, proc: Process, table: Callable) -> _VersionHeap | None:
+    def of(cls, proc: Process, table: Callable, always: bool = False) -> _VersionHeap | None:
+        """None when no object is faked (the arrays are then as long as their files' indices), unless
+        `always`: a reference whose index is past its own array's end reads the next ones anyway."""
         objects = proc.objects
-        if not any(o.faked for o in objects):
+        if not always and not any(o.faked for o in objects):
             return None
         arrays: dict[int, tuple[int, int, dict[int, Version]] | None] = {}
         layout = []
