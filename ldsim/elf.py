@@ -196,13 +196,15 @@ class Vernaux(NamedTuple):
 class Verneed(NamedTuple):
     file: str
     entries: tuple[Vernaux, ...]
+    version: int = 1  # vn_version: the loader accepts only 1 (it checks the first record's)
 
 
 class Verdef(NamedTuple):
     index: int
     flags: int
     hash: int
-    names: tuple[str, ...]  # first: the version's name, then its parents
+    names: tuple[str, ...]  # the version's name (its parents are not read: the loader never does)
+    version: int = 1  # vd_version: match_symbol accepts only 1
 
 
 class Ident(NamedTuple):
@@ -513,7 +515,8 @@ def _parse_verneed(f: _Partial, last: dict[int, int], strtab: int) -> tuple[Vern
         vn_version, vn_cnt, vn_file, vn_aux, vn_next = f.unpack_with(vn_s, off, "Verneed")
         entries = []
         aoff = off + vn_aux
-        for _ in range(vn_cnt):
+        # the loader follows vna_next from the first Vernaux, whatever vn_cnt says (_dl_check_map_versions)
+        for _ in range(_MAX_VER):
             h, flags, other, name, nxt = f.unpack_with(aux_s, aoff, "Vernaux")
             f.spend_version()
             entries.append(_new(Vernaux, (f.cstr(strtab + name, "Vernaux"), h, flags, other)))
@@ -521,7 +524,7 @@ def _parse_verneed(f: _Partial, last: dict[int, int], strtab: int) -> tuple[Vern
                 break
             aoff += nxt
         f.spend_version()
-        out.append(_new(Verneed, (f.cstr(strtab + vn_file, "Verneed"), tuple(entries))))
+        out.append(_new(Verneed, (f.cstr(strtab + vn_file, "Verneed"), tuple(entries), vn_version)))
         if vn_next == 0:
             return tuple(out)
         off += vn_next
@@ -536,17 +539,11 @@ def _parse_verdef(f: _Partial, last: dict[int, int], strtab: int) -> tuple[Verde
     vd_s, aux_s = f.layout("HHHHIII"), f.layout("II")
     for _ in range(_MAX_VER):
         vd_version, vd_flags, vd_ndx, vd_cnt, vd_hash, vd_aux, vd_next = f.unpack_with(vd_s, off, "Verdef")
-        names = []
-        aoff = off + vd_aux
-        for _ in range(vd_cnt):
-            name, nxt = f.unpack_with(aux_s, aoff, "Verdaux")
-            f.spend_version()
-            names.append(f.cstr(strtab + name, "Verdaux"))
-            if nxt == 0:
-                break
-            aoff += nxt
+        # the loader reads the first Verdaux only (the version's name, whatever vd_cnt says: dl-version.c
+        # match_symbol, _dl_check_map_versions); the parents' entries may be anything
+        name, _ = f.unpack_with(aux_s, off + vd_aux, "Verdaux")
         f.spend_version()
-        out.append(_new(Verdef, (vd_ndx, vd_flags, vd_hash, tuple(names))))
+        out.append(_new(Verdef, (vd_ndx, vd_flags, vd_hash, (f.cstr(strtab + name, "Verdaux"),), vd_version)))
         if vd_next == 0:
             return tuple(out)
         off += vd_next

@@ -31,6 +31,11 @@ PAGE = 4096
 # the bounds within which mmap honours an address hint
 MMAP_MIN_ADDR = 0x10000
 TASK_SIZE = 0x7FFFFFFFF000
+# where the model puts ld.so and the vDSO (the top of mmap's region; the objects ld.so maps come below), and
+# where the kernel maps a 64-bit PIE program (ELF_ET_DYN_BASE, arch/x86/include/asm/elf.h, before its
+# random offset): more than 2 GiB below, so a 32-bit displacement between them overflows
+RTLD_ADDR, VDSO_ADDR = 0x7FFFF7FC3000, 0x7FFFF7FC1000
+ELF_ET_DYN_BASE = 0x555555554000
 DT_1_SUPPORTED = (DF1.NOW | DF1.NODELETE | DF1.INITFIRST | DF1.NOOPEN | DF1.ORIGIN | DF1.NODEFLIB | DF1.PIE)
 VDSO_NAME = "linux-vdso.so.1"
 _DT_NEEDED = int(DT.NEEDED)  # a plain int: compared for every dependency of every object
@@ -46,6 +51,7 @@ class MapFacts(NamedTuple):
     phdr: int  # the program headers' vaddr
     align: int  # the largest power-of-two p_align of the PT_LOAD segments (dl-load.c p_align_max)
     hash_mapped: bool  # _dl_setup_hash can read the hash table's header (see _hash_header_mapped)
+    bloom_ok: bool  # its assertion on the GNU bloom filter's size holds (see _bloom_size_ok)
 
 
 SIGSEGV = 11
@@ -77,6 +83,43 @@ def _hash_header_mapped(elf: ElfFile) -> bool:
     if addr is None:
         return True
     return any(s.type == PT.LOAD and s.vaddr <= addr and addr + size <= s.vaddr + s.memsz for s in elf.segments)
+
+
+def _bloom_size_ok(elf: ElfFile) -> bool:
+    """_dl_setup_hash asserts that DT_GNU_HASH's bloom filter has a power-of-two number of words (0
+    passes).  Bytes the file does not hold read as zeros."""
+    addr = elf.dyn(DT.GNU_HASH)
+    off = elf.vaddr_to_offset(addr + 8) if addr is not None else None
+    if off is None or off + 4 > len(elf.data):
+        return True
+    nwords = int.from_bytes(bytes(elf.data[off:off + 4]), "little" if elf.little else "big")
+    return nwords & (nwords - 1) == 0
+
+
+def dynamic_info_assertion(elf: ElfFile) -> str | None:
+    """The first of elf_get_dynamic_info's assertions on the relocation tables' tags that fails
+    (elf/get-dynamic-info.h, x86-64's ELF_MACHINE_NO_REL, i386's neither): its line (a multi-line
+    assert's first) and expression, or None.  An entry-size tag missing beside its table is a NULL dereference: SIGSEGV."""
+    pltrel = elf.dyn(DT.PLTREL)
+    if elf.is_64 and pltrel is not None and pltrel != DT.RELA:
+        return "115: elf_get_dynamic_info: Assertion `info[DT_PLTREL]->d_un.d_val == DT_RELA' failed!"
+    if not elf.is_64 and pltrel is not None and pltrel not in (DT.REL, DT.RELA):
+        return ("117: elf_get_dynamic_info: Assertion `info[DT_PLTREL]->d_un.d_val == DT_REL || "
+                "info[DT_PLTREL]->d_un.d_val == DT_RELA' failed!")
+    word = 8 if elf.is_64 else 4
+    checks = [(DT.RELA, DT.RELAENT, 3 * word, "123", "Rela")]
+    if not elf.is_64:
+        checks.append((DT.REL, DT.RELENT, 2 * word, "127", "Rel"))
+    checks.append((DT.RELR, DT.RELRENT, word, "130", "Relr"))
+    for table, ent, size, line, name in checks:
+        if elf.dyn(table) is None:
+            continue
+        if elf.dyn(ent) is None:
+            raise Exit(-SIGSEGV)
+        if elf.dyn(ent) != size:
+            return (f"{line}: elf_get_dynamic_info: Assertion `info[DT_{name.upper()}ENT]->d_un.d_val == "
+                    f"sizeof (ElfW({name}))' failed!")
+    return None
 
 
 def has_strtab(main: LinkMap) -> bool:
@@ -156,8 +199,9 @@ class Process:
         self.main: LinkMap | None = None
         self.rtld: LinkMap | None = None
         self.rtld_path = rtld_path  # None in exec mode: the program's PT_INTERP decides
-        self._next_addr = 0x7F0000000000
+        self._next_addr = VDSO_ADDR  # ld.so maps objects below itself, as mmap does without a hint
         self._mapped: list[tuple[int, int]] = []  # address ranges taken, for mmap's address hints
+        self.unchained: set[int] = set()  # ids of the maps no walk of the l_next chain reaches (map_deps)
         self._shown: dict[type, bool] = {}
         self.quiet = not int(cfg.debug)  # no LD_DEBUG category: debug events are not even built
         self.record = record
@@ -166,7 +210,7 @@ class Process:
         self._facts: dict[int, MapFacts] = files.memo.setdefault("map facts", {})  # by id(ElfFile)
         # id(elf) -> its (hash, name) definitions; id(verneed) -> the (hash, name) it asks for.  Kept with
         # the parsed files (which outlive every process of a run), so ids stay valid and unique
-        self._verdefs: dict[int, frozenset[tuple[int, str]]] = files.memo.setdefault("verdefs", {})
+        self._verdefs: dict[int, frozenset[tuple[int, str]] | None] = files.memo.setdefault("verdefs", {})
         self._verneeds: dict[int, tuple] = files.memo.setdefault("version needs", {})  # id(elf) -> see _needs
         self._cache_found: dict[str, Found] = files.memo.setdefault(("cache found", self.profile.cache_file), {})
         self._relr_fatal: dict[int, bool] = files.memo.setdefault("relr fatal", {})  # id(elf) -> _relr_fatal(elf)
@@ -386,6 +430,7 @@ class Process:
             raise LoadError(name, "cannot dynamically load executable", 0)
         if (not elf.has_dynamic and elf.e_type == 3) or elf.empty_dynamic:
             raise LoadError(name, "object file has no dynamic section", 0)
+        self._check_dynamic_info(elf)
         if elf.flags_1 & ~DT_1_SUPPORTED:
             self.emit(ev.UnsupportedFlags1(elf.flags_1 & ~DT_1_SUPPORTED))
         if elf.flags_1 & DF1.PIE and not exe:
@@ -393,8 +438,7 @@ class Process:
         layout = self._layout(elf, facts, False)
         if not self.quiet:
             self.emit(ev.MappedObject(*layout, elf.e_phnum, 16 if elf.is_64 else 8))
-        if not facts.hash_mapped:
-            raise Exit(-SIGSEGV)  # _dl_setup_hash reads the table's first words, after the dynamic: lines
+        self._setup_hash(facts)  # after the dynamic: lines
         m = LinkMap(name=realname, names=[name], kind=Kind.MAIN if exe else Kind.LIB, elf=elf, file_id=fid,
                     loader=loader, origin=self.origin_of_path(realname), found=found,
                     map_start=layout[1] + facts.start, mode_st=opened.st.st_mode, addr=layout[1])
@@ -416,7 +460,7 @@ class Process:
             facts = self._facts[id(elf)] = MapFacts(
                 loads, all((s.vaddr - s.offset) % PAGE == 0 for s in loads), start,
                 loads[-1].vaddr + loads[-1].memsz - start if loads else 0, dyn, phdr, align,
-                _hash_header_mapped(elf))
+                _hash_header_mapped(elf), _bloom_size_ok(elf))
         return facts
 
     def _layout(self, elf: ElfFile, facts: MapFacts, by_kernel: bool) -> tuple[int, int, int, int, int]:
@@ -432,11 +476,30 @@ class Process:
             base = 0
         elif not by_kernel and self._hint_granted(facts, length):
             base = 0
+        elif by_kernel and elf.is_64:
+            base = ELF_ET_DYN_BASE - (facts.start & ~(PAGE - 1))
         else:
             self._next_addr -= length + PAGE
             base = self._next_addr - facts.start
         self._mapped.append((base + facts.start, base + facts.start + length))
         return (base + facts.dyn if facts.dyn else 0, base, facts.size, base + elf.e_entry, base + facts.phdr)
+
+    def _check_dynamic_info(self, elf: ElfFile, where: str = "") -> None:
+        """`where`: how the including file names the header in __FILE__ ("./" from rtld.c)."""
+        failed = dynamic_info_assertion(elf)
+        if failed is not None:
+            self.out(f"Inconsistency detected by ld.so: {where}get-dynamic-info.h: {failed}\n", 2)
+            raise Exit(127)
+
+    def _setup_hash(self, facts: MapFacts) -> None:
+        """_dl_setup_hash (elf/dl-setup_hash.c): it reads the table's first words, and asserts the bloom
+        filter's size."""
+        if not facts.hash_mapped:
+            raise Exit(-SIGSEGV)
+        if not facts.bloom_ok:
+            self.out("Inconsistency detected by ld.so: dl-setup_hash.c: 36: _dl_setup_hash: Assertion "
+                     "`(bitmask_nwords & (bitmask_nwords - 1)) == 0' failed!\n", 2)
+            raise Exit(127)
 
     def _hint_granted(self, facts: MapFacts, length: int) -> bool:
         """Whether ld.so's mmap at the first PT_LOAD's page returns exactly that page: a hint below
@@ -526,7 +589,13 @@ class Process:
                     orig += 1
                     if filtee in self.objects and m in self.objects:
                         self.objects.remove(filtee)
-                        self.objects.insert(self.objects.index(m), filtee)
+                        if m is not self.objects[0]:
+                            self.objects.insert(self.objects.index(m), filtee)
+                        else:
+                            self.unchained.add(id(filtee))
+                        # else: the filter heads the chain (l_prev NULL, GL(dl_ns)._ns_loaded): the filtee
+                        # becomes its l_prev, out of reach of every walk of the chain (the trace's list, the
+                        # version checks, the "already loaded" tests); its l_versions stays NULL
             if work[runp][1]:
                 i = runp + 1
                 while i < len(work) and work[i][1]:
@@ -557,6 +626,9 @@ class Process:
             elf = m.elf
             if m.faked or elf is None:
                 continue
+            if elf.verneed and elf.verneed[0].version != 1:  # _dl_check_map_versions: fatal, first record only
+                self.fatal(LoadError(self.dso_filename(m),
+                                     f"unsupported version {elf.verneed[0].version} of Verneed record", 0))
             for vn, wanted in self._needs(elf):
                 needed = by_name.get(vn.file) or self.find_needed(vn.file, m)
                 if needed is None:
@@ -566,7 +638,7 @@ class Process:
                 if trace and needed.faked:
                     continue
                 nelf = needed.elf
-                if quiet and nelf is not None and nelf.verdef and wanted <= self._defined(nelf):
+                if quiet and nelf is not None and nelf.verdef and wanted <= (self._defined(nelf) or frozenset()):
                     continue  # all found: nothing to show, nothing to report
                 req = self.dso_filename(m)
                 for aux in vn.entries:
@@ -596,22 +668,30 @@ class Process:
         if not verdef:
             self._version_error(definer, f"no version information available (required by {req})")
             return False
-        if needed.elf is not None:
-            if (aux.hash, aux.name) in self._defined(needed.elf):
+        defined = self._defined(needed.elf) if needed.elf is not None else None
+        if defined is not None:
+            if (aux.hash, aux.name) in defined:
                 return False
-        elif any(d.hash == aux.hash and d.names and d.names[0] == aux.name for d in verdef):
-            return False
+        else:
+            for d in verdef:  # match_symbol's walk, each record's vd_version checked before its hash
+                if d.version != 1:
+                    self._version_error(definer, f"unsupported version {d.version} of Verdef record")
+                    return True
+                if d.hash == aux.hash and d.names and d.names[0] == aux.name:
+                    return False
         if aux.flags & VER_FLG_WEAK:
             self._version_error(definer, f"weak version `{aux.name}' not found (required by {req})")
             return False
         self._version_error(definer, f"version `{aux.name}' not found (required by {req})")
         return True
 
-    def _defined(self, elf: ElfFile) -> frozenset[tuple[int, str]]:
-        defined = self._verdefs.get(id(elf))
-        if defined is None:
-            defined = self._verdefs[id(elf)] = frozenset((d.hash, d.names[0]) for d in elf.verdef if d.names)
-        return defined
+    def _defined(self, elf: ElfFile) -> frozenset[tuple[int, str]] | None:
+        """The (hash, name) pairs the file's Verdef records define; None when one of them is not of version
+        1 (match_symbol must then walk them in order)."""
+        if id(elf) not in self._verdefs:
+            ok = all(d.version == 1 for d in elf.verdef)
+            self._verdefs[id(elf)] = frozenset((d.hash, d.names[0]) for d in elf.verdef if d.names) if ok else None
+        return self._verdefs[id(elf)]
 
     def _vdso_verdef(self, m: LinkMap) -> tuple:
         from ldsim.elf import Verdef, elf_hash
@@ -644,7 +724,7 @@ class Process:
         if soname and soname != first:
             names.append(soname)
         return LinkMap(name=name, names=names, kind=Kind.RTLD, elf=elf, file_id=None,
-                       soname_added=True, map_start=0x7FFFF7FC3000, addr=0x7FFFF7FC3000)
+                       soname_added=True, map_start=RTLD_ADDR, addr=RTLD_ADDR)
 
     def start(self) -> Startup:
         try:
@@ -666,7 +746,7 @@ class Process:
             raise Exit(0 if main.elf.interp is not None else 2) if main.elf.has_dynamic else Exit(1)
         self.rtld = self._make_rtld(main.elf)
         vdso = LinkMap(name=self.profile.vdso, names=[self.profile.vdso], kind=Kind.VDSO, soname_added=True,
-                       map_start=0x7FFFF7FC1000, addr=0x7FFFF7FC1000)
+                       map_start=VDSO_ADDR, addr=VDSO_ADDR)
         self.objects[:] = [main, self.rtld, vdso]
         self._vdso = vdso
         vdso.used = True  # setup_vdso_pointers finds its five symbols there
@@ -765,8 +845,8 @@ class Process:
         origin = exe_origin(self.world, self.program, self.cfg.origin_path)
         facts = self._map_facts(elf)
         layout = self._layout(elf, facts, True)
-        if not facts.hash_mapped:
-            raise Exit(-SIGSEGV)  # dl_main's _dl_setup_hash (main_map), before any object is loaded
+        self._check_dynamic_info(elf, "./")  # dl_main's elf_get_dynamic_info (main_map), in rtld.c
+        self._setup_hash(facts)  # dl_main's (main_map), before any object is loaded
         m = LinkMap(name="", names=[""], kind=Kind.MAIN, elf=elf, origin=origin, map_start=layout[1] + facts.start,
                     addr=layout[1])
         self.objects.append(m)

@@ -33,10 +33,12 @@ class R:
 
     NONE = 0
     R64 = 1
+    PC32 = 2
     COPY = 5
     GLOB_DAT = 6
     JUMP_SLOT = 7
     RELATIVE = 8
+    R32 = 10
     DTPMOD64 = 16
     DTPOFF64 = 17
     TPOFF64 = 18
@@ -98,7 +100,8 @@ class Machine:
     def __init__(self, name: str, passes: tuple[RelocPass, ...], no_lookup: frozenset[int], jump_slot: int,
                  copy: int, tlsdesc: int, irelative: int, defer_irelative: bool, plt_class: frozenset[int],
                  handled: frozenset[int], vdso_symbols: tuple[str, ...], vdso_resolved: dict[str, str],
-                 malloc_version: tuple[str, int], pointer: int) -> None:
+                 malloc_version: tuple[str, int], pointer: int,
+                 overflow: dict[int, tuple[str, bool]] | None = None) -> None:
         self.name = name
         self.passes = passes
         self.no_lookup = no_lookup
@@ -115,6 +118,8 @@ class Machine:
         self.vdso_resolved = vdso_resolved
         self.malloc_version = malloc_version
         self.pointer = pointer  # sizeof (void *)
+        # the 32-bit fields whose value elf_machine_rela checks: type -> (name, PC-relative)
+        self.overflow = overflow or {}
 
     def __repr__(self) -> str:
         return f"Machine({self.name})"
@@ -134,7 +139,9 @@ X86_64 = Machine(
     # sysdeps/unix/sysv/linux/x86/time.c, gettimeofday.c: IFUNCs on x86_64 only, whose resolvers call
     # dl_vdso_vsym each time elf_machine_rela runs them (__gettimeofday is gettimeofday's alias)
     {"time": "__vdso_time", "gettimeofday": "__vdso_gettimeofday", "__gettimeofday": "__vdso_gettimeofday"},
-    ("GLIBC_2.2.5", 0x09691A75), 8)
+    ("GLIBC_2.2.5", 0x09691A75), 8,
+    # R_X86_64_32 must fit unsigned, R_X86_64_PC32 signed: else a warning (i386's never overflow)
+    {R.R32: ("R_X86_64_32", False), R.PC32: ("R_X86_64_PC32", True)})
 I386 = Machine(
     "i386",
     # both formats (ELF_MACHINE_NO_REL and _NO_RELA are 0): REL, then RELA (prelinked objects only), each
@@ -221,7 +228,7 @@ class Binder(Record):
     """Process-wide lookup state: counters, the unique-symbol table, per-object lookup caches."""
 
     _fields = ("proc", "tables", "counters", "unique", "caches", "receiver", "_tabs", "current", "_heap",
-               "run_ifuncs", "relocated", "machine")
+               "_full_heap", "run_ifuncs", "relocated", "machine")
 
     def __init__(self, proc: Process, tables: SymbolTables) -> None:
         self.proc = proc
@@ -233,6 +240,7 @@ class Binder(Record):
         self._tabs: dict[int, SymbolTable | None] = {}
         self.current: LinkMap | None = None  # the object being relocated (for error messages)
         self._heap: _VersionHeap | None | bool = False  # False: not worked out yet; None: not needed
+        self._full_heap: _VersionHeap | None = None  # the same layout for an index past an array's end
         self.profiling = False  # consider_profiling (LD_PROFILE, the real start): DT_BIND_NOW is ignored
         self.run_ifuncs = False  # IFUNC resolvers are called (a real start, not __RTLD_NOIFUNC's trace passes)
         self.relocated: set[int] = set()  # id() of the objects whose _dl_relocate_object has finished
@@ -260,6 +268,11 @@ class Binder(Record):
         indices (see _VersionHeap); otherwise it holds exactly the file's needed and defined versions."""
         if vs is None:
             return None
+        if id(m) in self.proc.unchained:
+            # _dl_check_all_versions walks the chain: an object off it keeps l_versions NULL
+            if vs & 0x7FFF:
+                raise Exit(-SIGSEGV)  # RESOLVE_MAP reads version->hash at address ndx * 24 + 8
+            return None
         heap = self._version_heap()
         if heap is not None:
             v = heap.version(m, tab, vs & 0x7FFF)
@@ -269,6 +282,12 @@ class Binder(Record):
             if v is None and ndx and not tab.versions and version_index_high(m.elf) == 0:
                 # DT_VERSYM without version records: l_versions stays NULL, and do-rel.h still indexes it
                 raise Exit(-SIGSEGV)  # RESOLVE_MAP reads version->hash at address ndx * 24 + 8
+            if v is None and ndx > 1 and self.proc.cfg.tracing and ndx > version_index_high(m.elf):
+                # past the end of m's l_versions: what the arrays after it hold (see _VersionHeap; a
+                # real start allocates more there before relocating, not modelled)
+                if self._full_heap is None:
+                    self._full_heap = _VersionHeap.of(self.proc, self.table, always=True)
+                v = self._full_heap.version(m, tab, ndx)
         return v if v is not None and v.hash != 0 else None
 
     def _version_heap(self) -> _VersionHeap | None:
@@ -695,6 +714,9 @@ class Binder(Record):
             if dsym.size > sym.size or (dsym.size < sym.size and self.proc.cfg.warn):
                 self.proc.out(f"{self.proc.argv0}: Symbol `{sym.name}' has different size in shared object, "
                               "consider re-linking\n", 2)
+        field = mach.overflow.get(r.type)
+        if field is not None and not _fits(field[1], _symbol_address(found) + r.addend, m.addr + r.offset):
+            self.proc.out(f"{self.proc.argv0}: Symbol `{sym.name}' causes overflow in {field[0]} relocation\n", 2)
 
     # -- lazy binding ----------------------------------------------------------------------------
 
@@ -729,6 +751,28 @@ class Binder(Record):
                                        or bool(elf.flags_1 & DF1.NOW))
 
 
+def _symbol_address(found: tuple[LinkMap, Sym] | None) -> int:
+    """SYMBOL_ADDRESS (sysdeps/generic/ldsodefs.h): 0 for nothing found, no load bias for SHN_ABS.  An
+    IFUNC's value would be what its resolver returns: taken as the resolver's own address, in the same
+    object."""
+    if found is None:
+        return 0
+    m, sym = found
+    return sym.value if sym.shndx == SHN_ABS else m.addr + sym.value
+
+
+def _fits(pc_relative: bool, value: int, place: int) -> bool:
+    """Whether elf_machine_rela's 32-bit field takes `value` (S + A) at `place`: R_X86_64_32's
+    `value > UINT_MAX`, R_X86_64_PC32's `value != (int) value` on S + A - P, both in 64-bit unsigned
+    arithmetic.  The load addresses are Loader._layout's: objects ld.so maps lie close together, the
+    program the kernel maps does not (ELF_ET_DYN_BASE, or its link address)."""
+    mask = (1 << 64) - 1
+    if not pc_relative:
+        return value & mask <= 0xFFFFFFFF
+    v = (value - place) & mask
+    return v < 1 << 31 or v >= (1 << 64) - (1 << 31)
+
+
 _GARBAGE = -1  # a hash read from the low half of a pointer: non-zero, equal to no version's hash
 _MALLOC_ALIGNMENT = 16  # x86-64 and i386 alike
 
@@ -760,9 +804,11 @@ class _VersionHeap:
         self.size = _version_size(pointer)
 
     @classmethod
-    def of(cls, proc: Process, table: Callable) -> _VersionHeap | None:
+    def of(cls, proc: Process, table: Callable, always: bool = False) -> _VersionHeap | None:
+        """None when no object is faked (the arrays are then as long as their files' indices), unless
+        `always`: a reference whose index is past its own array's end reads the next ones anyway."""
         objects = proc.objects
-        if not any(o.faked for o in objects):
+        if not always and not any(o.faked for o in objects):
             return None
         arrays: dict[int, tuple[int, int, dict[int, Version]] | None] = {}
         layout = []

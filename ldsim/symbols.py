@@ -185,7 +185,8 @@ class SymbolTable:
         self.nbuckets = nbuckets
         self.symbias = symbias
         self.bloom_mask = bitmask_nwords - 1
-        self.shift = shift
+        # do_lookup_x shifts the 32-bit hash by l_gnu_shift as read: x86's shr takes the count modulo 32
+        self.shift = shift & 31
         self.bloom_off = off + 16
         self.buckets_off = self.bloom_off + self.word.size * bitmask_nwords
         self.chain_off = self.buckets_off + 4 * nbuckets
