@@ -90,9 +90,12 @@ def startup_initfini(main: LinkMap, searchlist: Sequence[LinkMap], libc: LinkMap
                      algorithm: int = 2) -> list[LinkMap]:
     """main's l_initfini at the end of _dl_map_object_deps: the search list sorted, main kept first
     unless main is libc itself.  Main has no l_initfini yet (the breadth-first walk makes one for every
-    object but the map it starts from: `l != map`), so a library needing the program adds no order."""
-    return sort_maps(list(searchlist), lambda m: [m, *m.deps] if not m.faked and m is not main else None,
-                     force_first=searchlist[0] is not libc, algorithm=algorithm)
+    object but the map it starts from: `l != map`), so a library needing the program adds no order.
+    Main's filtees stand before it in the search list; the copy puts main first, its filtees after."""
+    at = searchlist.index(main) if main in searchlist else 0
+    maps = [*searchlist[at:at + 1], *searchlist[:at], *searchlist[at + 1:]]
+    return sort_maps(maps, lambda m: [m, *m.deps] if not m.faked and m is not main else None,
+                     force_first=maps[0] is not libc, algorithm=algorithm)
 
 
 def fini_order(objects: Sequence[LinkMap], main: LinkMap, main_initfini: Sequence[LinkMap],

@@ -200,6 +200,15 @@ class Process:
     def out(self, text: str, stream: int = 1) -> None:
         self.result.events.append(ev.Output(text, stream))
 
+    def listed(self) -> list[LinkMap]:
+        """The objects dl_main's trace lists (elf/rtld.c): the l_next chain from main_map (itself only for
+        LD_TRACE_LOADED_OBJECTS=2).  A filtee of main is linked in before it (dl-deps.c), where nothing
+        points at it: the walk from main never meets it."""
+        if self.main is None or self.main not in self.objects:
+            return list(self.objects)
+        at = self.objects.index(self.main)
+        return self.objects[at if self.cfg.trace_program else at + 1:]
+
     def dso_filename(self, m: LinkMap) -> str:
         return m.name or self.argv0
 

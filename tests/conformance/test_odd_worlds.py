@@ -172,6 +172,26 @@ def filtee_processed_next(r: str):
                Run("{root}/bin/ab", quiet, modes=EXEC, name="cycle")]
 
 
+@case
+def main_is_a_filter(r: str):
+    """Filtees of the main object (`ld.so LIB`): dl-deps.c links each one in before its filter, where
+    nothing points at it, so the trace's walk from main_map never lists it (a missing DT_AUXILIARY filtee
+    of main is not "not found"; ldsim listed main as "\t (0x...)" instead); and the l_initfini copy puts
+    main first, its filtees after, so LD_WARN relocates a filtee before main (ldsim: main first)."""
+    w = WorldSpec((lib("lib/libdep.so", defines=("gd",)),
+                   lib("lib/libfe.so", needed=("libdep.so",), defines=("ff",), uses=("gd",)),
+                   lib("lib/libmf.so", needed=("libdep.so",), defines=("ff",), uses=("gd",),
+                       rpath="$ORIGIN", cflags=("-Wl,-F,libfe.so",)),
+                   lib("lib/libma.so", needed=("libdep.so",), defines=("ff",), rpath="$ORIGIN",
+                       cflags=("-Wl,-f,libnothere.so",))))
+    full = {"LD_WARN": "yes", "LD_BIND_NOW": "yes", "LD_DEBUG": "libs,bindings"}
+    return w, [Run("{root}/lib/libmf.so", full, modes=("trace",), name="filter-bind-now"),
+               Run("{root}/lib/libmf.so", name="filter"),
+               Run("{root}/lib/libma.so", name="auxiliary-missing"),
+               Run("{root}/lib/libma.so", {"LD_TRACE_LOADED_OBJECTS": "2"}, modes=("trace",),
+                   name="auxiliary-missing-2")]
+
+
 # ------------------------------------------------------------------------------------------- driver
 
 
