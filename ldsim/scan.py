@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 
 from ldsim.config import Credentials, Invocation, LoaderConfig, Mode, read_environment
 from ldsim.dst import DstValues, dst_count, substitute
-from ldsim.elf import DF1, DT, ElfError, ElfFile, EType
+from ldsim.elf import DF1, ElfError, ElfFile, EType
 from ldsim.linkmap import FileCache, Kind as MapKind
 from ldsim.loader import Exit, Process
 from ldsim.search import LoadError
@@ -421,14 +421,16 @@ class _ScanProcess(Process):
         self.unresolved: list[tuple[str, str]] = []
         if self.main is None or self.main.elf is None or self.load_error is not None or not self.result.searchlist:
             return
+        if self.result.status not in (None, 0):  # ld.so stopped before relocating (an assertion)
+            return
         binder = getattr(self, "binder", None)
         if binder is None:
             return
         binder.receiver = lambda objname, message: self.unresolved.append((objname, message))
         try:
             binder.undefined_now(self.main)
-        except Exit:  # ld.so would stop here (a fatal error, or a crash): what was reported stands
-            pass
+        except Exit as e:  # ld.so stops here (check_match's assertion, a crash): what was reported stands
+            self.result.status = e.status
 
     def _version_error(self, objname: str, message: str) -> None:
         self.version_errors.append((objname, message))
@@ -482,12 +484,10 @@ def _interp_ok(world: World, inv: Invocation, t: Target, out: list[Finding]) -> 
 def resolution_findings(proc: _ScanProcess, t: Target) -> list[Finding]:
     out: list[Finding] = []
     seen: set[tuple[str, str]] = set()
-    for m in proc.objects:
-        if not m.faked:
+    for m in proc.listed() if _lists(proc) else ():
+        if not m.faked:  # a missing DT_AUXILIARY filtee too: optional when run, but traced "not found"
             continue
         name = m.names[0]
-        if m.loader is not None and m.loader.elf is not None and _only_auxiliary(m.loader.elf, name):
-            continue  # a DT_AUXILIARY filtee is optional: ld.so goes on silently without it
         via = proc.dso_filename(m.loader) if m.loader is not None else ""
         via = "" if via == t.path else via
         if (name, via) in seen:
@@ -513,16 +513,18 @@ def resolution_findings(proc: _ScanProcess, t: Target) -> list[Finding]:
             from ldsim.glibc import ldso_strerror
             suffix = f": {ldso_strerror(err.errcode)}"
         out.append(Finding(ProblemKind.LOAD_ERROR, t.path, err.objname, f"{err.message}{suffix}"))
-    elif proc.result.status not in (None, 0) and not out:
+    elif proc.result.status not in (None, 0):  # an assertion or a crash: ld.so's status is the verdict
         text = "".join(e.text for e in proc.result.events if getattr(e, "stream", 1) == 2).strip()
         out.append(Finding(ProblemKind.LOAD_ERROR, t.path, t.path,
                            text.splitlines()[-1] if text else f"loader exit status {proc.result.status}"))
     return out
 
 
-def _only_auxiliary(elf: ElfFile, name: str) -> bool:
-    tags = {tag for tag, raw in elf.deps if raw == name}
-    return bool(tags) and tags <= {DT.AUXILIARY}
+def _lists(proc: Process) -> bool:
+    """Does the trace list the link map at all?  dl_main (elf/rtld.c) prints only "statically linked"
+    for a main object without DT_NEEDED, whatever its filtees (DT_FILTER, DT_AUXILIARY) brought in."""
+    main = proc.main
+    return main is not None and main.elf is not None and bool(main.elf.needed)
 
 
 def _resolution_map(proc: Process) -> list[tuple[str, str | None]]:

@@ -279,3 +279,53 @@ def test_planted_root_against_the_real_loader_in_chroot(proc_mounted: str) -> No
     assert {t.path for t in targets} >= {"/usr/bin/p_missing", "/usr/bin/p_version", "/usr/bin/p_class"}
     bad = compare(res, targets, env, planted)
     assert not bad, "\n".join(bad)
+
+
+# ---------------------------------------------------------------------------------------- near-problems
+
+
+def near_spec() -> WorldSpec:
+    """Files each built to trip one rule of the trace; the verdict is the real loader's, per file."""
+    rp = "$ORIGIN/../lib"
+    return WorldSpec((
+        lib("lib/libfiltee.so", defines=("ff",)),
+        # a missing DT_AUXILIARY filtee: optional when run, yet faked and listed "not found" by the trace
+        lib("lib/libaux.so", needed=("libc.so.6",), defines=("ff",), cflags=("-Wl,-f,libauxmissing.so",)),
+        prog("bin/p_aux", "libaux.so", uses=("ff",), runpath=rp),
+        # a main object without DT_NEEDED: the trace says "statically linked", its filtees unlisted
+        lib("lib/libfilt.so", defines=("ff",), cflags=("-Wl,-F,libfiltmissing.so",)),
+        prog("bin/p_filt", "libfilt.so", uses=("ff",), runpath=rp),
+        # a reference of version VX found in a libvx.so without versions: check_match's assertion
+        lib("lib/libvx.so", defines=("vx@@VX",)),
+        prog("bin/p_vermissing", "libvx.so", uses=("vx",), runpath=rp),
+        # a version needed of libvB.so, which nothing loads: _dl_check_map_versions' assertion
+        lib("lib/libvB.so", defines=("vb@@VB",)),
+        lib("lib/libvA.so", defines=("va",)),
+        prog("bin/p_verother", "libvA.so", "libvB.so", uses=("va", "vb"), runpath=rp),
+    ))
+
+
+@pytest.fixture(scope="module")
+def near(tmp_path_factory) -> str:
+    root = str(tmp_path_factory.mktemp("near"))
+    build_world(near_spec(), root)
+    older = str(tmp_path_factory.mktemp("near-older"))
+    build_world(WorldSpec((lib("libvx.so", defines=("vx",)),)), older)
+    shutil.copy(f"{older}/libvx.so", f"{root}/lib/libvx.so")
+    subprocess.run(["patchelf", "--remove-needed", "libvB.so", f"{root}/bin/p_verother"], check=True)
+    return root
+
+
+@pytest.mark.parametrize("name", ["bin/p_aux", "lib/libaux.so", "bin/p_filt", "lib/libfilt.so",
+                                  "bin/p_vermissing", "bin/p_verother"])
+def test_near_problems_as_the_real_loader_reports_them(near: str, name: str) -> None:
+    """Each file: the scan's resolution problems (missing libraries, versions, undefined symbols, the
+    loader's exit) equal what `ldd -r`'s settings make the real loader print for it."""
+    world = make_world("/", "/")
+    inv = inv_for()
+    path = f"{near}/{name}"
+    res = scan(world, inv, ScanOptions(paths=[path]), FileCache())
+    targets = targets_of(world, inv, ScanOptions(paths=[path]))
+    assert [t.path for t in targets] == [path]
+    bad = compare(res, targets, {}, None)
+    assert not bad, "\n".join(bad)
