@@ -49,6 +49,7 @@ class MapFacts(NamedTuple):
 
 
 SIGSEGV = 11
+SIGFPE = 8
 SIGBUS = 7
 
 

@@ -13,9 +13,9 @@ TYPE_CHECKING = False
 
 from ldsim import events as ev
 from ldsim.config import Debug
-from ldsim.elf import DF, DF1, DT, GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS, EMachine, gnu_property_1_needed
+from ldsim.elf import DF, DF1, DT, PT, GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS, EMachine, gnu_property_1_needed
 from ldsim.linkmap import Kind, LinkMap
-from ldsim.loader import SIGSEGV, Exit, version_index_high  # ldsim.loader imports this module lazily: no cycle
+from ldsim.loader import SIGFPE, SIGSEGV, Exit, version_index_high  # ldsim.loader imports this module lazily: no cycle
 from ldsim.record import Frozen, NamedTuple, Record, Value
 from ldsim.search import LoadError
 from ldsim.symbols import ALLOWED_STT, SHN_ABS, SHN_UNDEF, STB, STT, STV, Sym, SymbolTable, SymbolTables, \
@@ -98,7 +98,7 @@ class Machine:
     def __init__(self, name: str, passes: tuple[RelocPass, ...], no_lookup: frozenset[int], jump_slot: int,
                  copy: int, tlsdesc: int, irelative: int, defer_irelative: bool, plt_class: frozenset[int],
                  handled: frozenset[int], vdso_symbols: tuple[str, ...], vdso_resolved: dict[str, str],
-                 malloc_version: tuple[str, int], pointer: int) -> None:
+                 malloc_version: tuple[str, int], pointer: int, static_tls: frozenset[int] = frozenset()) -> None:
         self.name = name
         self.passes = passes
         self.no_lookup = no_lookup
@@ -115,6 +115,7 @@ class Machine:
         self.vdso_resolved = vdso_resolved
         self.malloc_version = malloc_version
         self.pointer = pointer  # sizeof (void *)
+        self.static_tls = static_tls  # types whose case asks for the definer's static TLS offset
 
     def __repr__(self) -> str:
         return f"Machine({self.name})"
@@ -134,7 +135,9 @@ X86_64 = Machine(
     # sysdeps/unix/sysv/linux/x86/time.c, gettimeofday.c: IFUNCs on x86_64 only, whose resolvers call
     # dl_vdso_vsym each time elf_machine_rela runs them (__gettimeofday is gettimeofday's alias)
     {"time": "__vdso_time", "gettimeofday": "__vdso_gettimeofday", "__gettimeofday": "__vdso_gettimeofday"},
-    ("GLIBC_2.2.5", 0x09691A75), 8)
+    ("GLIBC_2.2.5", 0x09691A75), 8,
+    # TPOFF64: CHECK_STATIC_TLS; TLSDESC: TRY_STATIC_TLS (sysdeps/x86_64/dl-machine.h)
+    frozenset((R.TPOFF64, R.TLSDESC)))
 I386 = Machine(
     "i386",
     # both formats (ELF_MACHINE_NO_REL and _NO_RELA are 0): REL, then RELA (prelinked objects only), each
@@ -152,7 +155,17 @@ I386 = Machine(
     ("__vdso_clock_gettime", "__vdso_clock_gettime64", "__vdso_gettimeofday", "__vdso_time",
      "__vdso_clock_getres"),
     {},  # time and gettimeofday are plain functions there (USE_IFUNC_* only for __x86_64__)
-    ("GLIBC_2.0", 0x0D696910), 4)
+    ("GLIBC_2.0", 0x0D696910), 4,
+    frozenset((R386.TLS_TPOFF, R386.TLS_TPOFF32, R386.TLS_DESC)))  # sysdeps/i386/dl-machine.h
+
+
+def _check_static_tls(sym_map: LinkMap) -> None:
+    """CHECK_STATIC_TLS / TRY_STATIC_TLS: a definer without a static TLS offset gets one from
+    _dl_try_allocate_static_tls (elf/dl-reloc.c), which divides by its l_tls_align, 0 for an object
+    without PT_TLS: a TLS reference bound to a plain symbol of such an object ends ld.so with SIGFPE."""
+    elf = sym_map.elf
+    if elf is not None and not any(seg.type == PT.TLS for seg in elf.segments):
+        raise Exit(-SIGFPE)
 
 
 def machine_of(elf: ElfFile) -> Machine | None:
@@ -580,6 +593,7 @@ class Binder(Record):
         done: set[int] = set()
         refs = tab.references
         tclasses = mach.tclass
+        static_tls = mach.static_tls
         for info, (name, st_info, other, vs) in zip(refs, tab.brief([info >> shift for info in refs])):
             visibility = other & 3
             if st_info < 0x10 or visibility == 1 or visibility == 2:
@@ -601,8 +615,10 @@ class Binder(Record):
                 if hit is not None:
                     version = hit[0]
                     key = name + hit[1 + (tclass & 1)]
-            if visibility == STV.PROTECTED:
-                self.lookup(_text(name), m, tab.symbol(idx), scopes, version, tclass)
+            if visibility == STV.PROTECTED or info & tmask in static_tls:  # the definer matters: rare
+                found = self.lookup(_text(name), m, tab.symbol(idx), scopes, version, tclass)
+                if found is not None and info & tmask in static_tls:
+                    _check_static_tls(found[0])
                 continue
             h = hashes.get(name)
             if h is None:
@@ -690,6 +706,8 @@ class Binder(Record):
             self._run_resolver(found, mach)
         if r.type not in mach.handled:  # looked up first (RESOLVE_MAP), then the switch's default
             self._bad_type(m, r.type, False)
+        if found is not None and r.type in mach.static_tls:
+            _check_static_tls(found[0])
         if r.type == mach.copy and found is not None:
             dsym = found[1]
             if dsym.size > sym.size or (dsym.size < sym.size and self.proc.cfg.warn):
