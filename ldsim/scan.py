@@ -67,6 +67,7 @@ class Finding:
     subject: str
     detail: str
     via: str = ""  # the object whose request it was, when not the scanned file itself
+    status: int | None = None  # a load error's exit status (negative: the signal that killed ld.so)
 
 
 @dataclass
@@ -512,12 +513,23 @@ def resolution_findings(proc: _ScanProcess, t: Target) -> list[Finding]:
         if err.errcode:
             from ldsim.glibc import ldso_strerror
             suffix = f": {ldso_strerror(err.errcode)}"
-        out.append(Finding(ProblemKind.LOAD_ERROR, t.path, err.objname, f"{err.message}{suffix}"))
+        out.append(Finding(ProblemKind.LOAD_ERROR, t.path, err.objname, f"{err.message}{suffix}",
+                           status=proc.result.status if proc.result.status is not None else 127))
     elif proc.result.status not in (None, 0):  # an assertion or a crash: ld.so's status is the verdict
+        status = proc.result.status
         text = "".join(e.text for e in proc.result.events if getattr(e, "stream", 1) == 2).strip()
+        why = f"killed by {_signal_name(-status)}" if status < 0 else f"exit status {status}"
         out.append(Finding(ProblemKind.LOAD_ERROR, t.path, t.path,
-                           text.splitlines()[-1] if text else f"loader exit status {proc.result.status}"))
+                           text.splitlines()[-1] if text else f"ld.so {why}", status=status))
     return out
+
+
+def _signal_name(signo: int) -> str:
+    import signal
+    try:
+        return signal.Signals(signo).name
+    except ValueError:
+        return f"signal {signo}"
 
 
 def _lists(proc: Process) -> bool:

@@ -81,7 +81,7 @@ def sim_problems(res: ScanResult) -> dict[str, set[tuple[str, str]]]:
         elif f.kind is ProblemKind.UNDEFINED_SYMBOL:
             s.add(("symbol", f.detail))
         elif f.kind is ProblemKind.LOAD_ERROR:
-            s.add(("status", "127"))
+            s.add(("status", str(f.status)))
     return out
 
 
@@ -302,6 +302,10 @@ def near_spec() -> WorldSpec:
         lib("lib/libvB.so", defines=("vb@@VB",)),
         lib("lib/libvA.so", defines=("va",)),
         prog("bin/p_verother", "libvA.so", "libvB.so", uses=("va", "vb"), runpath=rp),
+        # an initial-exec TLS reference bound to a plain symbol of a library without PT_TLS: SIGFPE
+        lib("lib/libtt.so", defines=("tls:tt",)),
+        lib("lib/libtq.so", defines=("data:tt",)),  # becomes lib/libtt.so
+        prog("bin/p_tls_plain", "libtt.so", uses=("tls:tt",), runpath=rp),
     ))
 
 
@@ -312,12 +316,13 @@ def near(tmp_path_factory) -> str:
     older = str(tmp_path_factory.mktemp("near-older"))
     build_world(WorldSpec((lib("libvx.so", defines=("vx",)),)), older)
     shutil.copy(f"{older}/libvx.so", f"{root}/lib/libvx.so")
+    shutil.copy(f"{root}/lib/libtq.so", f"{root}/lib/libtt.so")
     subprocess.run(["patchelf", "--remove-needed", "libvB.so", f"{root}/bin/p_verother"], check=True)
     return root
 
 
 @pytest.mark.parametrize("name", ["bin/p_aux", "lib/libaux.so", "bin/p_filt", "lib/libfilt.so",
-                                  "bin/p_vermissing", "bin/p_verother"])
+                                  "bin/p_vermissing", "bin/p_verother", "bin/p_tls_plain"])
 def test_near_problems_as_the_real_loader_reports_them(near: str, name: str) -> None:
     """Each file: the scan's resolution problems (missing libraries, versions, undefined symbols, the
     loader's exit) equal what `ldd -r`'s settings make the real loader print for it."""
