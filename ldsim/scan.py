@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Callable, Iterable
 
+from ldsim import events as ev
 from ldsim.config import Credentials, Invocation, LoaderConfig, Mode, read_environment
 from ldsim.dst import DstValues, dst_count, substitute
 from ldsim.elf import DF1, ElfError, ElfFile, EType
@@ -533,10 +534,13 @@ def _signal_name(signo: int) -> str:
 
 
 def _lists(proc: Process) -> bool:
-    """Does the trace list the link map at all?  dl_main (elf/rtld.c) prints only "statically linked"
-    for a main object without DT_NEEDED, whatever its filtees (DT_FILTER, DT_AUXILIARY) brought in."""
+    """Does the trace list the link map at all?  Not when ld.so stopped before dl_main's listing (an
+    assertion in the version check, a fatal error), and dl_main (elf/rtld.c) prints only "statically
+    linked" for a main object without DT_NEEDED, whatever its filtees (DT_FILTER, DT_AUXILIARY) brought in."""
     main = proc.main
-    return main is not None and main.elf is not None and bool(main.elf.needed)
+    if main is None or main.elf is None or not main.elf.needed:
+        return False
+    return any(isinstance(e, ev.Listing) for e in proc.result.events)
 
 
 def _resolution_map(proc: Process) -> list[tuple[str, str | None]]:

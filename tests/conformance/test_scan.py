@@ -302,6 +302,8 @@ def near_spec() -> WorldSpec:
         lib("lib/libvB.so", defines=("vb@@VB",)),
         lib("lib/libvA.so", defines=("va",)),
         prog("bin/p_verother", "libvA.so", "libvB.so", uses=("va", "vb"), runpath=rp),
+        # the same assertion stops ld.so before its listing: a missing library is never printed
+        prog("bin/p_verother_missing", "libvA.so", "libvB.so", "libnothere.so", uses=("va", "vb"), runpath=rp),
         # an initial-exec TLS reference bound to a plain symbol of a library without PT_TLS: SIGFPE
         lib("lib/libtt.so", defines=("tls:tt",)),
         lib("lib/libtq.so", defines=("data:tt",)),  # becomes lib/libtt.so
@@ -317,12 +319,14 @@ def near(tmp_path_factory) -> str:
     build_world(WorldSpec((lib("libvx.so", defines=("vx",)),)), older)
     shutil.copy(f"{older}/libvx.so", f"{root}/lib/libvx.so")
     shutil.copy(f"{root}/lib/libtq.so", f"{root}/lib/libtt.so")
-    subprocess.run(["patchelf", "--remove-needed", "libvB.so", f"{root}/bin/p_verother"], check=True)
+    for name in ("p_verother", "p_verother_missing"):
+        subprocess.run(["patchelf", "--remove-needed", "libvB.so", f"{root}/bin/{name}"], check=True)
     return root
 
 
 @pytest.mark.parametrize("name", ["bin/p_aux", "lib/libaux.so", "bin/p_filt", "lib/libfilt.so",
-                                  "bin/p_vermissing", "bin/p_verother", "bin/p_tls_plain"])
+                                  "bin/p_vermissing", "bin/p_verother",
+                                  "bin/p_verother_missing", "bin/p_tls_plain"])
 def test_near_problems_as_the_real_loader_reports_them(near: str, name: str) -> None:
     """Each file: the scan's resolution problems (missing libraries, versions, undefined symbols, the
     loader's exit) equal what `ldd -r`'s settings make the real loader print for it."""
