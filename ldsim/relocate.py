@@ -243,6 +243,7 @@ class Binder(Record):
         self.unique: dict[str, tuple[LinkMap, Sym]] = {}
         self.caches: dict[int, _Cache] = {}
         self.receiver: Callable[[str, str], None] | None = None  # _dl_receive_error's handler, None = fatal
+        self.size_receiver: Callable[[str], None] | None = None  # copy-size warnings as data, not output
         self._tabs: dict[int, SymbolTable | None] = {}
         self.current: LinkMap | None = None  # the object being relocated (for error messages)
         self._heap: _VersionHeap | None | bool = False  # False: not worked out yet; None: not needed
@@ -593,7 +594,7 @@ class Binder(Record):
         done: set[int] = set()
         refs = tab.references
         tclasses = mach.tclass
-        static_tls = mach.static_tls
+        static_tls, copy = mach.static_tls, mach.copy
         for info, (name, st_info, other, vs) in zip(refs, tab.brief([info >> shift for info in refs])):
             visibility = other & 3
             if st_info < 0x10 or visibility == 1 or visibility == 2:
@@ -615,10 +616,14 @@ class Binder(Record):
                 if hit is not None:
                     version = hit[0]
                     key = name + hit[1 + (tclass & 1)]
-            if visibility == STV.PROTECTED or info & tmask in static_tls:  # the definer matters: rare
-                found = self.lookup(_text(name), m, tab.symbol(idx), scopes, version, tclass)
-                if found is not None and info & tmask in static_tls:
+            rtype = info & tmask
+            if visibility == STV.PROTECTED or rtype in static_tls or rtype == copy:  # the definer matters
+                ref = tab.symbol(idx)
+                found = self.lookup(_text(name), m, ref, scopes, version, tclass)
+                if found is not None and rtype in static_tls:
                     _check_static_tls(found[0])
+                elif found is not None and rtype == copy:
+                    self._copy_size(ref, found[1])
                 continue
             h = hashes.get(name)
             if h is None:
@@ -709,10 +714,17 @@ class Binder(Record):
         if found is not None and r.type in mach.static_tls:
             _check_static_tls(found[0])
         if r.type == mach.copy and found is not None:
-            dsym = found[1]
-            if dsym.size > sym.size or (dsym.size < sym.size and self.proc.cfg.warn):
-                self.proc.out(f"{self.proc.argv0}: Symbol `{sym.name}' has different size in shared object, "
-                              "consider re-linking\n", 2)
+            self._copy_size(sym, found[1])
+
+    def _copy_size(self, ref: Sym, dsym: Sym) -> None:
+        """R_X86_64_COPY / R_386_COPY (dl-machine.h): a definition larger than the program's copy, or
+        smaller under LD_WARN, draws a warning (the copy has the smaller size)."""
+        if dsym.size > ref.size or (dsym.size < ref.size and self.proc.cfg.warn):
+            if self.size_receiver is not None:
+                self.size_receiver(ref.name)
+                return
+            self.proc.out(f"{self.proc.argv0}: Symbol `{ref.name}' has different size in shared object, "
+                          "consider re-linking\n", 2)
 
     # -- lazy binding ----------------------------------------------------------------------------
 

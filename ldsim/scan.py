@@ -45,6 +45,7 @@ class ProblemKind(str, Enum):
     MISSING_INTERPRETER = "missing-interpreter"
     LIBRARY_PATH_ONLY = "library-path-only"
     UNDEFINED_SYMBOL = "undefined-symbol"
+    COPY_SIZE = "copy-size"  # a copy relocation whose definition changed size (LD_WARN's warning)
     SECURE_MODE_DIFFERS = "secure-mode-differs"
     RPATH_RELATIVE = "rpath-relative"
     RPATH_EMPTY = "rpath-empty"
@@ -421,6 +422,7 @@ class _ScanProcess(Process):
         The binder's symbol tables belong to the FileCache, so its memos (each file's references, each
         object's definitions) serve the whole scan."""
         self.unresolved: list[tuple[str, str]] = []
+        self.copy_sizes: list[str] = []  # symbols whose copy relocation draws the size warning
         if self.main is None or self.main.elf is None or self.load_error is not None or not self.result.searchlist:
             return
         if self.result.status not in (None, 0):  # ld.so stopped before relocating (an assertion)
@@ -429,6 +431,7 @@ class _ScanProcess(Process):
         if binder is None:
             return
         binder.receiver = lambda objname, message: self.unresolved.append((objname, message))
+        binder.size_receiver = self.copy_sizes.append
         try:
             binder.undefined_now(self.main)
         except Exit as e:  # ld.so stops here (check_match's assertion, a crash): what was reported stands
@@ -447,6 +450,7 @@ def _config(inv: Invocation, env: tuple[tuple[str, str], ...], secure: bool) -> 
     cfg = read_environment(env, secure)
     cfg.mode = Mode.TRACE  # every missing object faked and reported, like ldd
     cfg.debug = 0
+    cfg.warn = True  # LD_WARN, as ldd -r sets it: a smaller definition of a copied symbol is reported too
     return cfg
 
 
@@ -508,6 +512,9 @@ def resolution_findings(proc: _ScanProcess, t: Target) -> list[Finding]:
         if (objname or t.path) == t.path:
             name = message.split(": ", 1)[1].split(",", 1)[0] if ": " in message else message
             out.append(Finding(ProblemKind.UNDEFINED_SYMBOL, t.path, name, message))
+    for name in dict.fromkeys(getattr(proc, "copy_sizes", ())):
+        out.append(Finding(ProblemKind.COPY_SIZE, t.path, name,
+                           f"Symbol `{name}' has different size in shared object, consider re-linking"))
     err = proc.load_error
     if err is not None:
         suffix = ""

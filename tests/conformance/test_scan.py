@@ -62,6 +62,8 @@ def real_problems(kind: str, path: str, env: dict[str, str], root: str | None,
     for line in (out + err).splitlines():
         if line.startswith(prefix) and _VERSION.search(line):
             found.add(("version", line[len(prefix):]))
+    for name in re.findall(rf"^{re.escape(path)}: Symbol `(.*)' has different size in shared object", err, re.M):
+        found.add(("copy-size", name))
     for message, objname in _UNRESOLVED.findall(out + err):
         if objname == path:  # the scan reports each reference in the file it is scanning
             found.add(("symbol", message))
@@ -80,6 +82,8 @@ def sim_problems(res: ScanResult) -> dict[str, set[tuple[str, str]]]:
             s.add(("version", f.detail))
         elif f.kind is ProblemKind.UNDEFINED_SYMBOL:
             s.add(("symbol", f.detail))
+        elif f.kind is ProblemKind.COPY_SIZE:
+            s.add(("copy-size", f.subject))
         elif f.kind is ProblemKind.LOAD_ERROR:
             s.add(("status", str(f.status)))
     return out
@@ -308,6 +312,13 @@ def near_spec() -> WorldSpec:
         lib("lib/libtt.so", defines=("tls:tt",)),
         lib("lib/libtq.so", defines=("data:tt",)),  # becomes lib/libtt.so
         prog("bin/p_tls_plain", "libtt.so", uses=("tls:tt",), runpath=rp),
+        # copy relocations of data whose definition grew (always warned) or shrank (warned under LD_WARN)
+        lib("lib/libgrow.so", defines=("data:cv",)),
+        lib("lib/libwide.so", defines=("wide,data:cv",)),  # becomes lib/libgrow.so
+        prog("bin/p_copy_grew", "libgrow.so", uses=("data:cv",), runpath=rp),
+        lib("lib/libshrink.so", defines=("wide,data:cw",)),
+        lib("lib/libnarrow.so", defines=("data:cw",)),  # becomes lib/libshrink.so
+        prog("bin/p_copy_shrank", "libshrink.so", uses=("wide,data:cw",), runpath=rp),
     ))
 
 
@@ -319,6 +330,8 @@ def near(tmp_path_factory) -> str:
     build_world(WorldSpec((lib("libvx.so", defines=("vx",)),)), older)
     shutil.copy(f"{older}/libvx.so", f"{root}/lib/libvx.so")
     shutil.copy(f"{root}/lib/libtq.so", f"{root}/lib/libtt.so")
+    shutil.copy(f"{root}/lib/libwide.so", f"{root}/lib/libgrow.so")
+    shutil.copy(f"{root}/lib/libnarrow.so", f"{root}/lib/libshrink.so")
     for name in ("p_verother", "p_verother_missing"):
         subprocess.run(["patchelf", "--remove-needed", "libvB.so", f"{root}/bin/{name}"], check=True)
     return root
@@ -326,7 +339,8 @@ def near(tmp_path_factory) -> str:
 
 @pytest.mark.parametrize("name", ["bin/p_aux", "lib/libaux.so", "bin/p_filt", "lib/libfilt.so",
                                   "bin/p_vermissing", "bin/p_verother",
-                                  "bin/p_verother_missing", "bin/p_tls_plain"])
+                                  "bin/p_verother_missing", "bin/p_tls_plain", "bin/p_copy_grew",
+                                  "bin/p_copy_shrank"])
 def test_near_problems_as_the_real_loader_reports_them(near: str, name: str) -> None:
     """Each file: the scan's resolution problems (missing libraries, versions, undefined symbols, the
     loader's exit) equal what `ldd -r`'s settings make the real loader print for it."""
