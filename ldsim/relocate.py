@@ -244,6 +244,7 @@ class Binder(Record):
         self.caches: dict[int, _Cache] = {}
         self.receiver: Callable[[str, str], None] | None = None  # _dl_receive_error's handler, None = fatal
         self.size_receiver: Callable[[str], None] | None = None  # copy-size warnings as data, not output
+        self.protected_receiver: Callable[[str, str], None] | None = None  # (symbol, warning), likewise
         self._tabs: dict[int, SymbolTable | None] = {}
         self.current: LinkMap | None = None  # the object being relocated (for error messages)
         self._heap: _VersionHeap | None | bool = False  # False: not worked out yet; None: not needed
@@ -368,13 +369,15 @@ class Binder(Record):
         if undef is None or undef.kind is not Kind.MAIN:
             return
         if tclass & TypeClass.COPY:
-            self.proc.out(f"warning: copy relocation against non-copyable protected symbol `{name}' in "
-                          f"`{m.name}'\n", 2)
+            text = f"warning: copy relocation against non-copyable protected symbol `{name}' in `{m.name}'"
         elif tclass & TypeClass.PLT and ref is not None and ref.value != 0 and ref.shndx == SHN_UNDEF:
-            self.proc.out(f"warning: direct reference to protected function `{name}' in `{m.name}' may "
-                          "break pointer equality\n", 2)
+            text = f"warning: direct reference to protected function `{name}' in `{m.name}' may break pointer equality"
         else:
             return
+        if self.protected_receiver is not None:
+            self.protected_receiver(name, text)
+        else:
+            self.proc.out(text + "\n", 2)
         if m.elf is not None and gnu_property_1_needed(m.elf) & GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS:
             # _dl_signal_error, not the cexception variant: fatal even under _dl_receive_error (ldd -r)
             self.proc.fatal(LoadError(m.name, "error due to GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS"), name)

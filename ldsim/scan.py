@@ -46,6 +46,7 @@ class ProblemKind(str, Enum):
     LIBRARY_PATH_ONLY = "library-path-only"
     UNDEFINED_SYMBOL = "undefined-symbol"
     COPY_SIZE = "copy-size"  # a copy relocation whose definition changed size (LD_WARN's warning)
+    PROTECTED_REFERENCE = "protected-reference"  # the program copies or takes the address of a protected symbol
     SECURE_MODE_DIFFERS = "secure-mode-differs"
     RPATH_RELATIVE = "rpath-relative"
     RPATH_EMPTY = "rpath-empty"
@@ -423,6 +424,7 @@ class _ScanProcess(Process):
         object's definitions) serve the whole scan."""
         self.unresolved: list[tuple[str, str]] = []
         self.copy_sizes: list[str] = []  # symbols whose copy relocation draws the size warning
+        self.protected: list[tuple[str, str]] = []  # (symbol, warning) of _dl_check_protected_symbol
         if self.main is None or self.main.elf is None or self.load_error is not None or not self.result.searchlist:
             return
         if self.result.status not in (None, 0):  # ld.so stopped before relocating (an assertion)
@@ -432,6 +434,7 @@ class _ScanProcess(Process):
             return
         binder.receiver = lambda objname, message: self.unresolved.append((objname, message))
         binder.size_receiver = self.copy_sizes.append
+        binder.protected_receiver = lambda name, text: self.protected.append((name, text))
         try:
             binder.undefined_now(self.main)
         except Exit as e:  # ld.so stops here (check_match's assertion, a crash): what was reported stands
@@ -515,6 +518,8 @@ def resolution_findings(proc: _ScanProcess, t: Target) -> list[Finding]:
     for name in dict.fromkeys(getattr(proc, "copy_sizes", ())):
         out.append(Finding(ProblemKind.COPY_SIZE, t.path, name,
                            f"Symbol `{name}' has different size in shared object, consider re-linking"))
+    for name, text in dict.fromkeys(getattr(proc, "protected", ())):
+        out.append(Finding(ProblemKind.PROTECTED_REFERENCE, t.path, name, text))
     err = proc.load_error
     if err is not None:
         suffix = ""

@@ -64,6 +64,8 @@ def real_problems(kind: str, path: str, env: dict[str, str], root: str | None,
             found.add(("version", line[len(prefix):]))
     for name in re.findall(rf"^{re.escape(path)}: Symbol `(.*)' has different size in shared object", err, re.M):
         found.add(("copy-size", name))
+    for name in re.findall(r"^warning: copy relocation against non-copyable protected symbol `(.*)' in ", err, re.M):
+        found.add(("protected", name))
     for message, objname in _UNRESOLVED.findall(out + err):
         if objname == path:  # the scan reports each reference in the file it is scanning
             found.add(("symbol", message))
@@ -84,6 +86,8 @@ def sim_problems(res: ScanResult) -> dict[str, set[tuple[str, str]]]:
             s.add(("symbol", f.detail))
         elif f.kind is ProblemKind.COPY_SIZE:
             s.add(("copy-size", f.subject))
+        elif f.kind is ProblemKind.PROTECTED_REFERENCE:
+            s.add(("protected", f.subject))
         elif f.kind is ProblemKind.LOAD_ERROR:
             s.add(("status", str(f.status)))
     return out
@@ -319,6 +323,10 @@ def near_spec() -> WorldSpec:
         lib("lib/libshrink.so", defines=("wide,data:cw",)),
         lib("lib/libnarrow.so", defines=("data:cw",)),  # becomes lib/libshrink.so
         prog("bin/p_copy_shrank", "libshrink.so", uses=("wide,data:cw",), runpath=rp),
+        # a copy relocation against data made protected since the program was linked
+        lib("lib/libpd.so", defines=("data:pd",)),
+        lib("lib/libpdp.so", defines=("protected,data:pd",)),  # becomes lib/libpd.so
+        prog("bin/p_copy_protected", "libpd.so", uses=("data:pd",), runpath=rp),
     ))
 
 
@@ -332,6 +340,7 @@ def near(tmp_path_factory) -> str:
     shutil.copy(f"{root}/lib/libtq.so", f"{root}/lib/libtt.so")
     shutil.copy(f"{root}/lib/libwide.so", f"{root}/lib/libgrow.so")
     shutil.copy(f"{root}/lib/libnarrow.so", f"{root}/lib/libshrink.so")
+    shutil.copy(f"{root}/lib/libpdp.so", f"{root}/lib/libpd.so")
     for name in ("p_verother", "p_verother_missing"):
         subprocess.run(["patchelf", "--remove-needed", "libvB.so", f"{root}/bin/{name}"], check=True)
     return root
@@ -340,7 +349,7 @@ def near(tmp_path_factory) -> str:
 @pytest.mark.parametrize("name", ["bin/p_aux", "lib/libaux.so", "bin/p_filt", "lib/libfilt.so",
                                   "bin/p_vermissing", "bin/p_verother",
                                   "bin/p_verother_missing", "bin/p_tls_plain", "bin/p_copy_grew",
-                                  "bin/p_copy_shrank"])
+                                  "bin/p_copy_shrank", "bin/p_copy_protected"])
 def test_near_problems_as_the_real_loader_reports_them(near: str, name: str) -> None:
     """Each file: the scan's resolution problems (missing libraries, versions, undefined symbols, the
     loader's exit) equal what `ldd -r`'s settings make the real loader print for it."""
