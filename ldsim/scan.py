@@ -187,6 +187,7 @@ class MemoWorld:
         self.root = world.root
         self.cwd = getattr(world, "cwd", "/")
         self._memo: dict[tuple[str, str], object] = {}
+        self.loaders: dict[str, bool] = {}  # a PT_INTERP's real path -> is it this profile's loader
 
     def _ask(self, what: str, path: str):
         key = (what, path)
@@ -487,7 +488,23 @@ def _interp_ok(world: World, inv: Invocation, t: Target, out: list[Finding]) -> 
         ours = world.realpath(inv.profile.rtld)
     except OSError:
         ours = inv.profile.rtld
-    return real == ours or interp == inv.profile.rtld
+    if real == ours or interp == inv.profile.rtld:
+        return True
+    return _same_loader(world, real, inv)
+
+
+def _same_loader(world: World, real: str, inv: Invocation) -> bool:
+    """Is the file at `real` (another PT_INTERP: a copy of ld.so, a private install) a build of this
+    profile's loader?  Then the program is resolved like the others (`ldsim run` does the same)."""
+    known = getattr(world, "loaders", None)
+    if known is not None and real in known:
+        return known[real]
+    from ldsim.profiles import identify_loader
+    found = identify_loader(world, real)
+    same = found is not None and found.name == inv.profile.name
+    if known is not None:
+        known[real] = same
+    return same
 
 
 def resolution_findings(proc: _ScanProcess, t: Target) -> list[Finding]:

@@ -327,6 +327,8 @@ def near_spec() -> WorldSpec:
         lib("lib/libpd.so", defines=("data:pd",)),
         lib("lib/libpdp.so", defines=("protected,data:pd",)),  # becomes lib/libpd.so
         prog("bin/p_copy_protected", "libpd.so", uses=("data:pd",), runpath=rp),
+        # PT_INTERP names a copy of this loader: resolved like any program (the scan passed over it)
+        prog("bin/p_own_loader", "libfiltee.so", "libnothere.so", uses=("ff",), runpath=rp),
     ))
 
 
@@ -341,6 +343,8 @@ def near(tmp_path_factory) -> str:
     shutil.copy(f"{root}/lib/libwide.so", f"{root}/lib/libgrow.so")
     shutil.copy(f"{root}/lib/libnarrow.so", f"{root}/lib/libshrink.so")
     shutil.copy(f"{root}/lib/libpdp.so", f"{root}/lib/libpd.so")
+    shutil.copy(os.path.realpath(RTLD), f"{root}/lib/myld.so")
+    subprocess.run(["patchelf", "--set-interpreter", f"{root}/lib/myld.so", f"{root}/bin/p_own_loader"], check=True)
     for name in ("p_verother", "p_verother_missing"):
         subprocess.run(["patchelf", "--remove-needed", "libvB.so", f"{root}/bin/{name}"], check=True)
     return root
@@ -349,7 +353,7 @@ def near(tmp_path_factory) -> str:
 @pytest.mark.parametrize("name", ["bin/p_aux", "lib/libaux.so", "bin/p_filt", "lib/libfilt.so",
                                   "bin/p_vermissing", "bin/p_verother",
                                   "bin/p_verother_missing", "bin/p_tls_plain", "bin/p_copy_grew",
-                                  "bin/p_copy_shrank", "bin/p_copy_protected"])
+                                  "bin/p_copy_shrank", "bin/p_copy_protected", "bin/p_own_loader"])
 def test_near_problems_as_the_real_loader_reports_them(near: str, name: str) -> None:
     """Each file: the scan's resolution problems (missing libraries, versions, undefined symbols, the
     loader's exit) equal what `ldd -r`'s settings make the real loader print for it."""
