@@ -328,7 +328,8 @@ def discover(world: World, inv: Invocation, files: FileCache, tops: list[str], r
     readers of the files' heads were tried: on two CPUs the parsing here is the bottleneck, and the
     scan got slower.)"""
     targets: list[Target] = []
-    seen: set[tuple[int, int]] = set()
+    seen: dict[tuple[int, int], Target | None] = {}  # each file's first target (None: not one)
+    origins: set[tuple[int, int, str]] = set()  # (file, $ORIGIN) pairs resolved
     inner = getattr(world, "_world", world)  # the walk's lstats are not asked again: not memoised
     for top in tops:
         for where, names, st in walk(inner, top, recursive, explicit, notes, stats):
@@ -340,13 +341,33 @@ def discover(world: World, inv: Invocation, files: FileCache, tops: list[str], r
                     continue  # not ELF
                 key = (fst.st_dev, fst.st_ino)
                 if key in seen:
-                    stats.duplicates += 1
+                    first = seen[key]
+                    t = None if first is None else Target(path, first.kind, first.elf, st or fst)
+                    origin = None if t is None else _origin_of(world, t)
+                    if origin is None or (*key, origin) in origins:
+                        stats.duplicates += 1
+                        continue
+                    origins.add((*key, origin))  # another $ORIGIN: another resolution (ld.so LINK, a hard link)
+                    stats.libraries += t.kind == "library"
+                    stats.programs += t.kind == "program"
+                    targets.append(t)
                     continue
-                seen.add(key)
                 t = classify(world, inv, files, path, st or fst, data, notes, stats)
+                seen[key] = t
                 if t is not None:
                     targets.append(t)
+                    origin = _origin_of(world, t)
+                    if origin is not None:
+                        origins.add((*key, origin))
     return targets
+
+
+def _origin_of(world: World, t: Target) -> str | None:
+    """The $ORIGIN this path gives the file, when its resolution depends on it (a dynamic string token in
+    DT_NEEDED, a filter, DT_RPATH or DT_RUNPATH); None when every path to it resolves the same."""
+    elf = t.elf
+    strings = [raw for _, raw in elf.deps] + [elf.effective_rpath or "", elf.runpath or ""]
+    return _origin(world, t) if any("$" in text for text in strings) else None
 
 
 def classify(world: World, inv: Invocation, files: FileCache, path: str, st, head: bytes,

@@ -329,6 +329,9 @@ def near_spec() -> WorldSpec:
         prog("bin/p_copy_protected", "libpd.so", uses=("data:pd",), runpath=rp),
         # PT_INTERP names a copy of this loader: resolved like any program (the scan passed over it)
         prog("bin/p_own_loader", "libfiltee.so", "libnothere.so", uses=("ff",), runpath=rp),
+        # one file, two directories (a hard link; a symbolic link): $ORIGIN finds libfiltee.so from one
+        lib("lib/libor.so", needed=("libfiltee.so",), runpath="$ORIGIN"),
+        prog("bin/p_or", "libfiltee.so", runpath="$ORIGIN/../lib"),
     ))
 
 
@@ -344,6 +347,12 @@ def near(tmp_path_factory) -> str:
     shutil.copy(f"{root}/lib/libnarrow.so", f"{root}/lib/libshrink.so")
     shutil.copy(f"{root}/lib/libpdp.so", f"{root}/lib/libpd.so")
     shutil.copy(os.path.realpath(RTLD), f"{root}/lib/myld.so")
+    os.makedirs(f"{root}/other")
+    os.link(f"{root}/lib/libor.so", f"{root}/other/libor.so")
+    os.link(f"{root}/bin/p_or", f"{root}/other/p_or")
+    os.makedirs(f"{root}/links")
+    os.symlink("../lib/libor.so", f"{root}/links/libor.so")
+    os.symlink("../bin/p_or", f"{root}/links/p_or")
     subprocess.run(["patchelf", "--set-interpreter", f"{root}/lib/myld.so", f"{root}/bin/p_own_loader"], check=True)
     for name in ("p_verother", "p_verother_missing"):
         subprocess.run(["patchelf", "--remove-needed", "libvB.so", f"{root}/bin/{name}"], check=True)
@@ -363,5 +372,22 @@ def test_near_problems_as_the_real_loader_reports_them(near: str, name: str) -> 
     res = scan(world, inv, ScanOptions(paths=[path]), FileCache())
     targets = targets_of(world, inv, ScanOptions(paths=[path]))
     assert [t.path for t in targets] == [path]
+    bad = compare(res, targets, {}, None)
+    assert not bad, "\n".join(bad)
+
+
+def test_links_in_other_directories_are_resolved_from_there(near: str) -> None:
+    """The scan resolves one file once per $ORIGIN its paths give it: a library reached as `ld.so LINK`
+    from another directory (hard or symbolic link), a program through a hard link (exec: $ORIGIN is the
+    link's real path), each as the real loader does for that path; a symbolic link to a program is the
+    program again."""
+    world = make_world("/", "/")
+    inv = inv_for()
+    paths = [f"{near}/{p}" for p in ("lib/libor.so", "bin/p_or", "other/libor.so", "other/p_or",
+                                      "links/libor.so", "links/p_or")]
+    res = scan(world, inv, ScanOptions(paths=paths), FileCache())
+    targets = targets_of(world, inv, ScanOptions(paths=paths))
+    assert [t.path for t in targets] == paths[:5]
+    assert res.stats.duplicates == 1
     bad = compare(res, targets, {}, None)
     assert not bad, "\n".join(bad)
