@@ -159,6 +159,11 @@ I386 = Machine(
     frozenset((R386.TLS_TPOFF, R386.TLS_TPOFF32, R386.TLS_DESC)))  # sysdeps/i386/dl-machine.h
 
 
+def _canonical_plt(ref: Sym) -> bool:
+    """An undefined function with an address: the program's PLT entry stands for it (pointer equality)."""
+    return ref.value != 0 and ref.shndx == SHN_UNDEF
+
+
 def _check_static_tls(sym_map: LinkMap) -> None:
     """CHECK_STATIC_TLS / TRY_STATIC_TLS: a definer without a static TLS offset gets one from
     _dl_try_allocate_static_tls (elf/dl-reloc.c), which divides by its l_tls_align, 0 for an object
@@ -370,7 +375,7 @@ class Binder(Record):
             return
         if tclass & TypeClass.COPY:
             text = f"warning: copy relocation against non-copyable protected symbol `{name}' in `{m.name}'"
-        elif tclass & TypeClass.PLT and ref is not None and ref.value != 0 and ref.shndx == SHN_UNDEF:
+        elif tclass & TypeClass.PLT and ref is not None and _canonical_plt(ref):
             text = f"warning: direct reference to protected function `{name}' in `{m.name}' may break pointer equality"
         else:
             return
@@ -598,6 +603,7 @@ class Binder(Record):
         refs = tab.references
         tclasses = mach.tclass
         static_tls, copy = mach.static_tls, mach.copy
+        is_main = m.kind is Kind.MAIN  # its canonical PLT addresses meet _dl_check_protected_symbol
         for info, (name, st_info, other, vs) in zip(refs, tab.brief([info >> shift for info in refs])):
             visibility = other & 3
             if st_info < 0x10 or visibility == 1 or visibility == 2:
@@ -620,7 +626,8 @@ class Binder(Record):
                     version = hit[0]
                     key = name + hit[1 + (tclass & 1)]
             rtype = info & tmask
-            if visibility == STV.PROTECTED or rtype in static_tls or rtype == copy:  # the definer matters
+            if (visibility == STV.PROTECTED or rtype in static_tls or rtype == copy  # the definer matters
+                    or (tclass & TypeClass.PLT and is_main and _canonical_plt(tab.symbol(idx)))):
                 ref = tab.symbol(idx)
                 found = self.lookup(_text(name), m, ref, scopes, version, tclass)
                 if found is not None and rtype in static_tls:

@@ -64,7 +64,8 @@ def real_problems(kind: str, path: str, env: dict[str, str], root: str | None,
             found.add(("version", line[len(prefix):]))
     for name in re.findall(rf"^{re.escape(path)}: Symbol `(.*)' has different size in shared object", err, re.M):
         found.add(("copy-size", name))
-    for name in re.findall(r"^warning: copy relocation against non-copyable protected symbol `(.*)' in ", err, re.M):
+    for name in re.findall(r"^warning: (?:copy relocation against non-copyable protected symbol|direct reference "
+                           r"to protected function) `(.*)' in ", err, re.M):
         found.add(("protected", name))
     for message, objname in _UNRESOLVED.findall(out + err):
         if objname == path:  # the scan reports each reference in the file it is scanning
@@ -328,6 +329,9 @@ def near_spec() -> WorldSpec:
         lib("lib/libpdp.so", defines=("protected,data:pd",)),  # becomes lib/libpd.so
         prog("bin/p_copy_protected", "libpd.so", uses=("data:pd",), runpath=rp),
         # PT_INTERP names a copy of this loader: resolved like any program (the scan passed over it)
+        # a non-PIE program's canonical PLT address of a function made protected since (see `near`)
+        lib("lib/libpf.so", defines=("pf",)),
+        lib("lib/libpfp.so", defines=("protected:pf",)),  # becomes lib/libpf.so
         prog("bin/p_own_loader", "libfiltee.so", "libnothere.so", uses=("ff",), runpath=rp),
         # one file, two directories (a hard link; a symbolic link): $ORIGIN finds libfiltee.so from one
         lib("lib/libor.so", needed=("libfiltee.so",), runpath="$ORIGIN"),
@@ -346,6 +350,11 @@ def near(tmp_path_factory) -> str:
     shutil.copy(f"{root}/lib/libwide.so", f"{root}/lib/libgrow.so")
     shutil.copy(f"{root}/lib/libnarrow.so", f"{root}/lib/libshrink.so")
     shutil.copy(f"{root}/lib/libpdp.so", f"{root}/lib/libpd.so")
+    with open(f"{root}/fp.c", "w") as f:  # materialize's programs call functions, never take their address
+        f.write("void pf(void); void (*volatile fp)(void); int main(void) { fp = pf; return 0; }\n")
+    subprocess.run(["gcc", "-no-pie", "-fno-pic", "-o", f"{root}/bin/p_fp_protected", f"{root}/fp.c",
+                    f"-L{root}/lib", "-lpf", "-Wl,-rpath,$ORIGIN/../lib"], check=True)
+    shutil.copy(f"{root}/lib/libpfp.so", f"{root}/lib/libpf.so")
     shutil.copy(os.path.realpath(RTLD), f"{root}/lib/myld.so")
     os.makedirs(f"{root}/other")
     os.link(f"{root}/lib/libor.so", f"{root}/other/libor.so")
@@ -362,7 +371,8 @@ def near(tmp_path_factory) -> str:
 @pytest.mark.parametrize("name", ["bin/p_aux", "lib/libaux.so", "bin/p_filt", "lib/libfilt.so",
                                   "bin/p_vermissing", "bin/p_verother",
                                   "bin/p_verother_missing", "bin/p_tls_plain", "bin/p_copy_grew",
-                                  "bin/p_copy_shrank", "bin/p_copy_protected", "bin/p_own_loader"])
+                                  "bin/p_copy_shrank", "bin/p_copy_protected", "bin/p_own_loader",
+                                  "bin/p_fp_protected"])
 def test_near_problems_as_the_real_loader_reports_them(near: str, name: str) -> None:
     """Each file: the scan's resolution problems (missing libraries, versions, undefined symbols, the
     loader's exit) equal what `ldd -r`'s settings make the real loader print for it."""
