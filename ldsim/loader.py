@@ -847,11 +847,13 @@ class Process:
         try:
             m = self.map_object(main, fname, secure_preload=True, trace=False, via=source)
         except LoadError as e:
-            self.out(f"ERROR: ld.so: object '{fname}' from {source} cannot be preloaded "
-                     f"({e.message}): ignored.\n", 2)
+            self._preload_failed(fname, source, e.message)
             return
         if len(self.objects) > before:
             out.append(m)
+
+    def _preload_failed(self, fname: str, source: str, reason: str) -> None:
+        self.out(f"ERROR: ld.so: object '{fname}' from {source} cannot be preloaded ({reason}): ignored.\n", 2)
 
     def _reinsert_rtld(self, searchlist: list[LinkMap]) -> None:
         """dl_main: take ld.so out of the chain; put it back after its search-list predecessor if needed."""

@@ -44,6 +44,7 @@ class ProblemKind(str, Enum):
     LOAD_ERROR = "load-error"  # the loader would stop: a dependency it cannot map
     MISSING_INTERPRETER = "missing-interpreter"
     LIBRARY_PATH_ONLY = "library-path-only"
+    PRELOAD_IGNORED = "preload-ignored"  # an LD_PRELOAD or /etc/ld.so.preload entry ld.so cannot load
     UNDEFINED_SYMBOL = "undefined-symbol"
     COPY_SIZE = "copy-size"  # a copy relocation whose definition changed size (LD_WARN's warning)
     PROTECTED_REFERENCE = "protected-reference"  # the program copies or takes the address of a protected symbol
@@ -420,6 +421,7 @@ class _ScanProcess(Process):
         self.version_errors: list[tuple[str, str]] = []  # (definer, message)
         self.load_error: LoadError | None = None
         self.skipped: dict[str, list[str]] = {}  # name searched -> candidates of another class/machine
+        self.preload_errors: list[tuple[str, str, str]] = []  # (name, LD_PRELOAD or the file, reason)
         self._current: list[str] = []
         inner = self.searcher.open_verify
 
@@ -461,6 +463,10 @@ class _ScanProcess(Process):
             binder.undefined_now(self.main)
         except Exit as e:  # ld.so stops here (check_match's assertion, a crash): what was reported stands
             self.result.status = e.status
+
+    def _preload_failed(self, fname: str, source: str, reason: str) -> None:
+        self.preload_errors.append((fname, source, reason))
+        super()._preload_failed(fname, source, reason)
 
     def _version_error(self, objname: str, message: str) -> None:
         self.version_errors.append((objname, message))
@@ -529,7 +535,9 @@ def _same_loader(world: World, real: str, inv: Invocation) -> bool:
 
 
 def resolution_findings(proc: _ScanProcess, t: Target) -> list[Finding]:
-    out: list[Finding] = []
+    out: list[Finding] = [Finding(ProblemKind.PRELOAD_IGNORED, t.path, name,
+                                  f"from {source} cannot be preloaded ({reason}): ignored")
+                          for name, source, reason in dict.fromkeys(proc.preload_errors)]
     seen: set[tuple[str, str]] = set()
     for m in proc.listed() if _lists(proc) else ():
         if not m.faked:  # a missing DT_AUXILIARY filtee too: optional when run, but traced "not found"

@@ -67,6 +67,8 @@ def real_problems(kind: str, path: str, env: dict[str, str], root: str | None,
     for name in re.findall(r"^warning: (?:copy relocation against non-copyable protected symbol|direct reference "
                            r"to protected function) `(.*)' in ", err, re.M):
         found.add(("protected", name))
+    for name in re.findall(r"^ERROR: ld.so: object '(.*)' from .* cannot be preloaded ", err, re.M):
+        found.add(("preload", name))
     for message, objname in _UNRESOLVED.findall(out + err):
         if objname == path:  # the scan reports each reference in the file it is scanning
             found.add(("symbol", message))
@@ -89,6 +91,8 @@ def sim_problems(res: ScanResult) -> dict[str, set[tuple[str, str]]]:
             s.add(("copy-size", f.subject))
         elif f.kind is ProblemKind.PROTECTED_REFERENCE:
             s.add(("protected", f.subject))
+        elif f.kind is ProblemKind.PRELOAD_IGNORED:
+            s.add(("preload", f.subject))
         elif f.kind is ProblemKind.LOAD_ERROR:
             s.add(("status", str(f.status)))
     return out
@@ -400,4 +404,18 @@ def test_links_in_other_directories_are_resolved_from_there(near: str) -> None:
     assert [t.path for t in targets] == paths[:5]
     assert res.stats.duplicates == 1
     bad = compare(res, targets, {}, None)
+    assert not bad, "\n".join(bad)
+
+
+def test_preloads_the_loader_cannot_load(near: str) -> None:
+    """An LD_PRELOAD entry that cannot be loaded (missing; not ELF): the real loader says so for every file
+    ('ERROR: ld.so: object ... cannot be preloaded (...): ignored.') and goes on."""
+    world = make_world("/", "/")
+    env = {"LD_PRELOAD": f"/nonexistent/libnope.so {near}/fp.c"}
+    inv = inv_for(env)
+    paths = [f"{near}/bin/p_aux", f"{near}/lib/libaux.so"]
+    res = scan(world, inv, ScanOptions(paths=paths), FileCache())
+    targets = targets_of(world, inv, ScanOptions(paths=paths))
+    assert sum(f.kind is ProblemKind.PRELOAD_IGNORED for f in res.findings) == 4
+    bad = compare(res, targets, env, None)
     assert not bad, "\n".join(bad)
