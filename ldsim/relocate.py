@@ -728,8 +728,10 @@ class Binder(Record):
 
     def _copy_size(self, ref: Sym, dsym: Sym) -> None:
         """R_X86_64_COPY / R_386_COPY (dl-machine.h): a definition larger than the program's copy, or
-        smaller under LD_WARN, draws a warning (the copy has the smaller size)."""
-        if dsym.size > ref.size or (dsym.size < ref.size and self.proc.cfg.warn):
+        smaller under LD_WARN, draws a warning (the copy has the smaller size).  A size_receiver is
+        ldd -r's check (the scan's), which runs with LD_WARN."""
+        warn = self.proc.cfg.warn or self.size_receiver is not None
+        if dsym.size > ref.size or (dsym.size < ref.size and warn):
             if self.size_receiver is not None:
                 self.size_receiver(ref.name)
                 return

@@ -481,7 +481,6 @@ def _config(inv: Invocation, env: tuple[tuple[str, str], ...], secure: bool) -> 
     cfg = read_environment(env, secure)
     cfg.mode = Mode.TRACE  # every missing object faked and reported, like ldd
     cfg.debug = 0
-    cfg.warn = True  # LD_WARN, as ldd -r sets it: a smaller definition of a copied symbol is reported too
     return cfg
 
 
