@@ -93,8 +93,8 @@ def startup_initfini(main: LinkMap, searchlist: Sequence[LinkMap], libc: LinkMap
     object but the map it starts from: `l != map`), so a library needing the program adds no order.
     Filtees of main come before it in the search list; l_initfini takes main first, then them, then
     the rest ("Always initialize the binary itself last", elf/dl-deps.c)."""
-    at = searchlist.index(main)
-    maps = [main, *searchlist[:at], *searchlist[at + 1:]]
+    at = searchlist.index(main) if main in searchlist else 0
+    maps = [*searchlist[at:at + 1], *searchlist[:at], *searchlist[at + 1:]]
     return sort_maps(maps, lambda m: [m, *m.deps] if not m.faked and m is not main else None,
                      force_first=maps[0] is not libc, algorithm=algorithm)
 

@@ -55,6 +55,7 @@ class MapFacts(NamedTuple):
 
 
 SIGSEGV = 11
+SIGFPE = 8
 SIGBUS = 7
 
 
@@ -243,6 +244,15 @@ class Process:
 
     def out(self, text: str, stream: int = 1) -> None:
         self.result.events.append(ev.Output(text, stream))
+
+    def listed(self) -> list[LinkMap]:
+        """The objects dl_main's trace lists (elf/rtld.c): the l_next chain from main_map (itself only for
+        LD_TRACE_LOADED_OBJECTS=2).  A filtee of main is linked in before it (dl-deps.c), where nothing
+        points at it: the walk from main never meets it."""
+        if self.main is None or self.main not in self.objects:
+            return list(self.objects)
+        at = self.objects.index(self.main)
+        return self.objects[at if self.cfg.trace_program else at + 1:]
 
     def dso_filename(self, m: LinkMap) -> str:
         return m.name or self.argv0
@@ -913,11 +923,13 @@ class Process:
         try:
             m = self.map_object(main, fname, secure_preload=True, trace=False, via=source)
         except LoadError as e:
-            self.out(f"ERROR: ld.so: object '{fname}' from {source} cannot be preloaded "
-                     f"({e.message}): ignored.\n", 2)
+            self._preload_failed(fname, source, e.message)
             return
         if len(self.objects) > before:
             out.append(m)
+
+    def _preload_failed(self, fname: str, source: str, reason: str) -> None:
+        self.out(f"ERROR: ld.so: object '{fname}' from {source} cannot be preloaded ({reason}): ignored.\n", 2)
 
     def _reinsert_rtld(self, searchlist: list[LinkMap]) -> None:
         """dl_main: take ld.so out of the chain; put it back after its search-list predecessor if needed."""

@@ -13,9 +13,9 @@ TYPE_CHECKING = False
 
 from ldsim import events as ev
 from ldsim.config import Debug
-from ldsim.elf import DF, DF1, DT, GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS, EMachine, gnu_property_1_needed
+from ldsim.elf import DF, DF1, DT, PT, GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS, EMachine, gnu_property_1_needed
 from ldsim.linkmap import Kind, LinkMap
-from ldsim.loader import SIGSEGV, Exit, version_index_high  # ldsim.loader imports this module lazily: no cycle
+from ldsim.loader import SIGFPE, SIGSEGV, Exit, version_index_high  # ldsim.loader imports this module lazily: no cycle
 from ldsim.record import Frozen, NamedTuple, Record, Value
 from ldsim.search import LoadError
 from ldsim.symbols import ALLOWED_STT, SHN_ABS, SHN_UNDEF, STB, STT, STV, Sym, SymbolTable, SymbolTables, \
@@ -101,7 +101,7 @@ class Machine:
                  copy: int, tlsdesc: int, irelative: int, defer_irelative: bool, plt_class: frozenset[int],
                  handled: frozenset[int], vdso_symbols: tuple[str, ...], vdso_resolved: dict[str, str],
                  malloc_version: tuple[str, int], pointer: int,
-                 overflow: dict[int, tuple[str, bool]] | None = None) -> None:
+                 overflow: dict[int, tuple[str, bool]] | None = None, static_tls: frozenset[int] = frozenset()) -> None:
         self.name = name
         self.passes = passes
         self.no_lookup = no_lookup
@@ -120,6 +120,7 @@ class Machine:
         self.pointer = pointer  # sizeof (void *)
         # the 32-bit fields whose value elf_machine_rela checks: type -> (name, PC-relative)
         self.overflow = overflow or {}
+        self.static_tls = static_tls  # types whose case asks for the definer's static TLS offset
 
     def __repr__(self) -> str:
         return f"Machine({self.name})"
@@ -141,7 +142,9 @@ X86_64 = Machine(
     {"time": "__vdso_time", "gettimeofday": "__vdso_gettimeofday", "__gettimeofday": "__vdso_gettimeofday"},
     ("GLIBC_2.2.5", 0x09691A75), 8,
     # R_X86_64_32 must fit unsigned, R_X86_64_PC32 signed: else a warning (i386's never overflow)
-    {R.R32: ("R_X86_64_32", False), R.PC32: ("R_X86_64_PC32", True)})
+    overflow={R.R32: ("R_X86_64_32", False), R.PC32: ("R_X86_64_PC32", True)},
+    # TPOFF64: CHECK_STATIC_TLS; TLSDESC: TRY_STATIC_TLS (sysdeps/x86_64/dl-machine.h)
+    static_tls=frozenset((R.TPOFF64, R.TLSDESC)))
 I386 = Machine(
     "i386",
     # both formats (ELF_MACHINE_NO_REL and _NO_RELA are 0): REL, then RELA (prelinked objects only), each
@@ -159,7 +162,22 @@ I386 = Machine(
     ("__vdso_clock_gettime", "__vdso_clock_gettime64", "__vdso_gettimeofday", "__vdso_time",
      "__vdso_clock_getres"),
     {},  # time and gettimeofday are plain functions there (USE_IFUNC_* only for __x86_64__)
-    ("GLIBC_2.0", 0x0D696910), 4)
+    ("GLIBC_2.0", 0x0D696910), 4,
+    static_tls=frozenset((R386.TLS_TPOFF, R386.TLS_TPOFF32, R386.TLS_DESC)))  # sysdeps/i386/dl-machine.h
+
+
+def _canonical_plt(ref: Sym) -> bool:
+    """An undefined function with an address: the program's PLT entry stands for it (pointer equality)."""
+    return ref.value != 0 and ref.shndx == SHN_UNDEF
+
+
+def _check_static_tls(sym_map: LinkMap) -> None:
+    """CHECK_STATIC_TLS / TRY_STATIC_TLS: a definer without a static TLS offset gets one from
+    _dl_try_allocate_static_tls (elf/dl-reloc.c), which divides by its l_tls_align, 0 for an object
+    without PT_TLS: a TLS reference bound to a plain symbol of such an object ends ld.so with SIGFPE."""
+    elf = sym_map.elf
+    if elf is not None and not any(seg.type == PT.TLS for seg in elf.segments):
+        raise Exit(-SIGFPE)
 
 
 def machine_of(elf: ElfFile) -> Machine | None:
@@ -237,6 +255,8 @@ class Binder(Record):
         self.unique: dict[str, tuple[LinkMap, Sym]] = {}
         self.caches: dict[int, _Cache] = {}
         self.receiver: Callable[[str, str], None] | None = None  # _dl_receive_error's handler, None = fatal
+        self.size_receiver: Callable[[str], None] | None = None  # copy-size warnings as data, not output
+        self.protected_receiver: Callable[[str, str], None] | None = None  # (symbol, warning), likewise
         self._tabs: dict[int, SymbolTable | None] = {}
         self.current: LinkMap | None = None  # the object being relocated (for error messages)
         self._heap: _VersionHeap | None | bool = False  # False: not worked out yet; None: not needed
@@ -373,13 +393,15 @@ class Binder(Record):
         if undef is None or undef.kind is not Kind.MAIN:
             return
         if tclass & TypeClass.COPY:
-            self.proc.out(f"warning: copy relocation against non-copyable protected symbol `{name}' in "
-                          f"`{m.name}'\n", 2)
-        elif tclass & TypeClass.PLT and ref is not None and ref.value != 0 and ref.shndx == SHN_UNDEF:
-            self.proc.out(f"warning: direct reference to protected function `{name}' in `{m.name}' may "
-                          "break pointer equality\n", 2)
+            text = f"warning: copy relocation against non-copyable protected symbol `{name}' in `{m.name}'"
+        elif tclass & TypeClass.PLT and ref is not None and _canonical_plt(ref):
+            text = f"warning: direct reference to protected function `{name}' in `{m.name}' may break pointer equality"
         else:
             return
+        if self.protected_receiver is not None:
+            self.protected_receiver(name, text)
+        else:
+            self.proc.out(text + "\n", 2)
         if m.elf is not None and gnu_property_1_needed(m.elf) & GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS:
             # _dl_signal_error, not the cexception variant: fatal even under _dl_receive_error (ldd -r)
             self.proc.fatal(LoadError(m.name, "error due to GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS"), name)
@@ -599,6 +621,8 @@ class Binder(Record):
         done: set[int] = set()
         refs = tab.references
         tclasses = mach.tclass
+        static_tls, copy = mach.static_tls, mach.copy
+        is_main = m.kind is Kind.MAIN  # its canonical PLT addresses meet _dl_check_protected_symbol
         for info, (name, st_info, other, vs) in zip(refs, tab.brief([info >> shift for info in refs])):
             visibility = other & 3
             if st_info < 0x10 or visibility == 1 or visibility == 2:
@@ -620,8 +644,15 @@ class Binder(Record):
                 if hit is not None:
                     version = hit[0]
                     key = name + hit[1 + (tclass & 1)]
-            if visibility == STV.PROTECTED:
-                self.lookup(_text(name), m, tab.symbol(idx), scopes, version, tclass)
+            rtype = info & tmask
+            if (visibility == STV.PROTECTED or rtype in static_tls or rtype == copy  # the definer matters
+                    or (tclass & TypeClass.PLT and is_main and _canonical_plt(tab.symbol(idx)))):
+                ref = tab.symbol(idx)
+                found = self.lookup(_text(name), m, ref, scopes, version, tclass)
+                if found is not None and rtype in static_tls:
+                    _check_static_tls(found[0])
+                elif found is not None and rtype == copy:
+                    self._copy_size(ref, found[1])
                 continue
             h = hashes.get(name)
             if h is None:
@@ -709,14 +740,25 @@ class Binder(Record):
             self._run_resolver(found, mach)
         if r.type not in mach.handled:  # looked up first (RESOLVE_MAP), then the switch's default
             self._bad_type(m, r.type, False)
+        if found is not None and r.type in mach.static_tls:
+            _check_static_tls(found[0])
         if r.type == mach.copy and found is not None:
-            dsym = found[1]
-            if dsym.size > sym.size or (dsym.size < sym.size and self.proc.cfg.warn):
-                self.proc.out(f"{self.proc.argv0}: Symbol `{sym.name}' has different size in shared object, "
-                              "consider re-linking\n", 2)
+            self._copy_size(sym, found[1])
         field = mach.overflow.get(r.type)
         if field is not None and not _fits(field[1], _symbol_address(found) + r.addend, m.addr + r.offset):
             self.proc.out(f"{self.proc.argv0}: Symbol `{sym.name}' causes overflow in {field[0]} relocation\n", 2)
+
+    def _copy_size(self, ref: Sym, dsym: Sym) -> None:
+        """R_X86_64_COPY / R_386_COPY (dl-machine.h): a definition larger than the program's copy, or
+        smaller under LD_WARN, draws a warning (the copy has the smaller size).  A size_receiver is
+        ldd -r's check (the scan's), which runs with LD_WARN."""
+        warn = self.proc.cfg.warn or self.size_receiver is not None
+        if dsym.size > ref.size or (dsym.size < ref.size and warn):
+            if self.size_receiver is not None:
+                self.size_receiver(ref.name)
+                return
+            self.proc.out(f"{self.proc.argv0}: Symbol `{ref.name}' has different size in shared object, "
+                          "consider re-linking\n", 2)
 
     # -- lazy binding ----------------------------------------------------------------------------
 

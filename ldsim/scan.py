@@ -20,9 +20,10 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Callable, Iterable
 
+from ldsim import events as ev
 from ldsim.config import Credentials, Invocation, LoaderConfig, Mode, read_environment
 from ldsim.dst import DstValues, dst_count, substitute
-from ldsim.elf import DF1, DT, ElfError, ElfFile, EType
+from ldsim.elf import DF1, ElfError, ElfFile, EType
 from ldsim.fanout import ordered_map
 from ldsim.linkmap import FileCache, Kind as MapKind
 from ldsim.loader import Exit, Process
@@ -44,7 +45,10 @@ class ProblemKind(str, Enum):
     LOAD_ERROR = "load-error"  # the loader would stop: a dependency it cannot map
     MISSING_INTERPRETER = "missing-interpreter"
     LIBRARY_PATH_ONLY = "library-path-only"
+    PRELOAD_IGNORED = "preload-ignored"  # an LD_PRELOAD or /etc/ld.so.preload entry ld.so cannot load
     UNDEFINED_SYMBOL = "undefined-symbol"
+    COPY_SIZE = "copy-size"  # a copy relocation whose definition changed size (LD_WARN's warning)
+    PROTECTED_REFERENCE = "protected-reference"  # the program copies or takes the address of a protected symbol
     SECURE_MODE_DIFFERS = "secure-mode-differs"
     RPATH_RELATIVE = "rpath-relative"
     RPATH_EMPTY = "rpath-empty"
@@ -68,6 +72,7 @@ class Finding:
     subject: str
     detail: str
     via: str = ""  # the object whose request it was, when not the scanned file itself
+    status: int | None = None  # a load error's exit status (negative: the signal that killed ld.so)
 
 
 @dataclass
@@ -184,6 +189,7 @@ class MemoWorld:
         self.root = world.root
         self.cwd = getattr(world, "cwd", "/")
         self._memo: dict[tuple[str, str], object] = {}
+        self.loaders: dict[str, bool] = {}  # a PT_INTERP's real path -> is it this profile's loader
 
     def _ask(self, what: str, path: str):
         key = (what, path)
@@ -329,7 +335,8 @@ def discover(world: World, inv: Invocation, files: FileCache, tops: list[str], r
     readers of the files' heads were tried: on two CPUs the parsing here is the bottleneck, and the
     scan got slower.)"""
     targets: list[Target] = []
-    seen: set[tuple[int, int]] = set()
+    seen: dict[tuple[int, int], Target | None] = {}  # each file's first target (None: not one)
+    origins: set[tuple[int, int, str]] = set()  # (file, $ORIGIN) pairs resolved
     inner = getattr(world, "_world", world)  # the walk's lstats are not asked again: not memoised
     for top in tops:
         for where, names, st in walk(inner, top, recursive, explicit, notes, stats):
@@ -341,13 +348,33 @@ def discover(world: World, inv: Invocation, files: FileCache, tops: list[str], r
                     continue  # not ELF
                 key = (fst.st_dev, fst.st_ino)
                 if key in seen:
-                    stats.duplicates += 1
+                    first = seen[key]
+                    t = None if first is None else Target(path, first.kind, first.elf, st or fst)
+                    origin = None if t is None else _origin_of(world, t)
+                    if origin is None or (*key, origin) in origins:
+                        stats.duplicates += 1
+                        continue
+                    origins.add((*key, origin))  # another $ORIGIN: another resolution (ld.so LINK, a hard link)
+                    stats.libraries += t.kind == "library"
+                    stats.programs += t.kind == "program"
+                    targets.append(t)
                     continue
-                seen.add(key)
                 t = classify(world, inv, files, path, st or fst, data, notes, stats)
+                seen[key] = t
                 if t is not None:
                     targets.append(t)
+                    origin = _origin_of(world, t)
+                    if origin is not None:
+                        origins.add((*key, origin))
     return targets
+
+
+def _origin_of(world: World, t: Target) -> str | None:
+    """The $ORIGIN this path gives the file, when its resolution depends on it (a dynamic string token in
+    DT_NEEDED, a filter, DT_RPATH or DT_RUNPATH); None when every path to it resolves the same."""
+    elf = t.elf
+    strings = [raw for _, raw in elf.deps] + [elf.effective_rpath or "", elf.runpath or ""]
+    return _origin(world, t) if any("$" in text for text in strings) else None
 
 
 def classify(world: World, inv: Invocation, files: FileCache, path: str, st, head: bytes,
@@ -400,6 +427,7 @@ class _ScanProcess(Process):
         self.version_errors: list[tuple[str, str]] = []  # (definer, message)
         self.load_error: LoadError | None = None
         self.skipped: dict[str, list[str]] = {}  # name searched -> candidates of another class/machine
+        self.preload_errors: list[tuple[str, str, str]] = []  # (name, LD_PRELOAD or the file, reason)
         self._current: list[str] = []
         inner = self.searcher.open_verify
 
@@ -425,16 +453,26 @@ class _ScanProcess(Process):
         The binder's symbol tables belong to the FileCache, so its memos (each file's references, each
         object's definitions) serve the whole scan."""
         self.unresolved: list[tuple[str, str]] = []
+        self.copy_sizes: list[str] = []  # symbols whose copy relocation draws the size warning
+        self.protected: list[tuple[str, str]] = []  # (symbol, warning) of _dl_check_protected_symbol
         if self.main is None or self.main.elf is None or self.load_error is not None or not self.result.searchlist:
+            return
+        if self.result.status not in (None, 0):  # ld.so stopped before relocating (an assertion)
             return
         binder = getattr(self, "binder", None)
         if binder is None:
             return
         binder.receiver = lambda objname, message: self.unresolved.append((objname, message))
+        binder.size_receiver = self.copy_sizes.append
+        binder.protected_receiver = lambda name, text: self.protected.append((name, text))
         try:
             binder.undefined_now(self.main)
-        except Exit:  # ld.so would stop here (a fatal error, or a crash): what was reported stands
-            pass
+        except Exit as e:  # ld.so stops here (check_match's assertion, a crash): what was reported stands
+            self.result.status = e.status
+
+    def _preload_failed(self, fname: str, source: str, reason: str) -> None:
+        self.preload_errors.append((fname, source, reason))
+        super()._preload_failed(fname, source, reason)
 
     def _version_error(self, objname: str, message: str) -> None:
         self.version_errors.append((objname, message))
@@ -482,18 +520,34 @@ def _interp_ok(world: World, inv: Invocation, t: Target, out: list[Finding]) -> 
         ours = world.realpath(inv.profile.rtld)
     except OSError:
         ours = inv.profile.rtld
-    return real == ours or interp == inv.profile.rtld
+    if real == ours or interp == inv.profile.rtld:
+        return True
+    return _same_loader(world, real, inv)
+
+
+def _same_loader(world: World, real: str, inv: Invocation) -> bool:
+    """Is the file at `real` (another PT_INTERP: a copy of ld.so, a private install) a build of this
+    profile's loader?  Then the program is resolved like the others (`ldsim run` does the same)."""
+    known = getattr(world, "loaders", None)
+    if known is not None and real in known:
+        return known[real]
+    from ldsim.profiles import identify_loader
+    found = identify_loader(world, real)
+    same = found is not None and found.name == inv.profile.name
+    if known is not None:
+        known[real] = same
+    return same
 
 
 def resolution_findings(proc: _ScanProcess, t: Target) -> list[Finding]:
-    out: list[Finding] = []
+    out: list[Finding] = [Finding(ProblemKind.PRELOAD_IGNORED, t.path, name,
+                                  f"from {source} cannot be preloaded ({reason}): ignored")
+                          for name, source, reason in dict.fromkeys(proc.preload_errors)]
     seen: set[tuple[str, str]] = set()
-    for m in proc.objects:
-        if not m.faked:
+    for m in proc.listed() if _lists(proc) else ():
+        if not m.faked:  # a missing DT_AUXILIARY filtee too: optional when run, but traced "not found"
             continue
         name = m.names[0]
-        if m.loader is not None and m.loader.elf is not None and _only_auxiliary(m.loader.elf, name):
-            continue  # a DT_AUXILIARY filtee is optional: ld.so goes on silently without it
         via = proc.dso_filename(m.loader) if m.loader is not None else ""
         via = "" if via == t.path else via
         if (name, via) in seen:
@@ -512,23 +566,44 @@ def resolution_findings(proc: _ScanProcess, t: Target) -> list[Finding]:
         if (objname or t.path) == t.path:
             name = message.split(": ", 1)[1].split(",", 1)[0] if ": " in message else message
             out.append(Finding(ProblemKind.UNDEFINED_SYMBOL, t.path, name, message))
+    for name in dict.fromkeys(getattr(proc, "copy_sizes", ())):
+        out.append(Finding(ProblemKind.COPY_SIZE, t.path, name,
+                           f"Symbol `{name}' has different size in shared object, consider re-linking"))
+    for name, text in dict.fromkeys(getattr(proc, "protected", ())):
+        out.append(Finding(ProblemKind.PROTECTED_REFERENCE, t.path, name, text))
     err = proc.load_error
     if err is not None:
         suffix = ""
         if err.errcode:
             from ldsim.glibc import ldso_strerror
             suffix = f": {ldso_strerror(err.errcode)}"
-        out.append(Finding(ProblemKind.LOAD_ERROR, t.path, err.objname, f"{err.message}{suffix}"))
-    elif proc.result.status not in (None, 0) and not out:
+        out.append(Finding(ProblemKind.LOAD_ERROR, t.path, err.objname, f"{err.message}{suffix}",
+                           status=proc.result.status if proc.result.status is not None else 127))
+    elif proc.result.status not in (None, 0):  # an assertion or a crash: ld.so's status is the verdict
+        status = proc.result.status
         text = "".join(e.text for e in proc.result.events if getattr(e, "stream", 1) == 2).strip()
+        why = f"killed by {_signal_name(-status)}" if status < 0 else f"exit status {status}"
         out.append(Finding(ProblemKind.LOAD_ERROR, t.path, t.path,
-                           text.splitlines()[-1] if text else f"loader exit status {proc.result.status}"))
+                           text.splitlines()[-1] if text else f"ld.so {why}", status=status))
     return out
 
 
-def _only_auxiliary(elf: ElfFile, name: str) -> bool:
-    tags = {tag for tag, raw in elf.deps if raw == name}
-    return bool(tags) and tags <= {DT.AUXILIARY}
+def _signal_name(signo: int) -> str:
+    import signal
+    try:
+        return signal.Signals(signo).name
+    except ValueError:
+        return f"signal {signo}"
+
+
+def _lists(proc: Process) -> bool:
+    """Does the trace list the link map at all?  Not when ld.so stopped before dl_main's listing (an
+    assertion in the version check, a fatal error), and dl_main (elf/rtld.c) prints only "statically
+    linked" for a main object without DT_NEEDED, whatever its filtees (DT_FILTER, DT_AUXILIARY) brought in."""
+    main = proc.main
+    if main is None or main.elf is None or not main.elf.needed:
+        return False
+    return any(isinstance(e, ev.Listing) for e in proc.result.events)
 
 
 def _resolution_map(proc: Process) -> list[tuple[str, str | None]]:

@@ -65,6 +65,7 @@ def json_text(res: ScanResult) -> str:
         "symbols_checked": res.symbols_checked,
         "summary": {k.value: n for k, n in Counter(f.kind for f in res.findings).items()},
         "findings": [{"file": f.file, "kind": f.kind.value, "group": f.kind.group, "subject": f.subject,
-                      "detail": f.detail, "via": f.via or None} for f in res.findings],
+                      "detail": f.detail, "via": f.via or None, **({"status": f.status} if f.status is not None else {})}
+                     for f in res.findings],
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

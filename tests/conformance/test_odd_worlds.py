@@ -7,6 +7,7 @@ after masking addresses and PIDs, between the real loader or ldd and ldsim at te
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 
 import pytest
@@ -172,6 +173,53 @@ def filtee_processed_next(r: str):
                Run("{root}/bin/ab", quiet, modes=EXEC, name="cycle")]
 
 
+@case
+def main_is_a_filter(r: str):
+    """Filtees of the main object (`ld.so LIB`): dl-deps.c links each one in before its filter, where
+    nothing points at it, so the trace's walk from main_map never lists it (a missing DT_AUXILIARY filtee
+    of main is not "not found"; ldsim listed main as "\t (0x...)" instead); and the l_initfini copy puts
+    main first, its filtees after, so LD_WARN relocates a filtee before main (ldsim: main first)."""
+    w = WorldSpec((lib("lib/libdep.so", defines=("gd",)),
+                   lib("lib/libfe.so", needed=("libdep.so",), defines=("ff",), uses=("gd",)),
+                   lib("lib/libmf.so", needed=("libdep.so",), defines=("ff",), uses=("gd",),
+                       rpath="$ORIGIN", cflags=("-Wl,-F,libfe.so",)),
+                   lib("lib/libma.so", needed=("libdep.so",), defines=("ff",), rpath="$ORIGIN",
+                       cflags=("-Wl,-f,libnothere.so",))))
+    full = {"LD_WARN": "yes", "LD_BIND_NOW": "yes", "LD_DEBUG": "libs,bindings"}
+    return w, [Run("{root}/lib/libmf.so", full, modes=("trace",), name="filter-bind-now"),
+               Run("{root}/lib/libmf.so", name="filter"),
+               Run("{root}/lib/libma.so", name="auxiliary-missing"),
+               Run("{root}/lib/libma.so", {"LD_TRACE_LOADED_OBJECTS": "2"}, modes=("trace",),
+                   name="auxiliary-missing-2")]
+
+
+@case
+def tls_reference_to_a_plain_symbol(r: str):
+    """A TLS reference (TPOFF64 of a PIE's initial-exec access, TLSDESC of a -mtls-dialect=gnu2 library)
+    bound to a plain symbol of an object without PT_TLS: CHECK_STATIC_TLS / TRY_STATIC_TLS allocate the
+    definer a static TLS offset, and _dl_try_allocate_static_tls divides by its l_tls_align, 0: SIGFPE,
+    in every mode (ldsim bound it and went on).  A definer with a TLS block of its own has its offset."""
+    w = WorldSpec((lib("lib/libtt.so", defines=("tls:tt",)),
+                   lib("lib/libtq.so", defines=("data:tt",)),  # becomes plain/libtt.so
+                   lib("lib/libtr.so", defines=("data:tt", "tls:other")),  # becomes plain2/libtt.so
+                   lib("gd/libgd.so", needed=("libtt.so",), uses=("tls:tt",), defines=("g",),
+                       cflags=("-mtls-dialect=gnu2",)),
+                   prog("bin/ie", "libtt.so", rpath="$ORIGIN/../plain", uses=("tls:tt",)),
+                   prog("bin/ie2", "libtt.so", rpath="$ORIGIN/../plain2", uses=("tls:tt",)),
+                   prog("bin/desc", "libgd.so", rpath="$ORIGIN/../gd:$ORIGIN/../plain", uses=("g",))))
+
+    def post() -> None:
+        import shutil
+        for src, dest in (("libtq.so", "plain"), ("libtr.so", "plain2")):
+            os.makedirs(f"{r}/{dest}", exist_ok=True)
+            shutil.copy(f"{r}/lib/{src}", f"{r}/{dest}/libtt.so")
+    POST[r] = post
+    full = {"LD_WARN": "yes", "LD_BIND_NOW": "yes", "LD_DEBUG": "bindings"}
+    return w, [Run("{root}/bin/ie", modes=EXEC, name="tpoff"), Run("{root}/bin/ie2", modes=EXEC, name="has-tls"),
+               Run("{root}/bin/desc", modes=EXEC, name="tlsdesc"),
+               Run("{root}/bin/ie", full, modes=("trace",), name="tpoff-bind-now")]
+
+
 # ------------------------------------------------------------------------------------------- driver
 
 
@@ -207,7 +255,8 @@ def test_odd_world(worlds, case_name: str, run_index: int, mode: str) -> None:
 # map's hash table itself (rtld.c: _dl_setup_hash (main_map)) before loading anything.
 KERNEL_RUNS = [("symbol_tables_unreachable", "bin/mainhash"), ("symbol_tables_unreachable", "bin/nosymtab"),
                ("version_tables_missing", "bin/noversym"), ("library_needs_the_program", "bin/m"),
-               ("filter_of_itself", "bin/m")]
+               ("filter_of_itself", "bin/m"), ("tls_reference_to_a_plain_symbol", "bin/ie"),
+               ("tls_reference_to_a_plain_symbol", "bin/desc")]
 
 
 @pytest.mark.parametrize(("case_name", "program"), KERNEL_RUNS)

@@ -62,6 +62,13 @@ def real_problems(kind: str, path: str, env: dict[str, str], root: str | None,
     for line in (out + err).splitlines():
         if line.startswith(prefix) and _VERSION.search(line):
             found.add(("version", line[len(prefix):]))
+    for name in re.findall(rf"^{re.escape(path)}: Symbol `(.*)' has different size in shared object", err, re.M):
+        found.add(("copy-size", name))
+    for name in re.findall(r"^warning: (?:copy relocation against non-copyable protected symbol|direct reference "
+                           r"to protected function) `(.*)' in ", err, re.M):
+        found.add(("protected", name))
+    for name in re.findall(r"^ERROR: ld.so: object '(.*)' from .* cannot be preloaded ", err, re.M):
+        found.add(("preload", name))
     for message, objname in _UNRESOLVED.findall(out + err):
         if objname == path:  # the scan reports each reference in the file it is scanning
             found.add(("symbol", message))
@@ -80,8 +87,14 @@ def sim_problems(res: ScanResult) -> dict[str, set[tuple[str, str]]]:
             s.add(("version", f.detail))
         elif f.kind is ProblemKind.UNDEFINED_SYMBOL:
             s.add(("symbol", f.detail))
+        elif f.kind is ProblemKind.COPY_SIZE:
+            s.add(("copy-size", f.subject))
+        elif f.kind is ProblemKind.PROTECTED_REFERENCE:
+            s.add(("protected", f.subject))
+        elif f.kind is ProblemKind.PRELOAD_IGNORED:
+            s.add(("preload", f.subject))
         elif f.kind is ProblemKind.LOAD_ERROR:
-            s.add(("status", "127"))
+            s.add(("status", str(f.status)))
     return out
 
 
@@ -278,4 +291,131 @@ def test_planted_root_against_the_real_loader_in_chroot(proc_mounted: str) -> No
     targets = targets_of(world, inv, ScanOptions())
     assert {t.path for t in targets} >= {"/usr/bin/p_missing", "/usr/bin/p_version", "/usr/bin/p_class"}
     bad = compare(res, targets, env, planted)
+    assert not bad, "\n".join(bad)
+
+
+# ---------------------------------------------------------------------------------------- near-problems
+
+
+def near_spec() -> WorldSpec:
+    """Files each built to trip one rule of the trace; the verdict is the real loader's, per file."""
+    rp = "$ORIGIN/../lib"
+    return WorldSpec((
+        lib("lib/libfiltee.so", defines=("ff",)),
+        # a missing DT_AUXILIARY filtee: optional when run, yet faked and listed "not found" by the trace
+        lib("lib/libaux.so", needed=("libc.so.6",), defines=("ff",), cflags=("-Wl,-f,libauxmissing.so",)),
+        prog("bin/p_aux", "libaux.so", uses=("ff",), runpath=rp),
+        # a main object without DT_NEEDED: the trace says "statically linked", its filtees unlisted
+        lib("lib/libfilt.so", defines=("ff",), cflags=("-Wl,-F,libfiltmissing.so",)),
+        prog("bin/p_filt", "libfilt.so", uses=("ff",), runpath=rp),
+        # a reference of version VX found in a libvx.so without versions: check_match's assertion
+        lib("lib/libvx.so", defines=("vx@@VX",)),
+        prog("bin/p_vermissing", "libvx.so", uses=("vx",), runpath=rp),
+        # a version needed of libvB.so, which nothing loads: _dl_check_map_versions' assertion
+        lib("lib/libvB.so", defines=("vb@@VB",)),
+        lib("lib/libvA.so", defines=("va",)),
+        prog("bin/p_verother", "libvA.so", "libvB.so", uses=("va", "vb"), runpath=rp),
+        # the same assertion stops ld.so before its listing: a missing library is never printed
+        prog("bin/p_verother_missing", "libvA.so", "libvB.so", "libnothere.so", uses=("va", "vb"), runpath=rp),
+        # an initial-exec TLS reference bound to a plain symbol of a library without PT_TLS: SIGFPE
+        lib("lib/libtt.so", defines=("tls:tt",)),
+        lib("lib/libtq.so", defines=("data:tt",)),  # becomes lib/libtt.so
+        prog("bin/p_tls_plain", "libtt.so", uses=("tls:tt",), runpath=rp),
+        # copy relocations of data whose definition grew (always warned) or shrank (warned under LD_WARN)
+        lib("lib/libgrow.so", defines=("data:cv",)),
+        lib("lib/libwide.so", defines=("wide,data:cv",)),  # becomes lib/libgrow.so
+        prog("bin/p_copy_grew", "libgrow.so", uses=("data:cv",), runpath=rp),
+        lib("lib/libshrink.so", defines=("wide,data:cw",)),
+        lib("lib/libnarrow.so", defines=("data:cw",)),  # becomes lib/libshrink.so
+        prog("bin/p_copy_shrank", "libshrink.so", uses=("wide,data:cw",), runpath=rp),
+        # a copy relocation against data made protected since the program was linked
+        lib("lib/libpd.so", defines=("data:pd",)),
+        lib("lib/libpdp.so", defines=("protected,data:pd",)),  # becomes lib/libpd.so
+        prog("bin/p_copy_protected", "libpd.so", uses=("data:pd",), runpath=rp),
+        # PT_INTERP names a copy of this loader: resolved like any program (the scan passed over it)
+        # a non-PIE program's canonical PLT address of a function made protected since (see `near`)
+        lib("lib/libpf.so", defines=("pf",)),
+        lib("lib/libpfp.so", defines=("protected:pf",)),  # becomes lib/libpf.so
+        prog("bin/p_own_loader", "libfiltee.so", "libnothere.so", uses=("ff",), runpath=rp),
+        # one file, two directories (a hard link; a symbolic link): $ORIGIN finds libfiltee.so from one
+        lib("lib/libor.so", needed=("libfiltee.so",), runpath="$ORIGIN"),
+        prog("bin/p_or", "libfiltee.so", runpath="$ORIGIN/../lib"),
+    ))
+
+
+@pytest.fixture(scope="module")
+def near(tmp_path_factory) -> str:
+    root = str(tmp_path_factory.mktemp("near"))
+    build_world(near_spec(), root)
+    older = str(tmp_path_factory.mktemp("near-older"))
+    build_world(WorldSpec((lib("libvx.so", defines=("vx",)),)), older)
+    shutil.copy(f"{older}/libvx.so", f"{root}/lib/libvx.so")
+    shutil.copy(f"{root}/lib/libtq.so", f"{root}/lib/libtt.so")
+    shutil.copy(f"{root}/lib/libwide.so", f"{root}/lib/libgrow.so")
+    shutil.copy(f"{root}/lib/libnarrow.so", f"{root}/lib/libshrink.so")
+    shutil.copy(f"{root}/lib/libpdp.so", f"{root}/lib/libpd.so")
+    with open(f"{root}/fp.c", "w") as f:  # materialize's programs call functions, never take their address
+        f.write("void pf(void); void (*volatile fp)(void); int main(void) { fp = pf; return 0; }\n")
+    subprocess.run(["gcc", "-no-pie", "-fno-pic", "-o", f"{root}/bin/p_fp_protected", f"{root}/fp.c",
+                    f"-L{root}/lib", "-lpf", "-Wl,-rpath,$ORIGIN/../lib"], check=True)
+    shutil.copy(f"{root}/lib/libpfp.so", f"{root}/lib/libpf.so")
+    shutil.copy(os.path.realpath(RTLD), f"{root}/lib/myld.so")
+    os.makedirs(f"{root}/other")
+    os.link(f"{root}/lib/libor.so", f"{root}/other/libor.so")
+    os.link(f"{root}/bin/p_or", f"{root}/other/p_or")
+    os.makedirs(f"{root}/links")
+    os.symlink("../lib/libor.so", f"{root}/links/libor.so")
+    os.symlink("../bin/p_or", f"{root}/links/p_or")
+    subprocess.run(["patchelf", "--set-interpreter", f"{root}/lib/myld.so", f"{root}/bin/p_own_loader"], check=True)
+    for name in ("p_verother", "p_verother_missing"):
+        subprocess.run(["patchelf", "--remove-needed", "libvB.so", f"{root}/bin/{name}"], check=True)
+    return root
+
+
+@pytest.mark.parametrize("name", ["bin/p_aux", "lib/libaux.so", "bin/p_filt", "lib/libfilt.so",
+                                  "bin/p_vermissing", "bin/p_verother",
+                                  "bin/p_verother_missing", "bin/p_tls_plain", "bin/p_copy_grew",
+                                  "bin/p_copy_shrank", "bin/p_copy_protected", "bin/p_own_loader",
+                                  "bin/p_fp_protected"])
+def test_near_problems_as_the_real_loader_reports_them(near: str, name: str) -> None:
+    """Each file: the scan's resolution problems (missing libraries, versions, undefined symbols, the
+    loader's exit) equal what `ldd -r`'s settings make the real loader print for it."""
+    world = make_world("/", "/")
+    inv = inv_for()
+    path = f"{near}/{name}"
+    res = scan(world, inv, ScanOptions(paths=[path]), FileCache())
+    targets = targets_of(world, inv, ScanOptions(paths=[path]))
+    assert [t.path for t in targets] == [path]
+    bad = compare(res, targets, {}, None)
+    assert not bad, "\n".join(bad)
+
+
+def test_links_in_other_directories_are_resolved_from_there(near: str) -> None:
+    """The scan resolves one file once per $ORIGIN its paths give it: a library reached as `ld.so LINK`
+    from another directory (hard or symbolic link), a program through a hard link (exec: $ORIGIN is the
+    link's real path), each as the real loader does for that path; a symbolic link to a program is the
+    program again."""
+    world = make_world("/", "/")
+    inv = inv_for()
+    paths = [f"{near}/{p}" for p in ("lib/libor.so", "bin/p_or", "other/libor.so", "other/p_or",
+                                      "links/libor.so", "links/p_or")]
+    res = scan(world, inv, ScanOptions(paths=paths), FileCache())
+    targets = targets_of(world, inv, ScanOptions(paths=paths))
+    assert [t.path for t in targets] == paths[:5]
+    assert res.stats.duplicates == 1
+    bad = compare(res, targets, {}, None)
+    assert not bad, "\n".join(bad)
+
+
+def test_preloads_the_loader_cannot_load(near: str) -> None:
+    """An LD_PRELOAD entry that cannot be loaded (missing; not ELF): the real loader says so for every file
+    ('ERROR: ld.so: object ... cannot be preloaded (...): ignored.') and goes on."""
+    world = make_world("/", "/")
+    env = {"LD_PRELOAD": f"/nonexistent/libnope.so {near}/fp.c"}
+    inv = inv_for(env)
+    paths = [f"{near}/bin/p_aux", f"{near}/lib/libaux.so"]
+    res = scan(world, inv, ScanOptions(paths=paths), FileCache())
+    targets = targets_of(world, inv, ScanOptions(paths=paths))
+    assert sum(f.kind is ProblemKind.PRELOAD_IGNORED for f in res.findings) == 4
+    bad = compare(res, targets, env, None)
     assert not bad, "\n".join(bad)
