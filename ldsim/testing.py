@@ -435,7 +435,8 @@ def _search_run(draw, names: list[str]) -> SearchRun:
     if mode == "exec":
         via = draw(st.sampled_from(["{root}/bin/prog", "{root}/alt/prog", "{root}/opt/p", f"{up}alt/prog"]))
     else:
-        via = draw(st.sampled_from(["{root}/bin/prog", "{root}/bin/prog", f"{up}bin/prog", f"./{up}alt/prog"]))
+        via = draw(st.sampled_from(["{root}/bin/prog", "{root}/bin/prog", f"{up}bin/prog", f"./{up}alt/prog",
+                                    f"{{root}}/lib/{names[0]}"]))  # a library as the main object, now and then
     traced = mode != "exec" or not _one_in(draw, 3)
     return SearchRun(mode, tuple(env.items()), tuple(args), cwd, via, traced)
 
@@ -447,16 +448,20 @@ def search_worlds(draw, max_libs: int = 4) -> SearchWorld:
     DF_1_NODEFLIB, DT_FILTER/DT_AUXILIARY, `$LIB`/`$PLATFORM`/`${ORIGIN}`, relative and empty path
     elements, glibc-hwcaps and legacy subdirectories, versions a library lacks at run time (a `link/` copy
     was linked against), LD_PRELOAD/`--preload`/`--library-path`/`--inhibit-rpath`/`--inhibit-cache`,
-    and exec through a symlink elsewhere.  libc-free objects; `libz.so.1` stands for a system library."""
+    and exec through a symlink elsewhere.  libc-free objects (linked with libc in a quarter of the worlds);
+    `libz.so.1` stands for a system library."""
     from ldsim.materialize import LibSpec, ProgSpec
     n = draw(st.integers(1, max_libs))
     names = [f"libg{i}.so" for i in range(n)]
+    # linked with libc in a quarter of the worlds: init and fini calls when run.  Never with a stub
+    # `libc.so.6` in DT_NEEDED then: ld would take the stub for libc and leave __libc_start_main null.
+    libc = _one_in(draw, 4)
     sonames = {x: draw(st.sampled_from([x, x, f"{x}.1", None, "libz.so.1"])) for x in names}
     pool = names * 3 + [f"{x}.1" for x in names] + [f"{{root}}/lib/{names[0]}", f"lib/{names[-1]}",
                                                    "libabsent.so", "libz.so.1", f"$ORIGIN/../lib/{names[0]}",
                                                    f"${{ORIGIN}}/{names[-1]}", f"./{names[0]}",
                                                    f"../lib2/{names[-1]}", f"$LIB/{names[0]}",
-                                                   *SYSTEM_NAMES]
+                                                   *(x for x in SYSTEM_NAMES if not libc or x != "libc.so.6")]
     ver = {x: draw(st.sampled_from([None, None, "V1", "V2"])) for x in names}  # run-time version
     newer = {x: ver[x] is not None and _one_in(draw, 3) for x in names}  # linked against V3
     objects: list = []
@@ -464,7 +469,7 @@ def search_worlds(draw, max_libs: int = 4) -> SearchWorld:
     for x in names:
         if newer[x]:
             objects.append(LibSpec(f"link/{x}", soname=sonames[x], defines=(f"f_{x[:-3]}@@V3",),
-                                   versions=(("V3", "V1"),), libc=False))
+                                   versions=(("V3", "V1"),), libc=libc))
     libs: list = []
     for i, x in enumerate(names):
         homes = draw(st.lists(st.sampled_from(SEARCH_DIRS[:3] * 3 + SEARCH_DIRS[3:]), min_size=0 if i == n - 1
@@ -483,7 +488,7 @@ def search_worlds(draw, max_libs: int = 4) -> SearchWorld:
         for home in homes:
             libs.append(LibSpec(f"{home}/{x}", soname=sonames[x], needed=needed, rpath=rpath, runpath=runpath,
                                 defines=defines, uses=uses, versions=(("V2", "V1"),) if ver[x] == "V2" else (),
-                                nodeflib=nodeflib, libc=False, cflags=cflags))
+                                nodeflib=nodeflib, libc=libc, cflags=cflags))
             if sonames[x] == f"{x}.1" and draw(st.booleans()):
                 symlinks.append((f"{home}/{x}.1", x))
     prog_needed = tuple(dict.fromkeys(draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3))))
@@ -491,7 +496,7 @@ def search_worlds(draw, max_libs: int = 4) -> SearchWorld:
     prog_runpath = draw(_search_list(allow_none=prog_rpath is not None))
     prog_runpath = None if prog_rpath is not None and prog_runpath == "" else prog_runpath
     objects.append(ProgSpec("bin/prog", needed=prog_needed, rpath=prog_rpath, runpath=prog_runpath,
-                            nodeflib=_one_in(draw, 5), libc=False))
+                            nodeflib=_one_in(draw, 5), libc=libc))
     objects += libs
     runs = tuple(draw(st.lists(_search_run(names), min_size=1, max_size=3)))
     decoys: list[tuple[str, str]] = []
