@@ -536,7 +536,8 @@ class Process:
     # -- versions --------------------------------------------------------------------------------
 
     def find_needed(self, name: str, m: LinkMap) -> LinkMap | None:
-        for o in self.objects:
+        """dl-version.c find_needed: the chain from `_ns_loaded`, then the main map's search list."""
+        for o in self.loaded_chain():
             if name == o.name or name in o.names:  # name_matches, inlined
                 return o
         for o in (self.result.searchlist if m is self.main else []):
@@ -544,16 +545,24 @@ class Process:
                 return o
         return None
 
+    def loaded_chain(self) -> list[LinkMap]:
+        """The l_next chain from `_ns_loaded`, the main map: a filtee of the main map, moved in front of it
+        by _dl_map_object_deps (elf/dl-deps.c), gets no l_prev and `_ns_loaded` is not updated, so walks
+        from the head (_dl_check_all_versions, find_needed) never reach it."""
+        objs = self.objects
+        return objs[objs.index(self.main):] if objs and objs[0] is not self.main else objs
+
     def check_versions(self, trace: bool) -> bool:
         """_dl_check_all_versions with verbose=1; True when a fatal version error was found."""
         failed = False
         quiet = not self._shows(ev.CheckingVersion)
+        chain = self.loaded_chain()
         by_name: dict[str, LinkMap] = {}  # find_needed's answer for the whole chain: first object wins
-        for o in self.objects:
+        for o in chain:
             by_name.setdefault(o.name, o)
             for n in o.names:
                 by_name.setdefault(n, o)
-        for m in self.objects:
+        for m in chain:
             elf = m.elf
             if m.faked or elf is None:
                 continue

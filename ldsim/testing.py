@@ -315,7 +315,8 @@ SEARCH_ELEMENTS = ("$ORIGIN/../lib", "${ORIGIN}/../lib2", "$ORIGIN/../$LIB", "${
                    "$ORIGIN", "$ORIGIN/../ln", "{root}/lib", "{root}/opt/l", "{root}/lib/x86_64",
                    "lib", "../lib2", "opt/l", "", "$ORIGIN/../none", "$ORIGIN/$PLATFORM/..", "{root}/${LIB}",
                    "{root}/lib/", "{root}//lib2", "./lib", ".", "$ORIGIN/.", "$ORIGINX/../lib", "${ORIGIN",
-                   "$ORIGIN/../${PLATFORM}", "{root}/ln/", "$", "{root}/lib/$LIBX")
+                   "$ORIGIN/../${PLATFORM}", "{root}/ln/", "$", "{root}/lib/$LIBX",
+                   "{root}/bin/prog", "$ORIGIN/../loop")  # ENOTDIR, ELOOP: open_path goes on past both
 CWDS = ("", "bin", "lib", "opt")
 SYSTEM_NAMES = ("libz.so.1", "libc.so.6", "ld-linux-x86-64.so.2", "/lib64/ld-linux-x86-64.so.2",
                 "/lib/x86_64-linux-gnu/libz.so.1")
@@ -465,7 +466,8 @@ def search_worlds(draw, max_libs: int = 4) -> SearchWorld:
     ver = {x: draw(st.sampled_from([None, None, "V1", "V2"])) for x in names}  # run-time version
     newer = {x: ver[x] is not None and _one_in(draw, 3) for x in names}  # linked against V3
     objects: list = []
-    symlinks: list[tuple[str, str]] = [("ln", "lib"), ("alt/prog", "../bin/prog"), ("opt/p", "../bin/prog")]
+    symlinks: list[tuple[str, str]] = [("ln", "lib"), ("alt/prog", "../bin/prog"), ("opt/p", "../bin/prog"),
+                                       ("loop", "loop")]
     for x in names:
         if newer[x]:
             objects.append(LibSpec(f"link/{x}", soname=sonames[x], defines=(f"f_{x[:-3]}@@V3",),

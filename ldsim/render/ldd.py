@@ -28,7 +28,7 @@ def listing(proc: Process) -> list[str]:
 def version_information(proc: Process) -> list[str]:
     """LD_VERBOSE: each object's needed versions and where they were found."""
     lines: list[str] = []
-    for m in proc.objects:
+    for m in proc.loaded_chain():  # rtld.c: from main_map along l_next
         if m.faked or m.elf is None or not m.elf.verneed:
             continue
         if not lines:
