@@ -12,7 +12,8 @@ def listing(proc: Process) -> list[str]:
     if not (main.elf and main.elf.needed):
         return ["\tstatically linked\n"]
     lines = []
-    objs = proc.objects if proc.cfg.trace_program else proc.objects[1:]
+    chain = proc.loaded_chain()  # rtld.c walks l_next from main_map: a filtee moved in front is not listed
+    objs = chain if proc.cfg.trace_program else chain[1:]
     digits = 16 if proc.profile.ei_class == 2 else 8  # "0x%0*Zx" with sizeof (ElfW(Addr)) * 2
     for m in objs:
         addr = f"{m.map_start & ((1 << digits * 4) - 1):0{digits}x}"
