@@ -246,13 +246,10 @@ class Process:
         self.result.events.append(ev.Output(text, stream))
 
     def listed(self) -> list[LinkMap]:
-        """The objects dl_main's trace lists (elf/rtld.c): the l_next chain from main_map (itself only for
-        LD_TRACE_LOADED_OBJECTS=2).  A filtee of main is linked in before it (dl-deps.c), where nothing
-        points at it: the walk from main never meets it."""
-        if self.main is None or self.main not in self.objects:
-            return list(self.objects)
-        at = self.objects.index(self.main)
-        return self.objects[at if self.cfg.trace_program else at + 1:]
+        """The objects dl_main's trace lists (elf/rtld.c): the l_next chain after main_map (from main_map
+        itself for LD_TRACE_LOADED_OBJECTS=2), see loaded_chain."""
+        chain = self.loaded_chain()
+        return chain if self.cfg.trace_program or not chain or chain[0] is not self.main else chain[1:]
 
     def dso_filename(self, m: LinkMap) -> str:
         return m.name or self.argv0
@@ -615,7 +612,8 @@ class Process:
     # -- versions --------------------------------------------------------------------------------
 
     def find_needed(self, name: str, m: LinkMap) -> LinkMap | None:
-        for o in self.objects:
+        """dl-version.c find_needed: the chain from `_ns_loaded`, then the main map's search list."""
+        for o in self.loaded_chain():
             if name == o.name or name in o.names:  # name_matches, inlined
                 return o
         for o in (self.result.searchlist if m is self.main else []):
@@ -623,16 +621,26 @@ class Process:
                 return o
         return None
 
+    def loaded_chain(self) -> list[LinkMap]:
+        """The l_next chain from `_ns_loaded`, the main map: a filtee of the main map, moved in front of it
+        by _dl_map_object_deps (elf/dl-deps.c), gets no l_prev and `_ns_loaded` is not updated, so walks
+        from the head (_dl_check_all_versions, find_needed) never reach it."""
+        objs = self.objects
+        if self.main is None or not objs or objs[0] is self.main or self.main not in objs:
+            return objs
+        return objs[objs.index(self.main):]
+
     def check_versions(self, trace: bool) -> bool:
         """_dl_check_all_versions with verbose=1; True when a fatal version error was found."""
         failed = False
         quiet = not self._shows(ev.CheckingVersion)
+        chain = self.loaded_chain()
         by_name: dict[str, LinkMap] = {}  # find_needed's answer for the whole chain: first object wins
-        for o in self.objects:
+        for o in chain:
             by_name.setdefault(o.name, o)
             for n in o.names:
                 by_name.setdefault(n, o)
-        for m in self.objects:
+        for m in chain:
             elf = m.elf
             if m.faked or elf is None:
                 continue

@@ -304,3 +304,220 @@ def build_binding_batch(bws: list[BindingWorld], base: str) -> list[str]:
     with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(build, range(len(bws))))
     return roots
+
+
+# ------------------------------------------------------------------------------------ search worlds
+
+SEARCH_DIRS = ("lib", "lib2", "opt/l", "lib/x86_64-linux-gnu", "lib/glibc-hwcaps/x86-64-v2",
+               "lib/glibc-hwcaps/x86-64-v3", "lib/glibc-hwcaps/x86-64-v4", "lib/tls", "lib/x86_64",
+               "lib/glibc-hwcaps/extra", "lib/tls/x86_64")
+SEARCH_ELEMENTS = ("$ORIGIN/../lib", "${ORIGIN}/../lib2", "$ORIGIN/../$LIB", "${ORIGIN}/../lib/$PLATFORM",
+                   "$ORIGIN", "$ORIGIN/../ln", "{root}/lib", "{root}/opt/l", "{root}/lib/x86_64",
+                   "lib", "../lib2", "opt/l", "", "$ORIGIN/../none", "$ORIGIN/$PLATFORM/..", "{root}/${LIB}",
+                   "{root}/lib/", "{root}//lib2", "./lib", ".", "$ORIGIN/.", "$ORIGINX/../lib", "${ORIGIN",
+                   "$ORIGIN/../${PLATFORM}", "{root}/ln/", "$", "{root}/lib/$LIBX",
+                   "{root}/bin/prog", "$ORIGIN/../loop")  # ENOTDIR, ELOOP: open_path goes on past both
+CWDS = ("", "bin", "lib", "opt")
+SYSTEM_NAMES = ("libz.so.1", "libc.so.6", "ld-linux-x86-64.so.2", "/lib64/ld-linux-x86-64.so.2",
+                "/lib/x86_64-linux-gnu/libz.so.1")
+
+
+@dataclass(frozen=True)
+class SearchRun:
+    """One command against a search world: `mode` is `trace` (`ld.so ARGS PROG` with
+    LD_TRACE_LOADED_OBJECTS=1), `ldd` or `exec` (PROG executed through `via`, a symlink in another
+    directory, with LD_TRACE_LOADED_OBJECTS=1).  Strings may hold `{root}`; `cwd` is relative to it."""
+
+    mode: str
+    env: tuple[tuple[str, str], ...] = ()
+    args: tuple[str, ...] = ()
+    cwd: str = ""
+    via: str = "{root}/bin/prog"
+    traced: bool = True  # exec mode only: False runs the (libc-free, exiting) program for real
+
+
+@dataclass(frozen=True)
+class SearchWorld:
+    """A world about finding libraries: `objects` (materialize specs whose strings may hold `{root}`),
+    `symlinks` (path, target) and the `runs` to compare."""
+
+    objects: tuple
+    symlinks: tuple[tuple[str, str], ...]
+    runs: tuple[SearchRun, ...]
+    decoys: tuple[tuple[str, str], ...] = ()  # (path, kind): text, empty, dir, or short (an ELF header cut)
+
+    def spec(self, root: str):
+        """The world as a `materialize.WorldSpec` under `root`."""
+        from dataclasses import replace
+
+        from ldsim.materialize import Dir, File, Symlink, WorldSpec
+        sub = lambda s: None if s is None else s.replace("{root}", root)  # noqa: E731
+        objs = tuple(replace(o, needed=tuple(sub(n) for n in o.needed), rpath=sub(o.rpath),
+                             runpath=sub(o.runpath), cflags=tuple(sub(c) for c in o.cflags))
+                     for o in self.objects)
+        files = tuple(Dir(p) if kind == "dir" else File(p, _DECOY_BYTES[kind]) for p, kind in self.decoys)
+        return WorldSpec(objs, tuple(Symlink(p, t) for p, t in self.symlinks),
+                         tuple(Dir(d) for d in (*SEARCH_DIRS, "alt", "opt")) + files)
+
+    def describe(self) -> str:
+        lines = [f"  {type(o).__name__} {o.path}: soname={getattr(o, 'soname', None)} needed={o.needed} "
+                 f"rpath={o.rpath} runpath={o.runpath} defines={o.defines} uses={o.uses} "
+                 f"nodeflib={o.nodeflib} cflags={o.cflags}" for o in self.objects]
+        lines += [f"  symlink {p} -> {t}" for p, t in self.symlinks]
+        lines += [f"  decoy {p}: {kind}" for p, kind in self.decoys]
+        lines += [f"  run {r}" for r in self.runs]
+        return "\n".join(lines)
+
+
+_DECOY_BYTES = {"text": b"INPUT(-lfoo)\n", "empty": b"", "short": b"\x7fELF\x02\x01\x01" + bytes(20),
+                "elf32": b"\x7fELF\x01\x01\x01" + bytes(9) + b"\x03\x00\x03\x00" + bytes(40)}
+
+
+@st.composite
+def _search_list(draw, allow_none: bool = True, separators: tuple[str, ...] = (":",)) -> str | None:
+    """A DT_RPATH/DT_RUNPATH/LD_LIBRARY_PATH value: DST spellings, relative and empty elements."""
+    if allow_none and draw(st.booleans()):
+        return None
+    items = draw(st.lists(st.sampled_from(SEARCH_ELEMENTS), min_size=1, max_size=3))
+    out = items[0]
+    for item in items[1:]:
+        out += draw(st.sampled_from(separators)) + item
+    return out
+
+
+@st.composite
+def _preload_list(draw, names: list[str]) -> str:
+    """An LD_PRELOAD/--preload value: names, absolute and relative paths, missing entries, ' ' and ':'."""
+    pool = names + [f"{{root}}/lib/{names[0]}", f"lib/{names[-1]}", "libnopre.so", "{root}/lib/libnopre.so", "",
+                    f"$ORIGIN/../lib/{names[0]}", f"./{names[0]}", f"{{root}}/$LIB/{names[-1]}",
+                    "libc.so.6", "ld-linux-x86-64.so.2", "/lib64/ld-linux-x86-64.so.2", "{root}/bin/prog"]
+    items = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3))
+    out = items[0]
+    for item in items[1:]:
+        out += draw(st.sampled_from([":", " ", "  ", ": "])) + item
+    return out
+
+
+@st.composite
+def _search_run(draw, names: list[str]) -> SearchRun:
+    mode = draw(st.sampled_from(["trace", "trace", "ldd", "exec"]))
+    env: dict[str, str] = {}
+    llp = draw(_search_list(separators=(":", ":", ";")))  # _dl_init_paths splits LD_LIBRARY_PATH at both
+    if llp is not None:
+        env["LD_LIBRARY_PATH"] = llp
+    if _one_in(draw, 3):
+        env["LD_PRELOAD"] = draw(_preload_list(names))
+    if mode != "ldd" and _one_in(draw, 3):
+        env["LD_DEBUG"] = draw(st.sampled_from(["libs", "files", "versions", "libs,files,versions", "all"]))
+    if mode != "ldd" and _one_in(draw, 4):
+        env["LD_WARN"] = "1"
+    if mode != "ldd" and _one_in(draw, 6):
+        env["GLIBC_TUNABLES"] = draw(st.sampled_from(["glibc.cpu.hwcaps=-AVX2", "glibc.cpu.hwcaps=-SSE4_2",
+                                                      "glibc.cpu.hwcap_mask=0"]))
+    args: list[str] = []
+    if mode == "trace":
+        for opt in draw(st.lists(st.sampled_from(["--preload", "--library-path", "--inhibit-rpath",
+                                                  "--inhibit-cache", "--glibc-hwcaps-prepend",
+                                                  "--glibc-hwcaps-mask"]), max_size=3, unique=True)):
+            if opt == "--inhibit-cache":
+                args.append(opt)
+            elif opt.startswith("--glibc-hwcaps"):
+                args += [opt, draw(st.sampled_from(["x86-64-v2", "x86-64-v3:x86-64-v2", "*-v2", "x86-64-v4",
+                                                    "extra", "extra:x86-64-v3", ""]))]
+            elif opt == "--preload":
+                args += [opt, draw(_preload_list(names))]
+            elif opt == "--library-path":
+                args += [opt, draw(_search_list(allow_none=False))]
+            else:
+                args += [opt, ":".join(draw(st.lists(st.sampled_from(names + ["prog", "{root}/bin/prog", ""]),
+                                                     min_size=1, max_size=2)))]
+    cwd = draw(st.sampled_from(CWDS))
+    up = "" if cwd == "" else "../"
+    if mode == "exec":
+        via = draw(st.sampled_from(["{root}/bin/prog", "{root}/alt/prog", "{root}/opt/p", f"{up}alt/prog"]))
+    else:
+        via = draw(st.sampled_from(["{root}/bin/prog", "{root}/bin/prog", f"{up}bin/prog", f"./{up}alt/prog",
+                                    f"{{root}}/lib/{names[0]}"]))  # a library as the main object, now and then
+    traced = mode != "exec" or not _one_in(draw, 3)
+    if via.endswith(".so"):
+        # Not simulated: relocating (LD_WARN) a filtee of the main map, which the real loader moved in
+        # front of it (see loader.loaded_chain), crashes the real loader when the filtee needs libc.
+        env.pop("LD_WARN", None)
+    return SearchRun(mode, tuple(env.items()), tuple(args), cwd, via, traced)
+
+
+@st.composite
+def search_worlds(draw, max_libs: int = 4) -> SearchWorld:
+    """One world about the search (glibc-loader.md §3): DT_NEEDED names with '/' (absolute and relative to
+    the cwd), sonames that differ from file names (and symlinks naming the same file), diamonds and cycles,
+    DF_1_NODEFLIB, DT_FILTER/DT_AUXILIARY, `$LIB`/`$PLATFORM`/`${ORIGIN}`, relative and empty path
+    elements, glibc-hwcaps and legacy subdirectories, versions a library lacks at run time (a `link/` copy
+    was linked against), LD_PRELOAD/`--preload`/`--library-path`/`--inhibit-rpath`/`--inhibit-cache`,
+    and exec through a symlink elsewhere.  libc-free objects (linked with libc in a quarter of the worlds);
+    `libz.so.1` stands for a system library."""
+    from ldsim.materialize import LibSpec, ProgSpec
+    n = draw(st.integers(1, max_libs))
+    names = [f"libg{i}.so" for i in range(n)]
+    # linked with libc in a quarter of the worlds: init and fini calls when run.  Never with a stub
+    # `libc.so.6` in DT_NEEDED then: ld would take the stub for libc and leave __libc_start_main null.
+    libc = _one_in(draw, 4)
+    sonames = {x: draw(st.sampled_from([x, x, f"{x}.1", None, "libz.so.1"])) for x in names}
+    pool = names * 3 + [f"{x}.1" for x in names] + [f"{{root}}/lib/{names[0]}", f"lib/{names[-1]}",
+                                                   "libabsent.so", "libz.so.1", f"$ORIGIN/../lib/{names[0]}",
+                                                   f"${{ORIGIN}}/{names[-1]}", f"./{names[0]}",
+                                                   f"../lib2/{names[-1]}", f"$LIB/{names[0]}",
+                                                   *(x for x in SYSTEM_NAMES if not libc or x != "libc.so.6")]
+    ver = {x: draw(st.sampled_from([None, None, "V1", "V2"])) for x in names}  # run-time version
+    newer = {x: ver[x] is not None and _one_in(draw, 3) for x in names}  # linked against V3
+    objects: list = []
+    symlinks: list[tuple[str, str]] = [("ln", "lib"), ("alt/prog", "../bin/prog"), ("opt/p", "../bin/prog"),
+                                       ("loop", "loop")]
+    for x in names:
+        if newer[x]:
+            objects.append(LibSpec(f"link/{x}", soname=sonames[x], defines=(f"f_{x[:-3]}@@V3",),
+                                   versions=(("V3", "V1"),), libc=libc))
+    libs: list = []
+    for i, x in enumerate(names):
+        homes = draw(st.lists(st.sampled_from(SEARCH_DIRS[:3] * 3 + SEARCH_DIRS[3:]), min_size=0 if i == n - 1
+                              else 1, max_size=2, unique=True))
+        needed = tuple(dict.fromkeys(e for e in draw(st.lists(st.sampled_from(pool), max_size=3))
+                                     if os.path.basename(e) not in (x, f"{x}.1")))
+        uses = tuple(f"f_{y[:-3]}" for y in names if ver[y] and any(os.path.basename(e) in (y, f"{y}.1")
+                                                                   for e in needed))
+        defines = (f"f_{x[:-3]}@@{ver[x]}",) if ver[x] else ()
+        cflags: tuple[str, ...] = ()
+        filtee = draw(st.sampled_from(pool)) if _one_in(draw, 6) else None
+        # Not simulated: the main map (`ld.so LIB`) filtering itself by path, where the real loader fails
+        # with "cannot allocate symbol search list"; a filter of itself by soname is.
+        if filtee is not None and not ("/" in filtee and os.path.basename(filtee) == x):
+            cflags = (draw(st.sampled_from(["-Wl,-F,", "-Wl,-f,"])) + filtee,)
+        rpath, runpath = draw(_search_list()), draw(_search_list())
+        runpath = None if rpath is not None and runpath == "" else runpath  # ld writes one of the two
+        nodeflib = _one_in(draw, 6)
+        for home in homes:
+            libs.append(LibSpec(f"{home}/{x}", soname=sonames[x], needed=needed, rpath=rpath, runpath=runpath,
+                                defines=defines, uses=uses, versions=(("V2", "V1"),) if ver[x] == "V2" else (),
+                                nodeflib=nodeflib, libc=libc, cflags=cflags))
+            if sonames[x] == f"{x}.1" and draw(st.booleans()):
+                symlinks.append((f"{home}/{x}.1", x))
+    prog_needed = tuple(dict.fromkeys(draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3))))
+    prog_rpath = draw(_search_list())
+    prog_runpath = draw(_search_list(allow_none=prog_rpath is not None))
+    prog_runpath = None if prog_rpath is not None and prog_runpath == "" else prog_runpath
+    objects.append(ProgSpec("bin/prog", needed=prog_needed, rpath=prog_rpath, runpath=prog_runpath,
+                            nodeflib=_one_in(draw, 5), libc=libc))
+    objects += libs
+    runs = tuple(draw(st.lists(_search_run(names), min_size=1, max_size=3)))
+    decoys: list[tuple[str, str]] = []
+    for _ in range(draw(st.integers(0, 2))):
+        path = f"{draw(st.sampled_from(SEARCH_DIRS))}/{draw(st.sampled_from(names))}"
+        kind = draw(st.sampled_from(["text", "empty", "dir", "short", "elf32", "dangling", "loop", "m32"]))
+        if any(o.path == path for o in objects) or any(p == path for p, _ in symlinks + decoys):
+            continue
+        if kind == "m32":
+            objects.append(LibSpec(path, soname=os.path.basename(path), m32=True, libc=False))
+        elif kind in ("dangling", "loop"):
+            symlinks.append((path, "nowhere.so" if kind == "dangling" else os.path.basename(path)))
+        else:
+            decoys.append((path, kind))
+    return SearchWorld(tuple(objects), tuple(symlinks), runs, tuple(decoys))

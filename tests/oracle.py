@@ -116,6 +116,23 @@ def sim_ldso(prog: str, env: dict[str, str], cwd: str, world=None) -> Outcome:
     return outcome_of(run_ldso(world, _invocation(env, cwd), [prog], FileCache(), DEBIAN_X86_64.rtld))
 
 
+def sim_ldso_argv(argv: list[str], env: dict[str, str], cwd: str) -> Outcome:
+    """`ld.so ARGV...` (options, then the program) simulated in-process with exactly `env`."""
+    from ldsim.glibc import DEBIAN_X86_64
+    from ldsim.ldso import run_ldso
+    from ldsim.linkmap import FileCache
+    from ldsim.world import HostWorld
+    return outcome_of(run_ldso(HostWorld(cwd), _invocation(env, cwd), argv, FileCache(), DEBIAN_X86_64.rtld))
+
+
+def sim_exec(prog: str, env: dict[str, str], cwd: str) -> Outcome:
+    """`exec PROG` simulated in-process (`ldsim run`), to compare with `run([PROG], env, cwd)`."""
+    from ldsim.ldso import run_exec
+    from ldsim.linkmap import FileCache
+    from ldsim.world import HostWorld
+    return outcome_of(run_exec(HostWorld(cwd), _invocation(env, cwd), [prog], FileCache()))
+
+
 def sim_ldd(args: list[str], env: dict[str, str], cwd: str) -> Outcome:
     """`ldd ARGS` simulated in-process with the environment real_ldd gives the script."""
     from ldsim.lddscript import run_ldd

@@ -12,7 +12,7 @@ def listing(proc: Process) -> list[str]:
     if not (main.elf and main.elf.needed):
         return ["\tstatically linked\n"]
     lines = []
-    objs = proc.listed()
+    objs = proc.listed()  # rtld.c walks l_next from main_map: a filtee moved in front is not listed
     digits = 16 if proc.profile.ei_class == 2 else 8  # "0x%0*Zx" with sizeof (ElfW(Addr)) * 2
     for m in objs:
         addr = f"{m.map_start & ((1 << digits * 4) - 1):0{digits}x}"
@@ -28,7 +28,7 @@ def listing(proc: Process) -> list[str]:
 def version_information(proc: Process) -> list[str]:
     """LD_VERBOSE: each object's needed versions and where they were found."""
     lines: list[str] = []
-    for m in proc.objects:
+    for m in proc.loaded_chain():  # rtld.c: from main_map along l_next
         if m.faked or m.elf is None or not m.elf.verneed:
             continue
         if not lines:

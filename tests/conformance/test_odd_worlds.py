@@ -220,6 +220,29 @@ def tls_reference_to_a_plain_symbol(r: str):
                Run("{root}/bin/ie", full, modes=("trace",), name="tpoff-bind-now")]
 
 
+@case
+def filtee_of_the_main_map(r: str):
+    """`ld.so LIB` where LIB filters (DT_AUXILIARY, DT_FILTER) a library that needs libc: _dl_map_object_deps
+    moves the filtee in front of the main map, where it has no l_prev and `_ns_loaded` still names the main
+    map, so _dl_check_all_versions and ldd -v's "Version information" (both walk l_next from the main map)
+    never reach it: libz.so.1's GLIBC_* needs are neither checked nor listed (ldsim checked and listed them).
+    The trace listing walks from main_map->l_next too: when the auxiliary filtee is missing, trace mode's
+    fake map is moved in front the same way, and the main map is not listed (ldsim listed it as "\t (0x...)")."""
+    z = "/lib/x86_64-linux-gnu/libz.so.1"
+    w = WorldSpec((lib("lib/libfa.so", cflags=(f"-Wl,-f,{z}",)), lib("lib/libff.so", cflags=("-Wl,-F,libz.so.1",)),
+                   lib("lib/libfm.so", needed=("libnone.so",), cflags=("-Wl,-f,libnofiltee.so",)),
+                   lib("lib/libfd.so", needed=("libnone.so",), cflags=("-Wl,-f,$LIB/libfd.so",)),
+                   prog("bin/m", "libfa.so", rpath="$ORIGIN/../lib")))
+    versions = {"LD_DEBUG": "versions"}
+    return w, [Run("{root}/lib/libfa.so", versions, modes=("trace",), name="aux-versions"),
+               Run("{root}/lib/libff.so", versions, modes=("trace",), name="filter-versions"),
+               Run("{root}/lib/libfa.so", {"LD_DEBUG": "versions"}, args=("--preload", "libc.so.6"),
+                   modes=("trace",), name="aux-preload"),
+               Run("{root}/lib/libfa.so", {"LD_VERBOSE": "1"}, modes=("trace",), name="aux-verbose"),
+               Run("{root}/bin/m", versions, modes=("trace",), name="program-versions"),
+               Run("{root}/lib/libfm.so", name="missing-filtee"), Run("{root}/lib/libfd.so", name="missing-dst")]
+
+
 # ------------------------------------------------------------------------------------------- driver
 
 
