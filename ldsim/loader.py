@@ -792,7 +792,20 @@ class Process:
         failed = self.check_versions(trace)
         if failed and cfg.mode is Mode.NORMAL:
             raise Exit(1)
+        self._init_tls(searchlist)
         execution.finish(self)  # listing, LD_WARN pass, or relocation, init and fini
+
+    def _init_tls(self, searchlist: list[LinkMap]) -> None:
+        """init_tls (elf/rtld.c), in every mode: each initial object with a TLS block took a module id
+        when it was mapped, and the slotinfo list is filled walking the chain from _ns_loaded, so an
+        object off the chain (a filtee moved in front of the main map, see map_deps) leaves the count
+        short: the assertion, before any listing."""
+        for m in searchlist:
+            if id(m) in self.unchained and m.elf is not None and any(
+                    s.type == PT.TLS and s.memsz for s in m.elf.segments):
+                self.out("Inconsistency detected by ld.so: rtld.c: 776: init_tls: Assertion "
+                         "`i == GL(dl_tls_max_dtv_idx)' failed!\n", 2)
+                raise Exit(127)
 
     def start_args_adjust(self) -> None:
         """_dl_start_args_adjust, run in direct mode once the program is mapped (--verify and --help
@@ -943,6 +956,8 @@ class Process:
         """dl_main: take ld.so out of the chain; put it back after its search-list predecessor if needed."""
         rtld = self.rtld
         objs = self.objects
+        if rtld not in objs:  # a filtee of the main map (map_deps): off the chain, its l_prev is NULL and
+            raise Exit(-SIGSEGV)  # the unlinking (l_prev->l_next = l_next) faults
         objs.remove(rtld)
         if rtld not in searchlist[1:]:
             return

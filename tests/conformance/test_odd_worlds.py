@@ -221,6 +221,22 @@ def tls_reference_to_a_plain_symbol(r: str):
 
 
 @case
+def filtee_with_tls_off_the_chain(r: str):
+    """`ld.so LIB` where LIB filters libc.so.6 (DT_FILTER or DT_AUXILIARY), which has a TLS block: the
+    filtee, moved in front of the main map, is off the chain init_tls walks to fill the slotinfo list, so
+    its module id is missing there: `init_tls: Assertion ... failed!` (exit 127) after the version check,
+    before any listing (ldsim said "statically linked", exit 0).
+    A filter of ld.so itself moves ld.so's map off the chain: dl_main's unlinking of it dereferences its
+    NULL l_prev (SIGSEGV; ldsim raised a ValueError)."""
+    w = WorldSpec((lib("lib/libtf.so", cflags=("-Wl,-F,libc.so.6",)),
+                   lib("lib/libta.so", cflags=("-Wl,-f,libc.so.6",)),
+                   lib("lib/libtr.so", cflags=("-Wl,-F,ld-linux-x86-64.so.2",))))
+    return w, [Run("{root}/lib/libtf.so", modes=EXEC, name="filter"),
+               Run("{root}/lib/libta.so", {"LD_DEBUG": "libs"}, modes=("ldd", "trace"), name="auxiliary"),
+               Run("{root}/lib/libtr.so", modes=EXEC, name="ld.so")]
+
+
+@case
 def filtee_of_the_main_map(r: str):
     """`ld.so LIB` where LIB filters (DT_AUXILIARY, DT_FILTER) a library that needs libc: _dl_map_object_deps
     moves the filtee in front of the main map, where it has no l_prev and `_ns_loaded` still names the main
