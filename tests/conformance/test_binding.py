@@ -72,7 +72,7 @@ WORLDS: dict[str, list[Obj]] = {
     "versions": [
         Obj("lib/libv.so", '__asm__(".symver foo1, foo@V1");\n__asm__(".symver foo2, foo@@V2");\n'
             "int foo1(void) { return 1; }\nint foo2(void) { return 2; }\nint bar(void) { return 3; }\n",
-            (f"-Wl,--version-script,/dev/stdin",)),
+            ("-Wl,--version-script,/dev/stdin",)),
         Obj("m", "int foo(void);\nint bar(void);\nint refs(void) { return foo() + bar() == 5 ? 0 : 1; }\nint main(void) { return 0; }\n",
             libs=("v",), shared=False),
     ],

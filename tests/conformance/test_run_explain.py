@@ -6,7 +6,6 @@ and the number of `binding file ... to OBJ` lines — and compares them with the
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
