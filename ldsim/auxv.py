@@ -99,14 +99,14 @@ def read_host_auxv() -> KernelAuxv | None:
     return KernelAuxv(vector, os.uname().machine, ids, (int(EIClass.ELF64), int(EMachine.X86_64)))
 
 
-_VDSO, _RANDOM = 0x7FFFF7FC1000, 0x7FFFFFFFE3B9  # plausible addresses (masked in comparisons)
-_PIE_BASE = 0x555555554000  # ELF_ET_DYN_BASE for x86-64, before randomisation
+_RANDOM = 0x7FFFFFFFE3B9  # a plausible stack address (masked in comparisons)
 
 
-def exec_auxv(kernel: KernelAuxv, executed: ElfFile, *, interp_base: int, ids: tuple[int, int, int, int],
-              secure: bool, execfn: str) -> tuple[tuple[int, int | str], ...]:
-    """The vector of one execve of `executed` (a program, or ld.so run as one: then interp_base is 0)."""
-    bias = _PIE_BASE if executed.e_type == 3 else 0
+def exec_auxv(kernel: KernelAuxv, executed: ElfFile, *, interp_base: int, vdso: int, pie_base: int,
+              ids: tuple[int, int, int, int], secure: bool, execfn: str) -> tuple[tuple[int, int | str], ...]:
+    """The vector of one execve of `executed` (a program, or ld.so run as one: then interp_base is 0),
+    with the addresses where the simulated process has its vDSO and, when ET_DYN, the executed file."""
+    bias = pie_base if executed.e_type == 3 else 0
     phdr = next((s.vaddr for s in executed.segments if s.type == PT.PHDR), None)
     if phdr is None:  # the kernel's phdr_addr: where the first PT_LOAD maps e_phoff
         phdr = next((s.vaddr + executed.e_phoff - s.offset for s in executed.segments
@@ -114,5 +114,5 @@ def exec_auxv(kernel: KernelAuxv, executed: ElfFile, *, interp_base: int, ids: t
     own = {AT.PHDR: bias + phdr, AT.PHENT: 56 if executed.is_64 else 32, AT.PHNUM: executed.e_phnum,
            AT.BASE: interp_base, AT.ENTRY: bias + executed.e_entry, AT.UID: ids[0], AT.EUID: ids[1],
            AT.GID: ids[2], AT.EGID: ids[3], AT.SECURE: int(secure), AT.EXECFN: execfn,
-           AT.PLATFORM: kernel.platform, AT.SYSINFO_EHDR: _VDSO, AT.RANDOM: _RANDOM}
+           AT.PLATFORM: kernel.platform, AT.SYSINFO_EHDR: vdso, AT.RANDOM: _RANDOM}
     return tuple((t, own.get(t, v)) for t, v in kernel.vector)

@@ -12,7 +12,8 @@ from ldsim.config import (Invocation, LoaderConfig, Mode, apply_secure_debug, hw
 from ldsim.credentials import secure_for_exec
 from ldsim.elf import ElfError
 from ldsim.linkmap import FileCache
-from ldsim.loader import SIGSEGV, Exit, Process, exe_origin, has_strtab
+from ldsim.loader import (ELF_ET_DYN_BASE, RTLD_ADDR, SIGSEGV, VDSO_ADDR, Exit, Process, exe_origin,
+                           has_strtab)
 from ldsim.record import Value
 from ldsim.render import ld_debug
 from ldsim.render.ldd import listing, version_information
@@ -253,7 +254,7 @@ def exec_in_parts(world: World, inv: Invocation, argv: list[str], files: FileCac
     if kind == "fault":  # the kernel jumps to an entry point outside any executable segment
         run.status = -SIGSEGV
         return run, None
-    auxv = lambda: _auxv_text(world, inv, files, argv[0], _RTLD_BASE, execfn or argv[0], cfg)  # noqa: E731
+    auxv = lambda: _auxv_text(world, inv, files, argv[0], RTLD_ADDR, execfn or argv[0], cfg)  # noqa: E731
     if _env_prelude(world, inv, cfg, run, auxv):
         return run, None
     proc = Process(exec_view(world, argv[0], inv.credentials), inv, cfg, files, program=argv[0], direct=False,
@@ -307,9 +308,6 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
-_RTLD_BASE = 0x7FFFF7FC3000  # where ldsim maps ld.so (loader.Process._make_rtld)
-
-
 def _auxv_text(world: World, inv: Invocation, files: FileCache, executed: str, interp_base: int, execfn: str,
                cfg: LoaderConfig) -> str:
     """LD_SHOW_AUXV's lines for `execve(execfn)` that mapped `executed` (the program, or ld.so run as one).
@@ -326,7 +324,8 @@ def _auxv_text(world: World, inv: Invocation, files: FileCache, executed: str, i
         raise NotImplementedError(f"LD_SHOW_AUXV: {executed}: {e}") from None
     creds = inv.credentials
     ids = kernel.ids if creds is None else (creds.uid, creds.uid, creds.gid, creds.gid)  # not secure: no change
-    return show_auxv(exec_auxv(kernel, elf, interp_base=interp_base, ids=ids, secure=cfg.secure, execfn=execfn))
+    return show_auxv(exec_auxv(kernel, elf, interp_base=interp_base, vdso=VDSO_ADDR, pie_base=ELF_ET_DYN_BASE,
+                               ids=ids, secure=cfg.secure, execfn=execfn))
 
 
 def _help(world: World, inv: Invocation, cfg: LoaderConfig, files: FileCache, a: LdsoArgs, ld_so_name: str,

@@ -622,13 +622,10 @@ class Process:
         return None
 
     def loaded_chain(self) -> list[LinkMap]:
-        """The l_next chain from `_ns_loaded`, the main map: a filtee of the main map, moved in front of it
-        by _dl_map_object_deps (elf/dl-deps.c), gets no l_prev and `_ns_loaded` is not updated, so walks
-        from the head (_dl_check_all_versions, find_needed) never reach it."""
-        objs = self.objects
-        if self.main is None or not objs or objs[0] is self.main or self.main not in objs:
-            return objs
-        return objs[objs.index(self.main):]
+        """The l_next chain from `_ns_loaded`, the main map, that _dl_check_all_versions, find_needed and
+        ldd -v walk: the object list itself, since map_deps keeps a filtee of the main map (moved in front
+        of it by _dl_map_object_deps, with no l_prev) off the list (`unchained`)."""
+        return self.objects
 
     def check_versions(self, trace: bool) -> bool:
         """_dl_check_all_versions with verbose=1; True when a fatal version error was found."""

@@ -505,6 +505,16 @@ def test_only_the_first_verdaux_is_read(tmp_path, patch, mode: str) -> None:
     assert_same(oracle.real_ldso([f"{root}/m"], env, root), oracle.ldsim_ldso([f"{root}/m"], env, root))
 
 
+def _v1_v2_world(root: str) -> str:
+    """A program `m` referring to foo@V1 and bar@V2 of lib/libv.so; returns libv's source."""
+    src = "int foo(void) { return 1; }\nint bar(void) { return 2; }\n"
+    _with_script(root, Obj("lib/libv.so", src, ("-Wl,--version-script,/dev/stdin",)),
+                 "V1 { global: foo; local: *; };\nV2 { global: bar; } V1;\n")
+    build(root, [Obj("m", "int foo(void);\nint bar(void);\nint (*p[])(void) = {foo, bar};\n"
+                          "int main(void) { return 0; }\n", libs=("v",), shared=False)])
+    return src
+
+
 @pytest.mark.parametrize("count", [0, 1])
 @pytest.mark.parametrize("mode", ["trace-now", "exec-now", "ldd-verbose"])
 def test_vernaux_entries_follow_vna_next(tmp_path, count: int, mode: str) -> None:
@@ -514,11 +524,7 @@ def test_vernaux_entries_follow_vna_next(tmp_path, count: int, mode: str) -> Non
     import struct
     from ldsim.elf import DT, parse_elf
     root = str(tmp_path)
-    src = "int foo(void) { return 1; }\nint bar(void) { return 2; }\n"
-    _with_script(root, Obj("lib/libv.so", src, ("-Wl,--version-script,/dev/stdin",)),
-                 "V1 { global: foo; local: *; };\nV2 { global: bar; } V1;\n")
-    build(root, [Obj("m", "int foo(void);\nint bar(void);\nint (*p[])(void) = {foo, bar};\n"
-                          "int main(void) { return 0; }\n", libs=("v",), shared=False)])
+    src = _v1_v2_world(root)
     _with_script(root, Obj("lib/libv.so", src, ("-Wl,--version-script,/dev/stdin",)), "V1 { global: foo; bar; local: *; };\n")
     path = f"{root}/m"
     with open(path, "rb") as f:
@@ -575,11 +581,7 @@ def test_an_unsupported_verdef_version_fails_the_check(tmp_path, record: int, mo
     Verdef record", a version lookup error like a missing version (elf/dl-version.c)."""
     import struct
     root = str(tmp_path)
-    src = "int foo(void) { return 1; }\nint bar(void) { return 2; }\n"
-    _with_script(root, Obj("lib/libv.so", src, ("-Wl,--version-script,/dev/stdin",)),
-                 "V1 { global: foo; local: *; };\nV2 { global: bar; } V1;\n")
-    build(root, [Obj("m", "int foo(void);\nint bar(void);\nint (*p[])(void) = {foo, bar};\n"
-                          "int main(void) { return 0; }\n", libs=("v",), shared=False)])
+    _v1_v2_world(root)
     seen = []
 
     def patch(data: bytearray, off: int, cnt: int, aux: int) -> None:

@@ -36,13 +36,15 @@ def root(tmp_path_factory) -> str:
     return r
 
 
-def _compare(root: str, env: dict[str, str], args: list[str]) -> None:
+def _compare(root: str, env: dict[str, str], args: list[str], tool: str = "ld.so") -> None:
+    """The real `tool` (ld.so or ldd) run chrooted in `root` against `ldsim TOOL --root root`."""
+    real_tool = "/lib64/ld-linux-x86-64.so.2" if tool == "ld.so" else "/usr/bin/ldd"
     # chroot in the child itself: a chroot(8) process would be traced by the host's loader instead
-    real = subprocess.run(["/lib64/ld-linux-x86-64.so.2", *args], env=env, capture_output=True, timeout=60,
+    real = subprocess.run([real_tool, *args], env=env, capture_output=True, timeout=60,
                           preexec_fn=lambda: (os.chroot(root), os.chdir("/")))
     eargs = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
     here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    sim = subprocess.run([sys.executable, "-m", "ldsim", "ld.so", "-i", "--root", root, *eargs, *args],
+    sim = subprocess.run([sys.executable, "-m", "ldsim", tool, "-i", "--root", root, *eargs, *args],
                          env={"PYTHONPATH": here, "PATH": os.environ.get("PATH", "")},
                          capture_output=True, timeout=60)
     assert (mask(sim.stdout), mask(sim.stderr), sim.returncode) == \
@@ -128,16 +130,7 @@ def _add_ldd(root: str) -> None:
 
 
 def _compare_ldd(root: str, env: dict[str, str], args: list[str]) -> None:
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **env}
-    real = subprocess.run(["/usr/bin/ldd", *args], env=env, capture_output=True, timeout=60,
-                          preexec_fn=lambda: (os.chroot(root), os.chdir("/")))
-    eargs = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
-    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    sim = subprocess.run([sys.executable, "-m", "ldsim", "ldd", "-i", "--root", root, *eargs, *args],
-                         env={"PYTHONPATH": here, "PATH": os.environ.get("PATH", "")},
-                         capture_output=True, timeout=60)
-    assert (mask(sim.stdout), mask(sim.stderr), sim.returncode) == \
-        (mask(real.stdout), mask(real.stderr), real.returncode)
+    _compare(root, {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **env}, args, tool="ldd")
 
 
 @pytest.mark.parametrize("preload", ["/nowhere.so\t/opt/lib32/libfoo.so.1 /opt/lib/libfoo.so.1\n",
