@@ -14,7 +14,8 @@ import sys
 from dataclasses import dataclass
 
 RTLD = "/lib64/ld-linux-x86-64.so.2"
-_HEX = re.compile(rb"0x[0-9a-f]+")
+# Not inside a word or path: a temporary directory may be named "...p0x1f".
+_HEX = re.compile(rb"(?<![\w./-])0x[0-9a-f]+")
 _PID = re.compile(rb"^ {0,9}\d+:\t", re.M)
 LDD_PATH = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}  # what ldd's bash script needs to find its tools
 
