@@ -197,6 +197,21 @@ def exec_view(world: World, program: str, creds: Credentials | None) -> World:
     return caller_view(world, creds)
 
 
+def real_access(world: World, creds: Credentials | None, path: str, want: int = 0) -> bool:
+    """access(2) by the process whose view is `world` (caller_view/exec_view) and whose ids are `creds`:
+    F_OK (want 0) or R.  faccessat without AT_EACCESS checks with the *real* uid and gid (fs/open.c
+    do_faccessat), where open(2) uses the effective ones: after a set-user-ID exec the two differ.  ld.so
+    asks this of /etc/ld.so.preload (R_OK, dl_main) and /etc/suid-debug (F_OK, process_envvars)."""
+    base = world.inner if isinstance(world, CallerWorld) else world
+    real = None if creds is None else Credentials(creds.uid, creds.uid, creds.gid, creds.gid)
+    view = caller_view(base, real)
+    try:
+        view.stat(path)
+    except OSError:
+        return False
+    return not want & R or view.readable(path)
+
+
 def may_write(world: World, path: str) -> bool:
     """Whether the process may open `path` for appending (LD_DEBUG_OUTPUT)."""
     check = getattr(world, "may_write", None)

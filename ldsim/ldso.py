@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from ldsim import events as ev
-from ldsim.access import caller_view, exec_view, may_write
+from ldsim.access import caller_view, exec_view, may_write, real_access
 from ldsim.config import (Invocation, LoaderConfig, Mode, apply_secure_debug, hwcaps_with_options,
                           read_environment)
 from ldsim.credentials import secure_for_exec
@@ -390,21 +390,12 @@ def _secure_exit(world: World, inv: Invocation, cfg: LoaderConfig, run: Run) -> 
     status 5 and no output.  True when the process ended here."""
     if not cfg.secure:
         return False
-    apply_secure_debug(cfg, _exists(world, inv.profile.suid_debug_file))
+    apply_secure_debug(cfg, real_access(world, inv.credentials, inv.profile.suid_debug_file))
     # the mode as the environment left it: ld.so's own options (--list, --verify) are parsed later
     if any(k == "LD_TRACE_LOADED_OBJECTS" for k, _ in inv.env):
         run.status = 5
         return True
     return False
-
-
-def _exists(world: World, path: str) -> bool:
-    """access(path, F_OK)."""
-    try:
-        world.stat(path)
-        return True
-    except OSError:
-        return False
 
 
 def _exec_kind(world: World, program: str, files: FileCache, inv: Invocation) -> str:

@@ -13,6 +13,7 @@ import stat as stat_mod
 TYPE_CHECKING = False
 
 from ldsim import events as ev
+from ldsim.access import R, real_access
 from ldsim.config import Debug, Invocation, LoaderConfig, Mode
 from ldsim.dst import DstValues, dst_count, substitute
 from ldsim.elf import DF1, DT, PT, VER_FLG_WEAK, ElfError, ElfFile, PastEof
@@ -925,7 +926,8 @@ class Process:
                     continue
                 self._do_preload(main, fname, source, trace, out)
         pfile = self.profile.preload_file
-        if self.world.readable(pfile):
+        # dl_main asks access(R_OK) first (the real ids), then reads the file (the effective ids)
+        if real_access(self.world, self.inv.credentials, pfile, R):
             try:
                 data = self.world.read(pfile)
             except OSError:

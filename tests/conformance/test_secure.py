@@ -378,3 +378,86 @@ def test_secure_exec_in_a_sysroot(secure_root: str, case: str) -> None:
     sim = oracle.run([sys.executable, "-m", "ldsim", "run", "-i", "--root", secure_root, *ids, *eargs,
                       "/usr/bin/prog"], oracle._own_env(), "/")
     assert_same(real, sim)
+
+
+# ------------------------------------------------------------------ access(2) checks the real ids
+
+REAL_GID = 4242  # the group of the set-group-ID program and of the files only that group may read
+
+
+@pytest.fixture(scope="module")
+def access_root(tmp_path_factory) -> str:
+    """A root whose /etc/ld.so.preload names a library that exists (libq1, set-user-ID so a secure process
+    may preload it) and one that does not; each case below changes the modes of /etc and that file."""
+    r = str(tmp_path_factory.mktemp("access_root"))
+    os.chmod(r, 0o755)
+    build_world(WorldSpec((
+        ProgSpec("usr/bin/suid", needed=("libqa.so",)), ProgSpec("usr/bin/sgid", needed=("libqa.so",)),
+        ProgSpec("usr/bin/plain", needed=("libqa.so",)),
+        LibSpec(f"{MULTIARCH}/libqa.so", soname="libqa.so", libc=False),
+        LibSpec(f"{MULTIARCH}/libq1.so", soname="libq1.so", libc=False),
+    )), r, jobs=4)
+    add_host_glibc(r)
+    with open(f"{r}/etc/ld.so.preload", "w") as f:
+        f.write(f"libq1.so libnope{TAG}.so\n")
+    open(f"{r}/etc/suid-debug", "w").close()
+    os.chown(f"{r}/usr/bin/sgid", 0, REAL_GID)  # before chmod: chown clears the set-ID bits
+    os.chmod(f"{r}/usr/bin/sgid", 0o2755)
+    os.chmod(f"{r}/usr/bin/suid", 0o4755)
+    os.chmod(f"{r}/{MULTIARCH}/libq1.so", 0o4755)
+    return r
+
+
+# case -> (mode of /etc, mode and group of /etc/ld.so.preload, program, environment, ld.so run with the
+# real uid nobody and the effective uid root (the ids ldsim gets with --uid 65534 --euid 0))
+ACCESS_RUNS = {
+    # dl_main's access(R_OK) fails for nobody: the file is not read although the effective uid could
+    "preload-file-root-only": (0o755, 0o600, 0, "usr/bin/suid", {"LD_DEBUG": "libs"}, False),
+    "preload-file-group-only": (0o755, 0o640, REAL_GID, "usr/bin/sgid", {"LD_DEBUG": "libs"}, False),
+    "preload-file-readable": (0o755, 0o644, 0, "usr/bin/suid", {"LD_DEBUG": "libs"}, False),
+    # nobody may not search /etc: /etc/suid-debug does not exist for access(F_OK), LD_DEBUG is cleared
+    "etc-not-searchable": (0o700, 0o644, 0, "usr/bin/suid", {"LD_DEBUG": "libs"}, False),
+    "direct-preload-file-root-only": (0o755, 0o600, 0, "usr/bin/plain", {}, True),
+    "direct-preload-file-readable": (0o755, 0o644, 0, "usr/bin/plain", {}, True),
+}
+
+
+def _with_ids(root: str, direct: bool):
+    def enter() -> None:
+        os.chroot(root)
+        os.chdir("/")
+        os.setgroups([])
+        if direct:
+            os.setresuid(NOBODY, 0, 0)
+        else:
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+    return enter
+
+
+@pytest.mark.parametrize("case", list(ACCESS_RUNS))
+def test_access_uses_the_real_ids(access_root: str, case: str) -> None:
+    """access(2) (/etc/ld.so.preload R_OK, /etc/suid-debug F_OK) asks with the real ids, open(2) with
+    the effective ones."""
+    etc_mode, file_mode, file_gid, prog, env, direct = ACCESS_RUNS[case]
+    os.chmod(f"{access_root}/etc", etc_mode)
+    os.chown(f"{access_root}/etc/ld.so.preload", 0, file_gid)
+    os.chmod(f"{access_root}/etc/ld.so.preload", file_mode)
+    argv = [oracle.RTLD, f"/{prog}"] if direct else [f"/{prog}"]
+    try:
+        p = subprocess.run(argv, env=env, capture_output=True, timeout=60,
+                           preexec_fn=_with_ids(access_root, direct))
+    finally:
+        os.chmod(f"{access_root}/etc", 0o755)
+    real = oracle.Outcome(oracle.mask(p.stdout), oracle.mask(p.stderr), p.returncode)
+    eargs = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
+    ids = ["--uid", str(NOBODY), "--euid", "0", "--gid", "0", "--egid", "0"] if direct else \
+        [a for k in ("--uid", "--euid", "--gid", "--egid") for a in (k, str(NOBODY))]
+    cmd = ["ld.so", "-i", "--root", access_root, *ids, *eargs, "--", f"/{prog}"] if direct else \
+        ["run", "-i", "--root", access_root, *ids, *eargs, f"/{prog}"]
+    os.chmod(f"{access_root}/etc", etc_mode)
+    try:
+        sim = oracle.run([sys.executable, "-m", "ldsim", *cmd], oracle._own_env(), "/")
+    finally:
+        os.chmod(f"{access_root}/etc", 0o755)
+    assert_same(real, sim)
