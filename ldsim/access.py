@@ -97,16 +97,16 @@ class CallerWorld:
         if st is not None and not may(st, self.who, R):
             raise _denied(path)
 
-    def may_write(self, path: str) -> bool:
-        """open(path, O_WRONLY|O_APPEND|O_CREAT): the file's w bit, or when it is absent its directory's
-        w and x bits."""
+    def may_write(self, path: str, want: int = W) -> bool:
+        """open(path, O_CREAT | O_WRONLY (want W) or O_RDWR (want R | W)): the file's bits, or when it is
+        absent its directory's w and x bits."""
         try:
             self._walk(path)
         except OSError:
             return False
         st = self._stat(path)
         if st is not None:
-            return may(st, self.who, W)
+            return may(st, self.who, want)
         parent = path.rsplit("/", 1)[0] if "/" in path else "."
         dst = self._stat(parent or "/")
         return dst is None or may(dst, self.who, W | X)
@@ -212,7 +212,9 @@ def real_access(world: World, creds: Credentials | None, path: str, want: int = 
     return not want & R or view.readable(path)
 
 
-def may_write(world: World, path: str) -> bool:
-    """Whether the process may open `path` for appending (LD_DEBUG_OUTPUT)."""
+def may_write(world: World, path: str, want: int = W) -> bool:
+    """Whether the process may create or open `path` for writing (want W: LD_DEBUG_OUTPUT's O_WRONLY) or
+    for reading and writing (want R | W: LD_PROFILE's O_RDWR).  A world without the check (virtual) allows
+    it."""
     check = getattr(world, "may_write", None)
-    return True if check is None else check(path)
+    return True if check is None else check(path, want)

@@ -20,6 +20,8 @@ import errno
 import os
 import stat as stat_mod
 
+from ldsim.access import R, W, may_write
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ldsim.linkmap import LinkMap
@@ -53,27 +55,6 @@ def profile_map(proc: Process, relocated: list[LinkMap]) -> LinkMap | None:
     return found
 
 
-def _effective_uid(proc: Process) -> int | None:
-    creds = proc.inv.credentials
-    if creds is None:
-        return None
-    if proc.direct:
-        return creds.euid
-    from ldsim.credentials import at_secure
-    try:
-        return at_secure(proc.world, proc.program, creds).after.euid
-    except OSError:
-        return creds.euid
-
-
-def _may_write(st: os.stat_result, uid: int | None) -> bool:
-    if uid is None or uid == 0:
-        return True
-    if st.st_uid == uid:
-        return bool(st.st_mode & stat_mod.S_IWUSR)
-    return bool(st.st_mode & stat_mod.S_IWOTH)  # supplementary groups are not modelled
-
-
 def open_error(proc: Process, filename: str) -> int | None:
     """The errno of open(FILENAME, O_RDWR|O_CREAT|O_NOFOLLOW, 0666) by the simulated process, or None."""
     world = proc.world
@@ -87,15 +68,15 @@ def open_error(proc: Process, filename: str) -> int | None:
     try:
         st = world.lstat(filename)
     except FileNotFoundError:
-        uid = _effective_uid(proc)
-        return None if _may_write(pst, uid) else errno.EACCES
+        return None if may_write(world, filename, R | W) else errno.EACCES
     except OSError as e:
         return e.errno
     if stat_mod.S_ISLNK(st.st_mode):
         return errno.ELOOP
     if stat_mod.S_ISDIR(st.st_mode):
         return errno.EISDIR
-    return None if _may_write(st, _effective_uid(proc)) else errno.EACCES
+    # O_RDWR: read and write permission, with the effective uid and gid (proc.world is the process's view)
+    return None if may_write(world, filename, R | W) else errno.EACCES
 
 
 def start_profile(proc: Process, relocated: list[LinkMap]) -> None:

@@ -169,6 +169,14 @@ def _open_host(host: str, path: str) -> Opened:
         os.close(fd)
 
 
+def _host_may_write(host: str, want: int) -> bool:
+    """open(host, O_CREAT | ...) by ldsim itself, answered by the host kernel: the file's `want` bits
+    (os.R_OK | os.W_OK), or when it is absent its directory's write and search bits."""
+    if os.path.lexists(host):
+        return os.access(host, want)
+    return os.access(os.path.dirname(host) or ".", os.W_OK | os.X_OK)
+
+
 class HostWorld:
     """The machine's own root: the kernel resolves paths."""
 
@@ -206,6 +214,9 @@ class HostWorld:
 
     def readable(self, path: str) -> bool:
         return os.access(self.host_path(path), os.R_OK)
+
+    def may_write(self, path: str, want: int = os.W_OK) -> bool:
+        return _host_may_write(self.host_path(path), want)
 
     def open(self, path: str) -> Opened:
         return _open_host(self.host_path(path), path)
@@ -321,6 +332,12 @@ class RootedWorld:
     def readable(self, path: str) -> bool:
         try:
             return os.access(self.host_path(path), os.R_OK)
+        except OSError:
+            return False
+
+    def may_write(self, path: str, want: int = os.W_OK) -> bool:
+        try:
+            return _host_may_write(self.host_path(path), want)
         except OSError:
             return False
 

@@ -461,3 +461,62 @@ def test_access_uses_the_real_ids(access_root: str, case: str) -> None:
     finally:
         os.chmod(f"{access_root}/etc", 0o755)
     assert_same(real, sim)
+
+
+# ------------------------------------------------------------------ LD_PROFILE's file: the effective ids
+
+@pytest.fixture(scope="module")
+def profile_root(tmp_path_factory) -> str:
+    """A root with a set-group-ID program (group REAL_GID) whose library has a PLT, and /var/profile (a
+    secure process writes LIB.profile there, whatever LD_PROFILE_OUTPUT says)."""
+    r = str(tmp_path_factory.mktemp("profile_root"))
+    os.chmod(r, 0o755)
+    build_world(WorldSpec((
+        ProgSpec("usr/bin/sgid", needed=("libqa.so",)),
+        LibSpec(f"{MULTIARCH}/libqa.so", soname="libqa.so", libc=False, defines=("qa_fn",), uses=("qa_fn",)),
+    )), r, jobs=4)
+    add_host_glibc(r)
+    os.chown(f"{r}/usr/bin/sgid", 0, REAL_GID)
+    os.chmod(f"{r}/usr/bin/sgid", 0o2755)
+    os.makedirs(f"{r}/var/profile")
+    return r
+
+
+# case -> (group and mode of /var/profile, None or the owner, group and mode of an empty libqa.so.profile)
+PROFILE_RUNS = {
+    "dir-writable-by-the-group": ((REAL_GID, 0o770), None),
+    "dir-not-writable": ((0, 0o775), None),
+    "file-writable-by-the-group": ((0, 0o755), (0, REAL_GID, 0o660)),
+    "file-write-only": ((0, 0o755), (NOBODY, 0, 0o220)),  # O_RDWR needs the read bit too
+    "file-read-write": ((0, 0o755), (NOBODY, 0, 0o600)),
+}
+
+
+def _profile_setup(root: str, case: str) -> None:
+    (dgid, dmode), file = PROFILE_RUNS[case]
+    pdir = f"{root}/var/profile"
+    for name in os.listdir(pdir):
+        os.unlink(f"{pdir}/{name}")
+    os.chown(pdir, 0, dgid)
+    os.chmod(pdir, dmode)
+    if file is not None:
+        uid, gid, mode = file
+        open(f"{pdir}/libqa.so.profile", "w").close()
+        os.chown(f"{pdir}/libqa.so.profile", uid, gid)
+        os.chmod(f"{pdir}/libqa.so.profile", mode)
+
+
+@pytest.mark.parametrize("case", list(PROFILE_RUNS))
+def test_profile_file_with_the_effective_ids(profile_root: str, case: str) -> None:
+    """_dl_start_profile's open(O_RDWR|O_CREAT) is checked with the effective gid of a set-group-ID
+    process, and an existing file needs read and write permission."""
+    env = {"LD_PROFILE": "libqa.so"}
+    _profile_setup(profile_root, case)
+    p = subprocess.run(["/usr/bin/sgid"], env=env, capture_output=True, timeout=60,
+                       preexec_fn=_with_ids(profile_root, False))
+    real = oracle.Outcome(oracle.mask(p.stdout), oracle.mask(p.stderr), p.returncode)
+    _profile_setup(profile_root, case)
+    ids = [a for k in ("--uid", "--euid", "--gid", "--egid") for a in (k, str(NOBODY))]
+    sim = oracle.run([sys.executable, "-m", "ldsim", "run", "-i", "--root", profile_root, *ids,
+                      "-e", "LD_PROFILE=libqa.so", "/usr/bin/sgid"], oracle._own_env(), "/")
+    assert_same(real, sim)
