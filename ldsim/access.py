@@ -6,9 +6,9 @@ open(2) and stat(2) get: search (x) permission on every directory of a path, rea
 file it opens or a directory it lists, EACCES otherwise.  The loader treats EACCES like a missing file
 (open_path goes on to the next directory) but reports it when nothing else was found.
 
-Approximations: the directories checked are the path's lexical prefixes, each stat'ed with its
-symlinks followed (a symlink's own target path is not walked again); no ACLs, no capabilities but
-root's CAP_DAC_OVERRIDE; the process's groups are its effective gid only (`setpriv --clear-groups`).
+The directories checked are those the kernel's path walk goes through, symlinks followed into their
+targets.  Approximations: no ACLs, no capabilities but root's CAP_DAC_OVERRIDE; the process's groups are
+its effective gid only (`setpriv --clear-groups`); the working directory itself is not checked.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import stat as stat_mod
 from ldsim.config import Credentials
 from ldsim.credentials import at_secure
 from ldsim.record import Frozen
-from ldsim.world import Head, Opened, World
+from ldsim.world import MAXSYMLINKS, Head, Opened, World
 
 R, W, X = 4, 2, 1
 
@@ -44,17 +44,20 @@ def may(st: os.stat_result, who: Identity, want: int) -> bool:
     return (st.st_mode >> shift) & want == want
 
 
-def _directories(path: str) -> list[str]:
-    """The directories a path walk goes through before the last component: "/a/b/c" -> "/", "/a",
-    "/a/b"; "a/b/c" -> "a", "a/b" (the working directory itself is not checked)."""
-    absolute = path.startswith("/")
-    out = ["/"] if absolute else []
-    acc = ""
-    for part in path.split("/")[:-1]:
-        if part:
-            acc = f"{acc}/{part}" if acc or absolute else part
-            out.append(acc)
-    return out
+def _join(cur: str, name: str) -> str:
+    """`cur`/`name`, where cur "" is the working directory."""
+    return name if not cur else f"/{name}" if cur == "/" else f"{cur}/{name}"
+
+
+def _parent(cur: str) -> str:
+    """The directory ".." names from `cur`, a path whose components are no symlinks ("" = the working
+    directory, whose parent stays relative)."""
+    if cur == "/":
+        return "/"
+    if not cur or cur == ".." or cur.endswith("/.."):
+        return _join(cur, "..")
+    head = cur.rsplit("/", 1)[0] if "/" in cur else ""
+    return head or ("/" if cur.startswith("/") else "")
 
 
 def _denied(path: str) -> OSError:
@@ -69,6 +72,7 @@ class CallerWorld:
         self.inner = inner
         self.who = who
         self._stats: dict[str, os.stat_result | None] = {}
+        self._lstats: dict[str, os.stat_result | None] = {}
 
     def __getattr__(self, name: str):
         return getattr(self.inner, name)
@@ -81,15 +85,56 @@ class CallerWorld:
                 self._stats[path] = None
         return self._stats[path]
 
-    def _walk(self, path: str) -> None:
-        """EACCES unless every directory leading to `path` may be searched (a missing one, or one that
-        is not a directory: the inner call reports it)."""
-        for d in _directories(path):
-            st = self._stat(d)
-            if st is None or not stat_mod.S_ISDIR(st.st_mode):
+    def _lstat(self, path: str) -> os.stat_result | None:
+        if path not in self._lstats:
+            try:
+                self._lstats[path] = self.inner.lstat(path)
+            except OSError:
+                self._lstats[path] = None
+        return self._lstats[path]
+
+    def _walk(self, path: str, follow_last: bool = True) -> None:
+        """EACCES unless every directory the kernel's path walk goes through may be searched
+        (fs/namei.c link_path_walk: may_lookup before each component).  Symlinks are followed into
+        their targets, whose directories are searched too (an absolute target starts again at "/"); the
+        last component's only with `follow_last` (stat and open, not lstat and readlink).  A missing
+        component, one that is not a directory, or too many links end the check: the inner call reports
+        them.  The working directory a relative path starts from is not checked."""
+        todo = [p for p in path.split("/") if p]
+        cur = "/" if path.startswith("/") else ""
+        links = 0
+        while todo:
+            name = todo.pop(0)
+            if cur:
+                st = self._stat(cur)
+                if st is None or not stat_mod.S_ISDIR(st.st_mode):
+                    return
+                if not may(st, self.who, X):
+                    raise _denied(path)
+            if name == ".":
+                continue
+            if name == "..":
+                cur = _parent(cur)
+                continue
+            nxt = _join(cur, name)
+            if not todo and not follow_last:
                 return
-            if not may(st, self.who, X):
-                raise _denied(path)
+            lst = self._lstat(nxt)
+            if lst is None:
+                return
+            if not stat_mod.S_ISLNK(lst.st_mode):
+                cur = nxt
+                continue
+            links += 1
+            try:
+                target = self.inner.readlink(nxt)
+            except OSError:
+                return
+            if links > MAXSYMLINKS:
+                return
+            todo[:0] = [p for p in target.split("/") if p]
+            if target.startswith("/"):
+                cur = "/"
 
     def _readable(self, path: str) -> None:
         self._walk(path)
@@ -125,11 +170,11 @@ class CallerWorld:
         return self.inner.stat(path)
 
     def lstat(self, path: str) -> os.stat_result:
-        self._walk(path)
+        self._walk(path, follow_last=False)
         return self.inner.lstat(path)
 
     def readlink(self, path: str) -> str:
-        self._walk(path)
+        self._walk(path, follow_last=False)
         return self.inner.readlink(path)
 
     def read(self, path: str, limit: int | None = None) -> bytes:

@@ -520,3 +520,56 @@ def test_profile_file_with_the_effective_ids(profile_root: str, case: str) -> No
     sim = oracle.run([sys.executable, "-m", "ldsim", "run", "-i", "--root", profile_root, *ids,
                       "-e", "LD_PROFILE=libqa.so", "/usr/bin/sgid"], oracle._own_env(), "/")
     assert_same(real, sim)
+
+
+# ------------------------------------------------------------------ the path walk follows symlinks
+
+@pytest.fixture(scope="module")
+def walk_root(tmp_path_factory) -> str:
+    """Directories reached through symlinks whose targets lie in /secret (0700, root's): nobody's
+    path walk must search /secret, so every candidate there fails with EACCES and the system copy wins."""
+    r = str(tmp_path_factory.mktemp("walk_root"))
+    os.chmod(r, 0o755)
+    build_world(WorldSpec((
+        ProgSpec("usr/bin/plain", needed=("libqa.so", "libqb.so"), rpath="/opt/a/b/../l1:/opt/chain"),
+        ProgSpec("usr/bin/sgid", needed=("libqa.so", "libqb.so"), rpath="/opt/a/b/../l1:/opt/chain"),
+        LibSpec(f"{MULTIARCH}/libqa.so", soname="libqa.so", libc=False),
+        LibSpec(f"{MULTIARCH}/libqb.so", soname="libqb.so", libc=False),
+        LibSpec("secret/libqa.so", soname="libqa.so", libc=False),
+        LibSpec("secret/d/libqb.so", soname="libqb.so", libc=False),
+        LibSpec("pub/libqb.so", soname="libqb.so", libc=False),
+    )), r, jobs=4)
+    add_host_glibc(r)
+    os.makedirs(f"{r}/opt/a/b")
+    os.symlink("/secret", f"{r}/opt/a/l1")  # reached lexically as /opt/a/b/../l1
+    os.symlink("c1", f"{r}/opt/chain")  # chain -> c1 -> /opt/c2 -> ../secret/d
+    os.symlink("/opt/c2", f"{r}/opt/c1")
+    os.symlink("../secret/d", f"{r}/opt/c2")
+    os.symlink("../secret/d/..", f"{r}/opt/dots")
+    os.symlink("/secret/libqa.so", f"{r}/pub/libqa.so")
+    os.chmod(f"{r}/secret", 0o700)
+    os.chown(f"{r}/usr/bin/sgid", 0, REAL_GID)
+    os.chmod(f"{r}/usr/bin/sgid", 0o2755)
+    open(f"{r}/etc/suid-debug", "w").close()
+    return r
+
+
+WALK_RUNS = {
+    "rpath-through-symlinks": ("usr/bin/plain", {"LD_DEBUG": "libs"}),
+    "library-path-through-symlinks": ("usr/bin/plain", {"LD_DEBUG": "libs", "LD_LIBRARY_PATH": "/pub:/opt/dots"}),
+    "preload-through-symlinks": ("usr/bin/plain", {"LD_DEBUG": "libs", "LD_PRELOAD": "/pub/libqa.so"}),
+    "secure-rpath-through-symlinks": ("usr/bin/sgid", {"LD_DEBUG": "libs"}),
+}
+
+
+@pytest.mark.parametrize("case", list(WALK_RUNS))
+def test_path_walk_searches_symlink_targets(walk_root: str, case: str) -> None:
+    prog, env = WALK_RUNS[case]
+    p = subprocess.run([f"/{prog}"], env=env, capture_output=True, timeout=60,
+                       preexec_fn=_with_ids(walk_root, False))
+    real = oracle.Outcome(oracle.mask(p.stdout), oracle.mask(p.stderr), p.returncode)
+    eargs = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
+    ids = [a for k in ("--uid", "--euid", "--gid", "--egid") for a in (k, str(NOBODY))]
+    sim = oracle.run([sys.executable, "-m", "ldsim", "run", "-i", "--root", walk_root, *ids, *eargs,
+                      f"/{prog}"], oracle._own_env(), "/")
+    assert_same(real, sim)
