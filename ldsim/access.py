@@ -25,21 +25,30 @@ from ldsim.world import MAXSYMLINKS, Head, Opened, World
 R, W, X = 4, 2, 1
 
 
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1 << 1, 1 << 2  # include/uapi/linux/capability.h
+
+
 class Identity(Frozen):
-    """The ids the kernel checks file access with (fsuid = euid, fsgid = egid)."""
+    """The ids the kernel checks file access with (fsuid = euid, fsgid = egid) and the effective
+    capabilities that bypass those checks."""
 
-    __slots__ = _fields = ("uid", "gids")
+    __slots__ = _fields = ("uid", "gids", "caps")
 
-    def __init__(self, uid: int, gids: frozenset[int]) -> None:
+    def __init__(self, uid: int, gids: frozenset[int], caps: int = 0) -> None:
         object.__setattr__(self, "uid", uid)
         object.__setattr__(self, "gids", gids)
+        object.__setattr__(self, "caps", caps)
 
 
 def may(st: os.stat_result, who: Identity, want: int) -> bool:
-    """generic_permission: the owner's, the group's or the others' bits; root may read and write
-    anything, search any directory, and execute a file with any x bit."""
-    if who.uid == 0:
-        return not want & X or stat_mod.S_ISDIR(st.st_mode) or bool(st.st_mode & 0o111)
+    """generic_permission: the owner's, the group's or the others' bits.  Root, or CAP_DAC_OVERRIDE,
+    may read and write anything, search any directory, and execute a file with any x bit;
+    CAP_DAC_READ_SEARCH may read any file and read and search any directory."""
+    is_dir = stat_mod.S_ISDIR(st.st_mode)
+    if who.uid == 0 or who.caps & CAP_DAC_OVERRIDE:
+        return not want & X or is_dir or bool(st.st_mode & 0o111)
+    if who.caps & CAP_DAC_READ_SEARCH and not want & W and (is_dir or not want & X):
+        return True
     shift = 6 if st.st_uid == who.uid else 3 if st.st_gid in who.gids else 0
     return (st.st_mode >> shift) & want == want
 
@@ -229,7 +238,7 @@ def caller_view(world: World, creds: Credentials | None) -> World:
     (the host's kernel checks ldsim's access already) or when no ids are modelled."""
     if creds is None or creds.euid == os.geteuid():
         return world
-    return CallerWorld(world, Identity(creds.euid, frozenset({creds.egid})))
+    return CallerWorld(world, Identity(creds.euid, frozenset({creds.egid}), creds.cap_effective))
 
 
 def exec_view(world: World, program: str, creds: Credentials | None) -> World:

@@ -64,14 +64,18 @@ DEBUG_OPTIONS: tuple[tuple[str, int, str], ...] = (
 
 
 class Credentials(Frozen):
-    __slots__ = _fields = ("uid", "euid", "gid", "egid")
+    """A process's ids; `cap_effective`: its effective capability set (bit N = capability N), which
+    only file capabilities give a process that is not root's (ldsim.credentials)."""
 
-    def __init__(self, uid: int, euid: int, gid: int, egid: int) -> None:
+    __slots__ = _fields = ("uid", "euid", "gid", "egid", "cap_effective")
+
+    def __init__(self, uid: int, euid: int, gid: int, egid: int, cap_effective: int = 0) -> None:
         _set = object.__setattr__
         _set(self, "uid", uid)
         _set(self, "euid", euid)
         _set(self, "gid", gid)
         _set(self, "egid", egid)
+        _set(self, "cap_effective", cap_effective)
 
 
 class Invocation(Key):

@@ -78,6 +78,19 @@ class SecureDecision(Frozen):
         _set(self, "after", after)  # real and effective ids of the new process
 
 
+ALL_CAPS = (1 << 64) - 1
+
+
+def _effective_caps(caps: FileCaps | None, ruid: int) -> int:
+    """pE' of `cap_bprm_creds_from_file`: with the file's effective bit, the new permitted set -- (fP &
+    bset) | (fI & pI), that is fP for a caller with the full bounding set and an empty inheritable set,
+    or every capability for a root caller (handle_privileged_root) -- else the empty ambient set.  (A
+    new effective uid 0 is root's anyway.)"""
+    if caps is None or not caps.effective:
+        return 0
+    return ALL_CAPS if ruid == 0 else caps.permitted
+
+
 def decide_at_secure(mode: int, owner: int, group: int, caps: FileCaps | None,
                      creds: Credentials) -> SecureDecision:
     """Pure: `bprm_fill_uid` then `cap_bprm_creds_from_file`, for a caller with empty inheritable and
@@ -85,7 +98,7 @@ def decide_at_secure(mode: int, owner: int, group: int, caps: FileCaps | None,
     euid = owner if mode & stat_mod.S_ISUID else creds.euid
     sgid = mode & (stat_mod.S_ISGID | stat_mod.S_IXGRP) == stat_mod.S_ISGID | stat_mod.S_IXGRP
     egid = group if sgid else creds.egid
-    after = Credentials(creds.uid, euid, creds.gid, egid)
+    after = Credentials(creds.uid, euid, creds.gid, egid, _effective_caps(caps, creds.uid))
     if euid != creds.uid:
         why = "set-user-ID" if mode & stat_mod.S_ISUID else "effective uid"
         return SecureDecision(True, f"{why}: effective uid {euid} differs from real uid {creds.uid}", after)

@@ -573,3 +573,42 @@ def test_path_walk_searches_symlink_targets(walk_root: str, case: str) -> None:
     sim = oracle.run([sys.executable, "-m", "ldsim", "run", "-i", "--root", walk_root, *ids, *eargs,
                       f"/{prog}"], oracle._own_env(), "/")
     assert_same(real, sim)
+
+
+# ------------------------------------------------------------------ capabilities that bypass the mode bits
+
+DAC_CAPS = {"usr/bin/read_search": "cap_dac_read_search+ep", "usr/bin/override": "cap_dac_override+ep",
+            "usr/bin/override_not_effective": "cap_dac_override+p", "usr/bin/raw": "cap_net_raw+ep"}
+
+
+@pytest.fixture(scope="module")
+def caps_root(tmp_path_factory) -> str:
+    """Programs with file capabilities whose RPATH is /secret (0700, root's), holding a 0600 libqa.so."""
+    r = str(tmp_path_factory.mktemp("caps_root"))
+    os.chmod(r, 0o755)
+    build_world(WorldSpec((
+        *(ProgSpec(p, needed=("libqa.so",), rpath="/secret") for p in DAC_CAPS),
+        LibSpec(f"{MULTIARCH}/libqa.so", soname="libqa.so", libc=False),
+        LibSpec("secret/libqa.so", soname="libqa.so", libc=False),
+    )), r, jobs=4)
+    add_host_glibc(r)
+    open(f"{r}/etc/suid-debug", "w").close()
+    for p, caps in DAC_CAPS.items():
+        subprocess.run(["setcap", caps, f"{r}/{p}"], check=True, capture_output=True)
+    os.chmod(f"{r}/secret", 0o700)
+    os.chmod(f"{r}/secret/libqa.so", 0o600)
+    return r
+
+
+@pytest.mark.parametrize("prog", list(DAC_CAPS))
+def test_effective_file_capabilities_bypass_the_mode_bits(caps_root: str, prog: str) -> None:
+    """CAP_DAC_READ_SEARCH or CAP_DAC_OVERRIDE in the effective set (file capabilities +ep) let nobody's
+    loader search /secret and read its library; in the permitted set only they do not."""
+    env = {"LD_DEBUG": "libs"}
+    p = subprocess.run([f"/{prog}"], env=env, capture_output=True, timeout=60,
+                       preexec_fn=_with_ids(caps_root, False))
+    real = oracle.Outcome(oracle.mask(p.stdout), oracle.mask(p.stderr), p.returncode)
+    ids = [a for k in ("--uid", "--euid", "--gid", "--egid") for a in (k, str(NOBODY))]
+    sim = oracle.run([sys.executable, "-m", "ldsim", "run", "-i", "--root", caps_root, *ids, "-e",
+                      "LD_DEBUG=libs", f"/{prog}"], oracle._own_env(), "/")
+    assert_same(real, sim)

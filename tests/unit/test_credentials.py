@@ -54,3 +54,14 @@ def test_parse_vfs_caps() -> None:
     assert parse_vfs_caps(v3) == FileCaps(CAP_NET_RAW, 0, False)
     v3_userns = struct.pack("<6I", VFS_CAP_REVISION_3, CAP_NET_RAW, 0, 0, 0, 100000)
     assert parse_vfs_caps(v3_userns) is None  # owned by another namespace's root: does not apply here
+
+
+@pytest.mark.parametrize("caps,creds,effective", [
+    (FileCaps(CAP_NET_RAW | 1 << 1, 0, True), NOBODY, CAP_NET_RAW | 1 << 1),  # +ep: fP
+    (FileCaps(CAP_NET_RAW, 0, False), NOBODY, 0),  # +p: permitted, not effective
+    (FileCaps(0, CAP_NET_RAW, True), NOBODY, 0),  # +ei: fI & pI is empty for the caller
+    (None, NOBODY, 0),
+])
+def test_effective_capabilities_after_exec(caps, creds, effective) -> None:
+    """pE' (cap_bprm_creds_from_file): the new permitted set when the file's effective bit is set."""
+    assert decide_at_secure(0o755, 0, 0, caps, creds).after.cap_effective == effective
