@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from ldsim import events as ev
-from ldsim.access import caller_view, exec_view, may_write, real_access
+from ldsim.access import exec_view, may_write, real_access
 from ldsim.config import (Invocation, LoaderConfig, Mode, apply_secure_debug, hwcaps_with_options,
                           read_environment)
 from ldsim.credentials import secure_for_exec
@@ -196,7 +196,8 @@ def run_ldso(world: World, inv: Invocation, argv: list[str], files: FileCache, l
     a = parse_ldso_args(argv, ld_so_name)
     # the kernel execs ld.so itself: its file decides AT_SECURE
     cfg = config_for(inv, a, secure_for_exec(world, ld_so_name, inv.credentials, inv.secure), files)
-    world = caller_view(world, inv.credentials)  # ld.so has no set-ID bits: the caller's ids
+    # the kernel executes ld.so's own file: the caller's ids, or its owner's if it has set-ID bits
+    world = exec_view(world, ld_so_name, inv.credentials)
     if _env_prelude(world, inv, cfg, run, lambda: _auxv_text(world, inv, files, ld_so_name, 0, ld_so_name, cfg)):
         return run
     if cfg.debug_to_file:  # process_envvars opened it: there even when ld.so prints nothing more

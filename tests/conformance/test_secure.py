@@ -612,3 +612,35 @@ def test_effective_file_capabilities_bypass_the_mode_bits(caps_root: str, prog: 
     sim = oracle.run([sys.executable, "-m", "ldsim", "run", "-i", "--root", caps_root, *ids, "-e",
                       "LD_DEBUG=libs", f"/{prog}"], oracle._own_env(), "/")
     assert_same(real, sim)
+
+
+@pytest.fixture(scope="module")
+def suid_ldso_root(tmp_path_factory) -> str:
+    """A root whose own ld.so file is set-user-ID root, and a program whose RPATH is /secret (0700)."""
+    r = str(tmp_path_factory.mktemp("suid_ldso_root"))
+    os.chmod(r, 0o755)
+    build_world(WorldSpec((
+        ProgSpec("usr/bin/plain", needed=("libqa.so",), rpath="/secret"),
+        LibSpec(f"{MULTIARCH}/libqa.so", soname="libqa.so", libc=False),
+        LibSpec("secret/libqa.so", soname="libqa.so", libc=False),
+    )), r, jobs=4)
+    add_host_glibc(r)
+    os.chmod(f"{r}/secret", 0o700)
+    os.chmod(f"{r}/{MULTIARCH}/ld-linux-x86-64.so.2", 0o4755)
+    return r
+
+
+@pytest.mark.parametrize("args,env", [(("--list",), {}), ((), {"LD_TRACE_LOADED_OBJECTS": "1"})],
+                         ids=["list", "trace-env-exits-5"])
+def test_a_set_user_id_loader_runs_with_its_owner_ids(suid_ldso_root: str, args: tuple[str, ...],
+                                                      env: dict[str, str]) -> None:
+    """`ld.so PROG` by nobody, ld.so's file being set-user-ID root: the kernel gives the process root's
+    effective uid (and AT_SECURE), so its loader may search /secret."""
+    argv = [oracle.RTLD, *args, "/usr/bin/plain"]
+    p = subprocess.run(argv, env=env, capture_output=True, timeout=60, preexec_fn=_with_ids(suid_ldso_root, False))
+    real = oracle.Outcome(oracle.mask(p.stdout), oracle.mask(p.stderr), p.returncode)
+    ids = [a for k in ("--uid", "--euid", "--gid", "--egid") for a in (k, str(NOBODY))]
+    eargs = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
+    sim = oracle.run([sys.executable, "-m", "ldsim", "ld.so", "-i", "--root", suid_ldso_root, *ids, *eargs, "--",
+                      *argv[1:]], oracle._own_env(), "/")
+    assert_same(real, sim)
