@@ -7,8 +7,8 @@ file it opens or a directory it lists, EACCES otherwise.  The loader treats EACC
 (open_path goes on to the next directory) but reports it when nothing else was found.
 
 The directories checked are those the kernel's path walk goes through, symlinks followed into their
-targets.  Approximations: no ACLs, no capabilities but root's CAP_DAC_OVERRIDE; the process's groups are
-its effective gid only (`setpriv --clear-groups`); the working directory itself is not checked.
+targets.  Approximations: no ACLs, no capabilities but root's and the DAC ones file capabilities give; the
+process's groups are its effective gid only (`setpriv --clear-groups`).
 """
 
 from __future__ import annotations
@@ -108,9 +108,10 @@ class CallerWorld:
         their targets, whose directories are searched too (an absolute target starts again at "/"); the
         last component's only with `follow_last` (stat and open, not lstat and readlink).  A missing
         component, one that is not a directory, or too many links end the check: the inner call reports
-        them.  The working directory a relative path starts from is not checked."""
+        them.  A relative path starts at the working directory, which must be searchable too (its own
+        ancestors are not walked again)."""
         todo = [p for p in path.split("/") if p]
-        cur = "/" if path.startswith("/") else ""
+        cur = "/" if path.startswith("/") else getattr(self.inner, "cwd", None) or ""
         links = 0
         while todo:
             name = todo.pop(0)

@@ -644,3 +644,34 @@ def test_a_set_user_id_loader_runs_with_its_owner_ids(suid_ldso_root: str, args:
     sim = oracle.run([sys.executable, "-m", "ldsim", "ld.so", "-i", "--root", suid_ldso_root, *ids, *eargs, "--",
                       *argv[1:]], oracle._own_env(), "/")
     assert_same(real, sim)
+
+
+@pytest.mark.parametrize("cwd_mode", [0o700, 0o711], ids=["cwd-not-searchable", "cwd-searchable"])
+def test_relative_paths_search_the_working_directory(cwd_mode: int) -> None:
+    """A relative RPATH entry is looked up from the working directory, which nobody must be allowed to
+    search (may_lookup on the walk's starting directory), even when its own subdirectory is open."""
+    w = tempfile.mkdtemp(prefix="ldsim-secure-cwd-")  # under /tmp: nobody may reach it
+    try:
+        _relative_from_cwd(w, cwd_mode)
+    finally:
+        shutil.rmtree(w, ignore_errors=True)
+
+
+def _relative_from_cwd(w: str, cwd_mode: int) -> None:
+    os.chmod(w, 0o755)
+    build_world(WorldSpec((
+        ProgSpec("bin/p", needed=("libqa.so",), rpath="lib"),
+        LibSpec("priv/lib/libqa.so", soname="libqa.so", libc=False),
+        LibSpec("lib2/libqa.so", soname="libqa.so", libc=False),
+    )), w, jobs=2)
+    for d in ("bin", "lib2", "priv/lib"):
+        os.chmod(f"{w}/{d}", 0o755)
+    os.chmod(f"{w}/priv", cwd_mode)
+    env = {"LD_DEBUG": "libs", "LD_LIBRARY_PATH": f"{w}/lib2"}
+    real = oracle.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "env", "-i",
+                       *(f"{k}={v}" for k, v in env.items()), f"{w}/bin/p"], {}, f"{w}/priv")
+    ids = [a for k in ("--uid", "--euid", "--gid", "--egid") for a in (k, str(NOBODY))]
+    eargs = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
+    sim = oracle.run([sys.executable, "-m", "ldsim", "run", "-i", *ids, *eargs, f"{w}/bin/p"], oracle._own_env(),
+                     f"{w}/priv")
+    assert_same(real, sim)
