@@ -11,9 +11,10 @@ the exec is "secure" when
 * the caller's real uid is not 0 and the file capabilities (xattr `security.capability`) set the
   effective bit or grant permitted capabilities (`__cap_grew`).
 
+On a filesystem mounted nosuid neither the set-ID bits nor the file capabilities count (`mnt_may_suid`).
+
 This module decides it once, at the edge, from a World and the caller's credentials.  Not modelled:
-nosuid mounts, no_new_privs, ptrace downgrades, LSM transitions and user namespaces other than the
-initial one.
+no_new_privs, ptrace downgrades, LSM transitions and user namespaces other than the initial one.
 """
 
 from __future__ import annotations
@@ -123,10 +124,30 @@ def file_caps(world: World, path: str) -> FileCaps | None:
         raise
 
 
+def nosuid(world: World, path: str) -> bool:
+    """Whether the file lies on a filesystem mounted nosuid: `mnt_may_suid` is false, so execve ignores
+    its set-ID bits (bprm_fill_uid) and its file capabilities (get_file_caps).  A world that cannot tell
+    (virtual) says no."""
+    check = getattr(world, "nosuid", None)
+    try:
+        return check is not None and check(path)
+    except OSError:
+        return False
+
+
+def exec_mode_and_caps(world: World, path: str, st) -> tuple[int, FileCaps | None]:
+    """The file's mode and capabilities as execve honours them: neither set-ID bits nor capabilities
+    on a nosuid mount."""
+    if nosuid(world, path):
+        return st.st_mode & ~(stat_mod.S_ISUID | stat_mod.S_ISGID), None
+    return st.st_mode, file_caps(world, path)
+
+
 def at_secure(world: World, path: str, creds: Credentials) -> SecureDecision:
     """The verdict for `execve(path)` by a process with `creds` (stat and xattr through the World)."""
     st = world.stat(path)
-    return decide_at_secure(st.st_mode, st.st_uid, st.st_gid, file_caps(world, path), creds)
+    mode, caps = exec_mode_and_caps(world, path, st)
+    return decide_at_secure(mode, st.st_uid, st.st_gid, caps, creds)
 
 
 def secure_for_exec(world: World, path: str, creds: Credentials | None, forced: bool) -> bool:

@@ -638,10 +638,10 @@ def privileged(world: World, t: Target) -> str | None:
     st = t.st
     if credentials is not None and hasattr(world, "getxattr"):
         try:
-            caps = credentials.file_caps(world, t.path)
+            mode, caps = credentials.exec_mode_and_caps(world, t.path, st)
         except OSError:
-            caps = None
-        d = credentials.decide_at_secure(st.st_mode, st.st_uid, st.st_gid, caps, UNPRIVILEGED)
+            mode, caps = st.st_mode, None
+        d = credentials.decide_at_secure(mode, st.st_uid, st.st_gid, caps, UNPRIVILEGED)
         return d.reason if d.secure else None
     if st.st_mode & stat_mod.S_ISUID:
         return "set-user-ID"

@@ -218,6 +218,10 @@ class HostWorld:
     def may_write(self, path: str, want: int = os.W_OK) -> bool:
         return _host_may_write(self.host_path(path), want)
 
+    def nosuid(self, path: str) -> bool:
+        """statvfs's ST_NOSUID: the file's filesystem is mounted nosuid."""
+        return bool(os.statvfs(self.host_path(path)).f_flag & os.ST_NOSUID)
+
     def open(self, path: str) -> Opened:
         return _open_host(self.host_path(path), path)
 
@@ -340,6 +344,10 @@ class RootedWorld:
             return _host_may_write(self.host_path(path), want)
         except OSError:
             return False
+
+    def nosuid(self, path: str) -> bool:
+        """statvfs's ST_NOSUID: the file's filesystem is mounted nosuid."""
+        return bool(os.statvfs(self.host_path(path)).f_flag & os.ST_NOSUID)
 
     def open(self, path: str) -> Opened:
         return _open_host(self.host_path(path), path)

@@ -675,3 +675,64 @@ def _relative_from_cwd(w: str, cwd_mode: int) -> None:
     sim = oracle.run([sys.executable, "-m", "ldsim", "run", "-i", *ids, *eargs, f"{w}/bin/p"], oracle._own_env(),
                      f"{w}/priv")
     assert_same(real, sim)
+
+
+# ------------------------------------------------------------------ a nosuid mount
+
+_NOSUID_RUN = r"""
+import json, os, subprocess, sys
+mnt, src, tree, progs = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+subprocess.run(["mount", "-t", "tmpfs", "-o", "nosuid,mode=755", "tmpfs", mnt], check=True)
+env = {"LD_DEBUG": "libs", "LD_LIBRARY_PATH": f"{src}/lib2"}
+out = {}
+for name, (mode, caps) in progs.items():
+    dest = f"{mnt}/{name}"
+    subprocess.run(["cp", f"{src}/bin/p", dest], check=True)
+    os.chmod(dest, mode)
+    if caps:
+        subprocess.run(["setcap", caps, dest], check=True)
+    real = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "-i",
+                           *(f"{k}={v}" for k, v in env.items()), dest], capture_output=True, cwd="/")
+    ids = [a for k in ("--uid", "--euid", "--gid", "--egid") for a in (k, "65534")]
+    eargs = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
+    sim = subprocess.run([sys.executable, "-m", "ldsim", "run", "-i", *ids, *eargs, dest], capture_output=True,
+                         cwd="/", env={"PATH": os.environ["PATH"], "PYTHONPATH": tree})
+    out[name] = [[p.stdout.decode("latin-1"), p.stderr.decode("latin-1"), p.returncode] for p in (real, sim)]
+print(json.dumps(out))
+"""
+
+NOSUID_PROGS = {"suid": (0o4755, None), "sgid": (0o2755, None), "caps": (0o755, "cap_dac_override+ep")}
+
+
+@pytest.fixture(scope="module")
+def nosuid_results() -> dict:
+    """Set-ID and file-capability copies of one program on a tmpfs mounted nosuid (in a private mount
+    namespace: `unshare -m`, nothing is mounted on the host), each run as nobody and simulated there."""
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare (util-linux)")
+    w = tempfile.mkdtemp(prefix="ldsim-secure-nosuid-")
+    try:
+        os.chmod(w, 0o755)
+        build_world(WorldSpec((ProgSpec("bin/p", needed=("libqa.so",)),
+                               LibSpec("lib2/libqa.so", soname="libqa.so", libc=False))), w, jobs=2)
+        for d in ("bin", "lib2"):
+            os.chmod(f"{w}/{d}", 0o755)
+        os.mkdir(f"{w}/mnt")
+        os.chmod(f"{w}/mnt", 0o755)
+        tree = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        import json
+        p = subprocess.run(["unshare", "-m", "--propagation", "private", sys.executable, "-c", _NOSUID_RUN,
+                            f"{w}/mnt", w, tree, json.dumps(NOSUID_PROGS)], capture_output=True, timeout=300)
+        assert p.returncode == 0, p.stderr.decode(errors="replace")
+        return json.loads(p.stdout)
+    finally:
+        shutil.rmtree(w, ignore_errors=True)
+
+
+@pytest.mark.parametrize("name", list(NOSUID_PROGS))
+def test_a_nosuid_mount_is_not_secure(nosuid_results: dict, name: str) -> None:
+    """execve ignores set-ID bits and file capabilities on a nosuid mount (mnt_may_suid): no secure mode,
+    so LD_LIBRARY_PATH and LD_DEBUG apply."""
+    real, sim = (oracle.Outcome(oracle.mask(o.encode("latin-1")), oracle.mask(e.encode("latin-1")), s)
+                 for o, e, s in nosuid_results[name])
+    assert_same(real, sim)
