@@ -239,7 +239,10 @@ def caller_view(world: World, creds: Credentials | None) -> World:
     (the host's kernel checks ldsim's access already) or when no ids are modelled."""
     if creds is None or creds.euid == os.geteuid():
         return world
-    return CallerWorld(world, Identity(creds.euid, frozenset({creds.egid}), creds.cap_effective))
+    who = Identity(creds.euid, frozenset({creds.egid}), creds.cap_effective)
+    if isinstance(world, CallerWorld) and world.who == who:  # already this process's view (ldd's loaders)
+        return world
+    return CallerWorld(world, who)
 
 
 def exec_view(world: World, program: str, creds: Credentials | None) -> World:

@@ -85,9 +85,14 @@ def _host_invocation(args: argparse.Namespace) -> Invocation:
 
 def _credentials(args: argparse.Namespace) -> Credentials | None:
     """The caller's ids before execve (each defaults to this process's own).  ldd's bash resets its
-    effective ids to the real ones before it runs ld.so, so ldd is never secure unless forced."""
+    effective ids to the real ones before it runs ld.so, so ldd is never secure unless forced: its
+    process has the real ids --uid and --gid give (None, ldsim's own, without them)."""
     if getattr(args, "command", None) == "ldd":
-        return None
+        if getattr(args, "uid", None) is None and getattr(args, "gid", None) is None:
+            return None
+        uid = os.getuid() if args.uid is None else args.uid
+        gid = os.getgid() if args.gid is None else args.gid
+        return Credentials(uid, uid, gid, gid)
     own = {"uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(), "egid": os.getegid()}
     return Credentials(**{k: own[k] if getattr(args, k, None) is None else getattr(args, k) for k in own})
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import stat as stat_mod
 
+from ldsim.access import caller_view
 from ldsim.config import Invocation
 from ldsim.elf import EIClass, EMachine, read_ident
 from ldsim.fanout import ordered_map
@@ -68,7 +69,9 @@ LDD_SHELL = "/bin/bash"  # the script's `#! /bin/bash`
 
 
 def run_ldd(world: World, inv: Invocation, argv: list[str], files: FileCache, jobs: int = 1) -> Run:
-    """`jobs` > 1: the FILEs are simulated in that many forked processes (the output is the same)."""
+    """`jobs` > 1: the FILEs are simulated in that many forked processes (the output is the same).
+    The script's tests (`test -e`, `-r`, `-x`) and the loaders it runs see files as the caller does."""
+    world = caller_view(world, inv.credentials)
     out = Run()
     status, shell_exit = _shell_start(world, inv, files, out)
     if status is not None:  # the shell's own loader ended it (LD_DEBUG=help, a preload's missing
@@ -320,11 +323,13 @@ def _identify_rtld(world: World, rtld: str, inv: Invocation) -> Invocation | str
 
 
 def _executable(world: World, path: str) -> bool:
+    """bash's `test -x` on a regular file: the caller's x permission (any x bit for root)."""
     try:
         st = world.stat(path)
     except OSError:
         return False
-    return stat_mod.S_ISREG(st.st_mode) and bool(st.st_mode & 0o111)
+    check = getattr(world, "may_execute", None)
+    return stat_mod.S_ISREG(st.st_mode) and (check(path) if check is not None else bool(st.st_mode & 0o111))
 
 
 def _same_loader(world: World, rtld: str, inv: Invocation) -> bool:

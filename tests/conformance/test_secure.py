@@ -736,3 +736,41 @@ def test_a_nosuid_mount_is_not_secure(nosuid_results: dict, name: str) -> None:
     real, sim = (oracle.Outcome(oracle.mask(o.encode("latin-1")), oracle.mask(e.encode("latin-1")), s)
                  for o, e, s in nosuid_results[name])
     assert_same(real, sim)
+
+
+# ------------------------------------------------------------------ ldd run by another user
+
+@pytest.fixture(scope="module")
+def ldd_world():
+    """A program whose RPATH lists a directory only root may search before an open one, a program only
+    executable (0711), and a copy in a directory only root may search."""
+    w = tempfile.mkdtemp(prefix="ldsim-secure-ldd-")
+    try:
+        os.chmod(w, 0o755)
+        build_world(WorldSpec((
+            ProgSpec("bin/p", needed=("libqa.so",), rpath=f"{w}/priv:{w}/pub"),
+            ProgSpec("bin/q", needed=("libqa.so",)),
+            LibSpec("priv/libqa.so", soname="libqa.so", libc=False),
+            LibSpec("pub/libqa.so", soname="libqa.so", libc=False),
+        )), w, jobs=2)
+        for d in ("bin", "pub"):
+            os.chmod(f"{w}/{d}", 0o755)
+        os.chmod(f"{w}/priv", 0o700)
+        os.chmod(f"{w}/bin/q", 0o711)
+        os.mkdir(f"{w}/sec", 0o700)
+        shutil.copy(f"{w}/bin/p", f"{w}/sec/p")
+        yield w
+    finally:
+        shutil.rmtree(w, ignore_errors=True)
+
+
+@pytest.mark.parametrize("args", [["bin/p"], ["bin/q"], ["sec/p"], ["-v", "bin/p", "bin/q"]],
+                         ids=["rpath", "unreadable", "unsearchable", "batch"])
+def test_ldd_by_another_user(ldd_world: str, args: list[str]) -> None:
+    """`ldsim ldd --uid N --gid N` is ldd run by that user: its tests and its loader see what N may."""
+    path = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    real = oracle.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "env", "-i",
+                       f"PATH={path['PATH']}", "ldd", *args], {}, ldd_world)
+    sim = oracle.run([sys.executable, "-m", "ldsim", "ldd", "-i", "--uid", str(NOBODY), "--gid", str(NOBODY),
+                      "-e", f"PATH={path['PATH']}", *args], oracle._own_env(), ldd_world)
+    assert_same(real, sim)
