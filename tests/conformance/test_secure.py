@@ -12,6 +12,11 @@ absent for the others), two uniquely named libraries in /usr/lib/x86_64-linux-gn
 are only searched in system directories), and a /usr/lib/ldsim-test-XXXX directory (a trusted
 directory, where the main program's `$ORIGIN` RPATH is kept).  Needs root, setpriv and setcap
 (Debian package libcap2-bin).
+
+The later sections (the ids access(2) and open(2) use, LD_PROFILE's file, the path walk through
+symlinks and from the working directory, DAC-bypassing file capabilities, a set-user-ID ld.so, a nosuid
+mount, ldd run by nobody) touch no host file: they run inside chrooted roots built under a temporary
+directory, in world directories under /tmp, or in a private mount namespace (`unshare -m`).
 """
 
 from __future__ import annotations
