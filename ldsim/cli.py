@@ -94,7 +94,8 @@ def _credentials(args: argparse.Namespace) -> Credentials | None:
         gid = os.getgid() if args.gid is None else args.gid
         return Credentials(uid, uid, gid, gid)
     own = {"uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(), "egid": os.getegid()}
-    return Credentials(**{k: own[k] if getattr(args, k, None) is None else getattr(args, k) for k in own})
+    return Credentials(**{k: own[k] if getattr(args, k, None) is None else getattr(args, k) for k in own},
+                       no_new_privs=bool(getattr(args, "no_new_privs", False)))
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -113,6 +114,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                             "set-user/group-ID bits and file capabilities it decides AT_SECURE"
                        if ident == "uid" else argparse.SUPPRESS)
     p.add_argument("--secure", action="store_true", help="force AT_SECURE=1 (secure-execution mode)")
+    p.add_argument("--no-new-privs", action="store_true",
+                   help="the caller has no_new_privs set (setpriv --no-new-privs): set-ID bits and file "
+                        "capabilities grant nothing")
 
 
 def positive_int(text: str) -> int:
@@ -214,7 +218,7 @@ def build_parser(extras: bool = True) -> argparse.ArgumentParser:
 
 
 _OWN_WITH_VALUE = {"-e", "--root", "--profile", "--pid", "--cpu", "--uid", "--euid", "--gid", "--egid", "--jobs"}
-_OWN_FLAGS = {"-i", "--secure"}
+_OWN_FLAGS = {"-i", "--secure", "--no-new-privs"}
 
 
 def _split_own(argv: list[str]) -> list[str]:
@@ -256,12 +260,12 @@ def _fast_ldd_args(argv: list[str]):
         return None
     from types import SimpleNamespace
     ns = SimpleNamespace(command="ldd", empty_env=False, env=None, root=None, profile=None, pid=None, cpu=None,
-                         uid=None, euid=None, gid=None, egid=None, secure=False, jobs=0)
+                         uid=None, euid=None, gid=None, egid=None, secure=False, no_new_privs=False, jobs=0)
     i = 1
     while split[i] != "--":  # _split_own ends ldsim's own options with "--"
         opt = split[i]
-        if opt == "-i" or opt == "--secure":
-            setattr(ns, "empty_env" if opt == "-i" else "secure", True)
+        if opt in _OWN_FLAGS:
+            setattr(ns, {"-i": "empty_env", "--secure": "secure", "--no-new-privs": "no_new_privs"}[opt], True)
             i += 1
             continue
         if "=" in opt and opt.startswith("--"):

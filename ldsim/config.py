@@ -65,17 +65,20 @@ DEBUG_OPTIONS: tuple[tuple[str, int, str], ...] = (
 
 class Credentials(Frozen):
     """A process's ids; `cap_effective`: its effective capability set (bit N = capability N), which
-    only file capabilities give a process that is not root's (ldsim.credentials)."""
+    only file capabilities give a process that is not root's (ldsim.credentials); `no_new_privs`:
+    prctl(PR_SET_NO_NEW_PRIVS) is set (execve grants no set-ID ids and no file capabilities)."""
 
-    __slots__ = _fields = ("uid", "euid", "gid", "egid", "cap_effective")
+    __slots__ = _fields = ("uid", "euid", "gid", "egid", "cap_effective", "no_new_privs")
 
-    def __init__(self, uid: int, euid: int, gid: int, egid: int, cap_effective: int = 0) -> None:
+    def __init__(self, uid: int, euid: int, gid: int, egid: int, cap_effective: int = 0,
+                 no_new_privs: bool = False) -> None:
         _set = object.__setattr__
         _set(self, "uid", uid)
         _set(self, "euid", euid)
         _set(self, "gid", gid)
         _set(self, "egid", egid)
         _set(self, "cap_effective", cap_effective)
+        _set(self, "no_new_privs", no_new_privs)
 
 
 class Invocation(Key):

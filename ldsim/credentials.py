@@ -13,8 +13,11 @@ the exec is "secure" when
 
 On a filesystem mounted nosuid neither the set-ID bits nor the file capabilities count (`mnt_may_suid`).
 
+A caller with no_new_privs gets neither set-ID ids nor file capabilities, but a file's effective bit
+still makes the exec secure.
+
 This module decides it once, at the edge, from a World and the caller's credentials.  Not modelled:
-no_new_privs, ptrace downgrades, LSM transitions and user namespaces other than the initial one.
+ptrace downgrades, LSM transitions and user namespaces other than the initial one.
 """
 
 from __future__ import annotations
@@ -96,10 +99,11 @@ def decide_at_secure(mode: int, owner: int, group: int, caps: FileCaps | None,
                      creds: Credentials) -> SecureDecision:
     """Pure: `bprm_fill_uid` then `cap_bprm_creds_from_file`, for a caller with empty inheritable and
     ambient sets and the full bounding set (what a login shell has)."""
-    euid = owner if mode & stat_mod.S_ISUID else creds.euid
-    sgid = mode & (stat_mod.S_ISGID | stat_mod.S_IXGRP) == stat_mod.S_ISGID | stat_mod.S_IXGRP
+    nnp = creds.no_new_privs  # bprm_fill_uid applies no set-ID bit; the capabilities gained are dropped
+    euid = owner if mode & stat_mod.S_ISUID and not nnp else creds.euid
+    sgid = mode & (stat_mod.S_ISGID | stat_mod.S_IXGRP) == stat_mod.S_ISGID | stat_mod.S_IXGRP and not nnp
     egid = group if sgid else creds.egid
-    after = Credentials(creds.uid, euid, creds.gid, egid, _effective_caps(caps, creds.uid))
+    after = Credentials(creds.uid, euid, creds.gid, egid, 0 if nnp else _effective_caps(caps, creds.uid), nnp)
     if euid != creds.uid:
         why = "set-user-ID" if mode & stat_mod.S_ISUID else "effective uid"
         return SecureDecision(True, f"{why}: effective uid {euid} differs from real uid {creds.uid}", after)
@@ -109,8 +113,9 @@ def decide_at_secure(mode: int, owner: int, group: int, caps: FileCaps | None,
     if creds.uid == 0:
         # handle_privileged_root: root gets every capability anyway, so nothing is gained
         return SecureDecision(False, "real uid 0: file capabilities change nothing", after)
-    if caps is not None and (caps.effective or caps.permitted):
-        # pP' = (fP & bset) | (fI & pI) with pI empty: any fP, or the effective bit, is a gain (__cap_grew)
+    if caps is not None and (caps.effective or caps.permitted and not nnp):
+        # pP' = (fP & bset) | (fI & pI) with pI empty: any fP, or the effective bit, is a gain (__cap_grew).
+        # Under no_new_privs pP' is cut down to the caller's (empty) pP, but the effective bit still counts
         return SecureDecision(True, "file capabilities grant privileges to a non-root caller", after)
     return SecureDecision(False, "no privilege change", after)
 

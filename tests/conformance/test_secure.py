@@ -779,3 +779,50 @@ def test_ldd_by_another_user(ldd_world: str, args: list[str]) -> None:
     sim = oracle.run([sys.executable, "-m", "ldsim", "ldd", "-i", "--uid", str(NOBODY), "--gid", str(NOBODY),
                       "-e", f"PATH={path['PATH']}", *args], oracle._own_env(), ldd_world)
     assert_same(real, sim)
+
+
+# ------------------------------------------------------------------ a caller with no_new_privs
+
+NNP_PROGS = {"suid": (0o4755, None), "sgid": (0o2755, None), "caps-ep": (0o755, "cap_dac_override+ep"),
+             "caps-p": (0o755, "cap_dac_override+p")}
+
+
+@pytest.fixture(scope="module")
+def nnp_world():
+    """Copies of one program, set-ID or with file capabilities; its RPATH lists a directory only root
+    may search before an open one."""
+    w = tempfile.mkdtemp(prefix="ldsim-secure-nnp-")
+    try:
+        os.chmod(w, 0o755)
+        build_world(WorldSpec((
+            ProgSpec("bin/p", needed=("libqa.so",), rpath=f"{w}/priv:{w}/pub"),
+            LibSpec("priv/libqa.so", soname="libqa.so", libc=False),
+            LibSpec("pub/libqa.so", soname="libqa.so", libc=False),
+        )), w, jobs=2)
+        for d in ("bin", "pub"):
+            os.chmod(f"{w}/{d}", 0o755)
+        os.chmod(f"{w}/priv", 0o700)
+        for name, (mode, caps) in NNP_PROGS.items():
+            shutil.copy(f"{w}/bin/p", f"{w}/bin/{name}")
+            os.chmod(f"{w}/bin/{name}", mode)
+            if caps:
+                subprocess.run(["setcap", caps, f"{w}/bin/{name}"], check=True, capture_output=True)
+        yield w
+    finally:
+        shutil.rmtree(w, ignore_errors=True)
+
+
+@pytest.mark.parametrize("name", list(NNP_PROGS))
+def test_no_new_privs_caller(nnp_world: str, name: str) -> None:
+    """`setpriv --no-new-privs`: set-ID bits give no ids (not secure, nobody's permissions); file
+    capabilities give none either, but the effective bit alone still makes the exec secure (exit 5 for
+    a trace request)."""
+    env = {"LD_TRACE_LOADED_OBJECTS": "1"}
+    prog = f"{nnp_world}/bin/{name}"
+    real = oracle.run(["setpriv", "--no-new-privs", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                       "env", "-i", "LD_TRACE_LOADED_OBJECTS=1", prog], {}, nnp_world)
+    ids = [a for k in ("--uid", "--euid", "--gid", "--egid") for a in (k, str(NOBODY))]
+    eargs = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
+    sim = oracle.run([sys.executable, "-m", "ldsim", "run", "-i", "--no-new-privs", *ids, *eargs, prog],
+                     oracle._own_env(), nnp_world)
+    assert_same(real, sim)

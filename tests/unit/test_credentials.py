@@ -65,3 +65,17 @@ def test_parse_vfs_caps() -> None:
 def test_effective_capabilities_after_exec(caps, creds, effective) -> None:
     """pE' (cap_bprm_creds_from_file): the new permitted set when the file's effective bit is set."""
     assert decide_at_secure(0o755, 0, 0, caps, creds).after.cap_effective == effective
+
+
+NNP = Credentials(65534, 65534, 65534, 65534, no_new_privs=True)
+
+
+@pytest.mark.parametrize("mode,caps,secure,euid", [
+    (0o4755, None, False, 65534),  # set-user-ID ignored
+    (0o2755, None, False, 65534),  # set-group-ID ignored
+    (0o755, FileCaps(1 << 1, 0, True), True, 65534),  # +ep: no capability, but the effective bit counts
+    (0o755, FileCaps(1 << 1, 0, False), False, 65534),  # +p: nothing gained
+])
+def test_no_new_privs(mode, caps, secure, euid) -> None:
+    d = decide_at_secure(mode, 0, 0, caps, NNP)
+    assert (d.secure, d.after.euid, d.after.cap_effective) == (secure, euid, 0)
