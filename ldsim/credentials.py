@@ -105,7 +105,7 @@ def decide_at_secure(mode: int, owner: int, group: int, caps: FileCaps | None,
     egid = group if sgid else creds.egid
     after = Credentials(creds.uid, euid, creds.gid, egid, 0 if nnp else _effective_caps(caps, creds.uid), nnp)
     if euid != creds.uid:
-        why = "set-user-ID" if mode & stat_mod.S_ISUID else "effective uid"
+        why = "set-user-ID" if mode & stat_mod.S_ISUID and not nnp else "effective uid"
         return SecureDecision(True, f"{why}: effective uid {euid} differs from real uid {creds.uid}", after)
     if egid != creds.gid:
         why = "set-group-ID" if sgid else "effective gid"
