@@ -143,9 +143,11 @@ def nosuid(world: World, path: str) -> bool:
 def exec_mode_and_caps(world: World, path: str, st) -> tuple[int, FileCaps | None]:
     """The file's mode and capabilities as execve honours them: neither set-ID bits nor capabilities
     on a nosuid mount."""
-    if nosuid(world, path):
-        return st.st_mode & ~(stat_mod.S_ISUID | stat_mod.S_ISGID), None
-    return st.st_mode, file_caps(world, path)
+    caps = file_caps(world, path)
+    setid = stat_mod.S_ISUID | stat_mod.S_ISGID
+    if (st.st_mode & setid or caps is not None) and nosuid(world, path):  # statvfs only when it matters
+        return st.st_mode & ~setid, None
+    return st.st_mode, caps
 
 
 def at_secure(world: World, path: str, creds: Credentials) -> SecureDecision:
