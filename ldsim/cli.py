@@ -9,6 +9,7 @@ TYPE_CHECKING = False
 from ldsim.config import Credentials, Invocation
 from ldsim.glibc import DEBIAN_X86_64
 from ldsim.hwcaps import cpu_for_level, detect_host_cpu
+from ldsim.kernelabi import KernelAbis
 from ldsim.linkmap import FileCache
 from ldsim.world import make_world
 
@@ -80,7 +81,8 @@ def _host_invocation(args: argparse.Namespace) -> Invocation:
         from ldsim.auxv import read_host_auxv
         kernel = read_host_auxv()
     return Invocation(env=env, cwd=cwd, pid=args.pid or os.getpid(), cpu=cpu, profile=DEBIAN_X86_64,
-                      secure=bool(getattr(args, "secure", False)), credentials=_credentials(args), kernel=kernel)
+                      secure=bool(getattr(args, "secure", False)), credentials=_credentials(args), kernel=kernel,
+                      abis=KernelAbis())
 
 
 def _credentials(args: argparse.Namespace) -> Credentials | None:
@@ -165,7 +167,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     world = make_world(args.root, inv.cwd)
     from ldsim.profiles import exec_error
-    failure = exec_error(world, rest[0])
+    failure = exec_error(world, rest[0], inv.abis)
     if failure is not None:  # execve itself fails before any loader runs
         print(f"ldsim: {rest[0]}: {failure}", file=sys.stderr)
         return EXIT_INPUT

@@ -264,6 +264,8 @@ def _choose_rtld(world: World, inv: Invocation, path: str, files: FileCache, out
         if known is _NOT_EXECUTABLE:
             continue
         _subshell_exit(out, shell_exit)
+        if known is _NOT_RUN:  # execve of `RTLD --version` fails (ENOEXEC): the script skips RTLD
+            continue
         if known is _FOREIGN:
             # the script first runs `RTLD --version`, which fails where the kernel runs no x32 code
             # (Debian's boot without syscall.x32=y): such an RTLD leaves ret as the previous one set it
@@ -293,12 +295,12 @@ def _verify_invocation(known: Invocation, files: FileCache) -> Invocation:
     return hit[1]
 
 
-_NOT_EXECUTABLE, _FOREIGN = "not executable", "foreign"
+_NOT_EXECUTABLE, _NOT_RUN, _FOREIGN = "not executable", "not run by the kernel", "foreign"
 
 
 def _rtld_identity(world: World, rtld: str, inv: Invocation, files: FileCache) -> Invocation | str:
-    """An RTLD of the list: not executable, foreign (no profile describes it), or the invocation that
-    simulates it (the caller's own for its own loader, else with the profile it identifies as).
+    """An RTLD of the list: not executable, not run (the kernel refuses its ABI: `RTLD --version` fails),
+    foreign (no profile describes it), or the invocation that simulates it (the caller's own for its own loader, else with the profile it identifies as).
     The same for every FILE of a run: worked out once."""
     memo = files.memo.setdefault("ldd rtld", {})
     key = (id(world), world.root, rtld, inv)
@@ -311,6 +313,8 @@ def _rtld_identity(world: World, rtld: str, inv: Invocation, files: FileCache) -
 def _identify_rtld(world: World, rtld: str, inv: Invocation) -> Invocation | str:
     if not _executable(world, rtld):
         return _NOT_EXECUTABLE
+    if not _kernel_runs(world, rtld, inv):
+        return _NOT_RUN
     if rtld == inv.profile.rtld or _same_loader(world, rtld, inv):
         return inv
     other = identify_loader(world, rtld)
@@ -325,6 +329,19 @@ def _executable(world: World, path: str) -> bool:
     except OSError:
         return False
     return stat_mod.S_ISREG(st.st_mode) and bool(st.st_mode & 0o111)
+
+
+def _kernel_runs(world: World, path: str, inv: Invocation) -> bool:
+    """execve accepts the file's ELF class and machine (an x32 loader on a kernel without x32 does not)."""
+    if inv.abis is None:
+        return True
+    try:
+        ident = read_ident(world.read(path, 64))
+    except OSError:
+        return True
+    if ident is None or not ident.magic_ok:
+        return True
+    return inv.abis.executes((int(ident.ei_class), int(ident.e_machine)))
 
 
 def _same_loader(world: World, rtld: str, inv: Invocation) -> bool:

@@ -13,6 +13,7 @@ import stat as stat_mod
 
 from ldsim.elf import read_ident
 from ldsim.glibc import DEBIAN_X86_64, PROFILES, Profile, profile_from_toml
+from ldsim.kernelabi import KernelAbis
 from ldsim.world import World
 
 _READ_LIMIT = 4 << 20  # a loader is ~200 KiB; never read more than this of a file that claims to be one
@@ -136,13 +137,16 @@ def program_interp(world: World, path: str) -> str | None:
     return interp_of(data) if data else None
 
 
-def exec_error(world: World, program: str) -> str | None:
-    """Why execve(PROGRAM) fails before any loader runs, or None: the file itself, or its PT_INTERP, which
-    the kernel opens inside the root (fs/binfmt_elf.c: open_exec wants a regular file)."""
+def exec_error(world: World, program: str, abis: KernelAbis | None = None) -> str | None:
+    """Why execve(PROGRAM) fails before any loader runs, or None: the file itself, an ELF class and
+    machine the kernel does not execute (`abis`; load_elf_binary checks them first: ENOEXEC), or its
+    PT_INTERP, which the kernel opens inside the root (fs/binfmt_elf.c: open_exec wants a regular file)."""
     try:
         world.stat(program)
     except OSError as e:
         return e.strerror or str(e)
+    if abis is not None and not _kernel_executes(world, program, abis):
+        return f"cannot execute: {os.strerror(errno.ENOEXEC)}"
     interp = program_interp(world, program)
     if interp is None:
         return None
@@ -153,6 +157,14 @@ def exec_error(world: World, program: str) -> str | None:
     if not stat_mod.S_ISREG(st.st_mode):
         return f"cannot execute: program interpreter {interp}: {os.strerror(errno.EACCES)}"
     return None
+
+
+def _kernel_executes(world: World, program: str, abis: KernelAbis) -> bool:
+    head = _read(world, program, 64)
+    ident = read_ident(head) if head is not None else None
+    if ident is None or not ident.magic_ok:
+        return True  # not ELF: another binary format's (a #! script), or the loader's error
+    return abis.executes((int(ident.ei_class), int(ident.e_machine)))
 
 
 def musl_root_loader(world: World) -> str | None:

@@ -1,0 +1,82 @@
+"""Multilib worlds on this x86-64 host: i386, x86-64 and x32 files side by side, each listed by the real
+`ldd` (whose RTLDLIST loop tries /lib/ld-linux.so.2, /lib64/ld-linux-x86-64.so.2, /libx32/ld-linux-x32.so.2
+in turn), executed by the kernel, or run by the i386 loader, against ldsim at test time.
+
+Debian packages: gcc-multilib (libc6-i386, libc6-x32 and gcc -mx32).  Each part skips with its reason.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests import oracle
+from tests.conformance.conftest import assert_same
+from tests.conformance.test_foreign import MAIN, MAIN0, FIB, _cc, _need, _need_m32
+
+pytestmark = pytest.mark.conformance
+RTLDX32 = "/libx32/ld-linux-x32.so.2"
+
+
+def _need_x32_refused() -> None:
+    """gcc -mx32 links, the x32 loader is installed, and the kernel does not execute x32 code (with x32,
+    the x32 loader would list the file, and that loader is not simulated)."""
+    from ldsim.kernelabi import probe_x32
+    _need_m32()
+    _need(RTLDX32, packages=("libc6-x32",))
+    if probe_x32():
+        pytest.skip("this kernel executes x32 programs: the x32 loader is not simulated")
+    p = subprocess.run(["gcc", "-mx32", "-x", "c", "-o", os.devnull, "-"], input=MAIN0, capture_output=True,
+                       text=True, timeout=120)
+    if p.returncode:
+        pytest.skip("gcc -mx32 cannot link (Debian: gcc-multilib, libc6-dev-x32)")
+
+
+@pytest.fixture(scope="module")
+def abis(tmp_path_factory) -> str:
+    """One program and one library of each ABI: i386 (m32, lib32/libf.so), x86-64 (m64, lib64/libf.so) and
+    x32 (mx32, libx32/libf.so), each program needing libf.so through its RUNPATH."""
+    _need_x32_refused()
+    d = str(tmp_path_factory.mktemp("abis"))
+    for abi, flag in (("32", "-m32"), ("64", "-m64"), ("x32", "-mx32")):
+        os.makedirs(f"{d}/lib{abi}")
+        _cc(["gcc", flag, "-shared", "-fPIC"], f"{d}/lib{abi}/libf.so", FIB)
+        _cc(["gcc", flag], f"{d}/m{abi}", MAIN, f"-L{d}/lib{abi}", "-lf", f"-Wl,-rpath,{d}/lib{abi}")
+    return d
+
+
+LDD_CALLS = [
+    ["mx32"],
+    ["m32", "m64", "mx32", "libx32/libf.so", "m32"],
+    ["-r", "libx32/libf.so", "lib32/libf.so"],
+    ["-v", "mx32", "m64"],
+]
+
+
+@pytest.mark.parametrize("debug", ["", "libs"])
+@pytest.mark.parametrize("args", LDD_CALLS, ids=["-".join(a) for a in LDD_CALLS])
+def test_ldd_skips_the_x32_loader_the_kernel_cannot_run(abis: str, args: list[str], debug: str) -> None:
+    """The kernel has no x32 ABI: the script's `RTLD --version` fails for /libx32/ld-linux-x32.so.2, which
+    it then skips, so an x32 file is `not a dynamic executable` (exit 1) after the i386 and x86-64 loaders'
+    `--verify` refused it, and the other files are listed as usual (ldsim said the x32 loader was not
+    simulated, exit 3).  Under LD_DEBUG the subshell that tried it exits with bash's fini lines."""
+    env = {"LD_DEBUG": debug} if debug else {}
+    argv = [a if a.startswith("-") else f"{abis}/{a}" for a in args]
+    assert_same(oracle.real_ldd(argv, env, abis), oracle.ldsim_ldd(argv, env, abis))
+
+
+def test_exec_of_an_x32_program_fails_with_enoexec(abis: str) -> None:
+    """execve of an x32 program on a kernel without x32: ENOEXEC before any loader runs (ldsim ran the
+    x86-64 loader on it and exited 0).  `ldsim run` reports a failed execve on stderr, exit 3."""
+    prog = f"{abis}/mx32"
+    with pytest.raises(OSError) as real:
+        subprocess.run([prog], env={"LD_TRACE_LOADED_OBJECTS": "1"}, capture_output=True, timeout=60)
+    assert real.value.errno == errno.ENOEXEC
+    sim = oracle.run([sys.executable, "-m", "ldsim", "run", "-i", "-e", "LD_TRACE_LOADED_OBJECTS=1", prog],
+                     oracle._own_env())
+    assert (sim.stdout, sim.stderr, sim.status) == (
+        b"", f"ldsim: {prog}: cannot execute: {os.strerror(real.value.errno)}\n".encode(), 3)
