@@ -80,3 +80,45 @@ def test_exec_of_an_x32_program_fails_with_enoexec(abis: str) -> None:
                      oracle._own_env())
     assert (sim.stdout, sim.stderr, sim.status) == (
         b"", f"ldsim: {prog}: cannot execute: {os.strerror(real.value.errno)}\n".encode(), 3)
+
+
+INTERPS = {
+    "64-bit-program-i386-loader": ("-m64", "/lib/ld-linux.so.2"),
+    "i386-program-x86-64-loader": ("-m32", "/lib64/ld-linux-x86-64.so.2"),
+    "i386-program-x32-loader": ("-m32", RTLDX32),
+    "64-bit-program-text-file": ("-m64", "{d}/text"),
+    "i386-program-text-file": ("-m32", "{d}/text"),
+    "64-bit-program-no-x-bit": ("-m64", "{d}/noexec"),
+}
+
+
+@pytest.mark.parametrize("case", INTERPS)
+def test_exec_wants_an_interpreter_of_the_programs_own_binfmt(tmp_path, case: str) -> None:
+    """execve reads PT_INTERP's ELF header in the program's class: too short is EIO, not ELF or not of the
+    program's binfmt (elf_check_arch, compat_elf_check_arch, e_phentsize) is ELIBBAD, a file without any
+    x bit is EACCES (fs/binfmt_elf.c load_elf_binary, open_exec).  ldsim ran the interpreter's loader on
+    the program, or the default one on a text file."""
+    flag, interp = INTERPS[case]
+    _need_m32()
+    if "x32" in case:
+        _need_x32_refused()
+    d = str(tmp_path)
+    with open(f"{d}/text", "w") as f:
+        f.write("#!/bin/sh\n")
+    os.chmod(f"{d}/text", 0o755)
+    with open(f"{d}/noexec", "wb") as f, open("/lib64/ld-linux-x86-64.so.2", "rb") as g:
+        f.write(g.read())
+    os.chmod(f"{d}/noexec", 0o644)
+    interp = interp.replace("{d}", d)
+    _cc(["gcc", flag], f"{d}/prog", MAIN0)
+    subprocess.run(["patchelf", "--set-interpreter", interp, f"{d}/prog"], check=True)
+    try:
+        subprocess.run([f"{d}/prog"], env={"LD_TRACE_LOADED_OBJECTS": "1"}, capture_output=True, timeout=60)
+    except OSError as e:
+        want = f"ldsim: {d}/prog: cannot execute: program interpreter {interp}: {os.strerror(e.errno)}\n"
+        real = (b"", want.encode(), 3)
+    else:
+        pytest.fail("the kernel ran it")
+    sim = oracle.run([sys.executable, "-m", "ldsim", "run", "-i", "-e", "LD_TRACE_LOADED_OBJECTS=1", f"{d}/prog"],
+                     oracle._own_env())
+    assert (sim.stdout, sim.stderr, sim.status) == real
