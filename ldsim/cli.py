@@ -67,9 +67,25 @@ def _interp_profile(args: argparse.Namespace, inv: Invocation):
         return None
     world = make_world(args.root, inv.cwd)
     interp = program_interp(world, program)
-    if not interp or interp == inv.profile.rtld:  # the default loader itself: nothing to identify
+    if not interp:  # run without one: ld.so itself (`exec /lib/ld-linux.so.2 PROG`) runs by its own rules
+        return _own_loader_profile(world, program, inv) if command == "run" else None
+    if interp == inv.profile.rtld:  # the default loader itself: nothing to identify
         return None
     return identify_loader(world, interp)
+
+
+def _own_loader_profile(world, program: str, inv: Invocation):
+    """The profile of a file without PT_INTERP that is a loader of another ABI than the default one."""
+    from ldsim.elf import read_ident
+    from ldsim.profiles import identify_loader
+    try:
+        ident = read_ident(world.read(program, 64))
+    except OSError:
+        return None
+    if ident is None or not ident.magic_ok or (ident.ei_class, ident.e_machine) == (
+            inv.profile.ei_class, inv.profile.e_machine):
+        return None
+    return identify_loader(world, program)
 
 
 def _host_invocation(args: argparse.Namespace) -> Invocation:

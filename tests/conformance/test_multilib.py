@@ -122,3 +122,31 @@ def test_exec_wants_an_interpreter_of_the_programs_own_binfmt(tmp_path, case: st
     sim = oracle.run([sys.executable, "-m", "ldsim", "run", "-i", "-e", "LD_TRACE_LOADED_OBJECTS=1", f"{d}/prog"],
                      oracle._own_env())
     assert (sim.stdout, sim.stderr, sim.status) == real
+
+
+RTLD32 = "/lib/ld-linux.so.2"
+LOADER_RUNS = [
+    ([], {}),
+    ([], {"LD_TRACE_LOADED_OBJECTS": "1"}),
+    (["{d}/m32"], {"LD_DEBUG": "libs"}),
+    (["--list", "{d}/m64"], {}),
+    (["--library-path", "{d}/lib32", "{d}/m32"], {"LD_TRACE_LOADED_OBJECTS": "1"}),
+]
+
+
+@pytest.mark.parametrize("args,env", LOADER_RUNS, ids=[str(i) for i in range(len(LOADER_RUNS))])
+def test_exec_of_the_i386_loader_runs_it_by_its_own_rules(tmp_path, args: list[str], env: dict[str, str]) -> None:
+    """`exec /lib/ld-linux.so.2 ARGS` (no PT_INTERP: ld.so itself is the program) parses its own options
+    with the i386 build's rules; ldsim judged the file by the default x86-64 profile, found no loader
+    there, and called it a static program."""
+    _need_m32()
+    _need(RTLD32, packages=("libc6-i386",))
+    d = str(tmp_path)
+    for abi, flag in (("32", "-m32"), ("64", "-m64")):
+        os.makedirs(f"{d}/lib{abi}")
+        _cc(["gcc", flag, "-shared", "-fPIC"], f"{d}/lib{abi}/libf.so", FIB)
+        _cc(["gcc", flag], f"{d}/m{abi}", MAIN, f"-L{d}/lib{abi}", "-lf")
+    argv = [RTLD32, *(a.replace("{d}", d) for a in args)]
+    eargs = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
+    sim = oracle.run([sys.executable, "-m", "ldsim", "run", "-i", *eargs, *argv], oracle._own_env(), d)
+    assert_same(oracle.run(argv, dict(env), d), sim)
