@@ -415,11 +415,22 @@ def _exec_kind(world: World, program: str, files: FileCache, inv: Invocation) ->
     except (OSError, ElfError):
         return "dynamic"  # the loader path reports the error
     if elf.interp is not None:
-        return "dynamic"
+        return _interp_kind(world, elf.interp, files)
     if elf.soname == inv.profile.rtld_soname:
         return "rtld"
     from ldsim.execution import entry_executable
     return "static" if entry_executable(elf) else "fault"  # a library's e_entry 0: its ELF header
+
+
+def _interp_kind(world: World, interp: str, files: FileCache) -> str:
+    """The kernel starts the program at its PT_INTERP's entry point (load_elf_binary): an interpreter
+    whose entry lies in no executable segment (a library named as one: e_entry 0) faults at once."""
+    from ldsim.execution import entry_executable
+    try:
+        elf = files.parse(world.open(interp))
+    except (OSError, ElfError):
+        return "dynamic"  # the loader path reports the error
+    return "dynamic" if entry_executable(elf) else "fault"
 
 
 def render_process(proc: Process, run: Run) -> Run:

@@ -150,3 +150,20 @@ def test_exec_of_the_i386_loader_runs_it_by_its_own_rules(tmp_path, args: list[s
     eargs = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
     sim = oracle.run([sys.executable, "-m", "ldsim", "run", "-i", *eargs, *argv], oracle._own_env(), d)
     assert_same(oracle.run(argv, dict(env), d), sim)
+
+
+@pytest.mark.parametrize("flag", ["-m64", "-m32"])
+def test_exec_with_a_library_as_interpreter_faults(tmp_path, flag: str) -> None:
+    """PT_INTERP naming a library of the program's own ABI: the kernel maps it and jumps to its entry
+    point, e_entry 0, its read-only ELF header: SIGSEGV before anything is printed (ldsim ran the default
+    loader's rules on the program as if that library were ld.so)."""
+    if flag == "-m32":
+        _need_m32()
+    d = str(tmp_path)
+    _cc(["gcc", flag, "-shared", "-fPIC"], f"{d}/libf.so", FIB)
+    _cc(["gcc", flag], f"{d}/prog", MAIN0)
+    subprocess.run(["patchelf", "--set-interpreter", f"{d}/libf.so", f"{d}/prog"], check=True)
+    env = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs"}
+    eargs = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
+    sim = oracle.run([sys.executable, "-m", "ldsim", "run", "-i", *eargs, f"{d}/prog"], oracle._own_env(), d)
+    assert_same(oracle.run([f"{d}/prog"], env, d), sim)
