@@ -315,7 +315,9 @@ def _auxv_text(world: World, inv: Invocation, files: FileCache, executed: str, i
     from ldsim.auxv import exec_auxv
     from ldsim.render.auxv import show_auxv
     kernel = inv.kernel
-    if kernel is None or (inv.profile.ei_class, inv.profile.e_machine) != kernel.abi:
+    abi = (inv.profile.ei_class, inv.profile.e_machine)
+    compat = abi == _I386 and kernel is not None and kernel.abi == _X86_64  # an i386 process, compat vector
+    if kernel is None or (abi != kernel.abi and not compat):
         raise NotImplementedError("LD_SHOW_AUXV: the kernel's auxiliary vector is known only for this "
                                   "machine's own processes (not a foreign root or profile)")
     try:
@@ -325,7 +327,10 @@ def _auxv_text(world: World, inv: Invocation, files: FileCache, executed: str, i
     creds = inv.credentials
     ids = kernel.ids if creds is None else (creds.uid, creds.uid, creds.gid, creds.gid)  # not secure: no change
     return show_auxv(exec_auxv(kernel, elf, interp_base=interp_base, vdso=VDSO_ADDR, pie_base=ELF_ET_DYN_BASE,
-                               ids=ids, secure=cfg.secure, execfn=execfn))
+                               ids=ids, secure=cfg.secure, execfn=execfn), hwcap_names=compat)
+
+
+_I386, _X86_64 = (1, 3), (2, 62)  # (ELF class, machine)
 
 
 def _help(world: World, inv: Invocation, cfg: LoaderConfig, files: FileCache, a: LdsoArgs, ld_so_name: str,
