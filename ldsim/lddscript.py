@@ -403,16 +403,46 @@ def _traced_invocation(inv: Invocation, rtld_inv: Invocation, opts: LddOptions, 
 
 
 def _traced_env(inv: Invocation, opts: LddOptions, verify_out: int) -> tuple[tuple[str, str], ...]:
-    """ldd's add_env assignments on top of its own environment."""
-    env = dict(inv.env)
+    """ldd's add_env assignments on top of its own environment, in the order bash exports them: the
+    command's temporary assignments first, then the shell's exported variables (bash_export_order)."""
     adds = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_WARN": "yes" if opts.warn else "",
             "LD_BIND_NOW": "yes" if opts.bind_now else "", "LD_LIBRARY_VERSION": str(verify_out),
             "LD_VERBOSE": "yes" if opts.verbose else ""}
     if opts.unused:
-        old = env.get("LD_DEBUG", "")
+        old = dict(inv.env).get("LD_DEBUG", "")
         adds["LD_DEBUG"] = old + ("," if old else "") + "unused"
-    if len(env) == len(inv.env):  # no name twice: the caller's own (name, value) pairs, kept in order
-        return tuple([kv for kv in inv.env if kv[0] not in adds]) + tuple(adds.items())
-    order = [k for k in env if k not in adds] + list(adds)
-    env.update(adds)
-    return tuple((k, env[k]) for k in order)
+    return bash_export_order(tuple(adds.items()), inv.env)
+
+
+_FNV_OFFSET, _FNV_PRIME = 2166136261, 16777619
+_TEMPENV_BUCKETS, _VARIABLES_BUCKETS = 4, 1024  # bash 5.2 variables.c: TEMPENV_/VARIABLES_HASH_BUCKETS
+
+
+def _bash_hash(name: str) -> int:
+    """bash's hash_string (hashlib.c): 32-bit FNV-1."""
+    h = _FNV_OFFSET
+    for c in name.encode("utf-8", "surrogateescape"):
+        h = (h * _FNV_PRIME) & 0xFFFFFFFF ^ c
+    return h
+
+
+def _table_order(pairs: list[tuple[str, str]], buckets: int) -> list[tuple[str, str]]:
+    """A bash hash table flattened (hashlib.c): bucket by bucket, each chain from its head, where
+    hash_insert puts the newest entry."""
+    indexed = list(enumerate(pairs))
+    indexed.sort(key=lambda ip: (_bash_hash(ip[1][0]) & (buckets - 1), -ip[0]))
+    return [p for _, p in indexed]
+
+
+def bash_export_order(temporary: tuple[tuple[str, str], ...],
+                      exported: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """The environment bash gives `NAME=VALUE... command` (variables.c, maybe_make_export_env): the
+    temporary_env table, then the global variables (imported from bash's own environment in order, a
+    name seen twice keeping its first place and last value); a name in both comes once, from the first."""
+    values: dict[str, str] = {}
+    for k, v in exported:
+        values[k] = v
+    temp = _table_order(list(dict(temporary).items()), _TEMPENV_BUCKETS)
+    shadowed = {k for k, _ in temp}
+    rest = _table_order([(k, v) for k, v in values.items() if k not in shadowed], _VARIABLES_BUCKETS)
+    return tuple(temp + rest)

@@ -167,3 +167,28 @@ def test_exec_with_a_library_as_interpreter_faults(tmp_path, flag: str) -> None:
     eargs = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
     sim = oracle.run([sys.executable, "-m", "ldsim", "run", "-i", *eargs, f"{d}/prog"], oracle._own_env(), d)
     assert_same(oracle.run([f"{d}/prog"], env, d), sim)
+
+
+ORDER_ENVS = {
+    "auxv-then-debug": {"LD_SHOW_AUXV": "1", "LD_DEBUG": "bogus,libs"},
+    "debug-then-auxv": {"LD_DEBUG": "bogus,libs", "LD_SHOW_AUXV": "1"},
+}
+
+
+@pytest.mark.parametrize("args", [["m32"], ["-u", "m32", "m64"]], ids=["one", "unused-two"])
+@pytest.mark.parametrize("env", ORDER_ENVS)
+def test_ldd_traces_in_bashs_export_order(tmp_path, env: str, args: list[str]) -> None:
+    """ldd's trace gets its environment from bash: the temporary LD_TRACE_LOADED_OBJECTS... assignments,
+    then the exported variables in the order of bash's variable hash table (FNV-1, 1024 buckets), not the
+    caller's.  So the traced loader prints LD_SHOW_AUXV's vector before LD_DEBUG's warning whatever their
+    order (process_envvars reads them in environment order); ldsim kept the caller's order."""
+    _need_m32()
+    _need(RTLD32, packages=("libc6-i386",))
+    d = str(tmp_path)
+    for abi, flag in (("32", "-m32"), ("64", "-m64")):
+        os.makedirs(f"{d}/lib{abi}")
+        _cc(["gcc", flag, "-shared", "-fPIC"], f"{d}/lib{abi}/libf.so", FIB)
+        _cc(["gcc", flag], f"{d}/m{abi}", MAIN, f"-L{d}/lib{abi}", "-lf")
+    full = {**ORDER_ENVS[env], "LD_LIBRARY_PATH": f"{d}/lib32:{d}/lib64"}
+    argv = [a if a.startswith("-") else f"{d}/{a}" for a in args]
+    assert_same(oracle.real_ldd(argv, full, d), oracle.ldsim_ldd(argv, full, d))
