@@ -192,3 +192,21 @@ def test_ldd_traces_in_bashs_export_order(tmp_path, env: str, args: list[str]) -
     full = {**ORDER_ENVS[env], "LD_LIBRARY_PATH": f"{d}/lib32:{d}/lib64"}
     argv = [a if a.startswith("-") else f"{d}/{a}" for a in args]
     assert_same(oracle.real_ldd(argv, full, d), oracle.ldsim_ldd(argv, full, d))
+
+
+def test_bash_export_order_is_bashs() -> None:
+    """lddscript.bash_export_order against bash itself: `NAME=VALUE... env` run by `bash -c` with an
+    environment of many names (hash collisions in the 4-bucket temporary table and chains in the
+    1024-bucket global one included) lists its environment in the predicted order."""
+    import shutil
+    from ldsim.lddscript import bash_export_order
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("needs bash")
+    exported = tuple((f"V{i}_{c}", str(i)) for i, c in enumerate("QWERTYUIOPASDFGHJKLZXCVBNM" * 3))
+    temporary = (("T1", "a"), ("LONGER_NAME", ""), ("V3_R", "shadow"), ("T2", "b"), ("T3", "c"), ("T4", "d"))
+    script = " ".join(f"{k}={v}" if v else f"{k}=" for k, v in temporary) + " /usr/bin/env"
+    p = subprocess.run([bash, "-c", script], env=dict(exported), capture_output=True, text=True, timeout=60)
+    names = [line.split("=", 1)[0] for line in p.stdout.splitlines()]
+    real = [n for n in names if n not in ("PWD", "SHLVL", "_")]
+    assert real == [k for k, _ in bash_export_order(temporary, exported)]
