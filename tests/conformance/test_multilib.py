@@ -16,7 +16,7 @@ import pytest
 
 from tests import oracle
 from tests.conformance.conftest import assert_same
-from tests.conformance.test_foreign import MAIN, MAIN0, FIB, _cc, _need, _need_m32
+from tests.conformance.test_foreign import FIB, MAIN, MAIN0, _cc, _need, _need_m32
 
 pytestmark = pytest.mark.conformance
 RTLDX32 = "/libx32/ld-linux-x32.so.2"
@@ -210,3 +210,78 @@ def test_bash_export_order_is_bashs() -> None:
     names = [line.split("=", 1)[0] for line in p.stdout.splitlines()]
     real = [n for n in names if n not in ("PWD", "SHLVL", "_")]
     assert real == [k for k, _ in bash_export_order(temporary, exported)]
+
+
+# ------------------------------------------------------------------ a biarch root, listed by its own ldd
+
+
+@pytest.fixture(scope="module")
+def biarch_root(tmp_path_factory) -> str:
+    """A copy of this machine's loaders in a root: x86-64 glibc, libc6-i386's /lib32 loader and libc,
+    the x32 loader (which this kernel does not run), bash and the ldd script; i386 and x86-64 builds of
+    libq.so.1 in /opt/l32 and /opt/l64 and their legacy hwcap subdirectories, cached by `ldconfig -r`
+    (hwcap-flagged entries, i386 ones flagged ELF); programs of each ABI."""
+    import shutil
+    from tests.conformance.conftest import add_host_glibc
+    from tests.conformance.test_sysroot import _add_ldd
+    _need_m32()
+    _need(RTLD32, packages=("libc6-i386",))
+    if os.geteuid() != 0:
+        pytest.skip("chroot needs root")
+    r = str(tmp_path_factory.mktemp("biarch"))
+    add_host_glibc(r)
+    _add_ldd(r)
+    os.makedirs(f"{r}/usr/lib32")
+    for name in ("ld-linux.so.2", "libc.so.6"):
+        shutil.copy2(f"/usr/lib32/{name}", f"{r}/usr/lib32/{name}")
+    os.symlink("usr/lib32", f"{r}/lib32")
+    os.symlink("/lib32/ld-linux.so.2", f"{r}/usr/lib/ld-linux.so.2")
+    x32 = os.path.exists(RTLDX32)
+    if x32:
+        os.makedirs(f"{r}/usr/libx32")
+        shutil.copy2(RTLDX32, f"{r}/usr/libx32/ld-linux-x32.so.2")
+        os.symlink("usr/libx32", f"{r}/libx32")
+    q = FIB.replace("f(", "q(")
+    for abi, flag in (("32", "-m32"), ("64", "-m64")):
+        for sub in ("", "/i686", "/sse2", "/tls", "/i686/sse2", "/x86_64"):
+            os.makedirs(f"{r}/opt/l{abi}{sub}", exist_ok=True)
+            _cc(["gcc", flag, "-shared", "-fPIC", "-Wl,-soname,libq.so.1"], f"{r}/opt/l{abi}{sub}/libq.so.1", q)
+        os.makedirs(f"{r}/app/lib{abi}", exist_ok=True)
+        _cc(["gcc", flag, "-shared", "-fPIC"], f"{r}/app/lib{abi}/libf.so", FIB)
+        _cc(["gcc", flag], f"{r}/app/q{abi}", "int q(void);\n" + MAIN0.replace("0;", "q();"),
+            f"{r}/opt/l{abi}/libq.so.1")
+        _cc(["gcc", flag], f"{r}/app/p{abi}", MAIN, f"-L{r}/app/lib{abi}", "-lf", "-Wl,-rpath,/app/$LIB:/app/lib32")
+    os.rename(f"{r}/app/lib64", f"{r}/app/lib")  # $LIB: lib32 for the i386 loader, lib for Debian's x86-64
+    if x32:  # an x32 program where gcc -mx32 links (else the runs leave it out)
+        subprocess.run(["gcc", "-mx32", "-o", f"{r}/app/mx32", "-x", "c", "-"], input=MAIN0, text=True,
+                       capture_output=True, timeout=120)
+    with open(f"{r}/etc/ld.so.conf", "w") as f:
+        f.write("/opt/l64\n/opt/l32\n")
+    if subprocess.run(["/sbin/ldconfig", "-r", r], capture_output=True, timeout=120).returncode:
+        pytest.skip("ldconfig -r failed")
+    return r
+
+
+BIARCH_RUNS = [
+    ([], "q32 q64 p32 p64 mx32 /lib32/libc.so.6", {}),
+    (["-v"], "q32 p64", {}),
+    ([], "q32 mx32 p64", {"LD_DEBUG": "libs"}),
+    ([], "q32 q64", {"GLIBC_TUNABLES": "glibc.cpu.hwcaps=-SSE2"}),
+]
+
+
+@pytest.mark.parametrize("opts,progs,env", BIARCH_RUNS, ids=[str(i) for i in range(len(BIARCH_RUNS))])
+def test_biarch_root_ldd(biarch_root: str, opts: list[str], progs: str, env: dict[str, str]) -> None:
+    """The root's own ldd run chrooted against `ldsim ldd --root`: the i386 loader picked from RTLDLIST
+    for 32-bit files, the cache's hwcap entries chosen per loader, $LIB per loader, the x32 loader
+    skipped (its --version cannot run), x32 files not dynamic executables."""
+    r = biarch_root
+    files = [p if p.startswith("/") else f"/app/{p}" for p in progs.split()]
+    files = [f for f in files if os.path.exists(r + f)]
+    full = {"PATH": "/usr/bin:/bin", **env}
+    real = subprocess.run(["/usr/bin/ldd", *opts, *files], env=full, capture_output=True, timeout=60,
+                          preexec_fn=lambda: (os.chroot(r), os.chdir("/")))
+    eargs = [a for k, v in full.items() for a in ("-e", f"{k}={v}")]
+    sim = oracle.run([sys.executable, "-m", "ldsim", "ldd", "--root", r, "-i", *eargs, *opts, *files],
+                     oracle._own_env())
+    assert_same(oracle.Outcome(oracle.mask(real.stdout), oracle.mask(real.stderr), real.returncode), sim)
