@@ -462,3 +462,28 @@ def test_32_bit_files_are_resolved_by_the_i386_loader(tmp_path) -> None:
     bad = compare(res, targets, {}, None)
     assert not bad, "\n".join(bad)
     assert ("missing", "libnothere.so.1") in sim_problems(res)[f"{d}/b/p_missing32"]
+
+
+@pytest.mark.parametrize("m32", [False, True], ids=["x86-64", "i386"])
+def test_a_library_the_loader_cannot_map_is_a_load_error(tmp_path, m32: bool) -> None:
+    """`ld.so LIB` of a library whose e_ident the loader refuses (an ABI version above LIBC_ABI_MAX,
+    nonzero padding): fatal, exit 127, as a load error of that file (the scan said `cannot bind:
+    TypeError`: its process's fatal() did not take the program name rtld passes for the main object)."""
+    if m32:
+        from tests.conformance.test_foreign import _need, _need_m32
+        _need_m32()
+        _need(RTLD32, packages=("libc6-i386",))
+    d = str(tmp_path)
+    build_world(WorldSpec((lib("l/libabi.so", m32=m32), lib("l/libpad.so", m32=m32))), d)
+    for name, at in (("libabi.so", 8), ("libpad.so", 12)):
+        with open(f"{d}/l/{name}", "r+b") as f:
+            f.seek(at)
+            f.write(b"\x05")
+    world = make_world("/", "/")
+    opts = ScanOptions(paths=[f"{d}/l"])
+    res = scan(world, inv_for(), opts, FileCache())
+    assert not [f for f in res.findings if f.kind is ProblemKind.BAD_FILE]
+    targets = targets_of(world, inv_for(), opts)
+    assert len(targets) == 2
+    bad = compare(res, targets, {}, None)
+    assert not bad, "\n".join(bad)
