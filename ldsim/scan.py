@@ -119,10 +119,12 @@ class ScanOptions:
 # ------------------------------------------------------------------------------------------ discovery
 
 
-def default_dirs(world: World, inv: Invocation, notes: list[Finding]) -> list[str]:
-    """The usual bin dirs, the loader's system dirs and the directories of ld.so.conf (includes followed)."""
+def default_dirs(world: World, inv: Invocation, notes: list[Finding], others: Iterable[Invocation] = ()) -> list[str]:
+    """The usual bin dirs, the loader's system dirs (and those of the root's `others` loaders) and the
+    directories of ld.so.conf (includes followed)."""
     from ldsim.ldconf import expand_conf
     dirs = list(BIN_DIRS) + [d.rstrip("/") for d in inv.profile.system_dirs]
+    dirs += [d.rstrip("/") for o in others for d in o.profile.system_dirs if d.rstrip("/") not in dirs]
     budget = _Budget(world, CONF_BUDGET)
     try:
         conf = expand_conf(budget, LD_SO_CONF)
@@ -827,9 +829,9 @@ def scan(world: World, inv: Invocation, opts: ScanOptions, files: FileCache | No
     notes = res.findings
     stats = res.stats
     explicit = bool(opts.paths)
-    tops = list(opts.paths) if explicit else default_dirs(world, inv, notes)
-    recursive = explicit if opts.recursive is None else opts.recursive
     invs = companion_invocations(world, inv)
+    tops = list(opts.paths) if explicit else default_dirs(world, inv, notes, invs.values())
+    recursive = explicit if opts.recursive is None else opts.recursive
     targets = discover(world, inv, files, tops, recursive, explicit, notes, stats, tuple(invs))
     res.symbols_checked = opts.check_symbols and _symbol_checker()
     opts = replace(opts, check_symbols=res.symbols_checked)

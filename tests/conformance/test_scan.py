@@ -108,9 +108,9 @@ def targets_of(world, inv, opts: ScanOptions) -> list[Target]:
     notes: list = []
     stats = ScanStats()
     files = FileCache()
-    tops = opts.paths or default_dirs(world, inv, notes)
-    out = discover(world, inv, files, tops, bool(opts.paths), bool(opts.paths), notes, stats,
-                   tuple(companion_invocations(world, inv)))
+    invs = companion_invocations(world, inv)
+    tops = opts.paths or default_dirs(world, inv, notes, invs.values())
+    out = discover(world, inv, files, tops, bool(opts.paths), bool(opts.paths), notes, stats, tuple(invs))
     return out
 
 
