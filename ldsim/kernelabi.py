@@ -43,17 +43,25 @@ class KernelAbis:
 
 
 def probe_x32() -> bool:
-    """An x32 system call from this x86-64 process: ENOSYS unless the kernel has the x32 ABI enabled
-    (arch/x86/entry/common.c, do_syscall_x32)."""
+    """An x32 system call (getpid with the x32 bit): ENOSYS unless the kernel has the x32 ABI enabled
+    (arch/x86/entry/common.c, do_syscall_x32).  Made in a forked child: a seccomp filter that admits
+    only the native ABI (systemd's SystemCallArchitectures=native) may kill the caller instead."""
     if os.uname().machine != "x86_64":
         return False
-    import ctypes
+    import ctypes  # before the fork: the child imports nothing
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        return libc.syscall(_X32_SYSCALL_BIT | _NR_GETPID) == os.getpid()
-    except (OSError, AttributeError):
+    except OSError:
         return False
-
+    pid = os.fork()
+    if pid == 0:
+        ok = False
+        try:
+            ok = libc.syscall(_X32_SYSCALL_BIT | _NR_GETPID) == os.getpid()
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
 def interp_errno(program_head: bytes, interp_head: bytes, abis: KernelAbis | None) -> int | None:
     """The errno execve fails with when an x86 program's PT_INTERP is not an interpreter its binfmt can
