@@ -120,6 +120,7 @@ def exec_auxv(kernel: KernelAuxv, executed: ElfFile, *, interp_base: int, vdso: 
 
 
 _COMPAT_PLATFORM = "i686"  # arch/x86/include/asm/elf.h: COMPAT_ELF_PLATFORM
+_WORD32 = 0xFFFFFFFF  # an i386 process's unsigned long
 _VSYSCALL_OFFSET = 0x5E0  # __kernel_vsyscall in the 32-bit vDSO: not known here (masked in comparisons)
 
 
@@ -135,6 +136,3 @@ def _compat(vector: tuple[tuple[int, int | str], ...], vdso: int) -> tuple[tuple
             v = _COMPAT_PLATFORM
         out.append((t, v & _WORD32 if isinstance(v, int) else v))
     return tuple(out)
-
-
-_WORD32 = 0xFFFFFFFF

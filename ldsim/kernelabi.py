@@ -5,7 +5,7 @@ EM_X86_64) only when it was built with CONFIG_X86_X32_ABI (and, on Debian, boote
 Elsewhere execve fails with ENOEXEC (fs/binfmt_elf.c: elf_check_arch / compat_elf_check_arch), and so
 does ldd's `RTLD --version` for the x32 loader, which the script then skips.
 
-Asking the kernel costs a ctypes import, so it is asked once, and only when an x32 file is met.
+Asking the kernel costs a ctypes import and a fork, so it is asked once, and only when an x32 file is met.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ def probe_x32() -> bool:
             os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
 
 def interp_errno(program_head: bytes, interp_head: bytes, abis: KernelAbis | None) -> int | None:
     """The errno execve fails with when an x86 program's PT_INTERP is not an interpreter its binfmt can

@@ -267,8 +267,8 @@ def _choose_rtld(world: World, inv: Invocation, path: str, files: FileCache, out
         if known is _NOT_RUN:  # execve of `RTLD --version` fails (ENOEXEC): the script skips RTLD
             continue
         if known is _FOREIGN:
-            # the script first runs `RTLD --version`, which fails where the kernel runs no x32 code
-            # (Debian's boot without syscall.x32=y): such an RTLD leaves ret as the previous one set it
+            # an RTLD the kernel runs but no profile describes (x32, where the kernel has it): a file it
+            # could pass is not simulated; any other leaves ret as the previous RTLD set it
             _foreign_verify(world, rtld, path)
             continue
         verify = run_ldso(world, _verify_invocation(known, files), ["--verify", path], files, rtld)
@@ -300,8 +300,8 @@ _NOT_EXECUTABLE, _NOT_RUN, _FOREIGN = "not executable", "not run by the kernel",
 
 def _rtld_identity(world: World, rtld: str, inv: Invocation, files: FileCache) -> Invocation | str:
     """An RTLD of the list: not executable, not run (the kernel refuses its ABI: `RTLD --version` fails),
-    foreign (no profile describes it), or the invocation that simulates it (the caller's own for its own loader, else with the profile it identifies as).
-    The same for every FILE of a run: worked out once."""
+    foreign (no profile describes it), or the invocation that simulates it (the caller's own for its own
+    loader, else with the profile it identifies as).  The same for every FILE of a run: worked out once."""
     memo = files.memo.setdefault("ldd rtld", {})
     key = (id(world), world.root, rtld, inv)
     known = memo.get(key)
