@@ -115,4 +115,24 @@ def exec_auxv(kernel: KernelAuxv, executed: ElfFile, *, interp_base: int, vdso: 
            AT.BASE: interp_base, AT.ENTRY: bias + executed.e_entry, AT.UID: ids[0], AT.EUID: ids[1],
            AT.GID: ids[2], AT.EGID: ids[3], AT.SECURE: int(secure), AT.EXECFN: execfn,
            AT.PLATFORM: kernel.platform, AT.SYSINFO_EHDR: vdso, AT.RANDOM: _RANDOM}
-    return tuple((t, own.get(t, v)) for t, v in kernel.vector)
+    vector = tuple((t, own.get(t, v)) for t, v in kernel.vector)
+    return vector if executed.is_64 else _compat(vector, vdso)
+
+
+_COMPAT_PLATFORM = "i686"  # arch/x86/include/asm/elf.h: COMPAT_ELF_PLATFORM
+_WORD32 = 0xFFFFFFFF  # an i386 process's unsigned long
+_VSYSCALL_OFFSET = 0x5E0  # __kernel_vsyscall in the 32-bit vDSO: not known here (masked in comparisons)
+
+
+def _compat(vector: tuple[tuple[int, int | str], ...], vdso: int) -> tuple[tuple[int, int | str], ...]:
+    """An x86-64 kernel's vector for an i386 process (compat_binfmt_elf): ARCH_DLINFO_IA32 puts
+    AT_SYSINFO (the vDSO's __kernel_vsyscall) before AT_SYSINFO_EHDR, AT_PLATFORM is "i686", the rest
+    is the native vector's, its words 32 bits wide."""
+    out: list[tuple[int, int | str]] = []
+    for t, v in vector:
+        if t == AT.SYSINFO_EHDR:
+            out.append((AT.SYSINFO, (vdso + _VSYSCALL_OFFSET) & _WORD32))
+        if t == AT.PLATFORM:
+            v = _COMPAT_PLATFORM
+        out.append((t, v & _WORD32 if isinstance(v, int) else v))
+    return tuple(out)

@@ -9,6 +9,7 @@ TYPE_CHECKING = False
 from ldsim.config import Credentials, Invocation
 from ldsim.glibc import DEBIAN_X86_64
 from ldsim.hwcaps import cpu_for_level, detect_host_cpu
+from ldsim.kernelabi import KernelAbis
 from ldsim.linkmap import FileCache
 from ldsim.world import make_world
 
@@ -66,9 +67,25 @@ def _interp_profile(args: argparse.Namespace, inv: Invocation):
         return None
     world = make_world(args.root, inv.cwd)
     interp = program_interp(world, program)
-    if not interp or interp == inv.profile.rtld:  # the default loader itself: nothing to identify
+    if not interp:  # run without one: ld.so itself (`exec /lib/ld-linux.so.2 PROG`) runs by its own rules
+        return _own_loader_profile(world, program, inv) if command == "run" else None
+    if interp == inv.profile.rtld:  # the default loader itself: nothing to identify
         return None
     return identify_loader(world, interp)
+
+
+def _own_loader_profile(world, program: str, inv: Invocation):
+    """The profile of a file without PT_INTERP that is a loader of another ABI than the default one."""
+    from ldsim.elf import read_ident
+    from ldsim.profiles import identify_loader
+    try:
+        ident = read_ident(world.read(program, 64))
+    except OSError:
+        return None
+    if ident is None or not ident.magic_ok or (ident.ei_class, ident.e_machine) == (
+            inv.profile.ei_class, inv.profile.e_machine):
+        return None
+    return identify_loader(world, program)
 
 
 def _host_invocation(args: argparse.Namespace) -> Invocation:
@@ -80,7 +97,8 @@ def _host_invocation(args: argparse.Namespace) -> Invocation:
         from ldsim.auxv import read_host_auxv
         kernel = read_host_auxv()
     return Invocation(env=env, cwd=cwd, pid=args.pid or os.getpid(), cpu=cpu, profile=DEBIAN_X86_64,
-                      secure=bool(getattr(args, "secure", False)), credentials=_credentials(args), kernel=kernel)
+                      secure=bool(getattr(args, "secure", False)), credentials=_credentials(args), kernel=kernel,
+                      abis=KernelAbis())
 
 
 def _credentials(args: argparse.Namespace) -> Credentials | None:
@@ -174,7 +192,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     world = make_world(args.root, inv.cwd)
     from ldsim.profiles import exec_error
-    failure = exec_error(world, rest[0])
+    failure = exec_error(world, rest[0], inv.abis)
     if failure is not None:  # execve itself fails before any loader runs
         print(f"ldsim: {rest[0]}: {failure}", file=sys.stderr)
         return EXIT_INPUT

@@ -52,7 +52,7 @@ def start(args: argparse.Namespace):
         return None
     if not args.ldd and not args.scenario:
         from ldsim.profiles import exec_error
-        failure = exec_error(world, args.program)
+        failure = exec_error(world, args.program, inv.abis)
         if failure is not None:  # execve fails before any loader runs
             print(f"ldsim: {args.program}: {failure}", file=sys.stderr)
             return None

@@ -86,12 +86,14 @@ class Invocation(Key):
 
     env: tuple[tuple[str, str], ...]; secure: --secure, AT_SECURE=1 whatever the kernel would say;
     credentials: the caller's ids before execve, None = not modelled; kernel: the running kernel's
-    auxiliary vector (ldsim.auxv.KernelAuxv, for LD_SHOW_AUXV), None = not known."""
+    auxiliary vector (ldsim.auxv.KernelAuxv, for LD_SHOW_AUXV), None = not known; abis: which ELF ABIs
+    the kernel executes (ldsim.kernelabi.KernelAbis), None = not known: every one is assumed to run."""
 
-    __slots__ = _fields = ("env", "cwd", "pid", "cpu", "profile", "secure", "credentials", "kernel")
+    __slots__ = _fields = ("env", "cwd", "pid", "cpu", "profile", "secure", "credentials", "kernel", "abis")
 
     def __init__(self, env: tuple[tuple[str, str], ...], cwd: str, pid: int, cpu: Cpu, profile: Profile,
-                 secure: bool = False, credentials: Credentials | None = None, kernel: object = None) -> None:
+                 secure: bool = False, credentials: Credentials | None = None, kernel: object = None,
+                 abis: object = None) -> None:
         _set = object.__setattr__
         _set(self, "env", env)
         _set(self, "cwd", cwd)
@@ -101,6 +103,7 @@ class Invocation(Key):
         _set(self, "secure", secure)
         _set(self, "credentials", credentials)
         _set(self, "kernel", kernel)
+        _set(self, "abis", abis)
 
 
 strtoul = dl_strtoul  # _dl_strtoul (elf/dl-misc.c), shared with the tunables

@@ -267,9 +267,11 @@ def _choose_rtld(world: World, inv: Invocation, path: str, files: FileCache, out
         if known is _NOT_EXECUTABLE:
             continue
         _subshell_exit(out, shell_exit)
+        if known is _NOT_RUN:  # execve of `RTLD --version` fails (ENOEXEC): the script skips RTLD
+            continue
         if known is _FOREIGN:
-            # the script first runs `RTLD --version`, which fails where the kernel runs no x32 code
-            # (Debian's boot without syscall.x32=y): such an RTLD leaves ret as the previous one set it
+            # an RTLD the kernel runs but no profile describes (x32, where the kernel has it): a file it
+            # could pass is not simulated; any other leaves ret as the previous RTLD set it
             _foreign_verify(world, rtld, path)
             continue
         verify = run_ldso(world, _verify_invocation(known, files), ["--verify", path], files, rtld)
@@ -296,13 +298,13 @@ def _verify_invocation(known: Invocation, files: FileCache) -> Invocation:
     return hit[1]
 
 
-_NOT_EXECUTABLE, _FOREIGN = "not executable", "foreign"
+_NOT_EXECUTABLE, _NOT_RUN, _FOREIGN = "not executable", "not run by the kernel", "foreign"
 
 
 def _rtld_identity(world: World, rtld: str, inv: Invocation, files: FileCache) -> Invocation | str:
-    """An RTLD of the list: not executable, foreign (no profile describes it), or the invocation that
-    simulates it (the caller's own for its own loader, else with the profile it identifies as).
-    The same for every FILE of a run: worked out once."""
+    """An RTLD of the list: not executable, not run (the kernel refuses its ABI: `RTLD --version` fails),
+    foreign (no profile describes it), or the invocation that simulates it (the caller's own for its own
+    loader, else with the profile it identifies as).  The same for every FILE of a run: worked out once."""
     memo = files.memo.setdefault("ldd rtld", {})
     key = (id(world), world.root, rtld, inv)
     known = memo.get(key)
@@ -314,6 +316,8 @@ def _rtld_identity(world: World, rtld: str, inv: Invocation, files: FileCache) -
 def _identify_rtld(world: World, rtld: str, inv: Invocation) -> Invocation | str:
     if not _executable(world, rtld):
         return _NOT_EXECUTABLE
+    if not _kernel_runs(world, rtld, inv):
+        return _NOT_RUN
     if rtld == inv.profile.rtld or _same_loader(world, rtld, inv):
         return inv
     other = identify_loader(world, rtld)
@@ -330,6 +334,19 @@ def _executable(world: World, path: str) -> bool:
         return False
     check = getattr(world, "may_execute", None)
     return stat_mod.S_ISREG(st.st_mode) and (check(path) if check is not None else bool(st.st_mode & 0o111))
+
+
+def _kernel_runs(world: World, path: str, inv: Invocation) -> bool:
+    """execve accepts the file's ELF class and machine (an x32 loader on a kernel without x32 does not)."""
+    if inv.abis is None:
+        return True
+    try:
+        ident = read_ident(world.read(path, 64))
+    except OSError:
+        return True
+    if ident is None or not ident.magic_ok:
+        return True
+    return inv.abis.executes((int(ident.ei_class), int(ident.e_machine)))
 
 
 def _same_loader(world: World, rtld: str, inv: Invocation) -> bool:
@@ -391,16 +408,46 @@ def _traced_invocation(inv: Invocation, rtld_inv: Invocation, opts: LddOptions, 
 
 
 def _traced_env(inv: Invocation, opts: LddOptions, verify_out: int) -> tuple[tuple[str, str], ...]:
-    """ldd's add_env assignments on top of its own environment."""
-    env = dict(inv.env)
+    """ldd's add_env assignments on top of its own environment, in the order bash exports them: the
+    command's temporary assignments first, then the shell's exported variables (bash_export_order)."""
     adds = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_WARN": "yes" if opts.warn else "",
             "LD_BIND_NOW": "yes" if opts.bind_now else "", "LD_LIBRARY_VERSION": str(verify_out),
             "LD_VERBOSE": "yes" if opts.verbose else ""}
     if opts.unused:
-        old = env.get("LD_DEBUG", "")
+        old = dict(inv.env).get("LD_DEBUG", "")
         adds["LD_DEBUG"] = old + ("," if old else "") + "unused"
-    if len(env) == len(inv.env):  # no name twice: the caller's own (name, value) pairs, kept in order
-        return tuple([kv for kv in inv.env if kv[0] not in adds]) + tuple(adds.items())
-    order = [k for k in env if k not in adds] + list(adds)
-    env.update(adds)
-    return tuple((k, env[k]) for k in order)
+    return bash_export_order(tuple(adds.items()), inv.env)
+
+
+_FNV_OFFSET, _FNV_PRIME = 2166136261, 16777619
+_TEMPENV_BUCKETS, _VARIABLES_BUCKETS = 4, 1024  # bash 5.2 variables.c: TEMPENV_/VARIABLES_HASH_BUCKETS
+
+
+def _bash_hash(name: str) -> int:
+    """bash's hash_string (hashlib.c): 32-bit FNV-1."""
+    h = _FNV_OFFSET
+    for c in name.encode("utf-8", "surrogateescape"):
+        h = (h * _FNV_PRIME) & 0xFFFFFFFF ^ c
+    return h
+
+
+def _table_order(pairs: list[tuple[str, str]], buckets: int) -> list[tuple[str, str]]:
+    """A bash hash table flattened (hashlib.c): bucket by bucket, each chain from its head, where
+    hash_insert puts the newest entry."""
+    indexed = list(enumerate(pairs))
+    indexed.sort(key=lambda ip: (_bash_hash(ip[1][0]) & (buckets - 1), -ip[0]))
+    return [p for _, p in indexed]
+
+
+def bash_export_order(temporary: tuple[tuple[str, str], ...],
+                      exported: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """The environment bash gives `NAME=VALUE... command` (variables.c, maybe_make_export_env): the
+    temporary_env table, then the global variables (imported from bash's own environment in order, a
+    name seen twice keeping its first place and last value); a name in both comes once, from the first."""
+    values: dict[str, str] = {}
+    for k, v in exported:
+        values[k] = v
+    temp = _table_order(list(dict(temporary).items()), _TEMPENV_BUCKETS)
+    shadowed = {k for k, _ in temp}
+    rest = _table_order([(k, v) for k, v in values.items() if k not in shadowed], _VARIABLES_BUCKETS)
+    return tuple(temp + rest)

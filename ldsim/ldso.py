@@ -316,7 +316,9 @@ def _auxv_text(world: World, inv: Invocation, files: FileCache, executed: str, i
     from ldsim.auxv import exec_auxv
     from ldsim.render.auxv import show_auxv
     kernel = inv.kernel
-    if kernel is None or (inv.profile.ei_class, inv.profile.e_machine) != kernel.abi:
+    abi = (inv.profile.ei_class, inv.profile.e_machine)
+    compat = abi == _I386 and kernel is not None and kernel.abi == _X86_64  # an i386 process, compat vector
+    if kernel is None or (abi != kernel.abi and not compat):
         raise NotImplementedError("LD_SHOW_AUXV: the kernel's auxiliary vector is known only for this "
                                   "machine's own processes (not a foreign root or profile)")
     try:
@@ -326,7 +328,10 @@ def _auxv_text(world: World, inv: Invocation, files: FileCache, executed: str, i
     creds = inv.credentials
     ids = kernel.ids if creds is None else (creds.uid, creds.uid, creds.gid, creds.gid)  # not secure: no change
     return show_auxv(exec_auxv(kernel, elf, interp_base=interp_base, vdso=VDSO_ADDR, pie_base=ELF_ET_DYN_BASE,
-                               ids=ids, secure=cfg.secure, execfn=execfn))
+                               ids=ids, secure=cfg.secure, execfn=execfn), hwcap_names=compat)
+
+
+_I386, _X86_64 = (1, 3), (2, 62)  # (ELF class, machine)
 
 
 def _help(world: World, inv: Invocation, cfg: LoaderConfig, files: FileCache, a: LdsoArgs, ld_so_name: str,
@@ -407,11 +412,22 @@ def _exec_kind(world: World, program: str, files: FileCache, inv: Invocation) ->
     except (OSError, ElfError):
         return "dynamic"  # the loader path reports the error
     if elf.interp is not None:
-        return "dynamic"
+        return _interp_kind(world, elf.interp, files)
     if elf.soname == inv.profile.rtld_soname:
         return "rtld"
     from ldsim.execution import entry_executable
     return "static" if entry_executable(elf) else "fault"  # a library's e_entry 0: its ELF header
+
+
+def _interp_kind(world: World, interp: str, files: FileCache) -> str:
+    """The kernel starts the program at its PT_INTERP's entry point (load_elf_binary): an interpreter
+    whose entry lies in no executable segment (a library named as one: e_entry 0) faults at once."""
+    from ldsim.execution import entry_executable
+    try:
+        elf = files.parse(world.open(interp))
+    except (OSError, ElfError):
+        return "dynamic"  # the loader path reports the error
+    return "dynamic" if entry_executable(elf) else "fault"
 
 
 def render_process(proc: Process, run: Run) -> Run:

@@ -13,6 +13,7 @@ import stat as stat_mod
 
 from ldsim.elf import read_ident
 from ldsim.glibc import DEBIAN_X86_64, PROFILES, Profile, profile_from_toml
+from ldsim.kernelabi import KernelAbis, interp_errno
 from ldsim.world import World
 
 _READ_LIMIT = 4 << 20  # a loader is ~200 KiB; never read more than this of a file that claims to be one
@@ -136,13 +137,18 @@ def program_interp(world: World, path: str) -> str | None:
     return interp_of(data) if data else None
 
 
-def exec_error(world: World, program: str) -> str | None:
-    """Why execve(PROGRAM) fails before any loader runs, or None: the file itself, or its PT_INTERP, which
-    the kernel opens inside the root (fs/binfmt_elf.c: open_exec wants a regular file)."""
+def exec_error(world: World, program: str, abis: KernelAbis | None = None) -> str | None:
+    """Why execve(PROGRAM) fails before any loader runs, or None: the file itself, an ELF class and
+    machine the kernel does not execute (`abis`; load_elf_binary checks them first: ENOEXEC), or its
+    PT_INTERP, which the kernel opens inside the root (fs/binfmt_elf.c: open_exec wants a regular file)
+    and whose ELF header its binfmt must accept (kernelabi.interp_errno: an i386 loader named by a
+    64-bit program is ELIBBAD)."""
     try:
         world.stat(program)
     except OSError as e:
         return e.strerror or str(e)
+    if abis is not None and not _kernel_executes(world, program, abis):
+        return f"cannot execute: {os.strerror(errno.ENOEXEC)}"
     interp = program_interp(world, program)
     if interp is None:
         return None
@@ -150,9 +156,22 @@ def exec_error(world: World, program: str) -> str | None:
         st = world.stat(interp)
     except OSError as e:
         return f"cannot execute: program interpreter {interp}: {e.strerror or e}"
-    if not stat_mod.S_ISREG(st.st_mode):
+    # open_exec's MAY_EXEC: a file without any x bit is EACCES even for root (generic_permission); the
+    # caller's own bits are not modelled here
+    if not stat_mod.S_ISREG(st.st_mode) or not st.st_mode & 0o111:
         return f"cannot execute: program interpreter {interp}: {os.strerror(errno.EACCES)}"
+    bad = interp_errno(_read(world, program, 64) or b"", _read(world, interp, 64) or b"", abis)
+    if bad is not None:
+        return f"cannot execute: program interpreter {interp}: {os.strerror(bad)}"
     return None
+
+
+def _kernel_executes(world: World, program: str, abis: KernelAbis) -> bool:
+    head = _read(world, program, 64)
+    ident = read_ident(head) if head is not None else None
+    if ident is None or not ident.magic_ok:
+        return True  # not ELF: another binary format's (a #! script), or the loader's error
+    return abis.executes((int(ident.ei_class), int(ident.e_machine)))
 
 
 def musl_root_loader(world: World) -> str | None:

@@ -119,10 +119,12 @@ class ScanOptions:
 # ------------------------------------------------------------------------------------------ discovery
 
 
-def default_dirs(world: World, inv: Invocation, notes: list[Finding]) -> list[str]:
-    """The usual bin dirs, the loader's system dirs and the directories of ld.so.conf (includes followed)."""
+def default_dirs(world: World, inv: Invocation, notes: list[Finding], others: Iterable[Invocation] = ()) -> list[str]:
+    """The usual bin dirs, the loader's system dirs (and those of the root's `others` loaders) and the
+    directories of ld.so.conf (includes followed)."""
     from ldsim.ldconf import expand_conf
     dirs = list(BIN_DIRS) + [d.rstrip("/") for d in inv.profile.system_dirs]
+    dirs += [d.rstrip("/") for o in others for d in o.profile.system_dirs if d.rstrip("/") not in dirs]
     budget = _Budget(world, CONF_BUDGET)
     try:
         conf = expand_conf(budget, LD_SO_CONF)
@@ -189,7 +191,7 @@ class MemoWorld:
         self.root = world.root
         self.cwd = getattr(world, "cwd", "/")
         self._memo: dict[tuple[str, str], object] = {}
-        self.loaders: dict[str, bool] = {}  # a PT_INTERP's real path -> is it this profile's loader
+        self.loaders: dict[tuple[str, str], bool] = {}  # (PT_INTERP's real path, profile) -> its loader?
 
     def _ask(self, what: str, path: str):
         key = (what, path)
@@ -330,7 +332,7 @@ def _heads(world: World, where: str, names: list[str], st) -> list[tuple[str, ob
 
 
 def discover(world: World, inv: Invocation, files: FileCache, tops: list[str], recursive: bool, explicit: bool,
-             notes: list[Finding], stats: ScanStats) -> list[Target]:
+             notes: list[Finding], stats: ScanStats, abis: Iterable[tuple[int, int]] = ()) -> list[Target]:
     """The programs and libraries under `tops`, each file once however many links reach it.  (Forked
     readers of the files' heads were tried: on two CPUs the parsing here is the bottleneck, and the
     scan got slower.)"""
@@ -359,7 +361,7 @@ def discover(world: World, inv: Invocation, files: FileCache, tops: list[str], r
                     stats.programs += t.kind == "program"
                     targets.append(t)
                     continue
-                t = classify(world, inv, files, path, st or fst, data, notes, stats)
+                t = classify(world, inv, files, path, st or fst, data, notes, stats, abis)
                 seen[key] = t
                 if t is not None:
                     targets.append(t)
@@ -378,16 +380,17 @@ def _origin_of(world: World, t: Target) -> str | None:
 
 
 def classify(world: World, inv: Invocation, files: FileCache, path: str, st, head: bytes,
-             notes: list[Finding], stats: ScanStats) -> Target | None:
-    """Is this ELF file (`head`: its first 64 bytes) one of this loader's, and is it a program (has
-    PT_INTERP) or a library?"""
+             notes: list[Finding], stats: ScanStats, abis: Iterable[tuple[int, int]] = ()) -> Target | None:
+    """Is this ELF file (`head`: its first 64 bytes) one of this loader's (or of `abis`, the other
+    loaders of the root, see companion_invocations), and is it a program (has PT_INTERP) or a library?"""
     stats.elf_files += 1
     p = inv.profile
     if len(head) < 20:
         notes.append(Finding(ProblemKind.BAD_FILE, path, path, f"malformed ELF file: only {len(head)} bytes"))
         return None
     machine = int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
-    if head[4] != p.ei_class or machine != p.e_machine or head[5] != 1:
+    ours = (head[4], machine) == (p.ei_class, p.e_machine) or (head[4], machine) in abis
+    if not ours or head[5] != 1:
         stats.foreign += 1
         return None
     try:
@@ -478,9 +481,10 @@ class _ScanProcess(Process):
         self.version_errors.append((objname, message))
         super()._version_error(objname, message)
 
-    def fatal(self, err: LoadError, occasion: str = "error while loading shared libraries") -> None:
+    def fatal(self, err: LoadError, occasion: str = "error while loading shared libraries",
+              progname: str | None = None) -> None:
         self.load_error = err
-        super().fatal(err, occasion)
+        super().fatal(err, occasion, progname)
 
 
 def _config(inv: Invocation, env: tuple[tuple[str, str], ...], secure: bool) -> LoaderConfig:
@@ -529,13 +533,14 @@ def _same_loader(world: World, real: str, inv: Invocation) -> bool:
     """Is the file at `real` (another PT_INTERP: a copy of ld.so, a private install) a build of this
     profile's loader?  Then the program is resolved like the others (`ldsim run` does the same)."""
     known = getattr(world, "loaders", None)
-    if known is not None and real in known:
-        return known[real]
+    key = (real, inv.profile.name)
+    if known is not None and key in known:
+        return known[key]
     from ldsim.profiles import identify_loader
     found = identify_loader(world, real)
     same = found is not None and found.name == inv.profile.name
     if known is not None:
-        known[real] = same
+        known[key] = same
     return same
 
 
@@ -795,6 +800,26 @@ def _symbol_checker() -> bool:
 # ------------------------------------------------------------------------------------------ the scan
 
 
+def abi_of(elf: ElfFile) -> tuple[int, int]:
+    return (int(elf.ei_class), int(elf.e_machine))
+
+
+def companion_invocations(world: World, inv: Invocation) -> dict[tuple[int, int], Invocation]:
+    """The invocation of each loader that resolves the root's files, by (ELF class, machine): the
+    profile's own, and each other ABI's loader that its ldd's RTLDLIST names and that is there (a
+    biarch root: libc6-i386's /lib/ld-linux.so.2 for the 32-bit files), identified by its build."""
+    from ldsim.glibc import PROFILES
+    from ldsim.hwcaps import cpu_for_profile
+    from ldsim.profiles import identify_loader
+    out = {(inv.profile.ei_class, inv.profile.e_machine): inv}
+    for rtld in inv.profile.ldd_rtlds:
+        found = identify_loader(world, rtld) if any(p.rtld == rtld for p in PROFILES.values()) else None
+        if found is None or found.rtld != rtld or (found.ei_class, found.e_machine) in out:
+            continue
+        out[(found.ei_class, found.e_machine)] = inv.replace(profile=found, cpu=cpu_for_profile(found, inv.cpu))
+    return out
+
+
 def scan(world: World, inv: Invocation, opts: ScanOptions, files: FileCache | None = None,
          progress: Callable[[int, int, str], None] | None = None) -> ScanResult:
     """Discover, classify, resolve, audit.  Pure given the World: findings only, no printing."""
@@ -804,16 +829,17 @@ def scan(world: World, inv: Invocation, opts: ScanOptions, files: FileCache | No
     notes = res.findings
     stats = res.stats
     explicit = bool(opts.paths)
-    tops = list(opts.paths) if explicit else default_dirs(world, inv, notes)
+    invs = companion_invocations(world, inv)
+    tops = list(opts.paths) if explicit else default_dirs(world, inv, notes, invs.values())
     recursive = explicit if opts.recursive is None else opts.recursive
-    targets = discover(world, inv, files, tops, recursive, explicit, notes, stats)
+    targets = discover(world, inv, files, tops, recursive, explicit, notes, stats, tuple(invs))
     res.symbols_checked = opts.check_symbols and _symbol_checker()
     opts = replace(opts, check_symbols=res.symbols_checked)
     # the parsed files live to the end: out of the collector's sight, full collections do not rescan
     # them (~10% of the checks) and forked checkers do not copy their pages by touching them
     gc.freeze()
     try:
-        for findings in _check_all(world, inv, files, targets, opts, progress):
+        for findings in _check_all(world, invs, files, targets, opts, progress):
             res.findings.extend(findings)
     finally:
         gc.unfreeze()
@@ -823,8 +849,8 @@ def scan(world: World, inv: Invocation, opts: ScanOptions, files: FileCache | No
 _MIN_SHARE = 32  # files per worker, at least: below that a fork costs more than it saves
 
 
-def _check_all(world: World, inv: Invocation, files: FileCache, targets: list[Target], opts: ScanOptions,
-               progress: Callable[[int, int, str], None] | None) -> Iterable[list[Finding]]:
+def _check_all(world: World, invs: dict[tuple[int, int], Invocation], files: FileCache, targets: list[Target],
+               opts: ScanOptions, progress: Callable[[int, int, str], None] | None) -> Iterable[list[Finding]]:
     """Each target's findings, in order.  With `opts.jobs` > 1 the checks run in forked workers
     (ldsim.fanout): they inherit the files discovery parsed (each file of the scanned paths is parsed
     once, in this process, and shared copy-on-write); a dependency outside them, and the symbol lookups'
@@ -834,7 +860,7 @@ def _check_all(world: World, inv: Invocation, files: FileCache, targets: list[Ta
     # cost about what they save
     jobs = opts.jobs if opts.check_symbols else 1
     tell = None if progress is None else (lambda i: progress(i, n, targets[i].path))
-    yield from ordered_map(lambda t: check_target(world, inv, files, t, opts), targets, jobs,
+    yield from ordered_map(lambda t: check_target(world, invs[abi_of(t.elf)], files, t, opts), targets, jobs,
                            min_share=_MIN_SHARE, progress=tell)
     if progress is not None:
         progress(n, n, "")

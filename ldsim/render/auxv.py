@@ -1,5 +1,6 @@
 """LD_SHOW_AUXV's lines: `_dl_show_auxv` (sysdeps/unix/sysv/linux/dl-sysdep.c) as x86 builds it, where
-`_dl_procinfo` declines every entry (sysdeps/x86/dl-hwcap.h), so AT_HWCAP is plain hex."""
+x86-64's `_dl_procinfo` declines every entry (sysdeps/x86/dl-hwcap.h), so AT_HWCAP is plain hex, and
+i386's names AT_HWCAP's bits."""
 
 from __future__ import annotations
 
@@ -30,13 +31,24 @@ _LABELS: dict[int, tuple[str, str]] = {
 }
 
 
-def show_auxv(vector: tuple[tuple[int, int | str], ...]) -> str:
+# the i386 build's _dl_x86_cap_flags (sysdeps/i386/dl-procinfo.c): CPUID 1 EDX's bits by name
+_CAP_FLAGS = ("fpu", "vme", "de", "pse", "tsc", "msr", "pae", "mce", "cx8", "apic", "10", "sep", "mtrr", "pge",
+              "mca", "cmov", "pat", "pse36", "pn", "clflush", "20", "dts", "acpi", "mmx", "fxsr", "sse", "sse2",
+              "ss", "ht", "tm", "ia64", "pbe")
+
+
+def show_auxv(vector: tuple[tuple[int, int | str], ...], hwcap_names: bool = False) -> str:
+    """`hwcap_names`: the i386 build, whose _dl_procinfo prints AT_HWCAP bit by bit
+    (sysdeps/unix/sysv/linux/i386/dl-procinfo.h); x86-64's declines it (plain hex)."""
     lines = []
     for a_type, value in vector:
         if a_type < 2:  # AT_NULL, AT_IGNORE
             continue
         label, form = _LABELS.get(a_type, ("", ""))
         if form == _IGNORE:
+            continue
+        if hwcap_names and a_type == AT.HWCAP and isinstance(value, int):
+            lines.append("AT_HWCAP:   " + "".join(f" {n}" for i, n in enumerate(_CAP_FLAGS) if value >> i & 1) + "\n")
             continue
         if form == _STR:
             lines.append(f"AT_{label}{value}\n")

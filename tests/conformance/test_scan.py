@@ -29,6 +29,7 @@ from ldsim.world import make_world
 
 pytestmark = pytest.mark.conformance
 RTLD = DEBIAN_X86_64.rtld
+RTLD32 = "/lib/ld-linux.so.2"
 TRACE = {"LD_TRACE_LOADED_OBJECTS": "1"}
 BIND_NOW = {"LD_WARN": "yes", "LD_BIND_NOW": "yes"}  # what ldd -r adds
 _UNRESOLVED = re.compile(r"^((?:undefined symbol: |symbol ).*)\t\((.*)\)$", re.M)
@@ -47,7 +48,10 @@ def real_problems(kind: str, path: str, env: dict[str, str], root: str | None,
     ('status', N) for a fatal exit."""
     setid = os.stat(path if root is None else root + path).st_mode & 0o6000
     # a set-ID exec is secure, and a secure trace request only exits 5: trace set-ID programs through ld.so
-    argv = [path] if kind == "program" and not setid else [RTLD, path]
+    # (a 32-bit file: the i386 loader, as ldd's RTLDLIST picks it)
+    with open(path if root is None else root + path, "rb") as f:
+        rtld = RTLD32 if f.read(5)[4:] == b"\x01" else RTLD
+    argv = [path] if kind == "program" and not setid else [rtld, path]
     enter = None
     if root is not None:  # chroot(2) in the child: a chroot program would itself be traced
         def enter() -> None:
@@ -100,12 +104,13 @@ def sim_problems(res: ScanResult) -> dict[str, set[tuple[str, str]]]:
 
 def targets_of(world, inv, opts: ScanOptions) -> list[Target]:
     """The files a scan resolves, found the way scan() finds them."""
-    from ldsim.scan import ScanStats, default_dirs
+    from ldsim.scan import ScanStats, companion_invocations, default_dirs
     notes: list = []
     stats = ScanStats()
     files = FileCache()
-    tops = opts.paths or default_dirs(world, inv, notes)
-    out = discover(world, inv, files, tops, bool(opts.paths), bool(opts.paths), notes, stats)
+    invs = companion_invocations(world, inv)
+    tops = opts.paths or default_dirs(world, inv, notes, invs.values())
+    out = discover(world, inv, files, tops, bool(opts.paths), bool(opts.paths), notes, stats, tuple(invs))
     return out
 
 
@@ -418,4 +423,67 @@ def test_preloads_the_loader_cannot_load(near: str) -> None:
     targets = targets_of(world, inv, ScanOptions(paths=paths))
     assert sum(f.kind is ProblemKind.PRELOAD_IGNORED for f in res.findings) == 4
     bad = compare(res, targets, env, None)
+    assert not bad, "\n".join(bad)
+
+
+# ---------------------------------------------------------------------------------------- a biarch world
+
+
+def test_32_bit_files_are_resolved_by_the_i386_loader(tmp_path) -> None:
+    """On a root whose ldd lists /lib/ld-linux.so.2 (libc6-i386 here), the 32-bit programs and libraries
+    are resolved by that loader, as executing them or ldd would: their missing libraries, 64-bit
+    dependencies and undefined symbols are the real i386 loader's (the scan had skipped every 32-bit
+    file as "another class or machine")."""
+    from tests.conformance.test_foreign import _need, _need_m32
+    _need_m32()
+    _need(RTLD32, packages=("libc6-i386",))
+    d = str(tmp_path)
+    build_world(WorldSpec((
+        lib("l32/libok.so", m32=True),
+        lib("l32/libu.so", m32=True, defines=("ufun", "keep")),
+        lib("l32/libchain.so", m32=True, needed=("libalsonothere.so",)),
+        lib("l64/libsixty.so"),
+        prog("b/p_ok32", "libok.so", m32=True, runpath=f"{d}/l32"),
+        prog("b/p_missing32", "libok.so", "libnothere.so.1", m32=True, runpath=f"{d}/l32"),
+        prog("b/p_chain32", "libchain.so", m32=True, runpath=f"{d}/l32"),
+        prog("b/p_undef32", "libu.so", m32=True, runpath=f"{d}/l32", uses=("ufun", "keep")),
+        prog("b/p_class32", "libsixty.so", m32=True, runpath=f"{d}/l64"),
+        prog("b/p_ok64", "libsixty.so", runpath=f"{d}/l64"),
+    )), d)
+    other = str(tmp_path / "older")
+    build_world(WorldSpec((lib("libu.so", m32=True, defines=("keep",)),)), other)
+    shutil.copy(f"{other}/libu.so", f"{d}/l32/libu.so")  # ufun is gone: undefined under BIND_NOW
+    world = make_world("/", "/")
+    inv = inv_for()
+    opts = ScanOptions(paths=[f"{d}/b", f"{d}/l32", f"{d}/l64"])
+    res = scan(world, inv, opts, FileCache())
+    targets = targets_of(world, inv, opts)
+    assert {t.path for t in targets} >= {f"{d}/b/p_ok32", f"{d}/l32/libchain.so"}
+    bad = compare(res, targets, {}, None)
+    assert not bad, "\n".join(bad)
+    assert ("missing", "libnothere.so.1") in sim_problems(res)[f"{d}/b/p_missing32"]
+
+
+@pytest.mark.parametrize("m32", [False, True], ids=["x86-64", "i386"])
+def test_a_library_the_loader_cannot_map_is_a_load_error(tmp_path, m32: bool) -> None:
+    """`ld.so LIB` of a library whose e_ident the loader refuses (an ABI version above LIBC_ABI_MAX,
+    nonzero padding): fatal, exit 127, as a load error of that file (the scan said `cannot bind:
+    TypeError`: its process's fatal() did not take the program name rtld passes for the main object)."""
+    if m32:
+        from tests.conformance.test_foreign import _need, _need_m32
+        _need_m32()
+        _need(RTLD32, packages=("libc6-i386",))
+    d = str(tmp_path)
+    build_world(WorldSpec((lib("l/libabi.so", m32=m32), lib("l/libpad.so", m32=m32))), d)
+    for name, at in (("libabi.so", 8), ("libpad.so", 12)):
+        with open(f"{d}/l/{name}", "r+b") as f:
+            f.seek(at)
+            f.write(b"\x05")
+    world = make_world("/", "/")
+    opts = ScanOptions(paths=[f"{d}/l"])
+    res = scan(world, inv_for(), opts, FileCache())
+    assert not [f for f in res.findings if f.kind is ProblemKind.BAD_FILE]
+    targets = targets_of(world, inv_for(), opts)
+    assert len(targets) == 2
+    bad = compare(res, targets, {}, None)
     assert not bad, "\n".join(bad)

@@ -8,6 +8,8 @@ Addresses are masked."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from tests import oracle
@@ -54,4 +56,41 @@ def test_loader_invoked(opts: list[str], env: str) -> None:
 def test_ldd(args: list[str]) -> None:
     real = oracle.real_ldd(args, AUXV, "/")
     sim = oracle.ldsim_ldd(args, AUXV, "/")
+    _same(real, sim)
+
+
+RTLD32 = "/lib/ld-linux.so.2"
+
+
+@pytest.fixture(scope="module")
+def prog32(tmp_path_factory) -> str:
+    """A 32-bit program (gcc -m32) for the i386 loader of libc6-i386."""
+    from tests.conformance.test_foreign import MAIN0, _cc, _need, _need_m32
+    _need_m32()
+    _need(RTLD32, packages=("libc6-i386",))
+    d = str(tmp_path_factory.mktemp("auxv32"))
+    _cc(["gcc", "-m32"], f"{d}/m32", MAIN0)
+    return f"{d}/m32"
+
+
+I386_RUNS = [(h, e) for h in ("exec", "ld.so", "exec-ld.so") for e in ("plain", "debug-unknown")] + [("ldd", "plain")]
+
+
+@pytest.mark.parametrize("how,env", I386_RUNS, ids=[f"{h}-{e}" for h, e in I386_RUNS])
+def test_i386_process(prog32: str, how: str, env: str) -> None:
+    """An i386 process on this x86-64 kernel gets the compat vector (ARCH_DLINFO_IA32: AT_SYSINFO before
+    AT_SYSINFO_EHDR, AT_PLATFORM i686, AT_PHENT 32) and the i386 loader prints AT_HWCAP bit by bit with
+    its _dl_x86_cap_flags names (sysdeps/unix/sysv/linux/i386/dl-procinfo.h); ldsim knew only its own
+    ABI's vector and said so (exit 3)."""
+    e = ENVS[env]
+    if how == "ldd":
+        real, sim = oracle.real_ldd([prog32], e, "/"), oracle.ldsim_ldd([prog32], e, "/")
+    else:
+        argv = {"exec": [prog32], "ld.so": [RTLD32, prog32], "exec-ld.so": [RTLD32, "--list", prog32]}[how]
+        eargs = [a for k, v in e.items() for a in ("-e", f"{k}={v}")]
+        cmd = (["ld.so", "--profile", "debian-i386-biarch", "-i", *eargs, *argv[1:]] if how == "ld.so"
+               else ["run", "-i", *eargs, *argv])
+        real = oracle.run(argv, e, "/")
+        sim = oracle.run([sys.executable, "-m", "ldsim", *cmd], oracle._own_env(), "/")
+    assert b"AT_SYSINFO:" in real.stdout
     _same(real, sim)
