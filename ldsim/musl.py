@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import errno as E
 import os
+import struct
 from dataclasses import dataclass, field
 
 from ldsim.elf import ElfError, ElfFile, parse_elf
@@ -33,6 +34,11 @@ ARCH_ABI = {"x86_64": (2, 62), "aarch64": (2, 183), "i386": (1, 3), "arm": (1, 4
             "riscv64": (2, 243), "powerpc64le": (2, 21), "s390x": (2, 22), "mips64el": (2, 8)}
 RESERVED = ("c", "pthread", "rt", "m", "dl", "util", "xnet")  # dynlink.c `reserved`
 NAME_MAX = 255
+PATH_BUF = 2 * NAME_MAX + 2  # load_library's `buf`: path_open skips a candidate that does not fit
+# find_sym2's OK_TYPES (NOTYPE, OBJECT, FUNC, COMMON, TLS) and OK_BINDS (GLOBAL, WEAK, GNU_UNIQUE)
+OK_TYPES = frozenset((0, 1, 2, 5, 6))
+OK_BINDS = frozenset((1, 2, 10))
+STT_TLS = 6
 _SEPS = ":\n"
 
 
@@ -150,8 +156,9 @@ class MuslLoader:
 
     # -- files ---------------------------------------------------------------------------------
 
-    def _open(self, path: str) -> tuple[tuple[int, int], ElfFile | None] | None:
-        """open + fstat; the ELF is parsed later by map_library (None = not mappable)."""
+    def _open(self, path: str) -> tuple[tuple[int, int], ElfFile | None, int] | None:
+        """open + fstat; the ELF is parsed later by map_library (None = not mappable), with the errno of
+        its read() (a directory opens: its read fails with EISDIR)."""
         try:
             opened = self.world.open(path)
         except OSError as e:
@@ -163,12 +170,14 @@ class MuslLoader:
                 elf = parse_elf(bytes(opened.data))
             except ElfError:
                 elf = None
-        return (opened.st.st_dev, opened.st.st_ino), elf
+        return (opened.st.st_dev, opened.st.st_ino), elf, opened.read_errno
 
     def _path_open(self, name: str, paths: str) -> tuple[str, tuple] | None | bool:
         """path_open: None = not found (go on); False = an error that stops the search."""
         for d in split_path(paths):
             cand = f"{d}/{name}"
+            if len(cand.encode("utf-8", "surrogateescape")) >= PATH_BUF:
+                continue  # snprintf truncated it: not tried, errno untouched
             got = self._open(cand)
             if got is not None:
                 return cand, got
@@ -271,24 +280,39 @@ class MuslLoader:
             pathname, got = found
         if got is None:
             return None
-        fid, elf = got
+        fid, elf, read_errno = got
         for p in objs[1:]:
             if p.file_id == fid:
                 if p.shortname is None and pathname != name:
                     p.shortname = p.name.rsplit("/", 1)[-1]
                 self.how += ", already loaded (same file)"
                 return p
-        abi = ARCH_ABI.get(arch_of(self.result.ldso_name))
-        if elf is None or elf.e_type not in (2, 3) or not elf.segments or not elf.has_dynamic \
-                or (abi is not None and elf.ei_class != abi[0]):
-            # map_library reads the header as its own class: another class finds no PT_DYNAMIC
+        if read_errno:
+            self.errno = read_errno  # map_library: `if (l<0) return 0;`
+            return None
+        if not self._mappable(elf):
             self.errno = E.ENOEXEC
             return None
+        if defines(elf, "__libc_start_main") and defines(elf, "stdin"):
+            # "Avoid the danger of getting two versions of libc mapped": any libc (musl's or glibc's,
+            # reached by a path or a search) stands for the loader itself
+            self.how += ", a libc: the loader itself"
+            how = self.how
+            got = self.load_library("libc.so", needed_by)
+            self.how = how
+            return got
         short = pathname.rsplit("/", 1)[-1] if pathname != name else None
         dso = Dso(pathname, short, fid, elf, needed_by)
         objs.append(dso)
         self.result.events.append(Loaded(name, pathname))
         return dso
+
+    def _mappable(self, elf: ElfFile | None) -> bool:
+        """map_library's checks: ET_EXEC/ET_DYN with a PT_DYNAMIC, the header read as the loader's own
+        class (another class finds no PT_DYNAMIC)."""
+        abi = ARCH_ABI.get(arch_of(self.result.ldso_name))
+        return elf is not None and elf.e_type in (2, 3) and bool(elf.segments) and elf.has_dynamic \
+            and (abi is None or elf.ei_class == abi[0])
 
     def _ldso(self) -> Dso:
         objs = self.result.objects
@@ -314,7 +338,8 @@ class MuslLoader:
             elf = parse_elf(bytes(opened.data or b""))
         except ElfError:
             elf = None
-        if elf is None or not elf.segments or elf.e_type not in (2, 3):
+        if elf is None or not elf.segments or elf.e_type not in (2, 3) or not elf.has_dynamic:
+            # map_library: `if (!dyn) goto noexec;` (a static program is not one)
             res.events.append(Fatal(f"{program}: Not a valid dynamic program"))
             res.status = 1
             return res
@@ -337,6 +362,24 @@ class MuslLoader:
                     res.events.append(LoadFailed(dep, self.errno, p.name))
                     res.status = 127
         return res
+
+
+def defines(elf: ElfFile, name: str) -> bool:
+    """find_sym(dso, name, 1) on one object: the first hash-chain entry of that name whose versym is not
+    hidden, kept if defined, non-zero (TLS excepted) and of an accepted type and binding."""
+    from ldsim.symbols import SymbolTable, gnu_hash
+    try:
+        table = SymbolTable(elf)
+        for idx in table.chain(name, gnu_hash(name.encode())):
+            sym = table.symbol(idx)
+            v = table.versym(idx)
+            if sym.name != name or (v is not None and v & 0x8000):
+                continue
+            return sym.shndx != 0 and (sym.value != 0 or sym.type == STT_TLS) \
+                and sym.type in OK_TYPES and sym.bind in OK_BINDS
+    except (struct.error, IndexError, ValueError, TypeError):
+        return False  # tables outside the file: musl would fault; not simulated
+    return False
 
 
 def _split_preload(s: str) -> list[str]:

@@ -410,3 +410,59 @@ def test_musl_loader_command_line(musl_roots: tuple[str, str], argv: list[str]) 
     r = musl_roots[0]
     real = _drop(_chrooted(r, ["/lib/ld-musl-x86_64.so.1", *argv], {}), rb"^Error relocating ", "stderr")
     assert_same(real, _ldsim(["ld.so", "--root", r, *argv]))
+
+
+@pytest.fixture(scope="module")
+def musl_edges(musl_roots: tuple[str, str]) -> str:
+    """The first musl root plus files for map_library's and path_open's corners: a static program, a
+    directory named like a library, a library directory whose candidate path does not fit path_open's
+    512-byte buffer, and libcs (glibc's, a copy of musl's, one defining only __libc_start_main)."""
+    r = musl_roots[0]
+    for sub in ("edge/dir/libf.so", "edge/glibc", "edge/libcs"):
+        os.makedirs(f"{r}/{sub}", exist_ok=True)
+    _cc(["musl-gcc", "-static"], f"{r}/edge/static", MAIN0)
+    # "/edge/long/" + components: the candidate DIR/libf.so is 511 bytes in one, 512 in the other
+    for total in (511, 512):
+        d, fill = f"/edge/long{total}", total - len("/edge/long511") - len("/libf.so")
+        while fill > 0:
+            part = min(fill - 1, 200) if fill > 201 else fill - 1
+            d, fill = f"{d}/{'a' * max(part, 1)}", fill - max(part, 1) - 1
+        assert len(f"{d}/libf.so") == total, (d, total)
+        os.makedirs(r + d, exist_ok=True)
+        shutil.copy2(f"{r}/app/lib/libf.so", f"{r}{d}/libf.so")
+        with open(f"{r}/edge/long{total}.txt", "w") as f:
+            f.write(d)
+    shutil.copy2(os.path.realpath("/lib/x86_64-linux-gnu/libc.so.6"), f"{r}/edge/glibc/libc.so.6")
+    shutil.copy2(os.path.realpath("/lib/ld-musl-x86_64.so.1"), f"{r}/edge/libcs/libmine.so")
+    _cc(["musl-gcc", "-shared", "-fPIC"], f"{r}/edge/libcs/libhalf.so", "int __libc_start_main(void){return 0;}\n")
+    return r
+
+
+def _long(r: str, total: int) -> str:
+    with open(f"{r}/edge/long{total}.txt") as f:
+        return f.read()
+
+
+MUSL_EDGE_RUNS = [
+    # map_library: no PT_DYNAMIC, "Not a valid dynamic program"
+    (["--list", "/edge/static"], {}),
+    # a directory opens; its read() fails: EISDIR, and the search ends there
+    (["--list", "/app/norpath"], {"LD_LIBRARY_PATH": "/edge/dir:/app/lib"}),
+    # path_open: a candidate that does not fit the 512-byte buffer is not tried
+    (["--list", "/app/norpath"], {"LD_LIBRARY_PATH": "{long512}:/app/lib"}),
+    (["--list", "/app/norpath"], {"LD_LIBRARY_PATH": "{long512}"}),
+    (["--list", "/app/norpath"], {"LD_LIBRARY_PATH": "{long511}:/app/lib"}),
+    # a libc mapped by path or found by a search is the loader itself, listed as "libc.so"
+    (["--list", "/app/norpath"], {"LD_PRELOAD": "/edge/glibc/libc.so.6", "LD_LIBRARY_PATH": "/app/lib"}),
+    (["--list", "/app/norpath"], {"LD_PRELOAD": "/lib/../lib/ld-musl-x86_64.so.1", "LD_LIBRARY_PATH": "/app/lib"}),
+    (["--list", "/app/norpath"], {"LD_PRELOAD": "libmine.so libhalf.so", "LD_LIBRARY_PATH": "/edge/libcs:/app/lib"}),
+]
+
+
+@pytest.mark.parametrize("argv,env", MUSL_EDGE_RUNS, ids=[f"{i}" for i in range(len(MUSL_EDGE_RUNS))])
+def test_musl_edges(musl_edges: str, argv: list[str], env: dict[str, str]) -> None:
+    """musl's map_library, path_open buffer and libc detection (load_library), chrooted vs ldsim."""
+    r = musl_edges
+    env = {k: v.replace("{long511}", _long(r, 511)).replace("{long512}", _long(r, 512)) for k, v in env.items()}
+    real = _drop(_chrooted(r, ["/lib/ld-musl-x86_64.so.1", *argv], env), rb"^Error relocating ", "stderr")
+    assert_same(real, _ldsim(["ld.so", "--root", r, *argv], env))
