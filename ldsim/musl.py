@@ -42,6 +42,55 @@ STT_TLS = 6
 _SEPS = ":\n"
 
 
+# musl's src/errno/__strerror.h: its own wording (strerror(0) and unknown codes: the first entry)
+_STRERROR = {
+    0: "No error information", "EILSEQ": "Illegal byte sequence", "EDOM": "Domain error",
+    "ERANGE": "Result not representable", "ENOTTY": "Not a tty", "EACCES": "Permission denied",
+    "EPERM": "Operation not permitted", "ENOENT": "No such file or directory", "ESRCH": "No such process",
+    "EEXIST": "File exists", "EOVERFLOW": "Value too large for data type", "ENOSPC": "No space left on device",
+    "ENOMEM": "Out of memory", "EBUSY": "Resource busy", "EINTR": "Interrupted system call",
+    "EAGAIN": "Resource temporarily unavailable", "ESPIPE": "Invalid seek", "EXDEV": "Cross-device link",
+    "EROFS": "Read-only file system", "ENOTEMPTY": "Directory not empty",
+    "ECONNRESET": "Connection reset by peer", "ETIMEDOUT": "Operation timed out",
+    "ECONNREFUSED": "Connection refused", "EHOSTDOWN": "Host is down", "EHOSTUNREACH": "Host is unreachable",
+    "EADDRINUSE": "Address in use", "EPIPE": "Broken pipe", "EIO": "I/O error",
+    "ENXIO": "No such device or address", "ENOTBLK": "Block device required", "ENODEV": "No such device",
+    "ENOTDIR": "Not a directory", "EISDIR": "Is a directory", "ETXTBSY": "Text file busy",
+    "ENOEXEC": "Exec format error", "EINVAL": "Invalid argument", "E2BIG": "Argument list too long",
+    "ELOOP": "Symbolic link loop", "ENAMETOOLONG": "Filename too long",
+    "ENFILE": "Too many open files in system", "EMFILE": "No file descriptors available",
+    "EBADF": "Bad file descriptor", "ECHILD": "No child process", "EFAULT": "Bad address",
+    "EFBIG": "File too large", "EMLINK": "Too many links", "ENOLCK": "No locks available",
+    "EDEADLK": "Resource deadlock would occur", "ENOTRECOVERABLE": "State not recoverable",
+    "EOWNERDEAD": "Previous owner died", "ECANCELED": "Operation canceled",
+    "ENOSYS": "Function not implemented", "ENOMSG": "No message of desired type", "EIDRM": "Identifier removed",
+    "ENOSTR": "Device not a stream", "ENODATA": "No data available", "ETIME": "Device timeout",
+    "ENOSR": "Out of streams resources", "ENOLINK": "Link has been severed", "EPROTO": "Protocol error",
+    "EBADMSG": "Bad message", "EBADFD": "File descriptor in bad state", "ENOTSOCK": "Not a socket",
+    "EDESTADDRREQ": "Destination address required", "EMSGSIZE": "Message too large",
+    "EPROTOTYPE": "Protocol wrong type for socket", "ENOPROTOOPT": "Protocol not available",
+    "EPROTONOSUPPORT": "Protocol not supported", "ESOCKTNOSUPPORT": "Socket type not supported",
+    "ENOTSUP": "Not supported", "EPFNOSUPPORT": "Protocol family not supported",
+    "EAFNOSUPPORT": "Address family not supported by protocol", "EADDRNOTAVAIL": "Address not available",
+    "ENETDOWN": "Network is down", "ENETUNREACH": "Network unreachable",
+    "ENETRESET": "Connection reset by network", "ECONNABORTED": "Connection aborted",
+    "ENOBUFS": "No buffer space available", "EISCONN": "Socket is connected",
+    "ENOTCONN": "Socket not connected", "ESHUTDOWN": "Cannot send after socket shutdown",
+    "EALREADY": "Operation already in progress", "EINPROGRESS": "Operation in progress",
+    "ESTALE": "Stale file handle", "EREMOTEIO": "Remote I/O error", "EDQUOT": "Quota exceeded",
+    "ENOMEDIUM": "No medium found", "EMEDIUMTYPE": "Wrong medium type", "EMULTIHOP": "Multihop attempted",
+    "ENOKEY": "Required key not available", "EKEYEXPIRED": "Key has expired",
+    "EKEYREVOKED": "Key has been revoked", "EKEYREJECTED": "Key was rejected by service",
+}
+_STRERROR_BY_CODE = {(k if isinstance(k, int) else getattr(E, k)): v for k, v in _STRERROR.items() if
+                     isinstance(k, int) or hasattr(E, k)}
+
+
+def strerror(errnum: int) -> str:
+    """musl's strerror (Linux errno values), not the host libc's: `%m` and `%s` of the loader's messages."""
+    return _STRERROR_BY_CODE.get(errnum, _STRERROR[0])
+
+
 @dataclass(frozen=True)
 class Loaded:
     """`\\t%s => %s (%p)`: a newly loaded object (name asked for, path it was found at)."""
@@ -238,7 +287,7 @@ class MuslLoader:
     def load_library(self, name: str, needed_by: Dso | None) -> Dso | None:
         objs = self.result.objects
         if not name:
-            self.errno = E.ENOENT
+            self.errno = E.EINVAL
             return None
         idx = reserved_index(name)
         if idx is not None or name == self.result.ldso_name:
@@ -331,7 +380,7 @@ class MuslLoader:
         try:
             opened = self.world.open(program)
         except OSError as e:
-            res.events.append(Fatal(f"cannot load {program}: {os.strerror(e.errno or E.ENOENT)}"))
+            res.events.append(Fatal(f"cannot load {program}: {strerror(e.errno or E.ENOENT)}"))
             res.status = 1
             return res
         try:
@@ -414,7 +463,7 @@ def render_list(res: MuslResult, ldname: str) -> list[tuple[int, str]]:
         if isinstance(e, Loaded):
             out.append((1, f"\t{e.name} => {e.path} (0x0)\n"))
         elif isinstance(e, LoadFailed):
-            out.append((2, f"Error loading shared library {e.name}: {os.strerror(e.errnum)} "
+            out.append((2, f"Error loading shared library {e.name}: {strerror(e.errnum)} "
                            f"(needed by {e.needed_by})\n"))
     return out
 

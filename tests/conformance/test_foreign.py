@@ -435,6 +435,19 @@ def musl_edges(musl_roots: tuple[str, str]) -> str:
     shutil.copy2(os.path.realpath("/lib/x86_64-linux-gnu/libc.so.6"), f"{r}/edge/glibc/libc.so.6")
     shutil.copy2(os.path.realpath("/lib/ld-musl-x86_64.so.1"), f"{r}/edge/libcs/libmine.so")
     _cc(["musl-gcc", "-shared", "-fPIC"], f"{r}/edge/libcs/libhalf.so", "int __libc_start_main(void){return 0;}\n")
+    # messages in musl's strerror wording: a program whose loader's path file is empty (no directory
+    # tried: errno 0), a symlink loop, an empty DT_NEEDED (EINVAL)
+    _need("patchelf", packages=("patchelf",))
+    os.makedirs(f"{r}/edge/pfx/etc", exist_ok=True)
+    open(f"{r}/edge/pfx/etc/ld-musl-x86_64.path", "w").close()
+    shutil.copy2(f"{r}/app/norpath", f"{r}/edge/nopath")
+    shutil.copy2(f"{r}/app/norpath", f"{r}/edge/emptyneed")
+    for argv in (["--set-interpreter", "/edge/pfx/lib/ld-musl-x86_64.so.1", f"{r}/edge/nopath"],
+                 ["--replace-needed", "libf.so", "", f"{r}/edge/emptyneed"]):
+        if _sh(["patchelf", *argv]).returncode:
+            pytest.skip(f"patchelf {argv[0]} failed")
+    os.makedirs(f"{r}/edge/loop", exist_ok=True)
+    os.symlink("libf.so", f"{r}/edge/loop/libf.so")
     return r
 
 
@@ -456,6 +469,12 @@ MUSL_EDGE_RUNS = [
     (["--list", "/app/norpath"], {"LD_PRELOAD": "/edge/glibc/libc.so.6", "LD_LIBRARY_PATH": "/app/lib"}),
     (["--list", "/app/norpath"], {"LD_PRELOAD": "/lib/../lib/ld-musl-x86_64.so.1", "LD_LIBRARY_PATH": "/app/lib"}),
     (["--list", "/app/norpath"], {"LD_PRELOAD": "libmine.so libhalf.so", "LD_LIBRARY_PATH": "/edge/libcs:/app/lib"}),
+    # musl's strerror: "No error information", "Filename too long", "Symbolic link loop", "Invalid argument"
+    (["--list", "/edge/nopath"], {}),
+    (["--list", "/edge/nopath"], {"LD_LIBRARY_PATH": "/" + "a" * 300}),
+    (["--list", "/app/norpath"], {"LD_LIBRARY_PATH": "/edge/loop:/app/lib"}),
+    (["--list", "/edge/emptyneed"], {}),
+    (["--list", "/" + "a" * 300], {}),
 ]
 
 
