@@ -318,6 +318,15 @@ def test_aarch64_root(aarch64_root: str, prog: str, env: dict[str, str]) -> None
     assert_same(real, sim)
 
 
+def test_aarch64_loader_version(aarch64_root: str) -> None:
+    """The root's loader prints its own build's version (libc6-arm64-cross's, not the profile's: ldsim
+    printed the version the profile was written from)."""
+    r = aarch64_root
+    rtld = "/lib/ld-linux-aarch64.so.1"
+    real = oracle.run(["qemu-aarch64", "-L", r, "-0", rtld, r + rtld, "--version"], {})
+    assert_same(real, _ldsim(["ld.so", "--root", r, "--version"]))
+
+
 @pytest.fixture(scope="module")
 def aarch64_binding(aarch64_root: str, tmp_path_factory) -> str:
     """The aarch64 root plus /app/undef: linked against a libu.so.1 that defines `nothere`, a variable and
