@@ -14,7 +14,9 @@ The rules, as `load_library` applies them:
 - a found file already loaded (same dev and inode) is that object; no cache, no hwcaps, only $ORIGIN.
 Objects load breadth-first, DT_NEEDED of each in order; preloads (LD_PRELOAD, split on blanks and ':')
 come first and failures there are silent.  A missing library prints an error and loading goes on; the
-status is then 127.
+status is then 127.  Then reloc_all: every symbol reference of every object (the program last) is looked
+up by name in the list of loaded objects, versions ignored; each one not found (and not weak undefined)
+prints "Error relocating", status 127 (x86-64's relocation types only).
 """
 
 from __future__ import annotations
@@ -39,6 +41,11 @@ PATH_BUF = 2 * NAME_MAX + 2  # load_library's `buf`: path_open skips a candidate
 OK_TYPES = frozenset((0, 1, 2, 5, 6))
 OK_BINDS = frozenset((1, 2, 10))
 STT_TLS = 6
+# arch/x86_64/reloc.h: the R_X86_64_* types do_relocs' switch handles (64, PC32, COPY, GLOB_DAT,
+# JUMP_SLOT, RELATIVE, DTPMOD64, DTPOFF64, TPOFF64, TLSDESC); JUMP_SLOT is REL_PLT, COPY REL_COPY
+X86_64_HANDLED = frozenset((1, 2, 5, 6, 7, 8, 16, 17, 18, 36))
+X86_64_PLT, X86_64_COPY = 7, 5
+DT_RELA_TAG = 7
 _SEPS = ":\n"
 
 
@@ -116,7 +123,15 @@ class Fatal:
     message: str
 
 
-Event = Loaded | LoadFailed | Fatal
+@dataclass(frozen=True)
+class RelocFailed:
+    """`Error relocating %s: %s` (do_relocs): a symbol not found, or a type its switch lacks."""
+
+    dso: str
+    message: str
+
+
+Event = Loaded | LoadFailed | Fatal | RelocFailed
 
 
 @dataclass(eq=False)
@@ -374,8 +389,9 @@ class MuslLoader:
 
     # -- the run ------------------------------------------------------------------------------
 
-    def run(self, program: str) -> MuslResult:
-        """__dls3 in command mode with --list: map the program, preloads, then breadth-first deps."""
+    def run(self, program: str, relocate: bool = False) -> MuslResult:
+        """__dls3 in command mode with --list: map the program, preloads, then breadth-first deps, and
+        with `relocate` the relocation pass's errors (what the listing prints; a tree needs only loading)."""
         res = self.result
         try:
             opened = self.world.open(program)
@@ -410,24 +426,100 @@ class MuslLoader:
                 if self.request(dep, p) is None:
                     res.events.append(LoadFailed(dep, self.errno, p.name))
                     res.status = 127
+        if relocate and arch_of(self.ldname) == "x86_64":  # other arches' types: not simulated
+            self.relocate_all()
         return res
+
+    # -- relocation (reloc_all, do_relocs): only whether each symbol is found ----------------------
+
+    def relocate_all(self) -> None:
+        """`reloc_all(app.next); reloc_all(&app)`: every object after the program (the loader too, its
+        stage-2 `relocated` flag cleared), then the program, each looking its symbols up in the global
+        chain (add_syms: the object list in order; the vDSO is never in it)."""
+        from ldsim.symbols import SymbolTable
+        objs = self.result.objects
+        tables: list[tuple[Dso, object]] = []
+        for p in objs:
+            elf = p.elf if not p.is_ldso else self._ldso_elf()
+            if elf is not None:
+                try:
+                    tables.append((p, SymbolTable(elf)))
+                except (struct.error, IndexError, ValueError, TypeError):
+                    continue
+        memo: dict[tuple[str, bool, bool], bool] = {}
+        for p, table in tables[1:] + tables[:1]:
+            try:
+                self._do_relocs(p, table, tables, memo)
+            except (struct.error, IndexError, ValueError, TypeError):
+                continue  # tables outside the file: musl would fault there; not simulated
+
+    def _ldso_elf(self) -> ElfFile | None:
+        """The running loader's own symbols (the binary invoked, whatever name PT_INTERP gave it)."""
+        try:
+            return parse_elf(bytes(self.world.open(self.ldname).data or b""))
+        except (OSError, ElfError):
+            return None
+
+    def _do_relocs(self, p: Dso, table, tables: list, memo: dict) -> None:
+        """do_relocs over DT_JMPREL, DT_REL and DT_RELA in that order, as reloc_all calls it."""
+        elf = table.elf
+        stride = 3 if elf.dyn(DT_RELA_TAG) is not None and elf.dyn(20) == DT_RELA_TAG else 2
+        for tag, size_tag, words in ((23, 2, stride), (17, 18, 2), (7, 8, 3)):
+            start, size = elf.dyn(tag), elf.dyn(size_tag) or 0
+            off = elf.vaddr_to_offset(start) if start else None
+            if off is None or size <= 0:
+                continue
+            step = 8 * words
+            for at in range(off, off + size - size % step, step):
+                info = struct.unpack_from("<Q", elf.data, at + 8)[0]
+                self._reloc(p, table, info & 0x7FFFFFFF, info >> 32, tables, memo)
+
+    def _reloc(self, p: Dso, table, rtype: int, sym_index: int, tables: list, memo: dict) -> None:
+        if rtype == 0 or (p.is_ldso and rtype == 8):  # REL_NONE; ldso skips its relative entries
+            return
+        if sym_index:
+            sym = table.symbol(sym_index)
+            if sym.bind != 0:  # not STB_LOCAL: find_sym(ctx, name, type==REL_PLT)
+                key = (sym.name, rtype == X86_64_PLT, rtype == X86_64_COPY)
+                found = memo.get(key)
+                if found is None:
+                    chain = tables[1:] if key[2] else tables  # REL_COPY: head->syms_next
+                    found = memo[key] = any(defined_in(t, sym.name, key[1]) for _, t in chain)
+                if not found and (sym.shndx != 0 or sym.bind != 2):
+                    self._reloc_error(p, f"{sym.name}: symbol not found")
+                    return
+        if rtype not in X86_64_HANDLED:
+            self._reloc_error(p, f"unsupported relocation type {rtype}")
+
+    def _reloc_error(self, p: Dso, message: str) -> None:
+        self.result.events.append(RelocFailed(p.name, message))
+        self.result.status = 127  # ldso_fail
 
 
 def defines(elf: ElfFile, name: str) -> bool:
-    """find_sym(dso, name, 1) on one object: the first hash-chain entry of that name whose versym is not
-    hidden, kept if defined, non-zero (TLS excepted) and of an accepted type and binding."""
-    from ldsim.symbols import SymbolTable, gnu_hash
+    """find_sym(dso, name, 1) on one object."""
+    from ldsim.symbols import SymbolTable
     try:
-        table = SymbolTable(elf)
-        for idx in table.chain(name, gnu_hash(name.encode())):
-            sym = table.symbol(idx)
-            v = table.versym(idx)
-            if sym.name != name or (v is not None and v & 0x8000):
-                continue
-            return sym.shndx != 0 and (sym.value != 0 or sym.type == STT_TLS) \
-                and sym.type in OK_TYPES and sym.bind in OK_BINDS
+        return defined_in(SymbolTable(elf), name, True)
     except (struct.error, IndexError, ValueError, TypeError):
         return False  # tables outside the file: musl would fault; not simulated
+
+
+def defined_in(table, name: str, need_def: bool) -> bool:
+    """find_sym2's test of one object (a SymbolTable): the first hash-chain entry of that name whose versym
+    is not hidden (no version is matched), kept if defined (or, without need_def, undefined with an
+    address: not TLS), non-zero (TLS excepted) and of an accepted type and binding."""
+    from ldsim.symbols import gnu_hash
+    if table.symtab is None or table.strtab is None:
+        return False
+    for idx in table.chain(name, gnu_hash(name.encode("utf-8", "surrogateescape"))):
+        sym = table.symbol(idx)
+        v = table.versym(idx)
+        if sym.name != name or (v is not None and v & 0x8000):
+            continue
+        if sym.shndx == 0 and (need_def or sym.type == STT_TLS):
+            return False
+        return (sym.value != 0 or sym.type == STT_TLS) and sym.type in OK_TYPES and sym.bind in OK_BINDS
     return False
 
 
@@ -465,12 +557,14 @@ def render_list(res: MuslResult, ldname: str) -> list[tuple[int, str]]:
         elif isinstance(e, LoadFailed):
             out.append((2, f"Error loading shared library {e.name}: {strerror(e.errnum)} "
                            f"(needed by {e.needed_by})\n"))
+        elif isinstance(e, RelocFailed):
+            out.append((2, f"Error relocating {e.dso}: {e.message}\n"))
     return out
 
 
 def run_list(world: World, env: dict[str, str], cwd: str, ldname: str, program: str) -> tuple[list, int]:
     """`LDNAME --list PROGRAM`: output chunks and exit status."""
-    res = MuslLoader(world, env, cwd, ldname).run(program)
+    res = MuslLoader(world, env, cwd, ldname).run(program, relocate=True)
     return render_list(res, ldname), res.status
 
 
@@ -520,5 +614,5 @@ def run_ldso(world: World, env: dict[str, str], cwd: str, ldname: str,
         return [(2, usage)], 1
     if not list_mode:
         return [], None
-    res = MuslLoader(world, env, cwd, ldname).run(program)
+    res = MuslLoader(world, env, cwd, ldname).run(program, relocate=True)
     return render_list(res, ldname), res.status
