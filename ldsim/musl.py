@@ -144,6 +144,7 @@ class Dso:
     rpath: str | None = None
     rpath_done: bool = False
     is_ldso: bool = False
+    kernel_mapped: bool = False  # the program, mapped by execve: its $ORIGIN is /proc/self/exe's
 
 
 @dataclass(frozen=True)
@@ -279,8 +280,9 @@ class MuslLoader:
             if not (rest.startswith("$ORIGIN", t) or rest.startswith("${ORIGIN}", t)):
                 return None
             rest = rest[t + 1:]
-        cut = p.name.rfind("/")
-        origin = p.name[:cut] if cut >= 0 else "."
+        origin = self._exe_dir(p.name) if p.kernel_mapped else _dirname(p.name)
+        if origin is None:
+            return None
         out, s = "", orig
         while "$" in s:
             t = s.index("$")
@@ -288,6 +290,19 @@ class MuslLoader:
             s = s[t + (9 if s.startswith("${", t) else 7):]
         p.rpath = out + s
         return p.rpath
+
+    def _exe_dir(self, path: str) -> str | None:
+        """fixup_rpath for a kernel-mapped program: the directory of readlink("/proc/self/exe").  When
+        that fails (a root with nothing on /proc) or does not fit the buffer, the object has no RPATH
+        at all.  (A failure other than ENOENT, ENOTDIR or EACCES, which stops the whole search, is not
+        simulated.)"""
+        try:
+            link = self.world.exe_link(path)
+        except OSError:
+            return None
+        if len(link.encode("utf-8", "surrogateescape")) >= PATH_BUF:
+            return None
+        return _dirname(link)
 
     # -- load_library ---------------------------------------------------------------------------
 
@@ -389,9 +404,11 @@ class MuslLoader:
 
     # -- the run ------------------------------------------------------------------------------
 
-    def run(self, program: str, relocate: bool = False) -> MuslResult:
+    def run(self, program: str, relocate: bool = False, executed: bool = False) -> MuslResult:
         """__dls3 in command mode with --list: map the program, preloads, then breadth-first deps, and
-        with `relocate` the relocation pass's errors (what the listing prints; a tree needs only loading)."""
+        with `relocate` the relocation pass's errors (what the listing prints; a tree needs only loading).
+        `executed`: the program was mapped by execve (PT_INTERP names this loader): its name is
+        AT_EXECFN and its $ORIGIN /proc/self/exe's."""
         res = self.result
         try:
             opened = self.world.open(program)
@@ -410,7 +427,7 @@ class MuslLoader:
             return res
         if elf.interp:
             res.ldso_name = elf.interp
-        app = Dso(program, None, None, elf, None)
+        app = Dso(program, None, None, elf, None, kernel_mapped=executed)
         res.objects.append(app)
         preload = self.env.get("LD_PRELOAD")
         if preload:
@@ -496,6 +513,12 @@ class MuslLoader:
         self.result.status = 127  # ldso_fail
 
 
+def _dirname(name: str) -> str:
+    """fixup_rpath's origin: up to the last '/' ("." without one)."""
+    cut = name.rfind("/")
+    return name[:cut] if cut >= 0 else "."
+
+
 def defines(elf: ElfFile, name: str) -> bool:
     """find_sym(dso, name, 1) on one object."""
     from ldsim.symbols import SymbolTable
@@ -560,6 +583,18 @@ def render_list(res: MuslResult, ldname: str) -> list[tuple[int, str]]:
         elif isinstance(e, RelocFailed):
             out.append((2, f"Error relocating {e.dso}: {e.message}\n"))
     return out
+
+
+def render_exec(res: MuslResult) -> list[tuple[int, str]]:
+    """What the loader of an executed program writes: only its errors (no listing outside ldd mode)."""
+    return [chunk for chunk in render_list(res, res.ldso_name) if chunk[0] == 2]
+
+
+def run_exec(world: World, env: dict[str, str], cwd: str, interp: str, program: str) -> tuple[list, int]:
+    """`exec PROGRAM` whose PT_INTERP is musl's loader: what the loader prints and its status (127 after
+    an error; 0 otherwise: what the program then does is not seen).  Secure mode is not simulated."""
+    res = MuslLoader(world, env, cwd, interp).run(program, relocate=True, executed=True)
+    return render_exec(res), res.status
 
 
 def run_list(world: World, env: dict[str, str], cwd: str, ldname: str, program: str) -> tuple[list, int]:

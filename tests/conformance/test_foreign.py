@@ -547,3 +547,24 @@ def test_musl_edges(musl_edges: str, argv: list[str], env: dict[str, str]) -> No
     env = {k: v.replace("{long511}", _long(r, 511)).replace("{long512}", _long(r, 512)) for k, v in env.items()}
     real = _chrooted(r, ["/lib/ld-musl-x86_64.so.1", *argv], env)
     assert_same(real, _ldsim(["ld.so", "--root", r, *argv], env))
+
+
+MUSL_EXEC_RUNS = [
+    ("/app/norpath", {}),
+    # executed, the program's $ORIGIN comes from /proc/self/exe: with nothing on the root's /proc its
+    # whole RPATH is dropped (fixup_rpath), unlike under --list
+    ("/app/rpath", {}),
+    ("/app/norpath", {"LD_LIBRARY_PATH": "/nonexistent", "LD_PRELOAD": "/edge/glibc/libc.so.6"}),
+    ("/edge/undef", {"LD_LIBRARY_PATH": "/edge/u"}),
+]
+
+
+@pytest.mark.parametrize("prog,env", MUSL_EXEC_RUNS, ids=[f"{i}" for i in range(len(MUSL_EXEC_RUNS))])
+def test_musl_exec(musl_edges: str, prog: str, env: dict[str, str]) -> None:
+    """A musl program executed in its root (chroot) vs `ldsim run --root`: musl's loader prints only its
+    errors and exits 127 (ldsim ran glibc's rules and printed glibc's message).  Only runs that fail are
+    compared: what a program that starts then does is not simulated."""
+    r = musl_edges
+    real = _chrooted(r, [prog], env)
+    assert real.status == 127, real
+    assert_same(real, _ldsim(["run", "--root", r, prog], env))
