@@ -22,12 +22,15 @@ prints "Error relocating", status 127 (x86-64's relocation types only).
 from __future__ import annotations
 
 import errno as E
-import os
 import struct
 from dataclasses import dataclass, field
 
 from ldsim.elf import ElfError, ElfFile, parse_elf
 from ldsim.world import World
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ldsim.symbols import SymbolTable
 
 DEFAULT_PATH = "/lib:/usr/local/lib:/usr/lib"
 # LDSO_ARCH -> (ELF class, e_machine) of the loader's own build (musl's arch/*/reloc.h).  Only the class
@@ -455,7 +458,7 @@ class MuslLoader:
         chain (add_syms: the object list in order; the vDSO is never in it)."""
         from ldsim.symbols import SymbolTable
         objs = self.result.objects
-        tables: list[tuple[Dso, object]] = []
+        tables: list[tuple[Dso, SymbolTable]] = []
         for p in objs:
             elf = p.elf if not p.is_ldso else self._ldso_elf()
             if elf is not None:
@@ -477,7 +480,7 @@ class MuslLoader:
         except (OSError, ElfError):
             return None
 
-    def _do_relocs(self, p: Dso, table, tables: list, memo: dict) -> None:
+    def _do_relocs(self, p: Dso, table: SymbolTable, tables: list, memo: dict) -> None:
         """do_relocs over DT_JMPREL, DT_REL and DT_RELA in that order, as reloc_all calls it."""
         elf = table.elf
         stride = 3 if elf.dyn(DT_RELA_TAG) is not None and elf.dyn(20) == DT_RELA_TAG else 2
@@ -491,7 +494,8 @@ class MuslLoader:
                 info = struct.unpack_from("<Q", elf.data, at + 8)[0]
                 self._reloc(p, table, info & 0x7FFFFFFF, info >> 32, tables, memo)
 
-    def _reloc(self, p: Dso, table, rtype: int, sym_index: int, tables: list, memo: dict) -> None:
+    def _reloc(self, p: Dso, table: SymbolTable, rtype: int, sym_index: int, tables: list,
+               memo: dict) -> None:
         if rtype == 0 or (p.is_ldso and rtype == 8):  # REL_NONE; ldso skips its relative entries
             return
         if sym_index:
@@ -528,7 +532,7 @@ def defines(elf: ElfFile, name: str) -> bool:
         return False  # tables outside the file: musl would fault; not simulated
 
 
-def defined_in(table, name: str, need_def: bool) -> bool:
+def defined_in(table: SymbolTable, name: str, need_def: bool) -> bool:
     """find_sym2's test of one object (a SymbolTable): the first hash-chain entry of that name whose versym
     is not hidden (no version is matched), kept if defined (or, without need_def, undefined with an
     address: not TLS), non-zero (TLS excepted) and of an accepted type and binding."""
