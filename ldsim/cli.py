@@ -196,6 +196,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if failure is not None:  # execve itself fails before any loader runs
         print(f"ldsim: {rest[0]}: {failure}", file=sys.stderr)
         return EXIT_INPUT
+    musl = _musl_interp(world, rest[0])
+    if musl is not None:  # musl's loader: its own rules (ldsim.musl), nothing to explain
+        from ldsim.musl import run_exec as musl_exec
+        chunks, status = musl_exec(world, dict(inv.env), inv.cwd, musl, rest[0])
+        for stream, text in chunks:
+            (sys.stdout if stream == 1 else sys.stderr).write(text)
+        return status
     files = FileCache(snapshot=True)  # both runs of --explain read the same files: parsed once
     status = _emit(run_exec(world, inv, rest, files))
     if args.explain:  # after the trace: loaded objects, their first requester, search step, bindings
@@ -203,6 +210,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         from ldsim.runexplain import explain_run
         sys.stdout.writelines(run_table(explain_run(world, inv, rest, files)))
     return status
+
+
+def _musl_interp(world, program: str) -> str | None:
+    """The program's PT_INTERP when that is musl's loader (`ld-musl-ARCH.so.1`), else None."""
+    from ldsim.profiles import is_musl_interp, program_interp
+    interp = program_interp(world, program)
+    return interp if is_musl_interp(interp) else None
 
 
 def build_parser(extras: bool = True) -> argparse.ArgumentParser:

@@ -712,8 +712,10 @@ class Process:
     def _vdso_verdef(self, m: LinkMap) -> tuple:
         from ldsim.elf import Verdef, elf_hash
         if m.kind is Kind.VDSO:
+            from ldsim.relocate import process_machine
+            version = process_machine(self.profile.arch).vdso_version
             return (Verdef(1, 1, elf_hash(self.profile.vdso.encode()), (self.profile.vdso,)),
-                    Verdef(2, 0, elf_hash(b"LINUX_2.6"), ("LINUX_2.6",)))
+                    Verdef(2, 0, version.hash, (version.name,)))
         return ()
 
     def _version_error(self, objname: str, message: str) -> None:

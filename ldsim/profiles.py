@@ -31,13 +31,40 @@ def _read(world: World, path: str, limit: int = _READ_LIMIT) -> bytes | None:
         return None
 
 
+_VERSION_HEAD = b"ld.so ("
+_VERSION_TAIL = b") stable release version "
+
+
+def loader_version(data: bytes) -> str | None:
+    """The package version compiled into a glibc loader: its --version text (elf/rtld.c `_dl_version`)
+    starts `ld.so (PKGVERSION) stable release version`.  None when the binary holds no such text."""
+    at = data.find(_VERSION_HEAD)
+    while at >= 0:
+        start = at + len(_VERSION_HEAD)
+        end = data.find(_VERSION_TAIL, start, start + 256)
+        if end >= 0 and b"\0" not in data[start:end] and b"\n" not in data[start:end]:
+            return data[start:end].decode("utf-8", "replace")
+        at = data.find(_VERSION_HEAD, start)
+    return None
+
+
 def identify_loader(world: World, rtld: str) -> Profile | None:
     """The profile of the glibc loader at `rtld` in this world: same class and machine, and its
     SYSTEM_DIRS compiled in.  A loader of a known ABI whose directories are unknown gets the profile
-    whose RTLD is that path (the best guess); anything else is None."""
+    whose RTLD is that path (the best guess); anything else is None.  The profile carries the version
+    the binary itself prints (a root's libc6 need not be the build the profile was written from)."""
     data = _read(world, rtld)
     if data is None:
         return None
+    found = _identify(data, rtld)
+    version = loader_version(data) if found is not None else None
+    if found is None or version is None or version == found.version:
+        return found
+    return Profile(**{**{f: getattr(found, f) for f in Profile._fields}, "version": version})
+
+
+def _identify(data: bytes, rtld: str) -> Profile | None:
+    """The shipped profile of a loader binary (`data`, installed at `rtld`), by ABI and SYSTEM_DIRS."""
     ident = read_ident(data[:64])
     if ident is None or not ident.magic_ok:
         return None
@@ -59,8 +86,9 @@ def detect_root(world: World) -> Profile:
     and identifies as that profile (x86-64 before i386, so a biarch root is an x86-64 one)."""
     order = sorted(PROFILES.values(), key=lambda p: (p.arch != "x86_64", p.name))
     for p in order:
-        if identify_loader(world, p.rtld) is p:
-            return p
+        found = identify_loader(world, p.rtld)
+        if found is not None and found.name == p.name:
+            return found
     for p in order:  # a loader whose build is unknown: the one its path and ABI suggest
         found = identify_loader(world, p.rtld)
         if found is not None:

@@ -66,6 +66,23 @@ class R386:
     IRELATIVE = 42
 
 
+class RA64:
+    """R_AARCH64_* relocation types the loader treats specially (LP64)."""
+
+    NONE = 0
+    ABS64 = 257
+    ABS32 = 258
+    COPY = 1024
+    GLOB_DAT = 1025
+    JUMP_SLOT = 1026
+    RELATIVE = 1027
+    TLS_DTPMOD = 1028
+    TLS_DTPREL = 1029
+    TLS_TPREL = 1030
+    TLSDESC = 1031
+    IRELATIVE = 1032
+
+
 class TypeClass:
     """ELF_RTYPE_CLASS_*.  Plain ints, not an IntFlag: tested on every lookup, and IntFlag's `&` runs
     Python code each time."""
@@ -91,6 +108,10 @@ class RelocPass(NamedTuple):
     ifunc_check: bool
 
 
+# the version of the vDSO's dynamic symbols (index 2), which setup_vdso_pointers asks for
+LINUX_2_6 = Version("LINUX_2.6", elf_hash(b"LINUX_2.6"), True)
+
+
 class Machine:
     """A loader build's relocation rules (sysdeps/ARCH/dl-machine.h): the passes, the types that look
     nothing up, elf_machine_type_class, the cases of elf_machine_rel*'s switch (any other type is
@@ -101,7 +122,8 @@ class Machine:
                  copy: int, tlsdesc: int, irelative: int, defer_irelative: bool, plt_class: frozenset[int],
                  handled: frozenset[int], vdso_symbols: tuple[str, ...], vdso_resolved: dict[str, str],
                  malloc_version: tuple[str, int], pointer: int,
-                 overflow: dict[int, tuple[str, bool]] | None = None, static_tls: frozenset[int] = frozenset()) -> None:
+                 overflow: dict[int, tuple[str, bool]] | None = None, static_tls: frozenset[int] = frozenset(),
+                 vdso_version: Version | None = None) -> None:
         self.name = name
         self.passes = passes
         self.no_lookup = no_lookup
@@ -114,7 +136,9 @@ class Machine:
         self.tclass = {**{t: TypeClass.PLT for t in plt_class}, copy: TypeClass.COPY}  # elf_machine_type_class
         self.handled = handled
         self.vdso_symbols = vdso_symbols
-        self.vdso_names = frozenset((*vdso_symbols, *(n[len("__vdso_"):] for n in vdso_symbols)))
+        self.vdso_names = frozenset((*vdso_symbols, *(n[len("__vdso_"):] for n in vdso_symbols
+                                                      if n.startswith("__vdso_"))))
+        self.vdso_version = vdso_version or LINUX_2_6  # VDSO_NAME of the ABI's sysdep.h
         self.vdso_resolved = vdso_resolved
         self.malloc_version = malloc_version
         self.pointer = pointer  # sizeof (void *)
@@ -166,6 +190,25 @@ I386 = Machine(
     static_tls=frozenset((R386.TLS_TPOFF, R386.TLS_TPOFF32, R386.TLS_DESC)))  # sysdeps/i386/dl-machine.h
 
 
+AARCH64 = Machine(
+    "aarch64",
+    # sysdeps/generic/dl-machine-rel.h (ELF_MACHINE_NO_REL): only the RELA pass, with a lazy branch
+    # (no ELF_MACHINE_PLT_REL); elf_machine_rela warns about no IFUNC; no ELF_MACHINE_IRELATIVE
+    (RelocPass(DT.RELA, DT.RELASZ, DT.RELACOUNT, True, False, True, False),),
+    frozenset((RA64.NONE, RA64.RELATIVE)), RA64.JUMP_SLOT, RA64.COPY, RA64.TLSDESC, RA64.IRELATIVE, False,
+    # sysdeps/aarch64/dl-machine.h elf_machine_type_class
+    frozenset((RA64.JUMP_SLOT, RA64.TLS_DTPMOD, RA64.TLS_DTPREL, RA64.TLS_TPREL, RA64.TLSDESC)),
+    # the cases of its elf_machine_rela's switch
+    frozenset((RA64.GLOB_DAT, RA64.JUMP_SLOT, RA64.ABS32, RA64.ABS64, RA64.COPY, RA64.TLSDESC, RA64.TLS_DTPMOD,
+               RA64.TLS_DTPREL, RA64.TLS_TPREL, RA64.IRELATIVE)),
+    # sysdeps/unix/sysv/linux/aarch64/sysdep.h (LP64), in setup_vdso_pointers' order
+    ("__kernel_clock_gettime", "__kernel_gettimeofday", "__kernel_clock_getres"),
+    {},
+    ("GLIBC_2.17", elf_hash(b"GLIBC_2.17")), 8,
+    static_tls=frozenset((RA64.TLS_TPREL, RA64.TLSDESC)),  # CHECK_STATIC_TLS, TRY_STATIC_TLS
+    vdso_version=Version("LINUX_2.6.39", elf_hash(b"LINUX_2.6.39"), True))
+
+
 def _canonical_plt(ref: Sym) -> bool:
     """An undefined function with an address: the program's PLT entry stands for it (pointer equality)."""
     return ref.value != 0 and ref.shndx == SHN_UNDEF
@@ -181,16 +224,16 @@ def _check_static_tls(sym_map: LinkMap) -> None:
 
 
 def machine_of(elf: ElfFile) -> Machine | None:
-    """The relocation rules for an object's ELF class and machine (64-bit objects keep x86-64's, as
-    before), None where ldsim binds nothing (32-bit non-i386 objects)."""
+    """The relocation rules for an object's ELF class and machine (64-bit objects other than aarch64's
+    keep x86-64's, as before), None where ldsim binds nothing (32-bit non-i386 objects)."""
     if elf.is_64:
-        return X86_64
+        return AARCH64 if elf.e_machine == EMachine.AARCH64 else X86_64
     return I386 if elf.e_machine == EMachine.I386 else None
 
 
 def process_machine(arch: str) -> Machine:
     """The rules of a profile's loader (its `arch`): the vDSO pointers and malloc lookups of rtld."""
-    return I386 if arch == "i386" else X86_64
+    return {"i386": I386, "aarch64": AARCH64}.get(arch, X86_64)
 
 
 _RELA = struct.Struct("<QQq")
@@ -238,8 +281,6 @@ class _Cache(Value):
 
 
 LIBC_SONAME = "libc.so.6"
-# the version of the vDSO's dynamic symbols (index 2), which setup_vdso_pointers asks for
-LINUX_2_6 = Version("LINUX_2.6", elf_hash(b"LINUX_2.6"), True)
 
 
 class Binder(Record):
@@ -451,7 +492,7 @@ class Binder(Record):
     def vdso_setup(self, vdso: LinkMap) -> None:
         """setup_vdso_pointers: one dl_vdso_vsym lookup in the vDSO's local scope per HAVE_*_VSYSCALL."""
         for name in self.machine.vdso_symbols:
-            self.lookup(name, vdso, None, [[vdso]], LINUX_2_6, TypeClass.NONE)
+            self.lookup(name, vdso, None, [[vdso]], self.machine.vdso_version, TypeClass.NONE)
 
     def scopes_of(self, m: LinkMap) -> list[list[LinkMap]]:
         """l_scope of an object loaded at startup: the global scope, after itself with DT_SYMBOLIC."""
@@ -526,7 +567,7 @@ class Binder(Record):
                 or sym_map.soname != LIBC_SONAME or self.proc._vdso is None):
             return
         vdso = self.proc._vdso
-        self.lookup(vdso_name, vdso, None, [[vdso]], LINUX_2_6, TypeClass.NONE)
+        self.lookup(vdso_name, vdso, None, [[vdso]], self.machine.vdso_version, TypeClass.NONE)
 
     def _bad_type(self, m: LinkMap, rtype: int, plt: bool) -> None:
         """_dl_reloc_bad_type (elf/dl-reloc.c): fatal, named by l_name ("" for the program); the type in
@@ -861,7 +902,7 @@ class _VersionHeap:
             if m.faked:
                 continue
             if m.kind is Kind.VDSO:  # its Verdef: the base version (index 1, not stored) and LINUX_2.6
-                n, versions = 3, {2: LINUX_2_6}
+                n, versions = 3, {2: process_machine(proc.profile.arch).vdso_version}
             else:
                 elf = m.elf
                 if elf is None or machine_of(elf) is None or (not elf.verneed and not elf.verdef):
