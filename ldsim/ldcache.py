@@ -426,27 +426,32 @@ def print_cache_view(data: bytes) -> tuple[LdCache | None, str | None]:
 # ---------------------------------------------------------------------------------------------- lookup
 
 
+class CacheFault(Exception):
+    """ld.so would never finish reading this cache: it writes past its heap and dies of SIGSEGV."""
+
+
 def hwcaps_priorities(cache: LdCache, active: Sequence[str]) -> list[int]:
-    """Mirrors `glibc_hwcaps_priorities_init`: merge the sorted cache array with the sorted active list."""
+    """Mirrors `glibc_hwcaps_priorities_init`: merge the sorted cache array with the sorted active list.
+    A string offset past the file stores a 0 but advances neither side (elf/dl-cache.c, 2.36), so
+    while an active name is left to merge the loop writes zeros past its array until the process
+    faults: CacheFault."""
     right = sorted(((_encode(n), i + 1) for i, n in enumerate(active)), key=lambda t: t[0])  # stable
     result: list[int] = []
     li = ri = 0
     names = cache._hwcaps_index
     while li < len(names) and ri < len(right):
-        if names[li] < len(cache._data):
-            left = _cstr(cache._data, names[li])
-            if left == right[ri][0]:
-                result.append(right[ri][1])
-                li += 1
-                ri += 1
-            elif left < right[ri][0]:
-                result.append(0)
-                li += 1
-            else:
-                ri += 1
-        else:
+        if names[li] >= len(cache._data):
+            raise CacheFault(f"glibc-hwcaps string offset {names[li]} is outside the cache")
+        left = _cstr(cache._data, names[li])
+        if left == right[ri][0]:
+            result.append(right[ri][1])
+            li += 1
+            ri += 1
+        elif left < right[ri][0]:
             result.append(0)
             li += 1
+        else:
+            ri += 1
     result.extend([0] * (len(names) - li))
     return result
 
