@@ -111,3 +111,38 @@ def test_hwcaps_string_outside_the_cache(root: Path, index: int) -> None:
         assert_same(_chrooted(root, argv, TRACE), _ldsim(root, argv[1:], TRACE))
     finally:
         cache.write_bytes(good)
+
+
+# Sonames whose digit runs pass 2**31: _dl_cache_libcmp's int values and differences wrap, so the
+# table ldconfig wrote is not sorted for a comparison that does not wrap, and the binary search of
+# search_cache finds (or misses) entries accordingly.
+WRAPPING = {
+    "two": ("2147483647", "3000000000"),
+    "six": ("2147483647", "3500000000", "2", "4294967295", "10", "2147483648"),
+}
+
+
+@pytest.fixture(scope="module")
+def wrapping_roots(tmp_path_factory) -> dict[str, Path]:
+    out = {}
+    for case, numbers in WRAPPING.items():
+        r = tmp_path_factory.mktemp(f"wrap_{case}")
+        names = [f"libx.so.{n}" for n in numbers]
+        build_world(WorldSpec((
+            *(ProgSpec(f"bin/prog{i}", needed=(n,)) for i, n in enumerate(names)),
+            *(LibSpec(f"opt/a/{n}", soname=n, libc=False) for n in names),
+        )), str(r), jobs=2)
+        add_host_glibc(str(r))
+        (r / "etc/ld.so.conf").write_text("/opt/a\n")
+        _real_ldconfig(r)
+        out[case] = r
+    return out
+
+
+@pytest.mark.parametrize("case,index", [(c, i) for c, ns in WRAPPING.items() for i in range(len(ns))])
+def test_cache_lookup_of_wrapping_sonames(wrapping_roots: dict[str, Path], case: str, index: int) -> None:
+    """search_cache compares with the wrapping _dl_cache_libcmp too: some of these names are found in
+    the cache, others (present in it) are missed."""
+    root = wrapping_roots[case]
+    argv = [RTLD, "--list", f"/bin/prog{index}"]
+    assert_same(_chrooted(root, argv, TRACE), _ldsim(root, argv[1:], TRACE))

@@ -501,3 +501,17 @@ def test_legacy_hwcap_entries_after_the_others_do_not_overflow(tmp_path, libs, f
                                            "/opt/a/tls/libb.so.1": libs["nos"], "/usr/lib/placeholder": b""})
     _same_run(real_root, sim_root, "-X", "-C", "/c", "-c", fmt)
     assert (sim_root / "c").read_bytes() == (real_root / "c").read_bytes()
+
+
+def test_sonames_whose_numbers_wrap_sort_as_ldconfig_inserts_them(tmp_path, libs):
+    """_dl_cache_libcmp compares digit runs as C ints: values and their difference wrap, so names with
+    runs of 2**31 and more compare inconsistently, and the cache order is that of add_to_cache's list
+    insertion (each entry before the first that compares greater), not of a sort."""
+    names = ["1", "01", "10", "9", "1a", "1.0", "2147483647", "4294967294", "2147483648", "99999999999",
+             "3000000000", "4294967297"]
+    files: dict[str, bytes | str | Path] = {"/etc/ld.so.conf": b"/opt/a\n", "/usr/lib/placeholder": b""}
+    for n in names:
+        files[f"/opt/a/libx.so.{n}"] = libs["nos"]  # no DT_SONAME: the file name is the soname
+    real_root, sim_root = _twin(tmp_path, files)
+    _same_run(real_root, sim_root, "-v", "-X", "-C", "/c")
+    assert (sim_root / "c").read_bytes() == (real_root / "c").read_bytes()
