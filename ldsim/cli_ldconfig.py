@@ -204,6 +204,25 @@ def _print_cache(args: argparse.Namespace, world) -> int:
     return 0
 
 
+def _free_fds() -> int | None:
+    """How many descriptors ldconfig would have free: those below the soft RLIMIT_NOFILE that this
+    process (its inherited ones: ldconfig holds no others while reading ld.so.conf) does not hold."""
+    import resource
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    try:
+        listed = [int(n) for n in os.listdir("/proc/self/fd")]
+    except OSError:
+        return None
+    held = 0
+    for fd in listed:
+        try:
+            os.fstat(fd)  # the listing's own descriptor is closed by now
+        except OSError:
+            continue
+        held += fd < soft
+    return max(soft - held, 0)
+
+
 def run(args: argparse.Namespace) -> int:
     world = make_world(args.root)
     if args.print_cache:
@@ -214,6 +233,7 @@ def run(args: argparse.Namespace) -> int:
         build_cache=not (args.no_cache or args.only_cline), only_cline=args.only_cline,
         link=not args.no_links, manual_link=args.manual_link, verbose=args.verbose,
         hwcap_mask=_hwcap_mask(), ignore_aux_cache=args.ignore_aux or args.cache is not None,
+        free_fds=_free_fds(),
     )
     plan = plan_ldconfig(world, opts)
     for stream, line in plan.output:

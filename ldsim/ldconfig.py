@@ -77,6 +77,7 @@ class Options:
     generator: str = ldcache.GENERATOR_2_36
     root_mode: bool = False  # -r without chroot privilege: relative includes are fatal
     ignore_aux_cache: bool = False  # -i, and -C (a non-standard cache): the aux cache is not loaded
+    free_fds: int | None = None  # descriptors free below RLIMIT_NOFILE (None: stop include cycles early)
 
 
 @dataclass(frozen=True)
@@ -714,7 +715,7 @@ def search_dir(plan: Plan, opts: Options, world: World, dirs: _DirList, entry: D
 
 
 def _emit_conf(plan: Plan, opts: Options, world: World, dirs: _DirList) -> bool:
-    conf = expand_conf(world, opts.config_file, root_mode=opts.root_mode)
+    conf = expand_conf(world, opts.config_file, root_mode=opts.root_mode, free_fds=opts.free_fds)
     diags = list(conf.diagnostics)
     for i, d in enumerate(conf.dirs + [None]):
         while diags and diags[0].after <= i:

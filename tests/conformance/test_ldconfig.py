@@ -515,3 +515,32 @@ def test_sonames_whose_numbers_wrap_sort_as_ldconfig_inserts_them(tmp_path, libs
     real_root, sim_root = _twin(tmp_path, files)
     _same_run(real_root, sim_root, "-v", "-X", "-C", "/c")
     assert (sim_root / "c").read_bytes() == (real_root / "c").read_bytes()
+
+
+def _limited(argv: list[str], nofile: int, executable: str | None = None) -> subprocess.CompletedProcess:
+    """argv run with RLIMIT_NOFILE lowered to `nofile` (the descriptors an include cycle can use)."""
+    import resource
+    return subprocess.run(argv, executable=executable, capture_output=True, text=True, errors="surrogateescape",
+                          cwd=REPO,
+                          env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)},
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile)))
+
+
+@pytest.mark.parametrize("conf", [
+    {"/etc/ld.so.conf": b"include /etc/ld.so.conf\n/opt/a\n"},  # fopen fails: EMFILE warning
+    {"/etc/ld.so.conf": b"/opt/a\ninclude x.conf\n", "/etc/x.conf": b"include ld.so.conf\n/opt/b\n"},
+    {"/etc/ld.so.conf": b"include /etc/*\n/opt/a\n", "/etc/sub/x": b""},  # opendir fails: no match, silent
+    {"/etc/ld.so.conf": b"include ld.so.con[f]\n/opt/a\n"},  # relative, magic: opendir again
+])
+def test_include_cycles_run_out_of_descriptors(tmp_path, libs, conf):
+    """ldconfig follows an include cycle while each level keeps its FILE open, until fopen (a warning)
+    or glob's opendir (silently) finds no descriptor free; every level then goes on after its include
+    line, so each directory is 'given more than once' as often as the limit allowed."""
+    real_root, sim_root = _twin(tmp_path, {**conf, "/opt/a/liba.so.1.2": libs["a64"],
+                                           "/opt/b/libb.so.2.0": libs["b64"], "/usr/lib/placeholder": b""})
+    args = ["-v", "-X", "-C", "/c"]
+    real = _limited(["ldconfig", "-r", str(real_root), *args], 40, LDCONFIG)
+    sim = _limited([sys.executable, "-m", "ldsim.cli_ldconfig", "-r", str(sim_root), *args], 40)
+    assert "given more than once" in real.stderr
+    assert (sim.returncode, sim.stdout, sim.stderr) == (real.returncode, real.stdout, real.stderr)
+    assert (sim_root / "c").read_bytes() == (real_root / "c").read_bytes()
