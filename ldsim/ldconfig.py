@@ -78,6 +78,7 @@ class Options:
     root_mode: bool = False  # -r without chroot privilege: relative includes are fatal
     ignore_aux_cache: bool = False  # -i, and -C (a non-standard cache): the aux cache is not loaded
     free_fds: int | None = None  # descriptors free below RLIMIT_NOFILE (None: stop include cycles early)
+    cache_file_shown: str | None = None  # the name in messages when -r could not chroot (chroot_canon's)
 
 
 @dataclass(frozen=True)
@@ -814,6 +815,34 @@ def _host_dir(world: World, path: str) -> str:
     return os.path.join(world.host_path(parent or "/"), name)
 
 
+def canon_in_unenterable_root(world: World, root: str, name: str) -> tuple[str | None, int]:
+    """Mirrors `chroot_canon` (elf/chroot_canon.c) for a -r root that chroot(2) refused because it is
+    missing or not a directory (ldconfig then translates paths itself): no component can be found, so
+    the result is ROOT/NAME when only the last one is missing, else (None, errno of the lstat)."""
+    parts: list[str] = []
+    i, n = 0, len(name)
+    while i < n:
+        while i < n and name[i] == "/":
+            i += 1
+        j = name.find("/", i)
+        j = n if j < 0 else j
+        comp, i = name[i:j], j
+        if not comp or comp == ".":
+            continue
+        if comp == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(comp)
+        try:
+            world.lstat("/" + "/".join(parts))
+        except OSError as e:
+            if j == n:  # a missing last component is fine
+                break
+            return None, e.errno or 0
+    return root + "/" + "/".join(parts), 0
+
+
 def apply_plan(world: World, opts: Options, plan: Plan) -> list[str]:
     """Perform the link actions, then write the cache as `save_cache` does (temp file `CACHE~`, then
     rename).  Returns the stderr lines: ldsim's own for a link it could not make, ldconfig's fatal
@@ -874,11 +903,12 @@ def _save_cache(world: World, opts: Options, data: bytes) -> list[str]:
     """Mirrors the writing half of `save_cache` (elf/cache.c): an existing `CACHE~` is truncated and
     reused (a symlink there fails: O_NOFOLLOW), each failure is fatal with its own message."""
     name, temp_name = opts.cache_file, opts.cache_file + "~"
+    shown = opts.cache_file_shown or name
     try:
         host_tmp = _host_dir(world, temp_name)
         fd = os.open(host_tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     except OSError as e:
-        return error_lines(f"Can't create temporary cache file {temp_name}", e)
+        return error_lines(f"Can't create temporary cache file {shown}~", e)
     try:
         try:
             os.write(fd, data)

@@ -138,12 +138,12 @@ def _twin_roots(tmp_path: Path, libs, legacy: bool) -> tuple[Path, Path]:
     return real_root, sim_root
 
 
-def run_real(root: Path, *args: str) -> subprocess.CompletedProcess:
+def run_real(root: Path | str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["ldconfig", "-r", str(root), *args], executable=LDCONFIG, capture_output=True, text=True,
                           errors="surrogateescape", env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
 
 
-def run_ldsim(root: Path, *args: str) -> subprocess.CompletedProcess:
+def run_ldsim(root: Path | str, *args: str) -> subprocess.CompletedProcess:
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, "-m", "ldsim.cli_ldconfig", "-r", str(root), *args],
                           capture_output=True, text=True, errors="surrogateescape", env=env, cwd=REPO)
@@ -544,3 +544,20 @@ def test_include_cycles_run_out_of_descriptors(tmp_path, libs, conf):
     assert "given more than once" in real.stderr
     assert (sim.returncode, sim.stdout, sim.stderr) == (real.returncode, real.stdout, real.stderr)
     assert (sim_root / "c").read_bytes() == (real_root / "c").read_bytes()
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+@pytest.mark.parametrize("args", [("-C", "/c"), ("-C", "c"), ("-C", "/./../etc/c"), ("-C", "/etc/./c"), (),
+                                  ("-v", "-C", "/var/x/c"), ("-p",), ("-p", "-C", "c")])
+def test_root_that_chroot_refuses(tmp_path, kind, args):
+    """-r ROOT that is missing or not a directory: chroot fails and ldconfig translates names itself
+    (chroot_canon): the cache's directory must resolve under ROOT except for its last component, else
+    'Can't open cache file directory D' ends the run before anything else; the temporary file's
+    name in the final message is the translated one ('ROOT//c~' for /c)."""
+    root = tmp_path / "root"
+    if kind == "file":
+        root.write_text("not a directory\n")
+    for r in (str(root), str(root) + "//"):  # ldconfig drops the trailing slashes itself
+        real = run_real(r, *args)
+        sim = run_ldsim(r, *args)
+        assert (sim.returncode, sim.stdout, sim.stderr) == (real.returncode, real.stdout, real.stderr)
