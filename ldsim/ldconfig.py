@@ -596,10 +596,29 @@ def _create_links(plan: Plan, opts: Options, world: World, path: str, libname: s
     if do_link and opts.link:
         if do_remove:
             plan.actions.append(LinkAction("unlink", full_so))
-        plan.actions.append(LinkAction("symlink", full_so, libname))
-        line += " (changed)"
+        if _symlink_fails(world, full_so):
+            plan.err(f"Can't link {full_so} to {libname}")
+            line += " (SKIPPED)"
+        else:
+            plan.actions.append(LinkAction("symlink", full_so, libname))
+            line += " (changed)"
     if opts.verbose:
         plan.out(line)
+
+
+NAME_MAX, PATH_MAX = 255, 4096
+
+
+def _symlink_fails(world: World, path: str) -> bool:
+    """Whether symlink(2) would refuse `path` whatever its target: a name too long (ENAMETOOLONG), or
+    a parent that is no directory (ENOENT, ENOTDIR), as for a soname holding a '/' (/opt/a//usr/x)."""
+    raw = path.encode("utf-8", "surrogateescape")
+    if len(raw) >= PATH_MAX or any(len(part) > NAME_MAX for part in raw.split(b"/")):
+        return True
+    try:
+        return not S.S_ISDIR(world.stat(path.rsplit("/", 1)[0] or "/").st_mode)
+    except OSError:
+        return True
 
 
 def _scan_entry(plan: Plan, opts: Options, world: World, dirs: _DirList, entry: DirEntry, name: str,

@@ -561,3 +561,19 @@ def test_root_that_chroot_refuses(tmp_path, kind, args):
         real = run_real(r, *args)
         sim = run_ldsim(r, *args)
         assert (sim.returncode, sim.stdout, sim.stderr) == (real.returncode, real.stdout, real.stderr)
+
+
+@pytest.mark.parametrize("soname", ["/opt/b/libx.so.1", "nodir/libx.so.1", "lib" + "x" * 300 + ".so.1"],
+                         ids=["absolute", "missing-dir", "too-long"])
+def test_soname_link_that_cannot_be_made(tmp_path, libs, soname):
+    """create_links: symlink(2) fails for a soname naming a missing directory (an absolute one is
+    appended: /opt/a//opt/b/...) or too long a name: 'Can't link X to LIB', and -v says (SKIPPED)."""
+    if not shutil.which("patchelf"):
+        pytest.skip("needs patchelf")
+    lib = tmp_path / "lib.so"
+    shutil.copyfile(libs["a64"], lib)
+    subprocess.run(["patchelf", "--set-soname", soname, str(lib)], check=True)
+    real_root, sim_root = _twin(tmp_path, {"/etc/ld.so.conf": b"/opt/a\n", "/opt/a/libx.so.1.0": lib,
+                                           "/opt/b/placeholder": b"", "/usr/lib/placeholder": b""})
+    _same_run(real_root, sim_root, "-v", "-C", "/c")
+    assert (sim_root / "c").read_bytes() == (real_root / "c").read_bytes()
