@@ -577,3 +577,15 @@ def test_soname_link_that_cannot_be_made(tmp_path, libs, soname):
                                            "/opt/b/placeholder": b"", "/usr/lib/placeholder": b""})
     _same_run(real_root, sim_root, "-v", "-C", "/c")
     assert (sim_root / "c").read_bytes() == (real_root / "c").read_bytes()
+
+
+@pytest.mark.parametrize("versions", [("1.9", "1.2147483648"), ("1.2147483647", "1.3000000000"),
+                                      ("1.4294967295", "1.0")])
+def test_newest_file_of_a_soname_by_wrapping_numbers(tmp_path, libs, versions):
+    """search_dir keeps the file whose name _dl_cache_libcmp ranks higher for the soname link: numbers
+    and their difference wrap as C ints (liba.so.1.3000000000 is below liba.so.1.2147483647)."""
+    real_root, sim_root = _twin(tmp_path, {"/etc/ld.so.conf": b"/opt/a\n", "/usr/lib/placeholder": b"",
+                                           f"/opt/a/liba.so.{versions[0]}": libs["a64"],
+                                           f"/opt/a/liba.so.{versions[1]}": libs["a64b"]})
+    _same_run(real_root, sim_root, "-v", "-C", "/c")
+    assert (sim_root / "c").read_bytes() == (real_root / "c").read_bytes()
