@@ -20,8 +20,8 @@ import stat as S
 import sys
 
 from ldsim import ldcache
-from ldsim.ldconfig import (LD_SO_CACHE, LD_SO_CONF, HWCAP_IMPORTANT, Options, apply_plan, error_lines,
-                            plan_ldconfig)
+from ldsim.ldconfig import (LD_SO_CACHE, LD_SO_CONF, HWCAP_IMPORTANT, Options, apply_plan,
+                            canon_in_unenterable_root, error_lines, plan_ldconfig)
 from ldsim.render.ldconfig import print_cache_lines, render_lines
 from ldsim.world import make_world
 
@@ -204,16 +204,73 @@ def _print_cache(args: argparse.Namespace, world) -> int:
     return 0
 
 
+def _free_fds() -> int | None:
+    """How many descriptors ldconfig would have free: those below the soft RLIMIT_NOFILE that this
+    process (its inherited ones: ldconfig holds no others while reading ld.so.conf) does not hold."""
+    import resource
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    try:
+        listed = [int(n) for n in os.listdir("/proc/self/fd")]
+    except OSError:
+        return None
+    held = 0
+    for fd in listed:
+        try:
+            os.fstat(fd)  # the listing's own descriptor is closed by now
+        except OSError:
+            continue
+        held += fd < soft
+    return max(soft - held, 0)
+
+
+def _unenterable_root(root: str | None) -> str | None:
+    """The -r root, trailing slashes dropped, when chroot(2) would refuse it (missing, not a directory):
+    ldconfig then translates the cache's name with chroot_canon (elf/ldconfig.c, main)."""
+    if root is None or not root.rstrip("/") or os.path.isdir(root):
+        return None
+    return root.rstrip("/")
+
+
+def _translated_cache_name(args: argparse.Namespace, world, root: str) -> tuple[str | None, list[str]]:
+    """main's chroot_canon of the cache file's directory: (the name ldconfig uses, its fatal lines)."""
+    name = args.cache or LD_SO_CACHE
+    slash = name.rfind("/")
+    directory, base = (name[:slash], name[slash + 1:]) if slash >= 0 else ("/", name)
+    canon, err = canon_in_unenterable_root(world, root, directory)
+    if canon is None:
+        return None, error_lines(f"Can't open cache file directory {directory if slash >= 0 else '/'}\n", err)
+    return f"{canon}/{base}", []
+
+
 def run(args: argparse.Namespace) -> int:
     world = make_world(args.root)
+    unenterable = _unenterable_root(args.root)
     if args.print_cache:
+        if unenterable is not None:  # print_cache opens chroot_canon's name, under a root that is no directory
+            name = args.cache or LD_SO_CACHE
+            canon, err = canon_in_unenterable_root(world, unenterable, name)
+            if canon is not None:
+                name = canon
+                try:
+                    os.stat(canon)  # never there: the root is no directory
+                except OSError as e:
+                    err = e.errno or 0
+            sys.stderr.write(render_lines(error_lines(f"Can't open cache file {name}\n", err)))
+            return 1
         return _print_cache(args, world)
+    shown = None
+    if unenterable is not None:
+        shown, fatal = _translated_cache_name(args, world, unenterable)
+        if fatal:
+            sys.stderr.write(render_lines(fatal))
+            return 1
     fmt = args.format if args.format in ("new", "compat", "old") else "new"
     opts = Options(
         config_file=args.conf, cache_file=args.cache or LD_SO_CACHE, fmt=fmt, dirs=tuple(args.dirs),
         build_cache=not (args.no_cache or args.only_cline), only_cline=args.only_cline,
         link=not args.no_links, manual_link=args.manual_link, verbose=args.verbose,
         hwcap_mask=_hwcap_mask(), ignore_aux_cache=args.ignore_aux or args.cache is not None,
+        free_fds=_free_fds(), cache_file_shown=shown,
     )
     plan = plan_ldconfig(world, opts)
     for stream, line in plan.output:

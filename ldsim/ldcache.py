@@ -77,10 +77,18 @@ def _c_char(b: int) -> int:
     return b - 256 if b >= 128 else b
 
 
+def _int32(v: int) -> int:
+    """v as a 32-bit two's-complement int (what the C arithmetic leaves)."""
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v >= 1 << 31 else v
+
+
 def libcmp(a: str | bytes, b: str | bytes) -> int:
     """Mirrors `_dl_cache_libcmp`: digit runs compare as numbers, a digit beats a non-digit.
 
-    Only the sign is meaningful (C returns differences)."""
+    Only the sign is meaningful (C returns differences).  Numbers and their difference are C ints
+    that wrap: two runs whose values lie 2**31 or more apart compare the wrong way, so the order is
+    not transitive for such names."""
     p1 = _encode(a) if isinstance(a, str) else a
     p2 = _encode(b) if isinstance(b, str) else b
     i = j = 0
@@ -97,11 +105,8 @@ def libcmp(a: str | bytes, b: str | bytes) -> int:
                 while j < n2 and 48 <= p2[j] <= 57:
                     v2 = (v2 * 10 + p2[j] - 48) & 0xFFFFFFFF
                     j += 1
-                # int arithmetic in C: wrap like the 32-bit accumulators do
-                v1 = v1 - (1 << 32) if v1 >= 1 << 31 else v1
-                v2 = v2 - (1 << 32) if v2 >= 1 << 31 else v2
                 if v1 != v2:
-                    return v1 - v2
+                    return _int32(v1 - v2)  # `val1 - val2` in C's int: the difference wraps too
                 continue
             return 1
         if 48 <= c2 <= 57:
@@ -426,27 +431,32 @@ def print_cache_view(data: bytes) -> tuple[LdCache | None, str | None]:
 # ---------------------------------------------------------------------------------------------- lookup
 
 
+class CacheFault(Exception):
+    """ld.so would never finish reading this cache: it writes past its heap and dies of SIGSEGV."""
+
+
 def hwcaps_priorities(cache: LdCache, active: Sequence[str]) -> list[int]:
-    """Mirrors `glibc_hwcaps_priorities_init`: merge the sorted cache array with the sorted active list."""
+    """Mirrors `glibc_hwcaps_priorities_init`: merge the sorted cache array with the sorted active list.
+    A string offset past the file stores a 0 but advances neither side (elf/dl-cache.c, 2.36), so
+    while an active name is left to merge the loop writes zeros past its array until the process
+    faults: CacheFault."""
     right = sorted(((_encode(n), i + 1) for i, n in enumerate(active)), key=lambda t: t[0])  # stable
     result: list[int] = []
     li = ri = 0
     names = cache._hwcaps_index
     while li < len(names) and ri < len(right):
-        if names[li] < len(cache._data):
-            left = _cstr(cache._data, names[li])
-            if left == right[ri][0]:
-                result.append(right[ri][1])
-                li += 1
-                ri += 1
-            elif left < right[ri][0]:
-                result.append(0)
-                li += 1
-            else:
-                ri += 1
-        else:
+        if names[li] >= len(cache._data):
+            raise CacheFault(f"glibc-hwcaps string offset {names[li]} is outside the cache")
+        left = _cstr(cache._data, names[li])
+        if left == right[ri][0]:
+            result.append(right[ri][1])
+            li += 1
+            ri += 1
+        elif left < right[ri][0]:
             result.append(0)
             li += 1
+        else:
+            ri += 1
     result.extend([0] * (len(names) - li))
     return result
 
@@ -573,9 +583,34 @@ def compare_entries(e1: NewEntry, e2: NewEntry) -> int:
     return 0
 
 
+_SAFE_RUN = 1 << 30  # digit runs below this never make libcmp's difference wrap
+
+
+def _digit_runs_small(soname: str) -> bool:
+    value = 0
+    for c in soname + "/":
+        if "0" <= c <= "9":
+            value = value * 10 + ord(c) - 48
+            if value >= _SAFE_RUN:
+                return False
+        else:
+            value = 0
+    return True
+
+
 def sort_entries(entries: Iterable[NewEntry]) -> list[NewEntry]:
-    """Mirrors the insertion of `add_to_cache`: after every entry comparing <= 0 (stable)."""
-    return sorted(entries, key=cmp_to_key(compare_entries))  # Python's sort is stable too
+    """Mirrors the insertion of `add_to_cache` (elf/cache.c): each new entry goes before the first one
+    of the list that compares > 0 to it.  For a transitive `compare` that is a stable sort; a digit
+    run of 2**30 or more can make libcmp wrap (not transitive), and then only the insertion itself
+    gives ldconfig's order."""
+    entries = list(entries)
+    if all(_digit_runs_small(e.soname) for e in entries):
+        return sorted(entries, key=cmp_to_key(compare_entries))  # Python's sort is stable too
+    out: list[NewEntry] = []
+    for new in entries:
+        at = next((i for i, old in enumerate(out) if compare_entries(old, new) > 0), len(out))
+        out.insert(at, new)
+    return out
 
 
 def _finalize_key(s: bytes) -> bytes:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Iterator, Union
 
 if TYPE_CHECKING:
     from lark import Lark
@@ -178,16 +178,46 @@ def _include_pattern(config_file: str, pattern: str) -> str:
     return pattern
 
 
-def expand_conf(world: World, path: str, *, root_mode: bool = False) -> ConfResult:
+class _NoFreeFd:
+    """The World as a process seen with no descriptor left: `opendir` fails with EMFILE (glob then
+    matches nothing there, silently); stat and lstat still work."""
+
+    def __init__(self, world: World) -> None:
+        self._world = world
+
+    def listdir(self, path: str) -> list[str]:
+        raise OSError(errno.EMFILE, os.strerror(errno.EMFILE), path)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._world, name)
+
+
+_FATAL = None  # what a file's walk yields to stop the whole expansion
+
+
+def expand_conf(world: World, path: str, *, root_mode: bool = False, free_fds: int | None = None) -> ConfResult:
     """Mirrors `parse_conf` with includes expanded in place.
 
     root_mode: ldconfig -r without the privilege to chroot (path translation), where a relative
     include is fatal.  As root, ldconfig -r chroots and relative includes work.
-    Include cycles (which real ldconfig follows until it runs out of file descriptors) stop at the
-    first repeated file with an ldsim diagnostic naming FILE:LINE."""
+    free_fds: the descriptors ldconfig has free below RLIMIT_NOFILE.  Each file being read holds
+    one (its FILE stays open while its includes are read), so an include cycle is followed until
+    fopen fails with EMFILE ("Too many open files", a warning) and a glob that must open a directory
+    matches nothing; then every level goes on after its include line.  None: cycles stop at the
+    first repeated file with an ldsim diagnostic naming FILE:LINE instead."""
     from ldsim.cglob import glob
 
     res = ConfResult()
+    stack: list[tuple[str, Iterator[str | None]]] = []  # the files open, innermost last
+    # a cycle reads the same files and globs thousands of times: parse and match each once
+    parsed: dict[tuple[str, str], list[ConfLine]] = {}
+    globbed: dict[tuple[str, bool], list[str]] = {}
+
+    def matches(pattern: str, fds_left: bool) -> list[str]:
+        hit = globbed.get((pattern, fds_left))
+        if hit is None:
+            hit = globbed[pattern, fds_left] = glob(world if fds_left else _NoFreeFd(world), pattern)
+        return hit
 
     def key(p: str) -> str:
         try:
@@ -195,12 +225,12 @@ def expand_conf(world: World, path: str, *, root_mode: bool = False) -> ConfResu
         except OSError:
             return p
 
-    def walk(filename: str, stack: tuple[str, ...]) -> bool:
-        text = _read_conf(world, filename, res)
-        if text is None:
-            return True
-        res.files.append(filename)
-        for item in parse_conf_text(text, filename):
+    def includes(filename: str, text: str) -> Iterator[str | None]:
+        """Takes in the lines of one file; yields each file to read in its place (_FATAL: stop)."""
+        lines = parsed.get((filename, text))
+        if lines is None:
+            lines = parsed[filename, text] = parse_conf_text(text, filename)
+        for item in lines:
             if isinstance(item, DirLine):
                 if not item.type_known:
                     res.diagnostics.append(Diagnostic(f"{item.lib_type} is not a known library type",
@@ -216,17 +246,35 @@ def expand_conf(world: World, path: str, *, root_mode: bool = False) -> ConfResu
                         res.diagnostics.append(Diagnostic(
                             "need absolute file name for configuration file when using -r",
                             len(res.dirs), fatal=True))
-                        return False
-                    for match in glob(world, _include_pattern(filename, pattern)):
-                        k = key(match)
-                        if k in stack:
+                        yield _FATAL
+                        return
+                    fds_left = free_fds is None or len(stack) < free_fds
+                    for match in matches(_include_pattern(filename, pattern), fds_left):
+                        if free_fds is None and key(match) in (key(f) for f, _ in stack):
                             res.diagnostics.append(Diagnostic(
                                 f"{filename}:{item.line}: include cycle: {match} is already being read",
                                 len(res.dirs), ldsim_only=True))
                             continue
-                        if not walk(match, stack + (k,)):
-                            return False
-        return True
+                        yield match
 
-    walk(path, (key(path),))
+    def open_conf(filename: str) -> None:
+        if free_fds is not None and len(stack) >= free_fds:  # open(2) takes a descriptor first
+            res.diagnostics.append(Diagnostic(
+                f"Warning: ignoring configuration file that cannot be opened: {filename}: "
+                f"{os.strerror(errno.EMFILE)}", len(res.dirs)))
+            return
+        text = _read_conf(world, filename, res)
+        if text is not None:
+            res.files.append(filename)
+            stack.append((filename, includes(filename, text)))
+
+    open_conf(path)
+    while stack:  # a loop, not recursion: a cycle nests as deep as the descriptors allow
+        nxt = next(stack[-1][1], False)
+        if nxt is False:
+            stack.pop()
+        elif nxt is _FATAL:
+            break
+        else:
+            open_conf(nxt)
     return res

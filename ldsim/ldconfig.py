@@ -77,6 +77,8 @@ class Options:
     generator: str = ldcache.GENERATOR_2_36
     root_mode: bool = False  # -r without chroot privilege: relative includes are fatal
     ignore_aux_cache: bool = False  # -i, and -C (a non-standard cache): the aux cache is not loaded
+    free_fds: int | None = None  # descriptors free below RLIMIT_NOFILE (None: stop include cycles early)
+    cache_file_shown: str | None = None  # the name in messages when -r could not chroot (chroot_canon's)
 
 
 @dataclass(frozen=True)
@@ -594,10 +596,29 @@ def _create_links(plan: Plan, opts: Options, world: World, path: str, libname: s
     if do_link and opts.link:
         if do_remove:
             plan.actions.append(LinkAction("unlink", full_so))
-        plan.actions.append(LinkAction("symlink", full_so, libname))
-        line += " (changed)"
+        if _symlink_fails(world, full_so):
+            plan.err(f"Can't link {full_so} to {libname}")
+            line += " (SKIPPED)"
+        else:
+            plan.actions.append(LinkAction("symlink", full_so, libname))
+            line += " (changed)"
     if opts.verbose:
         plan.out(line)
+
+
+NAME_MAX, PATH_MAX = 255, 4096
+
+
+def _symlink_fails(world: World, path: str) -> bool:
+    """Whether symlink(2) would refuse `path` whatever its target: a name too long (ENAMETOOLONG), or
+    a parent that is no directory (ENOENT, ENOTDIR), as for a soname holding a '/' (/opt/a//usr/x)."""
+    raw = path.encode("utf-8", "surrogateescape")
+    if len(raw) >= PATH_MAX or any(len(part) > NAME_MAX for part in raw.split(b"/")):
+        return True
+    try:
+        return not S.S_ISDIR(world.stat(path.rsplit("/", 1)[0] or "/").st_mode)
+    except OSError:
+        return True
 
 
 def _scan_entry(plan: Plan, opts: Options, world: World, dirs: _DirList, entry: DirEntry, name: str,
@@ -714,7 +735,7 @@ def search_dir(plan: Plan, opts: Options, world: World, dirs: _DirList, entry: D
 
 
 def _emit_conf(plan: Plan, opts: Options, world: World, dirs: _DirList) -> bool:
-    conf = expand_conf(world, opts.config_file, root_mode=opts.root_mode)
+    conf = expand_conf(world, opts.config_file, root_mode=opts.root_mode, free_fds=opts.free_fds)
     diags = list(conf.diagnostics)
     for i, d in enumerate(conf.dirs + [None]):
         while diags and diags[0].after <= i:
@@ -813,6 +834,34 @@ def _host_dir(world: World, path: str) -> str:
     return os.path.join(world.host_path(parent or "/"), name)
 
 
+def canon_in_unenterable_root(world: World, root: str, name: str) -> tuple[str | None, int]:
+    """Mirrors `chroot_canon` (elf/chroot_canon.c) for a -r root that chroot(2) refused because it is
+    missing or not a directory (ldconfig then translates paths itself): no component can be found, so
+    the result is ROOT/NAME when only the last one is missing, else (None, errno of the lstat)."""
+    parts: list[str] = []
+    i, n = 0, len(name)
+    while i < n:
+        while i < n and name[i] == "/":
+            i += 1
+        j = name.find("/", i)
+        j = n if j < 0 else j
+        comp, i = name[i:j], j
+        if not comp or comp == ".":
+            continue
+        if comp == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(comp)
+        try:
+            world.lstat("/" + "/".join(parts))
+        except OSError as e:
+            if j == n:  # a missing last component is fine
+                break
+            return None, e.errno or 0
+    return root + "/" + "/".join(parts), 0
+
+
 def apply_plan(world: World, opts: Options, plan: Plan) -> list[str]:
     """Perform the link actions, then write the cache as `save_cache` does (temp file `CACHE~`, then
     rename).  Returns the stderr lines: ldsim's own for a link it could not make, ldconfig's fatal
@@ -873,11 +922,12 @@ def _save_cache(world: World, opts: Options, data: bytes) -> list[str]:
     """Mirrors the writing half of `save_cache` (elf/cache.c): an existing `CACHE~` is truncated and
     reused (a symlink there fails: O_NOFOLLOW), each failure is fatal with its own message."""
     name, temp_name = opts.cache_file, opts.cache_file + "~"
+    shown = opts.cache_file_shown or name
     try:
         host_tmp = _host_dir(world, temp_name)
         fd = os.open(host_tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     except OSError as e:
-        return error_lines(f"Can't create temporary cache file {temp_name}", e)
+        return error_lines(f"Can't create temporary cache file {shown}~", e)
     try:
         try:
             os.write(fd, data)

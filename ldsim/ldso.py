@@ -132,6 +132,12 @@ def config_for(inv: Invocation, a: LdsoArgs, secure: bool | None = None,
                files: FileCache | None = None) -> LoaderConfig:
     secure = inv.secure if secure is None else secure
     cfg = read_environment(inv.env, secure) if files is None else _environment(inv.env, secure, files)
+    if a.mode is Mode.LIST and cfg.mode is not Mode.TRACE:
+        # dl_main_state_init (elf/rtld.c, 2.36) leaves state.mode_trace_program unset; only
+        # LD_TRACE_LOADED_OBJECTS sets it.  Under --list alone it is what the stack held: on this build
+        # nonzero once the glibc.cpu.hwcaps tunable's callback (sysdeps/x86/cpu-tunables.c) has run,
+        # and the main program is listed first, nameless ("\t (0x...)").
+        cfg.trace_program = cfg.tunables.cpu_hwcaps is not None
     if a.mode in (Mode.LIST, Mode.VERIFY):
         cfg.mode = a.mode
     if a.no_relocation:

@@ -19,6 +19,7 @@ from ldsim.dst import DstValues, dst_count, substitute
 from ldsim.elf import DF1, DT, PT, VER_FLG_WEAK, ElfError, ElfFile, PastEof
 from ldsim.linkmap import FileCache, Found, Kind, LinkMap, file_id
 from ldsim.hwcaps import tuned_cpu
+from ldsim.ldcache import CacheFault
 from ldsim.record import NamedTuple, Record, Value
 from ldsim.search import CacheStep, LoadError, PathStep, SearchResult, Searcher, search_steps
 from ldsim.world import World
@@ -375,7 +376,10 @@ class Process:
         for step in search_steps(s, loader, self.main, self.rpath_of, self.runpath_of, secure_preload,
                                  paths_ready):
             if isinstance(step, CacheStep):
-                cached = s.cache_lookup(name)
+                try:
+                    cached = s.cache_lookup(name)
+                except CacheFault:
+                    raise Exit(-SIGSEGV) from None  # glibc_hwcaps_priorities_init runs off its array
                 if cached is None:
                     res.step_outcome(step, "no cache entry")
                     continue

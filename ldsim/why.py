@@ -18,6 +18,7 @@ from ldsim.config import Invocation, Mode, read_environment
 from ldsim.dst import expand
 from ldsim.elf import DF1, ElfError
 from ldsim.linkmap import FileCache, Kind, LinkMap, file_id
+from ldsim.ldcache import CacheFault
 from ldsim.loader import Process, Request, rpath_inhibited
 from ldsim.search import NONEXISTING, CacheStep, LoadError, PathStep, SearchResult, _split, search_steps
 from ldsim.world import World
@@ -268,7 +269,10 @@ def _candidates(proc: Process, step: PathStep | CacheStep, name: str, loader: Li
         cache = proc.searcher.cache()
         if cache is None:
             return []
-        hit = proc.searcher.cache_lookup(name)
+        try:
+            hit = proc.searcher.cache_lookup(name)
+        except CacheFault:  # the loader died reading the cache (see loader._search)
+            return []
         return [hit] if hit else []
     if step.step == "system search path":
         owner = loader or proc.main

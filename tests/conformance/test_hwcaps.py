@@ -124,6 +124,16 @@ CASES: list[tuple[str, list[str], dict[str, str], tuple[str, ...]]] = [
     ("help-tunables", ["--help"], {"GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2,-SSSE3:glibc.cpu.hwcap_mask=-1"}, ()),
     ("help-hwcap-mask-negative", ["--help"], {"LD_HWCAP_MASK": "-1"}, ()),
     ("trace-program-value", ["{w}/bin/m"], {"LD_TRACE_LOADED_OBJECTS": "-1"}, ()),
+    # --list leaves mode_trace_program as the stack had it: set after the glibc.cpu.hwcaps callback
+    ("list-tunable-hwcaps", ["--list", "{w}/bin/m"], {"GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2"}, ()),
+    ("list-tunable-hwcaps-empty", ["--list", "{w}/bin/m"], {"GLIBC_TUNABLES": "glibc.malloc.check=1:glibc.cpu.hwcaps="},
+     ()),
+    ("list-tunable-hwcaps-no-value", ["--list", "{w}/bin/m"], {"GLIBC_TUNABLES": "glibc.cpu.hwcaps"}, ()),
+    ("list-tunable-other", ["--list", "{w}/bin/m"], {"GLIBC_TUNABLES": "glibc.cpu.hwcap_mask=0"}, ()),
+    ("list-tunable-hwcaps-trace-env", ["--list", "{w}/bin/m"],
+     {"GLIBC_TUNABLES": "glibc.cpu.hwcaps=-SSE4_2", "LD_TRACE_LOADED_OBJECTS": "1"}, ()),
+    ("list-tunable-hwcaps-debug", ["--list", "{w}/bin/m"], {"GLIBC_TUNABLES": "glibc.cpu.hwcaps=x", "LD_DEBUG": "libs"},
+     ()),
 ]
 for _level, _opts in cpu_equivalences():
     CASES.append((f"cpu-{_level}", [*_opts, "{w}/bin/m"], TRACE, ("--cpu", _level)))

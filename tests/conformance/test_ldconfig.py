@@ -138,12 +138,12 @@ def _twin_roots(tmp_path: Path, libs, legacy: bool) -> tuple[Path, Path]:
     return real_root, sim_root
 
 
-def run_real(root: Path, *args: str) -> subprocess.CompletedProcess:
+def run_real(root: Path | str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["ldconfig", "-r", str(root), *args], executable=LDCONFIG, capture_output=True, text=True,
                           errors="surrogateescape", env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
 
 
-def run_ldsim(root: Path, *args: str) -> subprocess.CompletedProcess:
+def run_ldsim(root: Path | str, *args: str) -> subprocess.CompletedProcess:
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, "-m", "ldsim.cli_ldconfig", "-r", str(root), *args],
                           capture_output=True, text=True, errors="surrogateescape", env=env, cwd=REPO)
@@ -500,4 +500,92 @@ def test_legacy_hwcap_entries_after_the_others_do_not_overflow(tmp_path, libs, f
                                            "/opt/a/libx.so.1": libs["nos"], "/opt/a/x86_64/liba.so.1": libs["nos"],
                                            "/opt/a/tls/libb.so.1": libs["nos"], "/usr/lib/placeholder": b""})
     _same_run(real_root, sim_root, "-X", "-C", "/c", "-c", fmt)
+    assert (sim_root / "c").read_bytes() == (real_root / "c").read_bytes()
+
+
+def test_sonames_whose_numbers_wrap_sort_as_ldconfig_inserts_them(tmp_path, libs):
+    """_dl_cache_libcmp compares digit runs as C ints: values and their difference wrap, so names with
+    runs of 2**31 and more compare inconsistently, and the cache order is that of add_to_cache's list
+    insertion (each entry before the first that compares greater), not of a sort."""
+    names = ["1", "01", "10", "9", "1a", "1.0", "2147483647", "4294967294", "2147483648", "99999999999",
+             "3000000000", "4294967297"]
+    files: dict[str, bytes | str | Path] = {"/etc/ld.so.conf": b"/opt/a\n", "/usr/lib/placeholder": b""}
+    for n in names:
+        files[f"/opt/a/libx.so.{n}"] = libs["nos"]  # no DT_SONAME: the file name is the soname
+    real_root, sim_root = _twin(tmp_path, files)
+    _same_run(real_root, sim_root, "-v", "-X", "-C", "/c")
+    assert (sim_root / "c").read_bytes() == (real_root / "c").read_bytes()
+
+
+def _limited(argv: list[str], nofile: int, executable: str | None = None) -> subprocess.CompletedProcess:
+    """argv run with RLIMIT_NOFILE lowered to `nofile` (the descriptors an include cycle can use)."""
+    import resource
+    return subprocess.run(argv, executable=executable, capture_output=True, text=True, errors="surrogateescape",
+                          cwd=REPO,
+                          env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)},
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile)))
+
+
+@pytest.mark.parametrize("conf", [
+    {"/etc/ld.so.conf": b"include /etc/ld.so.conf\n/opt/a\n"},  # fopen fails: EMFILE warning
+    {"/etc/ld.so.conf": b"/opt/a\ninclude x.conf\n", "/etc/x.conf": b"include ld.so.conf\n/opt/b\n"},
+    {"/etc/ld.so.conf": b"include /etc/*\n/opt/a\n", "/etc/sub/x": b""},  # opendir fails: no match, silent
+    {"/etc/ld.so.conf": b"include ld.so.con[f]\n/opt/a\n"},  # relative, magic: opendir again
+])
+def test_include_cycles_run_out_of_descriptors(tmp_path, libs, conf):
+    """ldconfig follows an include cycle while each level keeps its FILE open, until fopen (a warning)
+    or glob's opendir (silently) finds no descriptor free; every level then goes on after its include
+    line, so each directory is 'given more than once' as often as the limit allowed."""
+    real_root, sim_root = _twin(tmp_path, {**conf, "/opt/a/liba.so.1.2": libs["a64"],
+                                           "/opt/b/libb.so.2.0": libs["b64"], "/usr/lib/placeholder": b""})
+    args = ["-v", "-X", "-C", "/c"]
+    real = _limited(["ldconfig", "-r", str(real_root), *args], 40, LDCONFIG)
+    sim = _limited([sys.executable, "-m", "ldsim.cli_ldconfig", "-r", str(sim_root), *args], 40)
+    assert "given more than once" in real.stderr
+    assert (sim.returncode, sim.stdout, sim.stderr) == (real.returncode, real.stdout, real.stderr)
+    assert (sim_root / "c").read_bytes() == (real_root / "c").read_bytes()
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+@pytest.mark.parametrize("args", [("-C", "/c"), ("-C", "c"), ("-C", "/./../etc/c"), ("-C", "/etc/./c"), (),
+                                  ("-v", "-C", "/var/x/c"), ("-p",), ("-p", "-C", "c")])
+def test_root_that_chroot_refuses(tmp_path, kind, args):
+    """-r ROOT that is missing or not a directory: chroot fails and ldconfig translates names itself
+    (chroot_canon): the cache's directory must resolve under ROOT except for its last component, else
+    'Can't open cache file directory D' ends the run before anything else; the temporary file's
+    name in the final message is the translated one ('ROOT//c~' for /c)."""
+    root = tmp_path / "root"
+    if kind == "file":
+        root.write_text("not a directory\n")
+    for r in (str(root), str(root) + "//"):  # ldconfig drops the trailing slashes itself
+        real = run_real(r, *args)
+        sim = run_ldsim(r, *args)
+        assert (sim.returncode, sim.stdout, sim.stderr) == (real.returncode, real.stdout, real.stderr)
+
+
+@pytest.mark.parametrize("soname", ["/opt/b/libx.so.1", "nodir/libx.so.1", "lib" + "x" * 300 + ".so.1"],
+                         ids=["absolute", "missing-dir", "too-long"])
+def test_soname_link_that_cannot_be_made(tmp_path, libs, soname):
+    """create_links: symlink(2) fails for a soname naming a missing directory (an absolute one is
+    appended: /opt/a//opt/b/...) or too long a name: 'Can't link X to LIB', and -v says (SKIPPED)."""
+    if not shutil.which("patchelf"):
+        pytest.skip("needs patchelf")
+    lib = tmp_path / "lib.so"
+    shutil.copyfile(libs["a64"], lib)
+    subprocess.run(["patchelf", "--set-soname", soname, str(lib)], check=True)
+    real_root, sim_root = _twin(tmp_path, {"/etc/ld.so.conf": b"/opt/a\n", "/opt/a/libx.so.1.0": lib,
+                                           "/opt/b/placeholder": b"", "/usr/lib/placeholder": b""})
+    _same_run(real_root, sim_root, "-v", "-C", "/c")
+    assert (sim_root / "c").read_bytes() == (real_root / "c").read_bytes()
+
+
+@pytest.mark.parametrize("versions", [("1.9", "1.2147483648"), ("1.2147483647", "1.3000000000"),
+                                      ("1.4294967295", "1.0")])
+def test_newest_file_of_a_soname_by_wrapping_numbers(tmp_path, libs, versions):
+    """search_dir keeps the file whose name _dl_cache_libcmp ranks higher for the soname link: numbers
+    and their difference wrap as C ints (liba.so.1.3000000000 is below liba.so.1.2147483647)."""
+    real_root, sim_root = _twin(tmp_path, {"/etc/ld.so.conf": b"/opt/a\n", "/usr/lib/placeholder": b"",
+                                           f"/opt/a/liba.so.{versions[0]}": libs["a64"],
+                                           f"/opt/a/liba.so.{versions[1]}": libs["a64b"]})
+    _same_run(real_root, sim_root, "-v", "-C", "/c")
     assert (sim_root / "c").read_bytes() == (real_root / "c").read_bytes()
