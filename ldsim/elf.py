@@ -348,7 +348,27 @@ def parse_elf(data: Sequence[int]) -> ElfFile:
         raise ElfError(f"malformed ELF file ({e.__class__.__name__})") from None
 
 
-def _parse_elf(data: Sequence[int]) -> ElfFile:
+class ProgramHeaders(NamedTuple):
+    """The ELF header fields and program headers, all that mapping a file needs."""
+
+    e_type: int
+    e_machine: int
+    e_entry: int
+    e_phoff: int
+    e_phnum: int
+    segments: tuple[Segment, ...]
+
+
+def read_program_headers(data: Sequence[int]) -> ProgramHeaders:
+    """The header and program headers alone, for the loader's mapping pass, which comes before anything
+    in the dynamic section is read; ElfError when they cannot be read."""
+    try:
+        return _read_program_headers(data)
+    except (struct.error, IndexError, ValueError, OverflowError, MemoryError) as e:
+        raise ElfError(f"malformed ELF file ({e.__class__.__name__})") from None
+
+
+def _read_program_headers(data: Sequence[int]) -> ProgramHeaders:
     size = len(data)
     if size < 16 or bytes(data[:4]) != b"\x7fELF":
         raise ElfError("not an ELF file")
@@ -356,7 +376,7 @@ def _parse_elf(data: Sequence[int]) -> ElfFile:
     layout = _LAYOUTS.get((cls, enc))
     if layout is None:
         raise ElfError(f"unsupported ELF class {cls} / data encoding {enc}")
-    ehdr_s, phdr_s, dyn_s = layout
+    ehdr_s, phdr_s, _ = layout
     if size < ehdr_s.size:
         raise ElfError("truncated ELF header")
     (_, e_type, e_machine, _, e_entry, e_phoff, _, _, _, e_phentsize, e_phnum, *_rest) = ehdr_s.unpack_from(data, 0)
@@ -366,9 +386,17 @@ def _parse_elf(data: Sequence[int]) -> ElfFile:
         raise ElfError("program headers extend past the end of the file")
     raw_phdrs = phdr_s.iter_unpack(data[e_phoff:e_phoff + e_phnum * phdr_s.size]) if e_phnum else ()
     if cls == 2:
-        segments = [_new(Segment, (t, fl, o, v, fs, ms, al)) for t, fl, o, v, _, fs, ms, al in raw_phdrs]
+        segments = tuple([_new(Segment, (t, fl, o, v, fs, ms, al)) for t, fl, o, v, _, fs, ms, al in raw_phdrs])
     else:
-        segments = [_new(Segment, (t, fl, o, v, fs, ms, al)) for t, o, v, _, fs, ms, fl, al in raw_phdrs]
+        segments = tuple([_new(Segment, (t, fl, o, v, fs, ms, al)) for t, o, v, _, fs, ms, fl, al in raw_phdrs])
+    return _new(ProgramHeaders, (e_type, e_machine, e_entry, e_phoff, e_phnum, segments))
+
+
+def _parse_elf(data: Sequence[int]) -> ElfFile:
+    e_type, e_machine, e_entry, e_phoff, e_phnum, segments = _read_program_headers(data)
+    size = len(data)
+    cls, enc = data[4], data[5]
+    dyn_s = _LAYOUTS[(cls, enc)][2]
 
     interp = None
     dyn_seg = None
@@ -434,7 +462,7 @@ def _parse_elf(data: Sequence[int]) -> ElfFile:
     return ElfFile(
         ei_class=cls, ei_data=enc, osabi=data[7], abiversion=data[8],
         e_type=e_type, e_machine=e_machine, e_entry=e_entry, e_phnum=e_phnum, e_phoff=e_phoff,
-        segments=tuple(segments), interp=interp,
+        segments=segments, interp=interp,
         has_dynamic=dyn_seg is not None, empty_dynamic=empty_dynamic,
         dynamic=tuple(dynamic),
         needed=tuple([name for tag, name in deps if tag == _DT_NEEDED]),

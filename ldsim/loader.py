@@ -15,8 +15,9 @@ TYPE_CHECKING = False
 from ldsim import events as ev
 from ldsim.config import Debug, Invocation, LoaderConfig, Mode
 from ldsim.dst import DstValues, dst_count, substitute
-from ldsim.elf import DF1, DT, PT, VER_FLG_WEAK, ElfError, ElfFile, PastEof
+from ldsim.elf import DF1, DT, PT, VER_FLG_WEAK, ElfError, ElfFile, PastEof, read_program_headers
 from ldsim.linkmap import FileCache, Found, Kind, LinkMap, file_id
+from ldsim.mapping import Mapped, map_object
 from ldsim.hwcaps import tuned_cpu
 from ldsim.record import NamedTuple, Record, Value
 from ldsim.search import CacheStep, LoadError, PathStep, SearchResult, Searcher, search_steps
@@ -209,6 +210,7 @@ class Process:
         self._binder: Binder | None = None
         self._vdso: LinkMap | None = None
         self._facts: dict[int, MapFacts] = files.memo.setdefault("map facts", {})  # by id(ElfFile)
+        self._map_outcomes: dict[tuple[int, bool], Mapped] = files.memo.setdefault("mapping", {})  # (id, exe)
         # id(elf) -> its (hash, name) definitions; id(verneed) -> the (hash, name) it asks for.  Kept with
         # the parsed files (which outlive every process of a run), so ids stay valid and unique
         self._verdefs: dict[int, frozenset[tuple[int, str]] | None] = files.memo.setdefault("verdefs", {})
@@ -420,23 +422,18 @@ class Process:
                         m.names.append(name)
                     return m
         try:
-            elf = self.files.parse(opened)
-        except PastEof:
-            raise Exit(-SIGBUS) from None
+            elf, unreadable = self.files.parse(opened), None
         except ElfError as e:
-            raise LoadError(name, f"cannot map ELF file: {e}", 0) from None
-        facts = self._map_facts(elf)
-        loads = facts.loads
+            elf, unreadable = None, e
         if not self.quiet:
             self.emit(ev.GeneratingLinkMap(name))
-        if not facts.aligned:
-            raise LoadError(name, "ELF load command address/offset not page-aligned", 0)
-        if not loads:
-            raise LoadError(name, "object file has no loadable segments", 0)
-        if elf.e_type != 3 and not exe:
-            raise LoadError(name, "cannot dynamically load executable", 0)
-        if (not elf.has_dynamic and elf.e_type == 3) or elf.empty_dynamic:
-            raise LoadError(name, "object file has no dynamic section", 0)
+        self._map_segments(name, elf, opened, exe)
+        if isinstance(unreadable, PastEof):
+            raise Exit(-SIGBUS)
+        if unreadable is not None:  # the dynamic section or its strings: not simulated past this line
+            raise LoadError(name, f"cannot map ELF file: {unreadable}", 0)
+        assert elf is not None
+        facts = self._map_facts(elf)
         self._check_dynamic_info(elf)
         if elf.flags_1 & ~DT_1_SUPPORTED:
             self.emit(ev.UnsupportedFlags1(elf.flags_1 & ~DT_1_SUPPORTED))
@@ -451,6 +448,24 @@ class Process:
                     map_start=layout[1] + facts.start, mode_st=opened.st.st_mode, addr=layout[1])
         self.objects.append(m)
         return m
+
+    def _map_segments(self, name: str, elf: ElfFile | None, opened, exe: bool) -> None:
+        """The mapping pass of _dl_map_object_from_fd, before the dynamic section is read: its errors
+        and faults come first (`ldsim.mapping`).  Worked out once per file and way of opening."""
+        key = (id(elf), exe)
+        mapped = self._map_outcomes.get(key) if elf is not None else None
+        if mapped is None:
+            try:
+                hdr = elf if elf is not None else read_program_headers(opened.data)
+            except ElfError:
+                return  # open_verify read these program headers: only a short read fails here
+            mapped = map_object(hdr.e_type, hdr.segments, exe, opened.data[4] == 2, len(opened.data))
+            if elf is not None:
+                self._map_outcomes[key] = mapped
+        if mapped.signal is not None:
+            raise Exit(-mapped.signal)
+        if mapped.error is not None:
+            raise LoadError(name, mapped.error, 0)
 
     def _map_facts(self, elf: ElfFile) -> MapFacts:
         """What mapping needs of a file's program headers: worked out once per file, not per process."""

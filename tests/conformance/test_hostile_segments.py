@@ -1,0 +1,116 @@
+"""Differential tests of corrupt program headers: what mapping the segments does (`_dl_map_object_from_fd`,
+`_dl_map_segments`) before the loader reads anything of the dynamic section.
+
+A program and the library it needs are built with gcc once; each case rewrites one field of a PT_LOAD or
+PT_DYNAMIC header (or cuts the file) of one of them, and `ld.so PROG` (LD_TRACE_LOADED_OBJECTS, LD_WARN,
+LD_BIND_NOW; also `--list`) is compared between the real loader and ldsim at test time.  When the
+library is the corrupt one, the loader's message names it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import subprocess
+from collections.abc import Callable
+
+import pytest
+
+from tests import oracle
+from tests.conformance.conftest import assert_same
+
+pytestmark = pytest.mark.conformance
+
+PT_LOAD, PT_DYNAMIC = 1, 2
+P_OFFSET, P_VADDR, P_FILESZ, P_MEMSZ, P_ALIGN = 8, 16, 32, 40, 48  # Elf64_Phdr field offsets
+PAGE = 4096
+HUGE = 1 << 48  # more than a 47-bit address space
+
+
+def _phdrs(data: bytes) -> list[tuple[int, tuple[int, ...]]]:
+    """(file offset of the header, its fields) of each program header of a 64-bit file."""
+    phoff, = struct.unpack_from("<Q", data, 32)
+    phnum, = struct.unpack_from("<H", data, 56)
+    return [(phoff + 56 * i, struct.unpack_from("<IIQQQQQQ", data, phoff + 56 * i)) for i in range(phnum)]
+
+
+def _nth(data: bytes, p_type: int, n: int) -> int:
+    """File offset of the n-th program header of `p_type` (n = -1: the last)."""
+    return [at for at, f in _phdrs(data) if f[0] == p_type][n]
+
+
+def set_field(p_type: int, n: int, field: int, value: int) -> Callable[[bytes], bytes]:
+    def edit(data: bytes) -> bytes:
+        out = bytearray(data)
+        struct.pack_into("<I" if field == 0 else "<Q", out, _nth(data, p_type, n) + field, value)
+        return bytes(out)
+    return edit
+
+
+def retype_loads(data: bytes) -> bytes:
+    out = bytearray(data)
+    for at, f in _phdrs(data):
+        if f[0] == PT_LOAD:
+            struct.pack_into("<I", out, at, 0x6FFFFFFF)  # a type the loader ignores
+    return bytes(out)
+
+
+def cut_before_bss(data: bytes) -> bytes:
+    """Cut the file at the page holding the end of the last PT_LOAD's file data: the memset that clears
+    the rest of that page (its bss) touches a page wholly past the end of the file."""
+    f = _phdrs(data)[[a for a, _ in _phdrs(data)].index(_nth(data, PT_LOAD, -1))][1]
+    end = f[2] + f[5]
+    assert f[6] > f[5] and end % PAGE, "the last PT_LOAD has no partial bss page to clear"
+    return data[:end & ~(PAGE - 1)]
+
+
+EDITS: dict[str, Callable[[bytes], bytes]] = {
+    # checked while reading the program headers, before strings the file offset no longer reaches
+    "first-load-offset-not-congruent": set_field(PT_LOAD, 0, P_OFFSET, 1),
+    "first-load-vaddr-not-congruent": set_field(PT_LOAD, 0, P_VADDR, 0x10),
+    "no-load-segment": retype_loads,
+    "dynamic-at-vaddr-0": set_field(PT_DYNAMIC, 0, P_VADDR, 0),
+    # _dl_map_segments
+    "first-load-overlaps-the-last": set_field(PT_LOAD, 0, P_FILESZ, 0x100000),
+    "first-load-far-above-the-others": set_field(PT_LOAD, 0, P_VADDR, 1 << 32),
+    "last-load-huge": set_field(PT_LOAD, -1, P_MEMSZ, HUGE),
+    "huge-alignment": set_field(PT_LOAD, 1, P_ALIGN, HUGE),
+    "second-load-offset-overflows": set_field(PT_LOAD, 1, P_OFFSET, 0xFFFFFFFFFFFF0000),
+    "first-load-huge-bss": set_field(PT_LOAD, 0, P_MEMSZ, HUGE),
+    "bss-page-past-eof": cut_before_bss,
+}
+TRACE = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_WARN": "yes", "LD_BIND_NOW": "yes"}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> str:
+    d = tmp_path_factory.mktemp("hostile_segments")
+    (d / "foo.c").write_text("int foo(void) { return 42; }\n")
+    (d / "main.c").write_text("int foo(void);\nint main(void) { return foo() - 42; }\n")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(d / "libfoo.so.1"), "-Wl,-soname,libfoo.so.1",
+                    str(d / "foo.c")], check=True)
+    subprocess.run(["gcc", "-o", str(d / "prog"), str(d / "main.c"), "-L", str(d), "-l:libfoo.so.1"],
+                   check=True)
+    return str(d)
+
+
+def _world(built: str, root: str, target: str, edit: Callable[[bytes], bytes]) -> str:
+    os.makedirs(root)
+    for name in ("prog", "libfoo.so.1"):
+        shutil.copy2(f"{built}/{name}", f"{root}/{name}")
+    with open(f"{root}/{target}", "rb") as f:
+        data = edit(f.read())
+    with open(f"{root}/{target}", "wb") as f:
+        f.write(data)
+    return f"{root}/prog"
+
+
+@pytest.mark.parametrize("target", ["prog", "libfoo.so.1"])
+@pytest.mark.parametrize("edit", list(EDITS))
+def test_corrupt_segments(built, tmp_path, edit: str, target: str) -> None:
+    prog = _world(built, str(tmp_path / "w"), target, EDITS[edit])
+    env = {"LD_LIBRARY_PATH": str(tmp_path / "w")}
+    for argv, e in (([prog], {**TRACE, **env}), (["--list", prog], env)):
+        real = oracle.run([oracle.RTLD, *argv], e, str(tmp_path), timeout=20)
+        assert_same(real, oracle.sim_ldso_argv(argv, e, str(tmp_path)))
