@@ -23,6 +23,11 @@ class ElfError(Exception):
     """The file is not an ELF file ldsim can read; the message is a one-line reason."""
 
 
+class Unmapped(ElfError):
+    """The loader would read an address no PT_LOAD segment maps readable (a hole, PROT_NONE, nothing):
+    SIGSEGV."""
+
+
 class PastEof(ElfError):
     """The loader would read a page of a mapped segment that lies wholly past the end of the file: the
     kernel answers with SIGBUS (a truncated file maps without error; only the access faults)."""
@@ -319,6 +324,7 @@ class ElfFile(Frozen):
         return self.ei_data == EIData.LSB
 
 
+ZERO_FILL, OUTSIDE = -1, -2  # what _Partial.mapped_offset finds at an address besides a file offset
 STRING_BUDGET = 1 << 24  # bytes of distinct strings one file may make us decode (memory stays bounded)
 VERSION_BUDGET = 1 << 16  # Verneed/Vernaux/Verdef/Verdaux records per file (a version index has 15 bits)
 
@@ -424,13 +430,24 @@ def _parse_elf(data: Sequence[int]) -> ElfFile:
         truncated = False
     f = _Partial(data, cls, enc, segments)
     dynamic: list[tuple[int, int]] = []
-    if dyn_seg is not None:
-        if dyn_seg.offset >= size:
-            # elf_get_dynamic_info's first read of l_ld, before the "generating link map" line
+    # elf_get_dynamic_info reads l_ld, PT_DYNAMIC's p_vaddr in the mapped segments (its p_offset is
+    # never used): the first read of the object after mapping it
+    off = f.mapped_offset(dyn_seg.vaddr) if dyn_seg is not None else None
+    if dyn_seg is not None and off is None:
+        raise Unmapped("PT_DYNAMIC in no readable segment")
+    if off == OUTSIDE:  # not simulated: read where p_offset says
+        off = dyn_seg.offset
+        if off >= size:
             raise PastEof("PT_DYNAMIC past the end of the file") if truncated else \
                 ElfError("PT_DYNAMIC outside the file")
-        end = min(size, dyn_seg.offset + max(dyn_seg.filesz, dyn_seg.memsz))
-        off = dyn_seg.offset
+    if off == ZERO_FILL:  # DT_NULL at once
+        off = None
+    elif off is not None and off >= size:
+        if off >= (size + PAGE - 1) & ~(PAGE - 1):
+            raise PastEof("PT_DYNAMIC past the end of the file")
+        off = None  # the rest of the file's last page reads as zeros: DT_NULL at once
+    if dyn_seg is not None and off is not None:
+        end = min(size, off + max(dyn_seg.filesz, dyn_seg.memsz))
         whole = (end - off) // dyn_s.size * dyn_s.size
         with memoryview(data) as view:  # no copy: a lying p_memsz may span the whole file
             entries = dyn_s.iter_unpack(view[off:off + whole])
@@ -439,7 +456,7 @@ def _parse_elf(data: Sequence[int]) -> ElfFile:
                     break
                 dynamic.append((tag, val))
             else:
-                if truncated and off + whole < dyn_seg.offset + dyn_seg.filesz:
+                if truncated and whole < dyn_seg.filesz:
                     raise PastEof("PT_DYNAMIC runs past the end of the file")
             del entries
 
@@ -507,6 +524,27 @@ class _Partial:
         self.version_budget -= 1
         if self.version_budget < 0:
             raise ElfError(f"more than {VERSION_BUDGET} version records")
+
+    def mapped_offset(self, vaddr: int) -> int | None:
+        """The file offset whose byte the loader's mapping shows at `vaddr`, page-granular as mmap maps
+        a segment (bytes of the file past p_filesz show too); a later segment's pages replace an earlier
+        one's (MAP_FIXED).  ZERO_FILL in a segment's anonymous pages; None where the object's reservation
+        holds nothing readable (a hole, made PROT_NONE, or a segment without PF_R, PF_W or PF_X);
+        OUTSIDE past the reservation, where whatever else is mapped there is read (not known here)."""
+        if not self.loads:
+            return OUTSIDE
+        mask = (1 << (64 if self.cls == 2 else 32)) - 1
+        for seg in reversed(self.loads):
+            start = seg.vaddr & ~(PAGE - 1)
+            file_end = (seg.vaddr + seg.filesz + PAGE - 1) & ~(PAGE - 1) & mask
+            mem_end = max(file_end, (seg.vaddr + seg.memsz + PAGE - 1) & ~(PAGE - 1) & mask)
+            if start <= vaddr < mem_end:
+                if not seg.flags & 7:
+                    return None
+                return (seg.offset & ~(PAGE - 1)) + (vaddr - start) if vaddr < file_end else ZERO_FILL
+        low = self.loads[0].vaddr & ~(PAGE - 1)
+        high = (self.loads[-1].vaddr + self.loads[-1].memsz) & mask
+        return None if low <= vaddr < high else OUTSIDE
 
     def offset(self, vaddr: int) -> int | None:
         for seg in self.loads:

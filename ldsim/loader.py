@@ -15,7 +15,7 @@ TYPE_CHECKING = False
 from ldsim import events as ev
 from ldsim.config import Debug, Invocation, LoaderConfig, Mode
 from ldsim.dst import DstValues, dst_count, substitute
-from ldsim.elf import DF1, DT, PT, VER_FLG_WEAK, ElfError, ElfFile, PastEof, read_program_headers
+from ldsim.elf import DF1, DT, PT, VER_FLG_WEAK, ElfError, ElfFile, PastEof, Unmapped, read_program_headers
 from ldsim.linkmap import FileCache, Found, Kind, LinkMap, file_id
 from ldsim.mapping import Mapped, map_object
 from ldsim.hwcaps import tuned_cpu
@@ -78,13 +78,14 @@ def version_index_high(elf: ElfFile) -> int:
 
 def _hash_header_mapped(elf: ElfFile) -> bool:
     """_dl_setup_hash reads DT_GNU_HASH's four header words (else DT_HASH's two): False when they lie
-    outside every PT_LOAD segment's memory (an address the mapping does not cover)."""
+    outside every PT_LOAD segment's memory (an address the mapping does not cover, or covers unreadable)."""
     addr, size = elf.dyn(DT.GNU_HASH), 16
     if addr is None:
         addr, size = elf.dyn(DT.HASH), 8
     if addr is None:
         return True
-    return any(s.type == PT.LOAD and s.vaddr <= addr and addr + size <= s.vaddr + s.memsz for s in elf.segments)
+    return any(s.type == PT.LOAD and s.flags & 7 and s.vaddr <= addr and addr + size <= s.vaddr + s.memsz
+               for s in elf.segments)  # no PF_R, PF_W or PF_X: mapped PROT_NONE
 
 
 def _bloom_size_ok(elf: ElfFile) -> bool:
@@ -430,6 +431,8 @@ class Process:
         self._map_segments(name, elf, opened, exe)
         if isinstance(unreadable, PastEof):
             raise Exit(-SIGBUS)
+        if isinstance(unreadable, Unmapped):
+            raise Exit(-SIGSEGV)
         if unreadable is not None:  # the dynamic section or its strings: not simulated past this line
             raise LoadError(name, f"cannot map ELF file: {unreadable}", 0)
         assert elf is not None

@@ -23,7 +23,7 @@ from tests.conformance.conftest import assert_same
 pytestmark = pytest.mark.conformance
 
 PT_LOAD, PT_DYNAMIC = 1, 2
-P_OFFSET, P_VADDR, P_FILESZ, P_MEMSZ, P_ALIGN = 8, 16, 32, 40, 48  # Elf64_Phdr field offsets
+P_FLAGS, P_OFFSET, P_VADDR, P_FILESZ, P_MEMSZ, P_ALIGN = 4, 8, 16, 32, 40, 48  # Elf64_Phdr field offsets
 PAGE = 4096
 HUGE = 1 << 48  # more than a 47-bit address space
 
@@ -43,7 +43,7 @@ def _nth(data: bytes, p_type: int, n: int) -> int:
 def set_field(p_type: int, n: int, field: int, value: int) -> Callable[[bytes], bytes]:
     def edit(data: bytes) -> bytes:
         out = bytearray(data)
-        struct.pack_into("<I" if field == 0 else "<Q", out, _nth(data, p_type, n) + field, value)
+        struct.pack_into("<I" if field < 8 else "<Q", out, _nth(data, p_type, n) + field, value)
         return bytes(out)
     return edit
 
@@ -71,6 +71,11 @@ EDITS: dict[str, Callable[[bytes], bytes]] = {
     "first-load-vaddr-not-congruent": set_field(PT_LOAD, 0, P_VADDR, 0x10),
     "no-load-segment": retype_loads,
     "dynamic-at-vaddr-0": set_field(PT_DYNAMIC, 0, P_VADDR, 0),
+    # elf_get_dynamic_info reads the dynamic section at p_vaddr, in the mapping: never at p_offset
+    "dynamic-offset-0": set_field(PT_DYNAMIC, 0, P_OFFSET, 0),
+    "dynamic-offset-past-eof": set_field(PT_DYNAMIC, 0, P_OFFSET, 0x100000),
+    "dynamic-in-a-segment-without-access": set_field(PT_LOAD, -1, P_FLAGS, 0),
+    "hash-in-a-segment-without-access": set_field(PT_LOAD, 0, P_FLAGS, 0),
     # _dl_map_segments
     "first-load-overlaps-the-last": set_field(PT_LOAD, 0, P_FILESZ, 0x100000),
     "first-load-far-above-the-others": set_field(PT_LOAD, 0, P_VADDR, 1 << 32),
