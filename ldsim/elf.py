@@ -28,6 +28,17 @@ class Unmapped(ElfError):
     SIGSEGV."""
 
 
+class StringsError(ElfError):
+    """A string or version record the dynamic section points at cannot be read.  `partial`: the file
+    without them, for the loader, which maps the object, checks its dynamic section and sets up its hash
+    table before it reads any (those faults and errors come first); `cause`: the error itself."""
+
+    def __init__(self, cause: ElfError, partial: ElfFile) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.partial = partial
+
+
 class PastEof(ElfError):
     """The loader would read a page of a mapped segment that lies wholly past the end of the file: the
     kernel answers with SIGBUS (a truncated file maps without error; only the access faults)."""
@@ -461,6 +472,20 @@ def _parse_elf(data: Sequence[int]) -> ElfFile:
             del entries
 
     last: dict[int, int] = dict(dynamic)  # the last entry of each tag wins
+    header = dict(ei_class=cls, ei_data=enc, osabi=data[7], abiversion=data[8], e_type=e_type,
+                  e_machine=e_machine, e_entry=e_entry, e_phnum=e_phnum, e_phoff=e_phoff, segments=segments,
+                  interp=interp, has_dynamic=dyn_seg is not None, empty_dynamic=empty_dynamic,
+                  dynamic=tuple(dynamic), flags=last.get(DT.FLAGS, 0), flags_1=last.get(DT.FLAGS_1, 0),
+                  isa_needed=_isa_needed(f, prop_seg) if prop_seg is not None else 0, data=data, last=last)
+    try:
+        return ElfFile(**header, **_strings(f, dynamic, last))
+    except ElfError as e:
+        raise StringsError(e, ElfFile(**header, needed=(), soname=None, rpath=None, runpath=None, deps=(),
+                                      verneed=(), verdef=())) from None
+
+
+def _strings(f: _Partial, dynamic: list[tuple[int, int]], last: dict[int, int]) -> dict:
+    """What the loader reads through DT_STRTAB, later than the mapping: names, paths, version records."""
     strtab_off = None
     if _DT_STRTAB in last:
         strtab_off = f.offset(last[_DT_STRTAB])
@@ -474,23 +499,14 @@ def _parse_elf(data: Sequence[int]) -> ElfFile:
 
     deps = tuple([(tag, dstr(val, "DT_NEEDED" if tag == _DT_NEEDED else "DT_FILTER"))
                   for tag, val in dynamic if tag in _DEP_TAGS])
-    verneed = _parse_verneed(f, last, strtab_off) if DT.VERNEED in last and strtab_off is not None else ()
-    verdef = _parse_verdef(f, last, strtab_off) if DT.VERDEF in last and strtab_off is not None else ()
-    return ElfFile(
-        ei_class=cls, ei_data=enc, osabi=data[7], abiversion=data[8],
-        e_type=e_type, e_machine=e_machine, e_entry=e_entry, e_phnum=e_phnum, e_phoff=e_phoff,
-        segments=segments, interp=interp,
-        has_dynamic=dyn_seg is not None, empty_dynamic=empty_dynamic,
-        dynamic=tuple(dynamic),
+    return dict(
         needed=tuple([name for tag, name in deps if tag == _DT_NEEDED]),
         soname=dstr(last[DT.SONAME], "DT_SONAME") if DT.SONAME in last else None,
         rpath=dstr(last[DT.RPATH], "DT_RPATH") if DT.RPATH in last else None,
         runpath=dstr(last[DT.RUNPATH], "DT_RUNPATH") if DT.RUNPATH in last else None,
-        flags=last.get(DT.FLAGS, 0), flags_1=last.get(DT.FLAGS_1, 0),
-        deps=deps, verneed=verneed, verdef=verdef,
-        isa_needed=_isa_needed(f, prop_seg) if prop_seg is not None else 0,
-        data=data, last=last,
-    )
+        deps=deps,
+        verneed=_parse_verneed(f, last, strtab_off) if DT.VERNEED in last and strtab_off is not None else (),
+        verdef=_parse_verdef(f, last, strtab_off) if DT.VERDEF in last and strtab_off is not None else ())
 
 
 def _mapped_view(data: Sequence[int]) -> bytes:
@@ -498,6 +514,29 @@ def _mapped_view(data: Sequence[int]) -> bytes:
     to the end of its page (reads past that page are PastEof)."""
     size = len(data)
     return bytes(data) + b"\0" * (-size % PAGE)
+
+
+def mapped_offset(segments: Sequence[Segment], is_64: bool, vaddr: int) -> int | None:
+    """The file offset whose byte the loader's mapping shows at `vaddr`, page-granular as mmap maps
+    a segment (bytes of the file past p_filesz show too); a later segment's pages replace an earlier
+    one's (MAP_FIXED).  ZERO_FILL in a segment's anonymous pages; None where the object's reservation
+    holds nothing readable (a hole, made PROT_NONE, or a segment without PF_R, PF_W or PF_X);
+    OUTSIDE past the reservation, where whatever else is mapped there is read (not known here)."""
+    loads = [s for s in segments if s.type == _PT_LOAD]
+    if not loads:
+        return OUTSIDE
+    mask = (1 << (64 if is_64 else 32)) - 1
+    for seg in reversed(loads):
+        start = seg.vaddr & ~(PAGE - 1)
+        file_end = (seg.vaddr + seg.filesz + PAGE - 1) & ~(PAGE - 1) & mask
+        mem_end = max(file_end, (seg.vaddr + seg.memsz + PAGE - 1) & ~(PAGE - 1) & mask)
+        if start <= vaddr < mem_end:
+            if not seg.flags & 7:
+                return None
+            return (seg.offset & ~(PAGE - 1)) + (vaddr - start) if vaddr < file_end else ZERO_FILL
+    low = loads[0].vaddr & ~(PAGE - 1)
+    high = (loads[-1].vaddr + loads[-1].memsz) & mask
+    return None if low <= vaddr < high else OUTSIDE
 
 
 class _Partial:
@@ -514,9 +553,13 @@ class _Partial:
         self._strings: dict[int, str] = {}
 
     def cstr(self, off: int, what: str) -> str:
-        """A string of the file, decoded once per offset, within the file's string budget."""
+        """A string of the file, decoded once per offset, within the file's string budget; PastEof
+        when a segment maps it from a page wholly past the end of the file."""
         s = self._strings.get(off)
         if s is None:
+            if off >= (self.size + PAGE - 1) & ~(PAGE - 1) and any(
+                    seg.offset <= off < seg.offset + seg.filesz for seg in self.loads):
+                raise PastEof(f"{what} string past the end of the file")
             s = self._strings[off] = _cstr(self.data, off, what, self.string_budget)
         return s
 
@@ -526,25 +569,7 @@ class _Partial:
             raise ElfError(f"more than {VERSION_BUDGET} version records")
 
     def mapped_offset(self, vaddr: int) -> int | None:
-        """The file offset whose byte the loader's mapping shows at `vaddr`, page-granular as mmap maps
-        a segment (bytes of the file past p_filesz show too); a later segment's pages replace an earlier
-        one's (MAP_FIXED).  ZERO_FILL in a segment's anonymous pages; None where the object's reservation
-        holds nothing readable (a hole, made PROT_NONE, or a segment without PF_R, PF_W or PF_X);
-        OUTSIDE past the reservation, where whatever else is mapped there is read (not known here)."""
-        if not self.loads:
-            return OUTSIDE
-        mask = (1 << (64 if self.cls == 2 else 32)) - 1
-        for seg in reversed(self.loads):
-            start = seg.vaddr & ~(PAGE - 1)
-            file_end = (seg.vaddr + seg.filesz + PAGE - 1) & ~(PAGE - 1) & mask
-            mem_end = max(file_end, (seg.vaddr + seg.memsz + PAGE - 1) & ~(PAGE - 1) & mask)
-            if start <= vaddr < mem_end:
-                if not seg.flags & 7:
-                    return None
-                return (seg.offset & ~(PAGE - 1)) + (vaddr - start) if vaddr < file_end else ZERO_FILL
-        low = self.loads[0].vaddr & ~(PAGE - 1)
-        high = (self.loads[-1].vaddr + self.loads[-1].memsz) & mask
-        return None if low <= vaddr < high else OUTSIDE
+        return mapped_offset(self.loads, self.cls == 2, vaddr)
 
     def offset(self, vaddr: int) -> int | None:
         for seg in self.loads:

@@ -15,7 +15,8 @@ TYPE_CHECKING = False
 from ldsim import events as ev
 from ldsim.config import Debug, Invocation, LoaderConfig, Mode
 from ldsim.dst import DstValues, dst_count, substitute
-from ldsim.elf import DF1, DT, PT, VER_FLG_WEAK, ElfError, ElfFile, PastEof, Unmapped, read_program_headers
+from ldsim.elf import (DF1, DT, PT, VER_FLG_WEAK, ElfError, ElfFile, PastEof, StringsError, Unmapped, mapped_offset,
+                       read_program_headers)
 from ldsim.linkmap import FileCache, Found, Kind, LinkMap, file_id
 from ldsim.mapping import Mapped, map_object
 from ldsim.hwcaps import tuned_cpu
@@ -25,6 +26,8 @@ from ldsim.world import World
 from ldsim import execution
 
 if TYPE_CHECKING:
+    from typing import NoReturn
+
     from ldsim.relocate import Binder
 
 PAGE = 4096
@@ -51,7 +54,7 @@ class MapFacts(NamedTuple):
     dyn: int  # PT_DYNAMIC's vaddr (0: none)
     phdr: int  # the program headers' vaddr
     align: int  # the largest power-of-two p_align of the PT_LOAD segments (dl-load.c p_align_max)
-    hash_mapped: bool  # _dl_setup_hash can read the hash table's header (see _hash_header_mapped)
+    hash_fault: int  # the signal _dl_setup_hash's read of the hash table's header dies of, or 0
     bloom_ok: bool  # its assertion on the GNU bloom filter's size holds (see _bloom_size_ok)
 
 
@@ -76,16 +79,20 @@ def version_index_high(elf: ElfFile) -> int:
                + [d.index & 0x7FFF for d in elf.verdef], default=0)
 
 
-def _hash_header_mapped(elf: ElfFile) -> bool:
-    """_dl_setup_hash reads DT_GNU_HASH's four header words (else DT_HASH's two): False when they lie
-    outside every PT_LOAD segment's memory (an address the mapping does not cover, or covers unreadable)."""
+def _hash_fault(elf: ElfFile) -> int:
+    """_dl_setup_hash reads DT_GNU_HASH's four header words (else DT_HASH's two): the signal that read
+    dies of, 0 when it succeeds.  SIGSEGV outside every PT_LOAD segment's memory or in one mapped
+    PROT_NONE; SIGBUS in a page mapped from wholly past the end of the file."""
     addr, size = elf.dyn(DT.GNU_HASH), 16
     if addr is None:
         addr, size = elf.dyn(DT.HASH), 8
     if addr is None:
-        return True
-    return any(s.type == PT.LOAD and s.flags & 7 and s.vaddr <= addr and addr + size <= s.vaddr + s.memsz
-               for s in elf.segments)  # no PF_R, PF_W or PF_X: mapped PROT_NONE
+        return 0
+    if not any(s.type == PT.LOAD and s.flags & 7 and s.vaddr <= addr and addr + size <= s.vaddr + s.memsz
+               for s in elf.segments):  # no PF_R, PF_W or PF_X: mapped PROT_NONE
+        return SIGSEGV
+    off = mapped_offset(elf.segments, elf.is_64, addr)
+    return SIGBUS if off is not None and off >= (len(elf.data) + PAGE - 1) & ~(PAGE - 1) else 0
 
 
 def _bloom_size_ok(elf: ElfFile) -> bool:
@@ -422,19 +429,18 @@ class Process:
                     if name not in m.names and name != m.name:
                         m.names.append(name)
                     return m
+        strings: ElfError | None = None  # the strings cannot be read: met once the object is set up
         try:
             elf, unreadable = self.files.parse(opened), None
+        except StringsError as e:
+            elf, unreadable, strings = e.partial, None, e.cause
         except ElfError as e:
             elf, unreadable = None, e
         if not self.quiet:
             self.emit(ev.GeneratingLinkMap(name))
         self._map_segments(name, elf, opened, exe)
-        if isinstance(unreadable, PastEof):
-            raise Exit(-SIGBUS)
-        if isinstance(unreadable, Unmapped):
-            raise Exit(-SIGSEGV)
-        if unreadable is not None:  # the dynamic section or its strings: not simulated past this line
-            raise LoadError(name, f"cannot map ELF file: {unreadable}", 0)
+        if unreadable is not None:
+            self._unreadable(name, unreadable)
         assert elf is not None
         facts = self._map_facts(elf)
         self._check_dynamic_info(elf)
@@ -446,11 +452,24 @@ class Process:
         if not self.quiet:
             self.emit(ev.MappedObject(*layout, elf.e_phnum, 16 if elf.is_64 else 8))
         self._setup_hash(facts)  # after the dynamic: lines
+        if strings is not None and not (exe and self.cfg.mode is Mode.VERIFY):  # --verify reads none
+            self._unreadable(name, strings)
         m = LinkMap(name=realname, names=[name], kind=Kind.MAIN if exe else Kind.LIB, elf=elf, file_id=fid,
                     loader=loader, origin=self.origin_of_path(realname), found=found,
                     map_start=layout[1] + facts.start, mode_st=opened.st.st_mode, addr=layout[1])
         self.objects.append(m)
         return m
+
+    @staticmethod
+    def _unreadable(name: str, e: ElfError) -> NoReturn:
+        """The loader's first read of something the file does not hold: past EOF in a mapped page
+        (SIGBUS), an address nothing readable is mapped at (SIGSEGV); other malformations (strings out
+        of the file, endless version chains) are not simulated: one line, as a failed load."""
+        if isinstance(e, PastEof):
+            raise Exit(-SIGBUS)
+        if isinstance(e, Unmapped):
+            raise Exit(-SIGSEGV)
+        raise LoadError(name, f"cannot map ELF file: {e}", 0)
 
     def _map_segments(self, name: str, elf: ElfFile | None, opened, exe: bool) -> None:
         """The mapping pass of _dl_map_object_from_fd, before the dynamic section is read: its errors
@@ -485,7 +504,7 @@ class Process:
             facts = self._facts[id(elf)] = MapFacts(
                 loads, all((s.vaddr - s.offset) % PAGE == 0 for s in loads), start,
                 loads[-1].vaddr + loads[-1].memsz - start if loads else 0, dyn, phdr, align,
-                _hash_header_mapped(elf), _bloom_size_ok(elf))
+                _hash_fault(elf), _bloom_size_ok(elf))
         return facts
 
     def _layout(self, elf: ElfFile, facts: MapFacts, by_kernel: bool) -> tuple[int, int, int, int, int]:
@@ -519,8 +538,8 @@ class Process:
     def _setup_hash(self, facts: MapFacts) -> None:
         """_dl_setup_hash (elf/dl-setup_hash.c): it reads the table's first words, and asserts the bloom
         filter's size."""
-        if not facts.hash_mapped:
-            raise Exit(-SIGSEGV)
+        if facts.hash_fault:
+            raise Exit(-facts.hash_fault)
         if not facts.bloom_ok:
             self.out("Inconsistency detected by ld.so: dl-setup_hash.c: 36: _dl_setup_hash: Assertion "
                      "`(bitmask_nwords & (bitmask_nwords - 1)) == 0' failed!\n", 2)

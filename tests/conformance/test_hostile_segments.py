@@ -76,6 +76,10 @@ EDITS: dict[str, Callable[[bytes], bytes]] = {
     "dynamic-offset-past-eof": set_field(PT_DYNAMIC, 0, P_OFFSET, 0x100000),
     "dynamic-in-a-segment-without-access": set_field(PT_LOAD, -1, P_FLAGS, 0),
     "hash-in-a-segment-without-access": set_field(PT_LOAD, 0, P_FLAGS, 0),
+    # _dl_setup_hash reads the hash table (in the first segment) before any string is read
+    "first-load-offset-past-eof": set_field(PT_LOAD, 0, P_OFFSET, 0x100000),
+    "first-load-not-a-load": set_field(PT_LOAD, 0, 0, 0x6FFFFFFF),
+    "first-load-vaddr-wraps": set_field(PT_LOAD, 0, P_VADDR, 0xFFFFFFFFFFFFF000),
     # _dl_map_segments
     "first-load-overlaps-the-last": set_field(PT_LOAD, 0, P_FILESZ, 0x100000),
     "first-load-far-above-the-others": set_field(PT_LOAD, 0, P_VADDR, 1 << 32),
