@@ -15,8 +15,8 @@ TYPE_CHECKING = False
 from ldsim import events as ev
 from ldsim.config import Debug, Invocation, LoaderConfig, Mode
 from ldsim.dst import DstValues, dst_count, substitute
-from ldsim.elf import (DF1, DT, PT, VER_FLG_WEAK, ElfError, ElfFile, PastEof, StringsError, Unmapped, mapped_offset,
-                       read_program_headers)
+from ldsim.elf import (DF1, DT, OUTSIDE, PT, VER_FLG_WEAK, ElfError, ElfFile, PastEof, StringsError, Unmapped,
+                       mapped_offset, read_program_headers)
 from ldsim.linkmap import FileCache, Found, Kind, LinkMap, file_id
 from ldsim.mapping import Mapped, map_object
 from ldsim.hwcaps import tuned_cpu
@@ -81,18 +81,18 @@ def version_index_high(elf: ElfFile) -> int:
 
 def _hash_fault(elf: ElfFile) -> int:
     """_dl_setup_hash reads DT_GNU_HASH's four header words (else DT_HASH's two): the signal that read
-    dies of, 0 when it succeeds.  SIGSEGV outside every PT_LOAD segment's memory or in one mapped
+    dies of, 0 when it succeeds.  SIGSEGV outside the pages the PT_LOAD segments map or in one mapped
     PROT_NONE; SIGBUS in a page mapped from wholly past the end of the file."""
     addr, size = elf.dyn(DT.GNU_HASH), 16
     if addr is None:
         addr, size = elf.dyn(DT.HASH), 8
     if addr is None:
         return 0
-    if not any(s.type == PT.LOAD and s.flags & 7 and s.vaddr <= addr and addr + size <= s.vaddr + s.memsz
-               for s in elf.segments):  # no PF_R, PF_W or PF_X: mapped PROT_NONE
-        return SIGSEGV
-    off = mapped_offset(elf.segments, elf.is_64, addr)
-    return SIGBUS if off is not None and off >= (len(elf.data) + PAGE - 1) & ~(PAGE - 1) else 0
+    first, last = (mapped_offset(elf.segments, elf.is_64, a) for a in (addr, addr + size - 1))
+    if first is None or last is None or first == OUTSIDE or last == OUTSIDE:
+        return SIGSEGV  # below or past the object: where ld.so maps it, nothing is mapped there
+    eof_page = (len(elf.data) + PAGE - 1) & ~(PAGE - 1)
+    return SIGBUS if first >= eof_page or last >= eof_page else 0
 
 
 def _bloom_size_ok(elf: ElfFile) -> bool:

@@ -80,6 +80,7 @@ EDITS: dict[str, Callable[[bytes], bytes]] = {
     "first-load-offset-past-eof": set_field(PT_LOAD, 0, P_OFFSET, 0x100000),
     "first-load-not-a-load": set_field(PT_LOAD, 0, 0, 0x6FFFFFFF),
     "first-load-vaddr-wraps": set_field(PT_LOAD, 0, P_VADDR, 0xFFFFFFFFFFFFF000),
+    "first-load-memsz-0": set_field(PT_LOAD, 0, P_MEMSZ, 0),  # mmap maps p_filesz's pages all the same
     # _dl_map_segments
     "first-load-overlaps-the-last": set_field(PT_LOAD, 0, P_FILESZ, 0x100000),
     "first-load-far-above-the-others": set_field(PT_LOAD, 0, P_VADDR, 1 << 32),
