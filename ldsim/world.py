@@ -138,6 +138,15 @@ def _heads_host(host_dir: str, names: list[str], size: int, magic: bytes, flags:
     return out
 
 
+class FifoWouldBlock(NotImplementedError):
+    """ld.so opens a FIFO no one writes to: open(2) blocks for ever.  `path`: the FIFO."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"{path}: ld.so would wait for ever opening this FIFO (until a writer opens it): "
+                         "not simulated")
+        self.path = path
+
+
 MEM_MAJOR, MEM_NULL, MEM_ZERO, MEM_FULL, MEM_RANDOM, MEM_URANDOM = 1, 3, 5, 7, 8, 9  # Linux's mem devices
 
 
@@ -149,8 +158,7 @@ def _open_special(st: os.stat_result, path: str) -> Opened:
     if stat_mod.S_ISSOCK(st.st_mode):
         raise OSError(errno.ENXIO, os.strerror(errno.ENXIO), path)
     if stat_mod.S_ISFIFO(st.st_mode):
-        raise NotImplementedError(f"{path}: ld.so would wait for ever opening this FIFO (until a writer "
-                                  "opens it): not simulated")
+        raise FifoWouldBlock(path)
     if stat_mod.S_ISCHR(st.st_mode) and os.major(st.st_rdev) == MEM_MAJOR \
             and os.minor(st.st_rdev) in (MEM_ZERO, MEM_FULL, MEM_RANDOM, MEM_URANDOM):
         return Opened(path, st, bytes(832))  # open_verify's first read: the magic is not there
