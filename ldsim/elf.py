@@ -290,7 +290,7 @@ class ElfFile(Frozen):
 
     __slots__ = ("ei_class", "ei_data", "osabi", "abiversion", "e_type", "e_machine", "e_entry", "e_phnum",
                  "e_phoff", "segments", "interp", "has_dynamic", "empty_dynamic", "dynamic", "needed", "soname",
-                 "rpath", "runpath", "flags", "flags_1", "deps", "verneed", "verdef", "isa_needed", "data", "last")
+                 "rpath", "runpath", "flags", "flags_1", "deps", "verneed", "verdef", "isa_needed", "interp_error", "data", "last")
     _fields = __slots__[:-2]
 
     def __init__(self, ei_class: int, ei_data: int, osabi: int, abiversion: int, e_type: int, e_machine: int,
@@ -299,7 +299,7 @@ class ElfFile(Frozen):
                  needed: tuple[str, ...], soname: str | None, rpath: str | None, runpath: str | None, flags: int,
                  flags_1: int, deps: tuple[tuple[int, str], ...], verneed: tuple[Verneed, ...],
                  verdef: tuple[Verdef, ...], isa_needed: int, data: Sequence[int],
-                 last: dict[int, int] | None = None) -> None:
+                 last: dict[int, int] | None = None, interp_error: str | None = None) -> None:
         values = locals()
         for f in self._fields:
             _setattr(self, f, values[f])
@@ -419,12 +419,12 @@ def _parse_elf(data: Sequence[int]) -> ElfFile:
     dyn_seg = None
     empty_dynamic = False
     prop_seg = None
+    interp_error = None
     for seg in segments:
         if seg.type == PT.INTERP:
-            if seg.offset + seg.filesz > size:
-                raise ElfError("PT_INTERP outside the file")
-            raw = bytes(data[seg.offset:seg.offset + seg.filesz])
-            interp = raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+            if interp is None:  # the kernel reads the first one, ld.so's dl_main sees the last
+                interp_error = _kernel_interp_error(data, seg)
+            interp = _interp(data, cls, segments, seg)
         elif seg.type == PT.DYNAMIC:
             if seg.filesz == 0:
                 empty_dynamic = True
@@ -476,12 +476,40 @@ def _parse_elf(data: Sequence[int]) -> ElfFile:
                   e_machine=e_machine, e_entry=e_entry, e_phnum=e_phnum, e_phoff=e_phoff, segments=segments,
                   interp=interp, has_dynamic=dyn_seg is not None, empty_dynamic=empty_dynamic,
                   dynamic=tuple(dynamic), flags=last.get(DT.FLAGS, 0), flags_1=last.get(DT.FLAGS_1, 0),
-                  isa_needed=_isa_needed(f, prop_seg) if prop_seg is not None else 0, data=data, last=last)
+                  isa_needed=_isa_needed(f, prop_seg) if prop_seg is not None else 0, data=data, last=last,
+                  interp_error=interp_error)
     try:
         return ElfFile(**header, **_strings(f, dynamic, last))
     except ElfError as e:
         raise StringsError(e, ElfFile(**header, needed=(), soname=None, rpath=None, runpath=None, deps=(),
                                       verneed=(), verdef=())) from None
+
+
+PATH_MAX = 4096
+
+
+def _kernel_interp_error(data: Sequence[int], seg: Segment) -> str | None:
+    """Why execve refuses the file's PT_INTERP (load_elf_binary, fs/binfmt_elf.c), as strerror says it:
+    a size above PATH_MAX or below 2, or no NUL at its end, is ENOEXEC; a short read is EIO."""
+    if seg.filesz > PATH_MAX or seg.filesz < 2:
+        return "Exec format error"
+    if seg.offset + seg.filesz > len(data):
+        return "Input/output error"
+    if data[seg.offset + seg.filesz - 1] != 0:
+        return "Exec format error"
+    return None
+
+
+def _interp(data: Sequence[int], cls: int, segments: Sequence[Segment], seg: Segment) -> str:
+    """PT_INTERP's string: where p_offset says (the kernel's reading), else where the mapping shows
+    p_vaddr (ld.so's, in dl_main); "" when neither is in the file."""
+    off = seg.offset
+    if off >= len(data):
+        off = mapped_offset(segments, cls == 2, seg.vaddr)
+        if off is None or not 0 <= off < len(data):
+            return ""
+    raw = bytes(data[off:off + min(seg.filesz, PATH_MAX)])
+    return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
 
 
 def _strings(f: _Partial, dynamic: list[tuple[int, int]], last: dict[int, int]) -> dict:

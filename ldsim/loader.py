@@ -907,6 +907,9 @@ class Process:
             reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
             self.out(f"ldsim: {self.program}: cannot execute: {reason}\n", 2)
             raise Exit(126) from None
+        if elf.interp_error is not None:  # execve fails reading PT_INTERP
+            self.out(f"ldsim: {self.program}: cannot execute: {elf.interp_error}\n", 2)
+            raise Exit(126)
         origin = exe_origin(self.world, self.program, self.cfg.origin_path)
         facts = self._map_facts(elf)
         layout = self._layout(elf, facts, True)

@@ -22,7 +22,7 @@ from tests.conformance.conftest import assert_same
 
 pytestmark = pytest.mark.conformance
 
-PT_LOAD, PT_DYNAMIC = 1, 2
+PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
 P_FLAGS, P_OFFSET, P_VADDR, P_FILESZ, P_MEMSZ, P_ALIGN = 4, 8, 16, 32, 40, 48  # Elf64_Phdr field offsets
 PAGE = 4096
 HUGE = 1 << 48  # more than a 47-bit address space
@@ -81,6 +81,10 @@ EDITS: dict[str, Callable[[bytes], bytes]] = {
     "first-load-not-a-load": set_field(PT_LOAD, 0, 0, 0x6FFFFFFF),
     "first-load-vaddr-wraps": set_field(PT_LOAD, 0, P_VADDR, 0xFFFFFFFFFFFFF000),
     "first-load-memsz-0": set_field(PT_LOAD, 0, P_MEMSZ, 0),  # mmap maps p_filesz's pages all the same
+    # dl_main takes PT_INTERP's name at its p_vaddr, in the mapping (the kernel's reading: test_exec_bad_interp)
+    "interp-offset-past-eof": set_field(PT_INTERP, 0, P_OFFSET, 0x100000),
+    "interp-size-0": set_field(PT_INTERP, 0, P_FILESZ, 0),
+    "interp-size-past-eof": set_field(PT_INTERP, 0, P_FILESZ, 0x100000),
     # _dl_map_segments
     "first-load-overlaps-the-last": set_field(PT_LOAD, 0, P_FILESZ, 0x100000),
     "first-load-far-above-the-others": set_field(PT_LOAD, 0, P_VADDR, 1 << 32),
@@ -116,11 +120,26 @@ def _world(built: str, root: str, target: str, edit: Callable[[bytes], bytes]) -
     return f"{root}/prog"
 
 
-@pytest.mark.parametrize("target", ["prog", "libfoo.so.1"])
-@pytest.mark.parametrize("edit", list(EDITS))
+CASES = [pytest.param(edit, target, id=f"{edit}-{target}") for edit in EDITS for target in ("prog", "libfoo.so.1")
+         if target == "prog" or not edit.startswith("interp")]  # a library has no PT_INTERP
+
+
+@pytest.mark.parametrize(("edit", "target"), CASES)
 def test_corrupt_segments(built, tmp_path, edit: str, target: str) -> None:
     prog = _world(built, str(tmp_path / "w"), target, EDITS[edit])
     env = {"LD_LIBRARY_PATH": str(tmp_path / "w")}
     for argv, e in (([prog], {**TRACE, **env}), (["--list", prog], env)):
         real = oracle.run([oracle.RTLD, *argv], e, str(tmp_path), timeout=20)
         assert_same(real, oracle.sim_ldso_argv(argv, e, str(tmp_path)))
+
+
+@pytest.mark.parametrize("edit", ["interp-offset-past-eof", "interp-size-0", "interp-size-past-eof"])
+def test_exec_bad_interp(built, tmp_path, edit: str) -> None:
+    """execve reads PT_INTERP at p_offset (load_elf_binary): a size below 2 or above PATH_MAX is ENOEXEC,
+    a short read EIO; `ldsim run` reports the same errno's text in its one line, exit 126."""
+    prog = _world(built, str(tmp_path / "w"), "prog", EDITS[edit])
+    with pytest.raises(OSError) as failed:
+        subprocess.run([prog], env={}, capture_output=True, timeout=20)
+    sim = oracle.ldsim_run(prog, {}, str(tmp_path))
+    expected = f"ldsim: {prog}: cannot execute: {os.strerror(failed.value.errno)}\n".encode()
+    assert (sim.status, sim.stdout, sim.stderr) == (126, b"", expected)
