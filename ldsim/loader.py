@@ -205,7 +205,8 @@ class Process:
         self.objects = self.result.objects
         # the CPU as glibc.cpu.hwcaps left it (the ISA-level check still uses isa_1, computed before)
         self.cpu = tuned_cpu(inv.cpu, self.profile.arch, cfg.tunables.cpu_hwcaps)
-        self.searcher = Searcher(world, self.profile, self.cpu, cfg, self.emit, lambda: self.argv0, files)
+        self.searcher = Searcher(world, self.profile, self.cpu, cfg, self.emit, lambda: self.argv0, files,
+                                 lambda: self.rtld_path if self.direct else self.program)
         self.main: LinkMap | None = None
         self.rtld: LinkMap | None = None
         self.rtld_path = rtld_path  # None in exec mode: the program's PT_INTERP decides

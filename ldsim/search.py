@@ -21,7 +21,7 @@ from ldsim.hwcaps import Cpu, active_subdirs, capstr, platform_bit
 from ldsim.ldcache import LdCache, hwcaps_priorities, parse_cache
 from ldsim.linkmap import Found, Kind, LinkMap
 from ldsim.record import Frozen, Record, Value
-from ldsim.world import Opened, World
+from ldsim.world import PROC_SELF_EXE, Opened, World
 
 UNKNOWN, EXISTING, NONEXISTING = 0, 1, 2
 ELFOSABI_SYSV, ELFOSABI_GNU = 0, 3
@@ -127,8 +127,10 @@ class Searcher:
     """The search state of one simulated process: records, capstr, the cache, the last errno."""
 
     def __init__(self, world: World, profile: Profile, cpu: Cpu, cfg: LoaderConfig,
-                 emit: Callable[[ev.Event], None], argv0: Callable[[], str], files=None) -> None:
+                 emit: Callable[[ev.Event], None], argv0: Callable[[], str], files=None,
+                 executable: Callable[[], str | None] = lambda: None) -> None:
         self.world = world
+        self.executable = executable  # the file the process executes: what /proc/self/exe opens
         self.files = files  # the caller's FileCache: the ld.so cache is parsed once per process
         self.profile = profile
         self.cpu = cpu
@@ -170,7 +172,13 @@ class Searcher:
         return self._system
 
     def _open(self, path: str) -> Opened:
-        """world.open, through the run's FileCache when there is one."""
+        """world.open, through the run's FileCache when there is one.  /proc/self/exe is the simulated
+        process's executable (ld.so itself when it was run as a program), not ldsim's: the file its
+        link names in the world (World.exe_link) is opened."""
+        if path == PROC_SELF_EXE:
+            exe = self.executable()
+            if exe is not None:
+                path = self.world.exe_link(exe)
         return self.world.open(path) if self.files is None else self.files.open(self.world, path)
 
     # -- directory records ------------------------------------------------------------------------

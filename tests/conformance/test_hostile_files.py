@@ -146,3 +146,22 @@ def test_fifo(built, tmp_path, where: str) -> None:
     sim = oracle.ldsim_ldso([prog], env, str(tmp_path))
     assert (sim.status, sim.stdout) == (3, b"")
     assert sim.stderr.startswith(f"ldsim: {fifo}: ".encode()) and sim.stderr.count(b"\n") == 1
+
+
+@pytest.mark.parametrize("how", ["needed", "preload"])
+def test_proc_self_exe(built, tmp_path, how: str) -> None:
+    """/proc/self/exe as a DT_NEEDED entry or in LD_PRELOAD is the simulated process's executable, not
+    ldsim's: ld.so itself when run as `ld.so PROG` (a second copy, listed under that name), the PIE
+    program when executed ('cannot dynamically load position-independent executable')."""
+    prog = str(tmp_path / "prog")
+    shutil.copy(f"{built}/prog", prog)
+    shutil.copy(f"{built}/libfoo.so.1", tmp_path)
+    env = {"LD_LIBRARY_PATH": str(tmp_path)}
+    if how == "needed":
+        subprocess.run(["patchelf", "--add-needed", "/proc/self/exe", prog], check=True)
+    else:
+        env["LD_PRELOAD"] = "/proc/self/exe"
+    cwd = str(tmp_path)
+    assert_same(oracle.real_ldso([prog], {**TRACE, **env}, cwd), oracle.sim_ldso(prog, {**TRACE, **env}, cwd))
+    assert_same(oracle.real_ldd([prog], env, cwd), oracle.sim_ldd([prog], env, cwd))
+    assert_same(oracle.run([prog], env, cwd), oracle.sim_exec(prog, env, cwd))
