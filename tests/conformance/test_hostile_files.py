@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pathlib
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -165,3 +166,25 @@ def test_proc_self_exe(built, tmp_path, how: str) -> None:
     assert_same(oracle.real_ldso([prog], {**TRACE, **env}, cwd), oracle.sim_ldso(prog, {**TRACE, **env}, cwd))
     assert_same(oracle.real_ldd([prog], env, cwd), oracle.sim_ldd([prog], env, cwd))
     assert_same(oracle.run([prog], env, cwd), oracle.sim_exec(prog, env, cwd))
+
+
+def test_ldd_stops_at_a_fifo(built, tmp_path) -> None:
+    """`ldd A PROG B` where PROG needs a library that is a FIFO: the real ldd prints A's list and
+    PROG's header, then hangs in the loader's open(2) (killed here after a few seconds); ldsim prints
+    the same, then its one line, exit 3."""
+    fifo = str(tmp_path / "libfoo.so.1")
+    os.mkfifo(fifo)
+    prog = str(tmp_path / "prog")
+    shutil.copy(f"{built}/prog", prog)
+    args, env = ["/usr/bin/true", prog, "/usr/bin/true"], {"LD_LIBRARY_PATH": str(tmp_path)}
+    real = subprocess.Popen(["ldd", *args], env={**oracle.LDD_PATH, **env}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        real.communicate(timeout=2)
+        pytest.fail("the real ldd did not block")
+    except subprocess.TimeoutExpired:
+        os.killpg(real.pid, signal.SIGKILL)  # the script and the loader it runs
+        stdout, _ = real.communicate()
+    sim = oracle.ldsim_ldd(args, env)
+    assert (sim.status, sim.stdout) == (3, oracle.mask(stdout))
+    assert sim.stderr.startswith(f"ldsim: {fifo}: ".encode()) and sim.stderr.count(b"\n") == 1
