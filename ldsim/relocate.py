@@ -1070,6 +1070,7 @@ def _range_specs(elf, lazy: bool, mach: Machine) -> list[tuple[int, int, int, bo
     tests DT_PLTREL only when DT_PLTREL names its tag)."""
     out = []
     has_plt = elf.dyn(DT.PLTREL) is not None and elf.dyn(DT.JMPREL) is not None
+    mask = (1 << (64 if elf.is_64 else 32)) - 1  # ElfW(Addr) arithmetic
     for rpass in mach.passes:
         start, size, nrel = 0, 0, 0
         table = elf.dyn(rpass.tag)
@@ -1082,14 +1083,25 @@ def _range_specs(elf, lazy: bool, mach: Machine) -> list[tuple[int, int, int, bo
             r0 = ranges[0]
             if r0[0] == 0:
                 r0[0] = jstart
-            if r0[0] + r0[1] == jstart + jsize:
-                r0[1] -= jsize
-            if not lazy and r0[0] + r0[1] == jstart:
-                r0[1] += jsize
+            if (r0[0] + r0[1]) & mask == (jstart + jsize) & mask:
+                r0[1] = (r0[1] - jsize) & mask
+            if not lazy and (r0[0] + r0[1]) & mask == jstart:
+                r0[1] = (r0[1] + jsize) & mask
             else:
                 ranges[1] = [jstart, jsize, 0, lazy]
-        out += [(start, size, nrel, rlazy, rpass) for start, size, nrel, rlazy in ranges if size > 0]
+        ent = _entry_format(elf.is_64, rpass.rela)[0].size
+        out += [(start, _unwrapped_size(start, size, nrel, ent, mask), nrel, rlazy, rpass)
+                for start, size, nrel, rlazy in ranges if size > 0]
     return out
+
+
+def _unwrapped_size(start: int, size: int, nrel: int, ent: int, mask: int) -> int:
+    """elf_dynamic_do_Rel (elf/do-rel.h) walks `r < end` with end = start + size in address arithmetic:
+    when that wraps (a size near 2**64), only the first MIN (nrelative, size / entsize) entries — the
+    relative ones — are processed, none after them."""
+    if (start + size) & mask >= start:
+        return size
+    return min(nrel, size // ent) * ent
 
 
 def _entry_format(is_64: bool, rela: bool) -> tuple[struct.Struct, int, int]:

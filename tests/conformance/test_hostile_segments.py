@@ -65,6 +65,20 @@ def cut_before_bss(data: bytes) -> bytes:
     return data[:end & ~(PAGE - 1)]
 
 
+def set_dyn(tag: int, value: int) -> Callable[[bytes], bytes]:
+    """The value of the dynamic section's first `tag` entry."""
+    def edit(data: bytes) -> bytes:
+        f = _phdrs(data)[[a for a, _ in _phdrs(data)].index(_nth(data, PT_DYNAMIC, 0))][1]
+        out = bytearray(data)
+        for at in range(f[2], f[2] + f[5], 16):
+            if struct.unpack_from("<q", data, at)[0] == tag:
+                struct.pack_into("<Q", out, at + 8, value)
+                return bytes(out)
+        raise AssertionError(f"no dynamic tag {tag:#x}")
+    return edit
+
+
+DT_PLTRELSZ, DT_RELASZ = 2, 8
 EDITS: dict[str, Callable[[bytes], bytes]] = {
     # checked while reading the program headers, before strings the file offset no longer reaches
     "first-load-offset-not-congruent": set_field(PT_LOAD, 0, P_OFFSET, 1),
@@ -85,6 +99,9 @@ EDITS: dict[str, Callable[[bytes], bytes]] = {
     "interp-offset-past-eof": set_field(PT_INTERP, 0, P_OFFSET, 0x100000),
     "interp-size-0": set_field(PT_INTERP, 0, P_FILESZ, 0),
     "interp-size-past-eof": set_field(PT_INTERP, 0, P_FILESZ, 0x100000),
+    # elf_dynamic_do_Rela walks `r < end`: a size that makes end wrap past 2**64 relocates nothing more
+    "relasz-wraps": set_dyn(DT_RELASZ, (1 << 64) - 1),
+    "pltrelsz-wraps": set_dyn(DT_PLTRELSZ, (1 << 64) - 1),
     # _dl_map_segments
     "first-load-overlaps-the-last": set_field(PT_LOAD, 0, P_FILESZ, 0x100000),
     "first-load-far-above-the-others": set_field(PT_LOAD, 0, P_VADDR, 1 << 32),
@@ -120,8 +137,10 @@ def _world(built: str, root: str, target: str, edit: Callable[[bytes], bytes]) -
     return f"{root}/prog"
 
 
+# the library has no PT_INTERP and no PLT relocations
+PROG_ONLY = {"interp-offset-past-eof", "interp-size-0", "interp-size-past-eof", "pltrelsz-wraps"}
 CASES = [pytest.param(edit, target, id=f"{edit}-{target}") for edit in EDITS for target in ("prog", "libfoo.so.1")
-         if target == "prog" or not edit.startswith("interp")]  # a library has no PT_INTERP
+         if target == "prog" or edit not in PROG_ONLY]
 
 
 @pytest.mark.parametrize(("edit", "target"), CASES)
