@@ -18,6 +18,11 @@ ET_DYN = 3
 # (IA32_PAGE_OFFSET).  An mmap longer than that fails with ENOMEM (get_unmapped_area).
 TASK_SIZE_64, TASK_SIZE_32 = 0x7FFFFFFFF000, 0xFFFFE000
 MAX_LFS_FILESIZE = (1 << 63) - 1  # file_mmap_ok: a file offset at or past it is EOVERFLOW
+# ld.so reserves an object's whole span top-down below mmap_base, which the kernel puts the stack gap
+# (at most ~16 GiB with the stack's randomization) plus at most 2**28 random pages (mmap_rnd_bits: 1 TiB)
+# under the top of a 64-bit address space: a segment or bss ending further than this past the reservation
+# would end past TASK_SIZE (MAP_FIXED: ENOMEM).  Nearer, it depends on ASLR and on what is mapped there.
+ROOM_ABOVE_64 = (1 << 40) + (1 << 35)
 
 NO_LOADS = "object file has no loadable segments"
 NOT_ALIGNED = "ELF load command address/offset not page-aligned"
@@ -119,14 +124,26 @@ def _map_segments(e_type: int, cmds: list[LoadCmd], word: int, file_size: int) -
         has_holes = any(a.mapend != b.mapstart for a, b in zip(cmds, cmds[1:]))
         if has_holes and cmds[-1].mapstart < first.mapend:
             return Mapped(NOT_ALIGNED)
+    # how far past the reservation a fixed mapping may end (an ET_EXEC's addresses are absolute)
+    base, room = (0, task_size)
+    if e_type == ET_DYN:
+        base, room = first.mapstart + ((maplength + PAGE - 1) & ~(PAGE - 1)), ROOM_ABOVE_64 if word == 64 \
+            else task_size
     for i, c in enumerate(cmds):
         if (i or e_type != ET_DYN) and c.mapend > c.mapstart \
-                and mmap_fails(c.mapend - c.mapstart, c.mapoff, task_size):
+                and (mmap_fails(c.mapend - c.mapstart, c.mapoff, task_size) or _above(c.mapend, base, room, word)):
             return Mapped(MAP_FAILED)
-        outcome = _zero_fill(c, file_size, task_size)
+        outcome = _zero_fill(c, file_size, task_size, base, room, word)
         if outcome is not None:
             return outcome
     return Mapped()
+
+
+def _above(end: int, base: int, room: int, word: int) -> bool:
+    """Whether a fixed mapping ending at `end` (an address of the file's) ends more than `room` above
+    `base`; an end below `base` (inside the reservation, or before it) is not."""
+    rel = (end - base) & ((1 << word) - 1)
+    return room < rel < 1 << (word - 1)
 
 
 def _max_align(cmds: list[LoadCmd]) -> int:
@@ -134,7 +151,7 @@ def _max_align(cmds: list[LoadCmd]) -> int:
     return max((c.align for c in cmds if c.align and not c.align & (c.align - 1)), default=0)
 
 
-def _zero_fill(c: LoadCmd, file_size: int, task_size: int) -> Mapped | None:
+def _zero_fill(c: LoadCmd, file_size: int, task_size: int, base: int, room: int, word: int) -> Mapped | None:
     """The bss of one segment: the rest of its last file page is cleared with memset — a page wholly
     past the end of the file faults (SIGBUS) — and whole pages after it are mapped anonymous."""
     if c.allocend <= c.dataend:
@@ -145,6 +162,7 @@ def _zero_fill(c: LoadCmd, file_size: int, task_size: int) -> Mapped | None:
         page_offset = c.mapoff + ((zero & ~(PAGE - 1)) - c.mapstart)
         if page_offset >= (file_size + PAGE - 1) & ~(PAGE - 1):
             return Mapped(signal=SIGBUS)
-    if zeroend > zeropage and mmap_fails(zeroend - zeropage, None, task_size):
+    if zeroend > zeropage and (mmap_fails(zeroend - zeropage, None, task_size)
+                               or _above((zeroend + PAGE - 1) & ~(PAGE - 1), base, room, word)):
         return Mapped(ZERO_FILL_FAILED)
     return None

@@ -109,6 +109,10 @@ EDITS: dict[str, Callable[[bytes], bytes]] = {
     "huge-alignment": set_field(PT_LOAD, 1, P_ALIGN, HUGE),
     "second-load-offset-overflows": set_field(PT_LOAD, 1, P_OFFSET, 0xFFFFFFFFFFFF0000),
     "first-load-huge-bss": set_field(PT_LOAD, 0, P_MEMSZ, HUGE),
+    # past the object's reservation, a fixed mapping ending more than mmap_base's distance from the top
+    # of the address space (2**28 random pages and the stack gap) above it fails whatever ASLR chose
+    "second-load-bss-of-16-tib": set_field(PT_LOAD, 1, P_MEMSZ, 1 << 44),
+    "second-load-2-tib-above": set_field(PT_LOAD, 1, P_VADDR, (2 << 40) + 0x1000),
     "bss-page-past-eof": cut_before_bss,
 }
 TRACE = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_WARN": "yes", "LD_BIND_NOW": "yes"}
