@@ -23,6 +23,10 @@ class ElfError(Exception):
     """The file is not an ELF file ldsim can read; the message is a one-line reason."""
 
 
+class NotElf(ElfError):
+    """No ELF magic: execve's binary formats all refuse it (ENOEXEC, "Exec format error")."""
+
+
 class Unmapped(ElfError):
     """The loader would read an address no PT_LOAD segment maps readable (a hole, PROT_NONE, nothing):
     SIGSEGV."""
@@ -388,7 +392,7 @@ def read_program_headers(data: Sequence[int]) -> ProgramHeaders:
 def _read_program_headers(data: Sequence[int]) -> ProgramHeaders:
     size = len(data)
     if size < 16 or bytes(data[:4]) != b"\x7fELF":
-        raise ElfError("not an ELF file")
+        raise NotElf("not an ELF file")
     cls, enc = data[4], data[5]
     layout = _LAYOUTS.get((cls, enc))
     if layout is None:

@@ -15,8 +15,8 @@ TYPE_CHECKING = False
 from ldsim import events as ev
 from ldsim.config import Debug, Invocation, LoaderConfig, Mode
 from ldsim.dst import DstValues, dst_count, substitute
-from ldsim.elf import (DF1, DT, OUTSIDE, PT, VER_FLG_WEAK, ElfError, ElfFile, PastEof, StringsError, Unmapped,
-                       mapped_offset, read_program_headers)
+from ldsim.elf import (DF1, DT, OUTSIDE, PT, VER_FLG_WEAK, ElfError, ElfFile, NotElf, PastEof, StringsError,
+                       Unmapped, mapped_offset, read_program_headers)
 from ldsim.linkmap import FileCache, Found, Kind, LinkMap, file_id
 from ldsim.mapping import Mapped, map_object
 from ldsim.hwcaps import tuned_cpu
@@ -901,11 +901,18 @@ class Process:
         try:
             if kernel is not self.world and not self.world.may_execute(self.program):
                 raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), self.program)
+            mode = kernel.stat(self.program).st_mode
+            if not stat_mod.S_ISREG(mode) or not mode & 0o111:
+                # do_open_execat: only a regular file is executed (a FIFO is not even opened), and one
+                # without any x bit not even by root (generic_permission)
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), self.program)
             opened = kernel.open(self.program)
             elf = self.files.parse(opened)
         except (OSError, ElfError) as e:
             # execve itself fails (ENOENT, EACCES, ENOEXEC): the shell reports it, no loader runs
             reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            if isinstance(e, NotElf):
+                reason = os.strerror(errno.ENOEXEC)
             self.out(f"ldsim: {self.program}: cannot execute: {reason}\n", 2)
             raise Exit(126) from None
         if elf.interp_error is not None:  # execve fails reading PT_INTERP

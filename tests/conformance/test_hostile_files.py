@@ -188,3 +188,22 @@ def test_ldd_stops_at_a_fifo(built, tmp_path) -> None:
     sim = oracle.ldsim_ldd(args, env)
     assert (sim.status, sim.stdout) == (3, oracle.mask(stdout))
     assert sim.stderr.startswith(f"ldsim: {fifo}: ".encode()) and sim.stderr.count(b"\n") == 1
+
+
+# a program that cannot be found (a dangling symlink, a loop) is ldsim's unreadable input: exit 3
+EXEC_KINDS = {**{k: v for k, v in MAKERS.items() if "symlink" not in k}, "fifo": os.mkfifo, "empty-executable": lambda p: (open(p, "wb").close(), os.chmod(p, 0o755)),
+              "text-executable": lambda p: (open(p, "w").write("not an object\n"), os.chmod(p, 0o755))}
+
+
+@pytest.mark.parametrize("kind", list(EXEC_KINDS))
+def test_exec_of_a_non_object(tmp_path, kind: str) -> None:
+    """execve of each kind of file fails (do_open_execat: EACCES for anything but a regular file with an
+    x bit, even for root; ENOEXEC for no binary format); `ldsim run` says the same
+    strerror in its one line, exit 126."""
+    path = str(tmp_path / "x")
+    EXEC_KINDS[kind](path)
+    with pytest.raises(OSError) as failed:
+        subprocess.run([path], env={}, capture_output=True, timeout=5)
+    sim = oracle.ldsim_run(path, {}, str(tmp_path))
+    expected = f"ldsim: {path}: cannot execute: {os.strerror(failed.value.errno)}\n".encode()
+    assert (sim.status, sim.stdout, sim.stderr) == (126, b"", expected)
