@@ -526,7 +526,8 @@ def _strings(f: _Partial, dynamic: list[tuple[int, int]], last: dict[int, int]) 
 
     def dstr(val: int, what: str) -> str:
         if strtab_off is None:
-            raise ElfError(f"{what} without DT_STRTAB")
+            # D_PTR (l, l_info[DT_STRTAB]) dereferences the NULL l_info entry: SIGSEGV at the first read
+            raise Unmapped(f"{what} without DT_STRTAB")
         return f.cstr(strtab_off + val, what)
 
     deps = tuple([(tag, dstr(val, "DT_NEEDED" if tag == _DT_NEEDED else "DT_FILTER"))

@@ -65,14 +65,14 @@ def cut_before_bss(data: bytes) -> bytes:
     return data[:end & ~(PAGE - 1)]
 
 
-def set_dyn(tag: int, value: int) -> Callable[[bytes], bytes]:
-    """The value of the dynamic section's first `tag` entry."""
+def set_dyn(tag: int, value: int, field: int = 8) -> Callable[[bytes], bytes]:
+    """The value (field 8) or the tag (field 0) of the dynamic section's first `tag` entry."""
     def edit(data: bytes) -> bytes:
         f = _phdrs(data)[[a for a, _ in _phdrs(data)].index(_nth(data, PT_DYNAMIC, 0))][1]
         out = bytearray(data)
         for at in range(f[2], f[2] + f[5], 16):
             if struct.unpack_from("<q", data, at)[0] == tag:
-                struct.pack_into("<Q", out, at + 8, value)
+                struct.pack_into("<Q", out, at + field, value)
                 return bytes(out)
         raise AssertionError(f"no dynamic tag {tag:#x}")
     return edit
@@ -102,6 +102,8 @@ EDITS: dict[str, Callable[[bytes], bytes]] = {
     # elf_dynamic_do_Rela walks `r < end`: a size that makes end wrap past 2**64 relocates nothing more
     "relasz-wraps": set_dyn(DT_RELASZ, (1 << 64) - 1),
     "pltrelsz-wraps": set_dyn(DT_PLTRELSZ, (1 << 64) - 1),
+    # a name to read and no DT_STRTAB: D_PTR of the NULL l_info entry
+    "no-strtab": set_dyn(5, 0x6FFFFEF0, field=0),  # DT_STRTAB's entry turned into an unknown tag
     # _dl_map_segments
     "first-load-overlaps-the-last": set_field(PT_LOAD, 0, P_FILESZ, 0x100000),
     "first-load-far-above-the-others": set_field(PT_LOAD, 0, P_VADDR, 1 << 32),
