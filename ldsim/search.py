@@ -348,9 +348,10 @@ class Searcher:
             raise LoadError(path, "only ET_DYN and ET_EXEC can be loaded", 0)
         if ident.e_phentsize != (56 if p.ei_class == EIClass.ELF64 else 32):
             raise LoadError(path, "ELF file's phentsize not the expected size", 0)
-        if not _phdrs_readable(opened, p.ei_class == EIClass.ELF64):
-            # pread of the program headers comes back short: errno stays 0, no strerror suffix
-            raise LoadError(path, "cannot read file data", 0)
+        read_errno = _phdrs_read_errno(opened, p.ei_class == EIClass.ELF64)
+        if read_errno is not None:
+            # the pread of the program headers fails (EINVAL) or comes back short (errno stays 0)
+            raise LoadError(path, "cannot read file data", read_errno)
         self._verified[id(opened)] = (opened,)  # holding it keeps its id from being reused
         return opened
 
@@ -419,8 +420,13 @@ class Searcher:
         self.emit(ev.SearchPath(tuple(dirs), what, shown))
 
 
-def _phdrs_readable(opened: Opened, is64: bool) -> bool:
-    """Does the file hold e_phnum program headers at e_phoff (open_verify reads them)?"""
+LOFF_MAX = (1 << 63) - 1
+
+
+def _phdrs_read_errno(opened: Opened, is64: bool) -> int | None:
+    """open_verify's pread of e_phnum program headers at e_phoff: None when the file holds them, else
+    the errno its failure leaves — EINVAL for an offset or end past the largest loff_t (a negative
+    pread64 offset, rw_verify_area), 0 for a short read (no strerror in the message)."""
     import struct
     data = opened.data or b""
     if is64:
@@ -431,7 +437,10 @@ def _phdrs_readable(opened: Opened, is64: bool) -> bool:
         phoff, = struct.unpack_from("<I", data, 28)
         phnum, = struct.unpack_from("<H", data, 44)
         size = 32
-    return phoff + phnum * size <= len(data)
+    end = phoff + phnum * size
+    if end <= len(data):
+        return None
+    return E.EINVAL if end > LOFF_MAX else 0
 
 
 def _split(path: str, seps: str) -> list[str]:

@@ -79,7 +79,15 @@ def set_dyn(tag: int, value: int, field: int = 8) -> Callable[[bytes], bytes]:
 
 
 DT_PLTRELSZ, DT_RELASZ = 2, 8
+def set_phoff(value: int) -> Callable[[bytes], bytes]:
+    return lambda data: data[:32] + struct.pack("<Q", value) + data[40:]
+
+
 EDITS: dict[str, Callable[[bytes], bytes]] = {
+    # open_verify's pread of the program headers: short (no errno) or refused (a negative loff_t: EINVAL)
+    "phoff-past-eof": set_phoff(0x100000),
+    "phoff-negative": set_phoff(0xDA70000000000040),
+    "phoff-end-past-loff-max": set_phoff((1 << 63) - 1),
     # checked while reading the program headers, before strings the file offset no longer reaches
     "first-load-offset-not-congruent": set_field(PT_LOAD, 0, P_OFFSET, 1),
     "first-load-vaddr-not-congruent": set_field(PT_LOAD, 0, P_VADDR, 0x10),
