@@ -166,3 +166,24 @@ def _zero_fill(c: LoadCmd, file_size: int, task_size: int, base: int, room: int,
                                or _above((zeroend + PAGE - 1) & ~(PAGE - 1), base, room, word)):
         return Mapped(ZERO_FILL_FAILED)
     return None
+
+
+PT_GNU_RELRO = 0x6474E552
+
+
+def relro_unmapped(segments: tuple[Segment, ...], is_64: bool) -> bool:
+    """Whether _dl_protect_relro's mprotect (elf/dl-reloc.c, after the object's relocations) meets
+    pages nothing maps (ENOMEM): its PT_GNU_RELRO (the last one) ending more than ROOM_ABOVE_64 past
+    the object's reservation.  Nearer, what is mapped there decides: taken as mapped."""
+    word = 64 if is_64 else 32
+    mask = (1 << word) - 1
+    relro = [s for s in segments if s.type == PT_GNU_RELRO]
+    cmds = load_commands(segments, word)
+    if not relro or not cmds or not is_64:
+        return False
+    start = relro[-1].vaddr & ~(PAGE - 1) & mask
+    end = (relro[-1].vaddr + relro[-1].memsz) & ~(PAGE - 1) & mask
+    if start == end:
+        return False
+    reserved_end = (cmds[-1].allocend + PAGE - 1) & ~(PAGE - 1) & mask
+    return _above(end, reserved_end, ROOM_ABOVE_64, word) or _above(start, reserved_end, ROOM_ABOVE_64, word)

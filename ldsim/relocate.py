@@ -8,6 +8,7 @@ one `Machine` each).  Pure: events and results only.
 
 from __future__ import annotations
 
+import errno
 import struct
 TYPE_CHECKING = False
 
@@ -501,6 +502,16 @@ class Binder(Record):
             for r in deferred:
                 self._rela(m, tab, r, scopes, mach, ifuncs)
         self.relocated.add(id(m))
+        self._protect_relro(m)
+
+    def _protect_relro(self, m: LinkMap) -> None:
+        """_dl_protect_relro at the end of _dl_relocate_object: an mprotect that meets unmapped pages
+        fails (ENOMEM), fatal for the object (its l_name: "" for the program)."""
+        from ldsim.mapping import relro_unmapped
+        if relro_unmapped(m.elf.segments, m.elf.is_64):
+            from ldsim.search import LoadError
+            self.proc.fatal(LoadError(m.name, "cannot apply additional memory protection after relocation",
+                                      errno.ENOMEM))
 
     def _check_ifunc(self, m: LinkMap, ref: Sym, found: tuple[LinkMap, Sym]) -> None:
         """elf_machine_rela (sysdeps/x86_64/dl-machine.h; i386: elf_machine_rel) before it calls an IFUNC

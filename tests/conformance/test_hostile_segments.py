@@ -22,7 +22,7 @@ from tests.conformance.conftest import assert_same
 
 pytestmark = pytest.mark.conformance
 
-PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
+PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_GNU_RELRO = 1, 2, 3, 0x6474E552
 P_FLAGS, P_OFFSET, P_VADDR, P_FILESZ, P_MEMSZ, P_ALIGN = 4, 8, 16, 32, 40, 48  # Elf64_Phdr field offsets
 PAGE = 4096
 HUGE = 1 << 48  # more than a 47-bit address space
@@ -79,6 +79,16 @@ def set_dyn(tag: int, value: int, field: int = 8) -> Callable[[bytes], bytes]:
 
 
 DT_PLTRELSZ, DT_RELASZ = 2, 8
+def move_relro(by: int) -> Callable[[bytes], bytes]:
+    """PT_GNU_RELRO's p_vaddr moved `by` bytes up."""
+    def edit(data: bytes) -> bytes:
+        at = _nth(data, PT_GNU_RELRO, 0)
+        out = bytearray(data)
+        struct.pack_into("<Q", out, at + P_VADDR, struct.unpack_from("<Q", data, at + P_VADDR)[0] + by)
+        return bytes(out)
+    return edit
+
+
 def set_phoff(value: int) -> Callable[[bytes], bytes]:
     return lambda data: data[:32] + struct.pack("<Q", value) + data[40:]
 
@@ -112,6 +122,8 @@ EDITS: dict[str, Callable[[bytes], bytes]] = {
     "pltrelsz-wraps": set_dyn(DT_PLTRELSZ, (1 << 64) - 1),
     # a name to read and no DT_STRTAB: D_PTR of the NULL l_info entry
     "no-strtab": set_dyn(5, 0x6FFFFEF0, field=0),  # DT_STRTAB's entry turned into an unknown tag
+    # _dl_protect_relro after the relocations (LD_WARN): mprotect of pages nothing can map, ENOMEM
+    "relro-256-tib-above": move_relro(0xFFFF00000000),
     # _dl_map_segments
     "first-load-overlaps-the-last": set_field(PT_LOAD, 0, P_FILESZ, 0x100000),
     "first-load-far-above-the-others": set_field(PT_LOAD, 0, P_VADDR, 1 << 32),
