@@ -17,6 +17,7 @@ ET_DYN = 3
 # The top of the user address space: a 47-bit x86-64 process, a 32-bit process on a 64-bit kernel
 # (IA32_PAGE_OFFSET).  An mmap longer than that fails with ENOMEM (get_unmapped_area).
 TASK_SIZE_64, TASK_SIZE_32 = 0x7FFFFFFFF000, 0xFFFFE000
+MMAP_MIN_ADDR = 0x10000  # vm.mmap_min_addr's default
 MAX_LFS_FILESIZE = (1 << 63) - 1  # file_mmap_ok: a file offset at or past it is EOVERFLOW
 # ld.so reserves an object's whole span top-down below mmap_base, which the kernel puts the stack gap
 # (at most ~16 GiB with the stack's randomization) plus at most 2**28 random pages (mmap_rnd_bits: 1 TiB)
@@ -124,11 +125,7 @@ def _map_segments(e_type: int, cmds: list[LoadCmd], word: int, file_size: int) -
         has_holes = any(a.mapend != b.mapstart for a, b in zip(cmds, cmds[1:]))
         if has_holes and cmds[-1].mapstart < first.mapend:
             return Mapped(NOT_ALIGNED)
-    # how far past the reservation a fixed mapping may end (an ET_EXEC's addresses are absolute)
-    base, room = (0, task_size)
-    if e_type == ET_DYN:
-        base, room = first.mapstart + ((maplength + PAGE - 1) & ~(PAGE - 1)), ROOM_ABOVE_64 if word == 64 \
-            else task_size
+    base, room = _reach(e_type, cmds, word)
     for i, c in enumerate(cmds):
         if (i or e_type != ET_DYN) and c.mapend > c.mapstart \
                 and (mmap_fails(c.mapend - c.mapstart, c.mapoff, task_size) or _above(c.mapend, base, room, word)):
@@ -137,6 +134,24 @@ def _map_segments(e_type: int, cmds: list[LoadCmd], word: int, file_size: int) -
         if outcome is not None:
             return outcome
     return Mapped()
+
+
+def _reach(e_type: int, cmds: list[LoadCmd], word: int) -> tuple[int, int]:
+    """(base, room): a fixed mapping of the object cannot end more than `room` above the file address
+    `base`.  An ET_EXEC's addresses are absolute.  An ET_DYN object whose first segment asks for an
+    address gives it to mmap as a hint (ELF_PREFERRED_ADDRESS), which the kernel grants where it is free
+    (raised to mmap_min_addr: round_hint_to_min), low in the address space; otherwise the object is
+    reserved top-down, below mmap_base (ROOM_ABOVE_64 from the top at most)."""
+    mask = (1 << word) - 1
+    task_size = TASK_SIZE_64 if word == 64 else TASK_SIZE_32
+    if e_type != ET_DYN:
+        return 0, task_size
+    first = cmds[0]
+    maplength = (cmds[-1].allocend - first.mapstart) & mask
+    hint = max(first.mapstart, MMAP_MIN_ADDR)
+    if first.mapstart and hint + maplength <= task_size:  # a hint past the top is not used
+        return first.mapstart, task_size - hint
+    return (first.mapstart + maplength + PAGE - 1) & ~(PAGE - 1) & mask, ROOM_ABOVE_64 if word == 64 else task_size
 
 
 def _above(end: int, base: int, room: int, word: int) -> bool:
@@ -171,10 +186,10 @@ def _zero_fill(c: LoadCmd, file_size: int, task_size: int, base: int, room: int,
 PT_GNU_RELRO = 0x6474E552
 
 
-def relro_unmapped(segments: tuple[Segment, ...], is_64: bool) -> bool:
+def relro_unmapped(e_type: int, segments: tuple[Segment, ...], is_64: bool) -> bool:
     """Whether _dl_protect_relro's mprotect (elf/dl-reloc.c, after the object's relocations) meets
-    pages nothing maps (ENOMEM): its PT_GNU_RELRO (the last one) ending more than ROOM_ABOVE_64 past
-    the object's reservation.  Nearer, what is mapped there decides: taken as mapped."""
+    pages nothing maps (ENOMEM): its PT_GNU_RELRO (the last one) beyond the object's reach (`_reach`).
+    Nearer, what is mapped there decides: taken as mapped."""
     word = 64 if is_64 else 32
     mask = (1 << word) - 1
     relro = [s for s in segments if s.type == PT_GNU_RELRO]
@@ -185,5 +200,5 @@ def relro_unmapped(segments: tuple[Segment, ...], is_64: bool) -> bool:
     end = (relro[-1].vaddr + relro[-1].memsz) & ~(PAGE - 1) & mask
     if start == end:
         return False
-    reserved_end = (cmds[-1].allocend + PAGE - 1) & ~(PAGE - 1) & mask
-    return _above(end, reserved_end, ROOM_ABOVE_64, word) or _above(start, reserved_end, ROOM_ABOVE_64, word)
+    base, room = _reach(e_type, cmds, word)
+    return _above(end, base, room, word) or _above(start, base, room, word)

@@ -508,7 +508,7 @@ class Binder(Record):
         """_dl_protect_relro at the end of _dl_relocate_object: an mprotect that meets unmapped pages
         fails (ENOMEM), fatal for the object (its l_name: "" for the program)."""
         from ldsim.mapping import relro_unmapped
-        if relro_unmapped(m.elf.segments, m.elf.is_64):
+        if relro_unmapped(m.elf.e_type, m.elf.segments, m.elf.is_64):
             from ldsim.search import LoadError
             self.proc.fatal(LoadError(m.name, "cannot apply additional memory protection after relocation",
                                       errno.ENOMEM))

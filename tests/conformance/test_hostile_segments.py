@@ -135,6 +135,10 @@ EDITS: dict[str, Callable[[bytes], bytes]] = {
     # of the address space (2**28 random pages and the stack gap) above it fails whatever ASLR chose
     "second-load-bss-of-16-tib": set_field(PT_LOAD, 1, P_MEMSZ, 1 << 44),
     "second-load-2-tib-above": set_field(PT_LOAD, 1, P_VADDR, (2 << 40) + 0x1000),
+    # ... unless the first segment's address, an mmap hint, put the object low: the mapping fits (the
+    # hash table, in the segment made another type, is then read where nothing is mapped: SIGSEGV)
+    "hinted-object-2-tib-above": lambda d: set_field(PT_LOAD, 1, P_VADDR, (2 << 40) + 0x2000)(
+        set_field(PT_LOAD, 0, 0, 0x6FFFFFFF)(d)),
     "bss-page-past-eof": cut_before_bss,
 }
 TRACE = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_WARN": "yes", "LD_BIND_NOW": "yes"}
