@@ -23,6 +23,26 @@ class ElfError(Exception):
     """The file is not an ELF file ldsim can read; the message is a one-line reason."""
 
 
+class NotElf(ElfError):
+    """No ELF magic: execve's binary formats all refuse it (ENOEXEC, "Exec format error")."""
+
+
+class Unmapped(ElfError):
+    """The loader would read an address no PT_LOAD segment maps readable (a hole, PROT_NONE, nothing):
+    SIGSEGV."""
+
+
+class StringsError(ElfError):
+    """A string or version record the dynamic section points at cannot be read.  `partial`: the file
+    without them, for the loader, which maps the object, checks its dynamic section and sets up its hash
+    table before it reads any (those faults and errors come first); `cause`: the error itself."""
+
+    def __init__(self, cause: ElfError, partial: ElfFile) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.partial = partial
+
+
 class PastEof(ElfError):
     """The loader would read a page of a mapped segment that lies wholly past the end of the file: the
     kernel answers with SIGBUS (a truncated file maps without error; only the access faults)."""
@@ -274,7 +294,7 @@ class ElfFile(Frozen):
 
     __slots__ = ("ei_class", "ei_data", "osabi", "abiversion", "e_type", "e_machine", "e_entry", "e_phnum",
                  "e_phoff", "segments", "interp", "has_dynamic", "empty_dynamic", "dynamic", "needed", "soname",
-                 "rpath", "runpath", "flags", "flags_1", "deps", "verneed", "verdef", "isa_needed", "data", "last")
+                 "rpath", "runpath", "flags", "flags_1", "deps", "verneed", "verdef", "isa_needed", "interp_error", "data", "last")
     _fields = __slots__[:-2]
 
     def __init__(self, ei_class: int, ei_data: int, osabi: int, abiversion: int, e_type: int, e_machine: int,
@@ -283,7 +303,7 @@ class ElfFile(Frozen):
                  needed: tuple[str, ...], soname: str | None, rpath: str | None, runpath: str | None, flags: int,
                  flags_1: int, deps: tuple[tuple[int, str], ...], verneed: tuple[Verneed, ...],
                  verdef: tuple[Verdef, ...], isa_needed: int, data: Sequence[int],
-                 last: dict[int, int] | None = None) -> None:
+                 last: dict[int, int] | None = None, interp_error: str | None = None) -> None:
         values = locals()
         for f in self._fields:
             _setattr(self, f, values[f])
@@ -319,6 +339,7 @@ class ElfFile(Frozen):
         return self.ei_data == EIData.LSB
 
 
+ZERO_FILL, OUTSIDE = -1, -2  # what _Partial.mapped_offset finds at an address besides a file offset
 STRING_BUDGET = 1 << 24  # bytes of distinct strings one file may make us decode (memory stays bounded)
 VERSION_BUDGET = 1 << 16  # Verneed/Vernaux/Verdef/Verdaux records per file (a version index has 15 bits)
 
@@ -348,15 +369,35 @@ def parse_elf(data: Sequence[int]) -> ElfFile:
         raise ElfError(f"malformed ELF file ({e.__class__.__name__})") from None
 
 
-def _parse_elf(data: Sequence[int]) -> ElfFile:
+class ProgramHeaders(NamedTuple):
+    """The ELF header fields and program headers, all that mapping a file needs."""
+
+    e_type: int
+    e_machine: int
+    e_entry: int
+    e_phoff: int
+    e_phnum: int
+    segments: tuple[Segment, ...]
+
+
+def read_program_headers(data: Sequence[int]) -> ProgramHeaders:
+    """The header and program headers alone, for the loader's mapping pass, which comes before anything
+    in the dynamic section is read; ElfError when they cannot be read."""
+    try:
+        return _read_program_headers(data)
+    except (struct.error, IndexError, ValueError, OverflowError, MemoryError) as e:
+        raise ElfError(f"malformed ELF file ({e.__class__.__name__})") from None
+
+
+def _read_program_headers(data: Sequence[int]) -> ProgramHeaders:
     size = len(data)
     if size < 16 or bytes(data[:4]) != b"\x7fELF":
-        raise ElfError("not an ELF file")
+        raise NotElf("not an ELF file")
     cls, enc = data[4], data[5]
     layout = _LAYOUTS.get((cls, enc))
     if layout is None:
         raise ElfError(f"unsupported ELF class {cls} / data encoding {enc}")
-    ehdr_s, phdr_s, dyn_s = layout
+    ehdr_s, phdr_s, _ = layout
     if size < ehdr_s.size:
         raise ElfError("truncated ELF header")
     (_, e_type, e_machine, _, e_entry, e_phoff, _, _, _, e_phentsize, e_phnum, *_rest) = ehdr_s.unpack_from(data, 0)
@@ -366,20 +407,28 @@ def _parse_elf(data: Sequence[int]) -> ElfFile:
         raise ElfError("program headers extend past the end of the file")
     raw_phdrs = phdr_s.iter_unpack(data[e_phoff:e_phoff + e_phnum * phdr_s.size]) if e_phnum else ()
     if cls == 2:
-        segments = [_new(Segment, (t, fl, o, v, fs, ms, al)) for t, fl, o, v, _, fs, ms, al in raw_phdrs]
+        segments = tuple([_new(Segment, (t, fl, o, v, fs, ms, al)) for t, fl, o, v, _, fs, ms, al in raw_phdrs])
     else:
-        segments = [_new(Segment, (t, fl, o, v, fs, ms, al)) for t, o, v, _, fs, ms, fl, al in raw_phdrs]
+        segments = tuple([_new(Segment, (t, fl, o, v, fs, ms, al)) for t, o, v, _, fs, ms, fl, al in raw_phdrs])
+    return _new(ProgramHeaders, (e_type, e_machine, e_entry, e_phoff, e_phnum, segments))
+
+
+def _parse_elf(data: Sequence[int]) -> ElfFile:
+    e_type, e_machine, e_entry, e_phoff, e_phnum, segments = _read_program_headers(data)
+    size = len(data)
+    cls, enc = data[4], data[5]
+    dyn_s = _LAYOUTS[(cls, enc)][2]
 
     interp = None
     dyn_seg = None
     empty_dynamic = False
     prop_seg = None
+    interp_error = None
     for seg in segments:
         if seg.type == PT.INTERP:
-            if seg.offset + seg.filesz > size:
-                raise ElfError("PT_INTERP outside the file")
-            raw = bytes(data[seg.offset:seg.offset + seg.filesz])
-            interp = raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+            if interp is None:  # the kernel reads the first one, ld.so's dl_main sees the last
+                interp_error = _kernel_interp_error(data, seg)
+            interp = _interp(data, cls, segments, seg)
         elif seg.type == PT.DYNAMIC:
             if seg.filesz == 0:
                 empty_dynamic = True
@@ -396,13 +445,24 @@ def _parse_elf(data: Sequence[int]) -> ElfFile:
         truncated = False
     f = _Partial(data, cls, enc, segments)
     dynamic: list[tuple[int, int]] = []
-    if dyn_seg is not None:
-        if dyn_seg.offset >= size:
-            # elf_get_dynamic_info's first read of l_ld, before the "generating link map" line
+    # elf_get_dynamic_info reads l_ld, PT_DYNAMIC's p_vaddr in the mapped segments (its p_offset is
+    # never used): the first read of the object after mapping it
+    off = f.mapped_offset(dyn_seg.vaddr) if dyn_seg is not None else None
+    if dyn_seg is not None and off is None:
+        raise Unmapped("PT_DYNAMIC in no readable segment")
+    if off == OUTSIDE:  # not simulated: read where p_offset says
+        off = dyn_seg.offset
+        if off >= size:
             raise PastEof("PT_DYNAMIC past the end of the file") if truncated else \
                 ElfError("PT_DYNAMIC outside the file")
-        end = min(size, dyn_seg.offset + max(dyn_seg.filesz, dyn_seg.memsz))
-        off = dyn_seg.offset
+    if off == ZERO_FILL:  # DT_NULL at once
+        off = None
+    elif off is not None and off >= size:
+        if off >= (size + PAGE - 1) & ~(PAGE - 1):
+            raise PastEof("PT_DYNAMIC past the end of the file")
+        off = None  # the rest of the file's last page reads as zeros: DT_NULL at once
+    if dyn_seg is not None and off is not None:
+        end = min(size, off + max(dyn_seg.filesz, dyn_seg.memsz))
         whole = (end - off) // dyn_s.size * dyn_s.size
         with memoryview(data) as view:  # no copy: a lying p_memsz may span the whole file
             entries = dyn_s.iter_unpack(view[off:off + whole])
@@ -411,11 +471,53 @@ def _parse_elf(data: Sequence[int]) -> ElfFile:
                     break
                 dynamic.append((tag, val))
             else:
-                if truncated and off + whole < dyn_seg.offset + dyn_seg.filesz:
+                if truncated and whole < dyn_seg.filesz:
                     raise PastEof("PT_DYNAMIC runs past the end of the file")
             del entries
 
     last: dict[int, int] = dict(dynamic)  # the last entry of each tag wins
+    header = dict(ei_class=cls, ei_data=enc, osabi=data[7], abiversion=data[8], e_type=e_type,
+                  e_machine=e_machine, e_entry=e_entry, e_phnum=e_phnum, e_phoff=e_phoff, segments=segments,
+                  interp=interp, has_dynamic=dyn_seg is not None, empty_dynamic=empty_dynamic,
+                  dynamic=tuple(dynamic), flags=last.get(DT.FLAGS, 0), flags_1=last.get(DT.FLAGS_1, 0),
+                  isa_needed=_isa_needed(f, prop_seg) if prop_seg is not None else 0, data=data, last=last,
+                  interp_error=interp_error)
+    try:
+        return ElfFile(**header, **_strings(f, dynamic, last))
+    except ElfError as e:
+        raise StringsError(e, ElfFile(**header, needed=(), soname=None, rpath=None, runpath=None, deps=(),
+                                      verneed=(), verdef=())) from None
+
+
+PATH_MAX = 4096
+
+
+def _kernel_interp_error(data: Sequence[int], seg: Segment) -> str | None:
+    """Why execve refuses the file's PT_INTERP (load_elf_binary, fs/binfmt_elf.c), as strerror says it:
+    a size above PATH_MAX or below 2, or no NUL at its end, is ENOEXEC; a short read is EIO."""
+    if seg.filesz > PATH_MAX or seg.filesz < 2:
+        return "Exec format error"
+    if seg.offset + seg.filesz > len(data):
+        return "Input/output error"
+    if data[seg.offset + seg.filesz - 1] != 0:
+        return "Exec format error"
+    return None
+
+
+def _interp(data: Sequence[int], cls: int, segments: Sequence[Segment], seg: Segment) -> str:
+    """PT_INTERP's string: where p_offset says (the kernel's reading), else where the mapping shows
+    p_vaddr (ld.so's, in dl_main); "" when neither is in the file."""
+    off = seg.offset
+    if off >= len(data):
+        off = mapped_offset(segments, cls == 2, seg.vaddr)
+        if off is None or not 0 <= off < len(data):
+            return ""
+    raw = bytes(data[off:off + min(seg.filesz, PATH_MAX)])
+    return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+def _strings(f: _Partial, dynamic: list[tuple[int, int]], last: dict[int, int]) -> dict:
+    """What the loader reads through DT_STRTAB, later than the mapping: names, paths, version records."""
     strtab_off = None
     if _DT_STRTAB in last:
         strtab_off = f.offset(last[_DT_STRTAB])
@@ -424,28 +526,20 @@ def _parse_elf(data: Sequence[int]) -> ElfFile:
 
     def dstr(val: int, what: str) -> str:
         if strtab_off is None:
-            raise ElfError(f"{what} without DT_STRTAB")
+            # D_PTR (l, l_info[DT_STRTAB]) dereferences the NULL l_info entry: SIGSEGV at the first read
+            raise Unmapped(f"{what} without DT_STRTAB")
         return f.cstr(strtab_off + val, what)
 
     deps = tuple([(tag, dstr(val, "DT_NEEDED" if tag == _DT_NEEDED else "DT_FILTER"))
                   for tag, val in dynamic if tag in _DEP_TAGS])
-    verneed = _parse_verneed(f, last, strtab_off) if DT.VERNEED in last and strtab_off is not None else ()
-    verdef = _parse_verdef(f, last, strtab_off) if DT.VERDEF in last and strtab_off is not None else ()
-    return ElfFile(
-        ei_class=cls, ei_data=enc, osabi=data[7], abiversion=data[8],
-        e_type=e_type, e_machine=e_machine, e_entry=e_entry, e_phnum=e_phnum, e_phoff=e_phoff,
-        segments=tuple(segments), interp=interp,
-        has_dynamic=dyn_seg is not None, empty_dynamic=empty_dynamic,
-        dynamic=tuple(dynamic),
+    return dict(
         needed=tuple([name for tag, name in deps if tag == _DT_NEEDED]),
         soname=dstr(last[DT.SONAME], "DT_SONAME") if DT.SONAME in last else None,
         rpath=dstr(last[DT.RPATH], "DT_RPATH") if DT.RPATH in last else None,
         runpath=dstr(last[DT.RUNPATH], "DT_RUNPATH") if DT.RUNPATH in last else None,
-        flags=last.get(DT.FLAGS, 0), flags_1=last.get(DT.FLAGS_1, 0),
-        deps=deps, verneed=verneed, verdef=verdef,
-        isa_needed=_isa_needed(f, prop_seg) if prop_seg is not None else 0,
-        data=data, last=last,
-    )
+        deps=deps,
+        verneed=_parse_verneed(f, last, strtab_off) if DT.VERNEED in last and strtab_off is not None else (),
+        verdef=_parse_verdef(f, last, strtab_off) if DT.VERDEF in last and strtab_off is not None else ())
 
 
 def _mapped_view(data: Sequence[int]) -> bytes:
@@ -453,6 +547,29 @@ def _mapped_view(data: Sequence[int]) -> bytes:
     to the end of its page (reads past that page are PastEof)."""
     size = len(data)
     return bytes(data) + b"\0" * (-size % PAGE)
+
+
+def mapped_offset(segments: Sequence[Segment], is_64: bool, vaddr: int) -> int | None:
+    """The file offset whose byte the loader's mapping shows at `vaddr`, page-granular as mmap maps
+    a segment (bytes of the file past p_filesz show too); a later segment's pages replace an earlier
+    one's (MAP_FIXED).  ZERO_FILL in a segment's anonymous pages; None where the object's reservation
+    holds nothing readable (a hole, made PROT_NONE, or a segment without PF_R, PF_W or PF_X);
+    OUTSIDE past the reservation, where whatever else is mapped there is read (not known here)."""
+    loads = [s for s in segments if s.type == _PT_LOAD]
+    if not loads:
+        return OUTSIDE
+    mask = (1 << (64 if is_64 else 32)) - 1
+    for seg in reversed(loads):
+        start = seg.vaddr & ~(PAGE - 1)
+        file_end = (seg.vaddr + seg.filesz + PAGE - 1) & ~(PAGE - 1) & mask
+        mem_end = max(file_end, (seg.vaddr + seg.memsz + PAGE - 1) & ~(PAGE - 1) & mask)
+        if start <= vaddr < mem_end:
+            if not seg.flags & 7:
+                return None
+            return (seg.offset & ~(PAGE - 1)) + (vaddr - start) if vaddr < file_end else ZERO_FILL
+    low = loads[0].vaddr & ~(PAGE - 1)
+    high = (loads[-1].vaddr + loads[-1].memsz) & mask
+    return None if low <= vaddr < high else OUTSIDE
 
 
 class _Partial:
@@ -469,9 +586,13 @@ class _Partial:
         self._strings: dict[int, str] = {}
 
     def cstr(self, off: int, what: str) -> str:
-        """A string of the file, decoded once per offset, within the file's string budget."""
+        """A string of the file, decoded once per offset, within the file's string budget; PastEof
+        when a segment maps it from a page wholly past the end of the file."""
         s = self._strings.get(off)
         if s is None:
+            if off >= (self.size + PAGE - 1) & ~(PAGE - 1) and any(
+                    seg.offset <= off < seg.offset + seg.filesz for seg in self.loads):
+                raise PastEof(f"{what} string past the end of the file")
             s = self._strings[off] = _cstr(self.data, off, what, self.string_budget)
         return s
 
@@ -479,6 +600,9 @@ class _Partial:
         self.version_budget -= 1
         if self.version_budget < 0:
             raise ElfError(f"more than {VERSION_BUDGET} version records")
+
+    def mapped_offset(self, vaddr: int) -> int | None:
+        return mapped_offset(self.loads, self.cls == 2, vaddr)
 
     def offset(self, vaddr: int) -> int | None:
         for seg in self.loads:

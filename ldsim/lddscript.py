@@ -13,7 +13,7 @@ from ldsim.linkmap import FileCache
 from ldsim.hwcaps import cpu_for_profile
 from ldsim.ldso import Run, run_ldso
 from ldsim.profiles import identify_loader, is_musl_interp, program_interp
-from ldsim.world import World
+from ldsim.world import FifoWouldBlock, World
 
 _LONG = {"--help": "help", "--version": "version", "--data-relocs": "d", "--function-relocs": "r",
          "--verbose": "v", "--unused": "u"}
@@ -134,6 +134,9 @@ def _script(world: World, inv: Invocation, argv: list[str], files: FileCache, ou
             return part.chunks, failed, None, part.status
         except _LddExit as e:  # the script's `exit`: the remaining FILEs are not looked at
             return part.chunks, False, e.status, part.status
+        except FifoWouldBlock as e:  # ldd hangs there: what it printed before, then ldsim's one line, exit 3
+            part.write(2, f"ldsim: {e}\n")
+            return part.chunks, False, EXIT_NOT_SIMULATED, part.status
 
     for chunks, failed, exit_status, status in ordered_map(one, args, jobs, stop=lambda r: r[2] is not None,
                                                                  min_share=_MIN_SHARE):
@@ -146,6 +149,7 @@ def _script(world: World, inv: Invocation, argv: list[str], files: FileCache, ou
             out.status = exit_status
 
 
+EXIT_NOT_SIMULATED = 3  # the CLI's status for what ldsim does not simulate (cli.EXIT_INPUT)
 # a FILE takes ~0.8 ms; a forked worker ~1 ms to start and ~3 ms to parse libc and the like again
 _MIN_SHARE = 16
 

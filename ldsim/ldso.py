@@ -4,6 +4,7 @@ simulated run into the bytes ld.so would write on stdout and stderr."""
 from __future__ import annotations
 
 import os
+import stat as stat_mod
 
 from ldsim import events as ev
 from ldsim.access import exec_view, may_write, real_access
@@ -414,6 +415,8 @@ def _exec_kind(world: World, program: str, files: FileCache, inv: Invocation) ->
     """What execve does with the file: hand it to its PT_INTERP, run ld.so itself, or run it directly
     ("static", or "fault" when its entry point is not in an executable segment)."""
     try:
+        if not stat_mod.S_ISREG(world.stat(program).st_mode):
+            return "dynamic"  # execve refuses it (EACCES): the loader path reports it
         elf = files.parse(world.open(program))
     except (OSError, ElfError):
         return "dynamic"  # the loader path reports the error

@@ -16,8 +16,10 @@ from ldsim import events as ev
 from ldsim.access import R, real_access
 from ldsim.config import Debug, Invocation, LoaderConfig, Mode
 from ldsim.dst import DstValues, dst_count, substitute
-from ldsim.elf import DF1, DT, PT, VER_FLG_WEAK, ElfError, ElfFile, PastEof
+from ldsim.elf import (DF1, DT, OUTSIDE, PT, VER_FLG_WEAK, ElfError, ElfFile, NotElf, PastEof, StringsError,
+                       Unmapped, mapped_offset, read_program_headers)
 from ldsim.linkmap import FileCache, Found, Kind, LinkMap, file_id
+from ldsim.mapping import Mapped, map_object
 from ldsim.hwcaps import tuned_cpu
 from ldsim.ldcache import CacheFault
 from ldsim.record import NamedTuple, Record, Value
@@ -26,6 +28,8 @@ from ldsim.world import World
 from ldsim import execution
 
 if TYPE_CHECKING:
+    from typing import NoReturn
+
     from ldsim.relocate import Binder
 
 PAGE = 4096
@@ -52,7 +56,7 @@ class MapFacts(NamedTuple):
     dyn: int  # PT_DYNAMIC's vaddr (0: none)
     phdr: int  # the program headers' vaddr
     align: int  # the largest power-of-two p_align of the PT_LOAD segments (dl-load.c p_align_max)
-    hash_mapped: bool  # _dl_setup_hash can read the hash table's header (see _hash_header_mapped)
+    hash_fault: int  # the signal _dl_setup_hash's read of the hash table's header dies of, or 0
     bloom_ok: bool  # its assertion on the GNU bloom filter's size holds (see _bloom_size_ok)
 
 
@@ -77,15 +81,20 @@ def version_index_high(elf: ElfFile) -> int:
                + [d.index & 0x7FFF for d in elf.verdef], default=0)
 
 
-def _hash_header_mapped(elf: ElfFile) -> bool:
-    """_dl_setup_hash reads DT_GNU_HASH's four header words (else DT_HASH's two): False when they lie
-    outside every PT_LOAD segment's memory (an address the mapping does not cover)."""
+def _hash_fault(elf: ElfFile) -> int:
+    """_dl_setup_hash reads DT_GNU_HASH's four header words (else DT_HASH's two): the signal that read
+    dies of, 0 when it succeeds.  SIGSEGV outside the pages the PT_LOAD segments map or in one mapped
+    PROT_NONE; SIGBUS in a page mapped from wholly past the end of the file."""
     addr, size = elf.dyn(DT.GNU_HASH), 16
     if addr is None:
         addr, size = elf.dyn(DT.HASH), 8
     if addr is None:
-        return True
-    return any(s.type == PT.LOAD and s.vaddr <= addr and addr + size <= s.vaddr + s.memsz for s in elf.segments)
+        return 0
+    first, last = (mapped_offset(elf.segments, elf.is_64, a) for a in (addr, addr + size - 1))
+    if first is None or last is None or first == OUTSIDE or last == OUTSIDE:
+        return SIGSEGV  # below or past the object: where ld.so maps it, nothing is mapped there
+    eof_page = (len(elf.data) + PAGE - 1) & ~(PAGE - 1)
+    return SIGBUS if first >= eof_page or last >= eof_page else 0
 
 
 def _bloom_size_ok(elf: ElfFile) -> bool:
@@ -198,7 +207,8 @@ class Process:
         self.objects = self.result.objects
         # the CPU as glibc.cpu.hwcaps left it (the ISA-level check still uses isa_1, computed before)
         self.cpu = tuned_cpu(inv.cpu, self.profile.arch, cfg.tunables.cpu_hwcaps)
-        self.searcher = Searcher(world, self.profile, self.cpu, cfg, self.emit, lambda: self.argv0, files)
+        self.searcher = Searcher(world, self.profile, self.cpu, cfg, self.emit, lambda: self.argv0, files,
+                                 lambda: self.rtld_path if self.direct else self.program)
         self.main: LinkMap | None = None
         self.rtld: LinkMap | None = None
         self.rtld_path = rtld_path  # None in exec mode: the program's PT_INTERP decides
@@ -211,6 +221,7 @@ class Process:
         self._binder: Binder | None = None
         self._vdso: LinkMap | None = None
         self._facts: dict[int, MapFacts] = files.memo.setdefault("map facts", {})  # by id(ElfFile)
+        self._map_outcomes: dict[tuple[int, bool], Mapped] = files.memo.setdefault("mapping", {})  # (id, exe)
         # id(elf) -> its (hash, name) definitions; id(verneed) -> the (hash, name) it asks for.  Kept with
         # the parsed files (which outlive every process of a run), so ids stay valid and unique
         self._verdefs: dict[int, frozenset[tuple[int, str]] | None] = files.memo.setdefault("verdefs", {})
@@ -424,24 +435,20 @@ class Process:
                     if name not in m.names and name != m.name:
                         m.names.append(name)
                     return m
+        strings: ElfError | None = None  # the strings cannot be read: met once the object is set up
         try:
-            elf = self.files.parse(opened)
-        except PastEof:
-            raise Exit(-SIGBUS) from None
+            elf, unreadable = self.files.parse(opened), None
+        except StringsError as e:
+            elf, unreadable, strings = e.partial, None, e.cause
         except ElfError as e:
-            raise LoadError(name, f"cannot map ELF file: {e}", 0) from None
-        facts = self._map_facts(elf)
-        loads = facts.loads
+            elf, unreadable = None, e
         if not self.quiet:
             self.emit(ev.GeneratingLinkMap(name))
-        if not facts.aligned:
-            raise LoadError(name, "ELF load command address/offset not page-aligned", 0)
-        if not loads:
-            raise LoadError(name, "object file has no loadable segments", 0)
-        if elf.e_type != 3 and not exe:
-            raise LoadError(name, "cannot dynamically load executable", 0)
-        if (not elf.has_dynamic and elf.e_type == 3) or elf.empty_dynamic:
-            raise LoadError(name, "object file has no dynamic section", 0)
+        self._map_segments(name, elf, opened, exe)
+        if unreadable is not None:
+            self._unreadable(name, unreadable)
+        assert elf is not None
+        facts = self._map_facts(elf)
         self._check_dynamic_info(elf)
         if elf.flags_1 & ~DT_1_SUPPORTED:
             self.emit(ev.UnsupportedFlags1(elf.flags_1 & ~DT_1_SUPPORTED))
@@ -451,11 +458,42 @@ class Process:
         if not self.quiet:
             self.emit(ev.MappedObject(*layout, elf.e_phnum, 16 if elf.is_64 else 8))
         self._setup_hash(facts)  # after the dynamic: lines
+        if strings is not None and not (exe and self.cfg.mode is Mode.VERIFY):  # --verify reads none
+            self._unreadable(name, strings)
         m = LinkMap(name=realname, names=[name], kind=Kind.MAIN if exe else Kind.LIB, elf=elf, file_id=fid,
                     loader=loader, origin=self.origin_of_path(realname), found=found,
                     map_start=layout[1] + facts.start, mode_st=opened.st.st_mode, addr=layout[1])
         self.objects.append(m)
         return m
+
+    @staticmethod
+    def _unreadable(name: str, e: ElfError) -> NoReturn:
+        """The loader's first read of something the file does not hold: past EOF in a mapped page
+        (SIGBUS), an address nothing readable is mapped at (SIGSEGV); other malformations (strings out
+        of the file, endless version chains) are not simulated: one line, as a failed load."""
+        if isinstance(e, PastEof):
+            raise Exit(-SIGBUS)
+        if isinstance(e, Unmapped):
+            raise Exit(-SIGSEGV)
+        raise LoadError(name, f"cannot map ELF file: {e}", 0)
+
+    def _map_segments(self, name: str, elf: ElfFile | None, opened, exe: bool) -> None:
+        """The mapping pass of _dl_map_object_from_fd, before the dynamic section is read: its errors
+        and faults come first (`ldsim.mapping`).  Worked out once per file and way of opening."""
+        key = (id(elf), exe)
+        mapped = self._map_outcomes.get(key) if elf is not None else None
+        if mapped is None:
+            try:
+                hdr = elf if elf is not None else read_program_headers(opened.data)
+            except ElfError:
+                return  # open_verify read these program headers: only a short read fails here
+            mapped = map_object(hdr.e_type, hdr.segments, exe, opened.data[4] == 2, len(opened.data))
+            if elf is not None:
+                self._map_outcomes[key] = mapped
+        if mapped.signal is not None:
+            raise Exit(-mapped.signal)
+        if mapped.error is not None:
+            raise LoadError(name, mapped.error, 0)
 
     def _map_facts(self, elf: ElfFile) -> MapFacts:
         """What mapping needs of a file's program headers: worked out once per file, not per process."""
@@ -472,7 +510,7 @@ class Process:
             facts = self._facts[id(elf)] = MapFacts(
                 loads, all((s.vaddr - s.offset) % PAGE == 0 for s in loads), start,
                 loads[-1].vaddr + loads[-1].memsz - start if loads else 0, dyn, phdr, align,
-                _hash_header_mapped(elf), _bloom_size_ok(elf))
+                _hash_fault(elf), _bloom_size_ok(elf))
         return facts
 
     def _layout(self, elf: ElfFile, facts: MapFacts, by_kernel: bool) -> tuple[int, int, int, int, int]:
@@ -506,8 +544,8 @@ class Process:
     def _setup_hash(self, facts: MapFacts) -> None:
         """_dl_setup_hash (elf/dl-setup_hash.c): it reads the table's first words, and asserts the bloom
         filter's size."""
-        if not facts.hash_mapped:
-            raise Exit(-SIGSEGV)
+        if facts.hash_fault:
+            raise Exit(-facts.hash_fault)
         if not facts.bloom_ok:
             self.out("Inconsistency detected by ld.so: dl-setup_hash.c: 36: _dl_setup_hash: Assertion "
                      "`(bitmask_nwords & (bitmask_nwords - 1)) == 0' failed!\n", 2)
@@ -870,13 +908,23 @@ class Process:
         try:
             if kernel is not self.world and not self.world.may_execute(self.program):
                 raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), self.program)
+            mode = kernel.stat(self.program).st_mode
+            if not stat_mod.S_ISREG(mode) or not mode & 0o111:
+                # do_open_execat: only a regular file is executed (a FIFO is not even opened), and one
+                # without any x bit not even by root (generic_permission)
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), self.program)
             opened = kernel.open(self.program)
             elf = self.files.parse(opened)
         except (OSError, ElfError) as e:
             # execve itself fails (ENOENT, EACCES, ENOEXEC): the shell reports it, no loader runs
             reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            if isinstance(e, NotElf):
+                reason = os.strerror(errno.ENOEXEC)
             self.out(f"ldsim: {self.program}: cannot execute: {reason}\n", 2)
             raise Exit(126) from None
+        if elf.interp_error is not None:  # execve fails reading PT_INTERP
+            self.out(f"ldsim: {self.program}: cannot execute: {elf.interp_error}\n", 2)
+            raise Exit(126)
         origin = exe_origin(self.world, self.program, self.cfg.origin_path)
         facts = self._map_facts(elf)
         layout = self._layout(elf, facts, True)

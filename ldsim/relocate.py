@@ -8,6 +8,7 @@ one `Machine` each).  Pure: events and results only.
 
 from __future__ import annotations
 
+import errno
 import struct
 TYPE_CHECKING = False
 
@@ -542,6 +543,16 @@ class Binder(Record):
             for r in deferred:
                 self._rela(m, tab, r, scopes, mach, ifuncs)
         self.relocated.add(id(m))
+        self._protect_relro(m)
+
+    def _protect_relro(self, m: LinkMap) -> None:
+        """_dl_protect_relro at the end of _dl_relocate_object: an mprotect that meets unmapped pages
+        fails (ENOMEM), fatal for the object (its l_name: "" for the program)."""
+        from ldsim.mapping import relro_unmapped
+        if relro_unmapped(m.elf.e_type, m.elf.segments, m.elf.is_64):
+            from ldsim.search import LoadError
+            self.proc.fatal(LoadError(m.name, "cannot apply additional memory protection after relocation",
+                                      errno.ENOMEM))
 
     def _check_ifunc(self, m: LinkMap, ref: Sym, found: tuple[LinkMap, Sym]) -> None:
         """elf_machine_rela (sysdeps/x86_64/dl-machine.h; i386: elf_machine_rel) before it calls an IFUNC
@@ -1111,6 +1122,7 @@ def _range_specs(elf, lazy: bool, mach: Machine) -> list[tuple[int, int, int, bo
     tests DT_PLTREL only when DT_PLTREL names its tag)."""
     out = []
     has_plt = elf.dyn(DT.PLTREL) is not None and elf.dyn(DT.JMPREL) is not None
+    mask = (1 << (64 if elf.is_64 else 32)) - 1  # ElfW(Addr) arithmetic
     for rpass in mach.passes:
         start, size, nrel = 0, 0, 0
         table = elf.dyn(rpass.tag)
@@ -1123,14 +1135,25 @@ def _range_specs(elf, lazy: bool, mach: Machine) -> list[tuple[int, int, int, bo
             r0 = ranges[0]
             if r0[0] == 0:
                 r0[0] = jstart
-            if r0[0] + r0[1] == jstart + jsize:
-                r0[1] -= jsize
-            if not lazy and r0[0] + r0[1] == jstart:
-                r0[1] += jsize
+            if (r0[0] + r0[1]) & mask == (jstart + jsize) & mask:
+                r0[1] = (r0[1] - jsize) & mask
+            if not lazy and (r0[0] + r0[1]) & mask == jstart:
+                r0[1] = (r0[1] + jsize) & mask
             else:
                 ranges[1] = [jstart, jsize, 0, lazy]
-        out += [(start, size, nrel, rlazy, rpass) for start, size, nrel, rlazy in ranges if size > 0]
+        ent = _entry_format(elf.is_64, rpass.rela)[0].size
+        out += [(start, _unwrapped_size(start, size, nrel, ent, mask), nrel, rlazy, rpass)
+                for start, size, nrel, rlazy in ranges if size > 0]
     return out
+
+
+def _unwrapped_size(start: int, size: int, nrel: int, ent: int, mask: int) -> int:
+    """elf_dynamic_do_Rel (elf/do-rel.h) walks `r < end` with end = start + size in address arithmetic:
+    when that wraps (a size near 2**64), only the first MIN (nrelative, size / entsize) entries — the
+    relative ones — are processed, none after them."""
+    if (start + size) & mask >= start:
+        return size
+    return min(nrel, size // ent) * ent
 
 
 def _entry_format(is_64: bool, rela: bool) -> tuple[struct.Struct, int, int]:

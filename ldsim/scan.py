@@ -28,7 +28,7 @@ from ldsim.fanout import ordered_map
 from ldsim.linkmap import FileCache, Kind as MapKind
 from ldsim.loader import Exit, Process
 from ldsim.search import LoadError
-from ldsim.world import MAXSYMLINKS, World
+from ldsim.world import MAXSYMLINKS, FifoWouldBlock, World
 
 BIN_DIRS = ("/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin", "/bin", "/sbin")
 LD_SO_CONF = "/etc/ld.so.conf"
@@ -874,6 +874,9 @@ def check_target(world: World, inv: Invocation, files: FileCache, t: Target, opt
         proc = resolve(world, inv, files, t, symbols=opts.check_symbols)
     except (LoadError, Exit, OSError, ElfError, RecursionError) as e:  # defensive: never stop the scan
         return [Finding(ProblemKind.BAD_FILE, t.path, t.path, f"cannot resolve: {_reason(e)}")]
+    except FifoWouldBlock as e:  # the loader hangs there: a finding, and the rest of the static checks
+        return [Finding(ProblemKind.LOAD_ERROR, t.path, e.path, "ld.so would wait for ever opening this FIFO"),
+                *rpath_findings(world, inv, t, opts.rooted)]
     except Exception as e:  # a malformed symbol or relocation table the binding engine chokes on
         return [Finding(ProblemKind.BAD_FILE, t.path, t.path, f"cannot bind: {type(e).__name__}: {e}")]
     out += resolution_findings(proc, t)

@@ -21,7 +21,7 @@ from ldsim.hwcaps import Cpu, active_subdirs, capstr, platform_bit
 from ldsim.ldcache import LdCache, hwcaps_priorities, parse_cache
 from ldsim.linkmap import Found, Kind, LinkMap
 from ldsim.record import Frozen, Record, Value
-from ldsim.world import Opened, World
+from ldsim.world import PROC_SELF_EXE, Opened, World
 
 UNKNOWN, EXISTING, NONEXISTING = 0, 1, 2
 ELFOSABI_SYSV, ELFOSABI_GNU = 0, 3
@@ -127,8 +127,10 @@ class Searcher:
     """The search state of one simulated process: records, capstr, the cache, the last errno."""
 
     def __init__(self, world: World, profile: Profile, cpu: Cpu, cfg: LoaderConfig,
-                 emit: Callable[[ev.Event], None], argv0: Callable[[], str], files=None) -> None:
+                 emit: Callable[[ev.Event], None], argv0: Callable[[], str], files=None,
+                 executable: Callable[[], str | None] = lambda: None) -> None:
         self.world = world
+        self.executable = executable  # the file the process executes: what /proc/self/exe opens
         self.files = files  # the caller's FileCache: the ld.so cache is parsed once per process
         self.profile = profile
         self.cpu = cpu
@@ -170,7 +172,13 @@ class Searcher:
         return self._system
 
     def _open(self, path: str) -> Opened:
-        """world.open, through the run's FileCache when there is one."""
+        """world.open, through the run's FileCache when there is one.  /proc/self/exe is the simulated
+        process's executable (ld.so itself when it was run as a program), not ldsim's: the file its
+        link names in the world (World.exe_link) is opened."""
+        if path == PROC_SELF_EXE:
+            exe = self.executable()
+            if exe is not None:
+                path = self.world.exe_link(exe)
         return self.world.open(path) if self.files is None else self.files.open(self.world, path)
 
     # -- directory records ------------------------------------------------------------------------
@@ -340,9 +348,10 @@ class Searcher:
             raise LoadError(path, "only ET_DYN and ET_EXEC can be loaded", 0)
         if ident.e_phentsize != (56 if p.ei_class == EIClass.ELF64 else 32):
             raise LoadError(path, "ELF file's phentsize not the expected size", 0)
-        if not _phdrs_readable(opened, p.ei_class == EIClass.ELF64):
-            # pread of the program headers comes back short: errno stays 0, no strerror suffix
-            raise LoadError(path, "cannot read file data", 0)
+        read_errno = _phdrs_read_errno(opened, p.ei_class == EIClass.ELF64)
+        if read_errno is not None:
+            # the pread of the program headers fails (EINVAL) or comes back short (errno stays 0)
+            raise LoadError(path, "cannot read file data", read_errno)
         self._verified[id(opened)] = (opened,)  # holding it keeps its id from being reused
         return opened
 
@@ -411,8 +420,13 @@ class Searcher:
         self.emit(ev.SearchPath(tuple(dirs), what, shown))
 
 
-def _phdrs_readable(opened: Opened, is64: bool) -> bool:
-    """Does the file hold e_phnum program headers at e_phoff (open_verify reads them)?"""
+LOFF_MAX = (1 << 63) - 1
+
+
+def _phdrs_read_errno(opened: Opened, is64: bool) -> int | None:
+    """open_verify's pread of e_phnum program headers at e_phoff: None when the file holds them, else
+    the errno its failure leaves — EINVAL for an offset or end past the largest loff_t (a negative
+    pread64 offset, rw_verify_area), 0 for a short read (no strerror in the message)."""
     import struct
     data = opened.data or b""
     if is64:
@@ -423,7 +437,10 @@ def _phdrs_readable(opened: Opened, is64: bool) -> bool:
         phoff, = struct.unpack_from("<I", data, 28)
         phnum, = struct.unpack_from("<H", data, 44)
         size = 32
-    return phoff + phnum * size <= len(data)
+    end = phoff + phnum * size
+    if end <= len(data):
+        return None
+    return E.EINVAL if end > LOFF_MAX else 0
 
 
 def _split(path: str, seps: str) -> list[str]:

@@ -138,12 +138,39 @@ def _heads_host(host_dir: str, names: list[str], size: int, magic: bytes, flags:
     return out
 
 
+class FifoWouldBlock(NotImplementedError):
+    """ld.so opens a FIFO no one writes to: open(2) blocks for ever.  `path`: the FIFO."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"{path}: ld.so would wait for ever opening this FIFO (until a writer opens it): "
+                         "not simulated")
+        self.path = path
+
+
+MEM_MAJOR, MEM_NULL, MEM_ZERO, MEM_FULL, MEM_RANDOM, MEM_URANDOM = 1, 3, 5, 7, 8, 9  # Linux's mem devices
+
+
+def _open_special(st: os.stat_result, path: str) -> Opened:
+    """What open(2) and read(2) of a FIFO, socket or device give ld.so, worked out from its type alone:
+    a socket cannot be opened (ENXIO); /dev/zero and /dev/full read as zeros and /dev/(u)random as bytes
+    that are not an ELF header; other devices read as an empty file.  A FIFO without a writer blocks the
+    loader in open(2) for ever: that is not simulated (one line, exit 3)."""
+    if stat_mod.S_ISSOCK(st.st_mode):
+        raise OSError(errno.ENXIO, os.strerror(errno.ENXIO), path)
+    if stat_mod.S_ISFIFO(st.st_mode):
+        raise FifoWouldBlock(path)
+    if stat_mod.S_ISCHR(st.st_mode) and os.major(st.st_rdev) == MEM_MAJOR \
+            and os.minor(st.st_rdev) in (MEM_ZERO, MEM_FULL, MEM_RANDOM, MEM_URANDOM):
+        return Opened(path, st, bytes(832))  # open_verify's first read: the magic is not there
+    return Opened(path, st, b"")
+
+
 def _open_host(host: str, path: str) -> Opened:
-    """open(2) + read as ld.so does, except that FIFOs and devices are never opened (no blocking, no side
-    effects): they read as an empty file, "file too short"."""
+    """open(2) + read as ld.so does, except that FIFOs, sockets and devices are never opened (no blocking,
+    no side effects): `_open_special` says what the loader would see."""
     st = _special(host)
     if st is not None:
-        return Opened(path, st, b"")
+        return _open_special(st, path)
     fd = os.open(host, _OPEN_FLAGS)
     try:
         st = os.fstat(fd)
