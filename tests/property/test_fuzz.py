@@ -27,7 +27,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
 from ldsim.elf import DT, STRING_BUDGET, ElfError, ElfFile, parse_elf
-from ldsim.ldcache import parse_cache
+from ldsim.ldcache import CacheFault, parse_cache
 from ldsim.ldconf import parse_conf_text
 
 pytestmark = pytest.mark.property
@@ -173,9 +173,9 @@ def mutate(data: bytes, hot: list[int], muts, truncate: int | None) -> bytes:
     return bytes(buf)
 
 
-def bounded(fn, *args):
+def bounded(fn, *args, **kwargs):
     t0 = time.perf_counter()
-    out = fn(*args)
+    out = fn(*args, **kwargs)
     took = time.perf_counter() - t0
     assert took < PER_INPUT_SECONDS, f"{fn.__name__} took {took:.2f}s on one input"
     return out
@@ -269,10 +269,11 @@ def _check_cache(data: bytes, name: str) -> None:
     cache = bounded(parse_cache, data)
     assert cache.format is not None or cache.error
     assert len(cache.entries) <= len(data)
-    bounded(lambda: cache.lookup("libc.so.6", **LOOKUP))
-    bounded(lambda: cache.lookup(name, **LOOKUP))
-    for e in cache.entries[:3]:
-        bounded(lambda: cache.lookup(e.soname, **LOOKUP))
+    for soname in ["libc.so.6", name, *(e.soname for e in cache.entries[:3])]:
+        try:
+            bounded(cache.lookup, soname, **LOOKUP)
+        except CacheFault as e:  # the loader's own SIGSEGV on this cache: a documented outcome, one line
+            assert "\n" not in str(e) and str(e)
 
 
 CACHE_WEIGHTS = [1] + [19] * (len(CACHE_SEEDS) - 1) if len(CACHE_SEEDS) > 1 else None
