@@ -10,6 +10,7 @@ from ldsim.config import Credentials, Invocation
 from ldsim.glibc import DEBIAN_X86_64
 from ldsim.hwcaps import cpu_for_level, detect_host_cpu
 from ldsim.linkmap import FileCache
+from ldsim.tls import read_host_memory
 from ldsim.world import make_world
 
 if TYPE_CHECKING:
@@ -80,7 +81,8 @@ def _host_invocation(args: argparse.Namespace) -> Invocation:
         from ldsim.auxv import read_host_auxv
         kernel = read_host_auxv()
     return Invocation(env=env, cwd=cwd, pid=args.pid or os.getpid(), cpu=cpu, profile=DEBIAN_X86_64,
-                      secure=bool(getattr(args, "secure", False)), credentials=_credentials(args), kernel=kernel)
+                      secure=bool(getattr(args, "secure", False)), credentials=_credentials(args), kernel=kernel,
+                      memory=read_host_memory())
 
 
 def _credentials(args: argparse.Namespace) -> Credentials | None:

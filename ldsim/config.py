@@ -79,12 +79,15 @@ class Invocation(Key):
 
     env: tuple[tuple[str, str], ...]; secure: --secure, AT_SECURE=1 whatever the kernel would say;
     credentials: the caller's ids before execve, None = not modelled; kernel: the running kernel's
-    auxiliary vector (ldsim.auxv.KernelAuxv, for LD_SHOW_AUXV), None = not known."""
+    auxiliary vector (ldsim.auxv.KernelAuxv, for LD_SHOW_AUXV), None = not known; memory: what decides
+    whether the kernel grants a large anonymous mapping (ldsim.tls.AnonMemory, for the initial thread's
+    TLS block), None = not known (only the address space limits it)."""
 
-    __slots__ = _fields = ("env", "cwd", "pid", "cpu", "profile", "secure", "credentials", "kernel")
+    __slots__ = _fields = ("env", "cwd", "pid", "cpu", "profile", "secure", "credentials", "kernel", "memory")
 
     def __init__(self, env: tuple[tuple[str, str], ...], cwd: str, pid: int, cpu: Cpu, profile: Profile,
-                 secure: bool = False, credentials: Credentials | None = None, kernel: object = None) -> None:
+                 secure: bool = False, credentials: Credentials | None = None, kernel: object = None,
+                 memory: object = None) -> None:
         _set = object.__setattr__
         _set(self, "env", env)
         _set(self, "cwd", cwd)
@@ -94,6 +97,7 @@ class Invocation(Key):
         _set(self, "secure", secure)
         _set(self, "credentials", credentials)
         _set(self, "kernel", kernel)
+        _set(self, "memory", memory)
 
 
 strtoul = dl_strtoul  # _dl_strtoul (elf/dl-misc.c), shared with the tunables

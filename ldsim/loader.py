@@ -20,6 +20,7 @@ from ldsim.linkmap import FileCache, Found, Kind, LinkMap, file_id
 from ldsim.hwcaps import tuned_cpu
 from ldsim.record import NamedTuple, Record, Value
 from ldsim.search import CacheStep, LoadError, PathStep, SearchResult, Searcher, search_steps
+from ldsim.tls import initial_tls
 from ldsim.world import World
 from ldsim import execution
 
@@ -796,13 +797,22 @@ class Process:
         """init_tls (elf/rtld.c), in every mode: each initial object with a TLS block took a module id
         when it was mapped, and the slotinfo list is filled walking the chain from _ns_loaded, so an
         object off the chain (a filtee moved in front of the main map, see map_deps) leaves the count
-        short: the assertion, before any listing."""
+        short: the assertion, before any listing.  Then the initial thread's static TLS block is laid out
+        and mapped (ldsim.tls): a block the kernel will not map is fatal, in trace mode too."""
         for m in searchlist:
             if id(m) in self.unchained and m.elf is not None and any(
                     s.type == PT.TLS and s.memsz for s in m.elf.segments):
                 self.out("Inconsistency detected by ld.so: rtld.c: 776: init_tls: Assertion "
                          "`i == GL(dl_tls_max_dtv_idx)' failed!\n", 2)
                 raise Exit(127)
+        # _dl_determine_tlsoffset and _dl_allocate_tls_storage: the slotinfo list is in chain order
+        outcome = initial_tls([m.elf for m in self.objects], self.profile.ei_class, self.profile.e_machine,
+                              self.cfg.tunables, self.inv.memory)
+        if outcome == "SIGFPE":
+            raise Exit(-SIGFPE)
+        if outcome == "ENOMEM":
+            self.out("cannot allocate TLS data structures for initial thread\n", 2)
+            raise Exit(127)
 
     def start_args_adjust(self) -> None:
         """_dl_start_args_adjust, run in direct mode once the program is mapped (--verify and --help

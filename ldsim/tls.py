@@ -1,0 +1,151 @@
+"""The static TLS block of the initial thread, which ld.so lays out and allocates in `init_tls`
+(elf/rtld.c) before any relocation, in every mode: `_dl_tls_static_surplus_init` and
+`_dl_determine_tlsoffset` (elf/dl-tls.c, the TLS_TCB_AT_TP layout of x86), then
+`_dl_allocate_tls_storage` through rtld's `__minimal_malloc` (elf/dl-minimal-malloc.c), one anonymous
+mmap.  When the kernel refuses that mapping, ld.so ends: "cannot allocate TLS data structures for initial
+thread", exit 127.  Whether it refuses depends on the machine (`AnonMemory`, read at the edge)."""
+
+from __future__ import annotations
+
+from ldsim.elf import PT, EIClass, ElfFile, EMachine
+from ldsim.record import Frozen, NamedTuple
+from ldsim.tunables import Tunables
+
+SIZE_MAX = (1 << 64) - 1
+PAGE_SIZE = 4096  # GLRO(dl_pagesize) on x86
+_TCB_ALIGNMENT = 64  # sysdeps/x86/nptl/tls.h (TCB_ALIGNMENT)
+# TLS_TCB_SIZE, sizeof (struct pthread) of this glibc 2.36 build: what _dl_get_tls_static_info reports
+# minus the blocks and the surplus (x86-64 2368, i386 1216)
+_TCB_SIZE = {(EIClass.ELF64, EMachine.X86_64): 2368, (EIClass.ELF32, EMachine.I386): 1216}
+# the top of the address space an mmap without a hint may use (x86-64 DEFAULT_MAP_WINDOW, i386 compat
+# TASK_SIZE), whatever the memory
+_TASK_SIZE = {EIClass.ELF64: (1 << 47) - PAGE_SIZE, EIClass.ELF32: 0xFFFFE000}
+_LIBC_IE_TLS = _OTHER_IE_TLS = 144
+_DEFAULT_NNS, _OPTIONAL_TLS, _DL_NNS = 4, 512, 16
+_LEGACY_TLS = 1664 - ((_DEFAULT_NNS - 1) * _LIBC_IE_TLS + _DEFAULT_NNS * _OTHER_IE_TLS + _OPTIONAL_TLS)
+OVERCOMMIT_GUESS, OVERCOMMIT_ALWAYS = 0, 1
+
+
+class AnonMemory(Frozen):
+    """Host fact: what decides whether the kernel grants a large private writable mapping
+    (mm/util.c __vm_enough_memory): the vm.overcommit_memory mode and, for the heuristic mode, RAM plus
+    swap in pages.  Mode 2 (a commit limit shared with every process) cannot be known beforehand."""
+
+    __slots__ = _fields = ("overcommit", "ram_swap_pages")
+
+    def __init__(self, overcommit: int, ram_swap_pages: int) -> None:
+        object.__setattr__(self, "overcommit", overcommit)
+        object.__setattr__(self, "ram_swap_pages", ram_swap_pages)
+
+
+def read_host_memory(proc: str = "/proc") -> AnonMemory | None:
+    """This machine's overcommit mode and MemTotal + SwapTotal (the edge: called by the CLI only)."""
+    try:
+        with open(f"{proc}/sys/vm/overcommit_memory", encoding="ascii") as f:
+            mode = int(f.read().strip())
+        kb = 0
+        with open(f"{proc}/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith(("MemTotal:", "SwapTotal:")):
+                    kb += int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return AnonMemory(mode, kb * 1024 // PAGE_SIZE)
+
+
+class TlsBlock(NamedTuple):
+    """One module's PT_TLS as ld.so records it: l_tls_blocksize, l_tls_align, l_tls_firstbyte_offset."""
+    size: int
+    align: int
+    firstbyte_offset: int
+
+
+def tls_block(elf: ElfFile | None) -> TlsBlock | None:
+    """The last PT_TLS with a non-zero p_memsz (_dl_map_object_from_fd, and dl_main for the program)."""
+    block = None
+    for seg in elf.segments if elf is not None else ():
+        if seg.type == PT.TLS and seg.memsz:
+            off = seg.vaddr & (seg.align - 1) if seg.align else 0
+            block = TlsBlock(seg.memsz, seg.align, off)
+    return block
+
+
+def _roundup(x: int, y: int, m: int) -> int:
+    """glibc's roundup with a divisor known only at run time: a division (SIGFPE when y is 0), in
+    size_t arithmetic modulo m."""
+    return (x + y - 1) % m // y * y % m
+
+
+def static_surplus(tunables: Tunables, m: int) -> int:
+    """_dl_tls_static_surplus_init(0): tls_static_surplus computes in int, so an optional_static_tls
+    past INT_MAX wraps, and a negative result becomes a huge size_t."""
+    nns = min(tunables.nns or _DEFAULT_NNS, _DL_NNS)
+    opt = _OPTIONAL_TLS if tunables.optional_static_tls is None else tunables.optional_static_tls
+    opt = (opt + (1 << 31)) % (1 << 32) - (1 << 31)  # (int) opt_tls
+    total = (nns - 1) * _LIBC_IE_TLS + nns * _OTHER_IE_TLS + opt + _LEGACY_TLS
+    return ((total + (1 << 31)) % (1 << 32) - (1 << 31)) % m
+
+
+def static_size(blocks: list[TlsBlock], surplus: int, tcb_size: int, m: int) -> tuple[int, int] | None:
+    """_dl_determine_tlsoffset, TLS_TCB_AT_TP: (dl_tls_static_size, dl_tls_static_align), blocks in
+    slotinfo order, each placed below the previous one or in the gap alignment left (size_t arithmetic
+    modulo m); None where a block's alignment is 0 (roundup divides by it: SIGFPE)."""
+    max_align, freetop, freebottom, offset = _TCB_ALIGNMENT, 0, 0, 0
+    for b in blocks:
+        if b.align == 0:
+            return None
+        firstbyte = -b.firstbyte_offset & (b.align - 1)
+        max_align = max(max_align, b.align)
+        if (freebottom - freetop) % m >= b.size:
+            off = (_roundup((freetop + b.size - firstbyte) % m, b.align, m) + firstbyte) % m
+            if off <= freebottom:
+                freetop = off
+                continue
+        off = (_roundup((offset + b.size - firstbyte) % m, b.align, m) + firstbyte) % m
+        if off > (offset + b.size + freebottom - freetop) % m:
+            freetop, freebottom = offset, (off - b.size) % m
+        offset = off
+    return (_roundup((offset + surplus) % m, max_align, m) + tcb_size) % m, max_align
+
+
+def _mmap_granted(length: int, ei_class: int, memory: AnonMemory | None) -> bool:
+    """mmap(0, length, PROT_READ|PROT_WRITE, MAP_ANON|MAP_PRIVATE): no room past TASK_SIZE; the
+    heuristic overcommit refuses more pages than RAM plus swap (mm/mmap.c, mm/util.c).  Not modelled:
+    whether a length below TASK_SIZE finds a free range between the mappings (a 32-bit process asking for
+    3 GiB does not), RLIMIT_AS and RLIMIT_DATA, the strict mode's commit limit."""
+    if length > _TASK_SIZE[ei_class]:
+        return False
+    if memory is not None and memory.overcommit == OVERCOMMIT_GUESS:
+        return length // PAGE_SIZE <= memory.ram_swap_pages
+    return True
+
+
+def storage_allocated(size: int, align: int, ei_class: int, memory: AnonMemory | None) -> bool:
+    """_dl_allocate_tls_storage: malloc (size + alignment + sizeof (void *)); rtld's minimal malloc
+    maps what does not fit in its current page, rounded up to pages, plus one page (NULL when the
+    rounding wraps).  A request small enough for the page left over is always granted."""
+    word = 8 if ei_class == EIClass.ELF64 else 4
+    mask = (1 << (8 * word)) - 1
+    n = (size + align + word) & mask
+    if n < PAGE_SIZE:
+        return True  # in the tail of ld.so's data segment or a page mapped before
+    nup = (n + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1) & mask
+    if nup == 0:
+        return False
+    return _mmap_granted(nup + PAGE_SIZE, ei_class, memory)
+
+
+def initial_tls(elfs: list[ElfFile | None], ei_class: int, e_machine: int, tunables: Tunables,
+                memory: AnonMemory | None) -> str | None:
+    """What init_tls's layout and allocation do with the chain's objects (in chain order): None when
+    all is well (or the ABI is not modelled), "SIGFPE" for an alignment of 0, "ENOMEM" when the block
+    cannot be mapped."""
+    tcb = _TCB_SIZE.get((ei_class, e_machine))
+    blocks = [b for b in map(tls_block, elfs) if b is not None]
+    if tcb is None:
+        return None
+    m = 1 << (64 if ei_class == EIClass.ELF64 else 32)
+    laid = static_size(blocks, static_surplus(tunables, m), tcb, m)
+    if laid is None:
+        return "SIGFPE"
+    return None if storage_allocated(*laid, ei_class, memory) else "ENOMEM"
