@@ -10,7 +10,7 @@ from ldsim.config import Credentials, Invocation
 from ldsim.glibc import DEBIAN_X86_64
 from ldsim.hwcaps import cpu_for_level, detect_host_cpu
 from ldsim.linkmap import FileCache
-from ldsim.tls import read_host_memory
+from ldsim.vm import read_host_memory
 from ldsim.world import make_world
 
 if TYPE_CHECKING:

@@ -80,8 +80,8 @@ class Invocation(Key):
     env: tuple[tuple[str, str], ...]; secure: --secure, AT_SECURE=1 whatever the kernel would say;
     credentials: the caller's ids before execve, None = not modelled; kernel: the running kernel's
     auxiliary vector (ldsim.auxv.KernelAuxv, for LD_SHOW_AUXV), None = not known; memory: what decides
-    whether the kernel grants a large anonymous mapping (ldsim.tls.AnonMemory, for the initial thread's
-    TLS block), None = not known (only the address space limits it)."""
+    whether the kernel grants a large private mapping (ldsim.vm.AnonMemory: ld.so's mappings, the initial
+    thread's TLS block), None = not known (only the address space limits them)."""
 
     __slots__ = _fields = ("env", "cwd", "pid", "cpu", "profile", "secure", "credentials", "kernel", "memory")
 

@@ -21,6 +21,7 @@ from ldsim.hwcaps import tuned_cpu
 from ldsim.record import NamedTuple, Record, Value
 from ldsim.search import CacheStep, LoadError, PathStep, SearchResult, Searcher, search_steps
 from ldsim.tls import initial_tls
+from ldsim.vm import map_segments_error
 from ldsim.world import World
 from ldsim import execution
 
@@ -438,6 +439,9 @@ class Process:
             raise LoadError(name, "cannot dynamically load executable", 0)
         if (not elf.has_dynamic and elf.e_type == 3) or elf.empty_dynamic:
             raise LoadError(name, "object file has no dynamic section", 0)
+        refused = map_segments_error(loads, facts.align, elf.e_type != 3, elf.ei_class, self.inv.memory)
+        if refused is not None:  # _dl_map_segments, before the dynamic section is read
+            raise LoadError(name, refused, 0)
         self._check_dynamic_info(elf)
         if elf.flags_1 & ~DT_1_SUPPORTED:
             self.emit(ev.UnsupportedFlags1(elf.flags_1 & ~DT_1_SUPPORTED))

@@ -2,55 +2,23 @@
 (elf/rtld.c) before any relocation, in every mode: `_dl_tls_static_surplus_init` and
 `_dl_determine_tlsoffset` (elf/dl-tls.c, the TLS_TCB_AT_TP layout of x86), then
 `_dl_allocate_tls_storage` through rtld's `__minimal_malloc` (elf/dl-minimal-malloc.c), one anonymous
-mmap.  When the kernel refuses that mapping, ld.so ends: "cannot allocate TLS data structures for initial
-thread", exit 127.  Whether it refuses depends on the machine (`AnonMemory`, read at the edge)."""
+mmap.  When the kernel refuses that mapping (ldsim.vm), ld.so ends: "cannot allocate TLS data structures
+for initial thread", exit 127."""
 
 from __future__ import annotations
 
 from ldsim.elf import PT, EIClass, ElfFile, EMachine
-from ldsim.record import Frozen, NamedTuple
+from ldsim.record import NamedTuple
 from ldsim.tunables import Tunables
+from ldsim.vm import PAGE_SIZE, AnonMemory, mmap_granted
 
-SIZE_MAX = (1 << 64) - 1
-PAGE_SIZE = 4096  # GLRO(dl_pagesize) on x86
-_TCB_ALIGNMENT = 64  # sysdeps/x86/nptl/tls.h (TCB_ALIGNMENT)
 # TLS_TCB_SIZE, sizeof (struct pthread) of this glibc 2.36 build: what _dl_get_tls_static_info reports
 # minus the blocks and the surplus (x86-64 2368, i386 1216)
 _TCB_SIZE = {(EIClass.ELF64, EMachine.X86_64): 2368, (EIClass.ELF32, EMachine.I386): 1216}
-# the top of the address space an mmap without a hint may use (x86-64 DEFAULT_MAP_WINDOW, i386 compat
-# TASK_SIZE), whatever the memory
-_TASK_SIZE = {EIClass.ELF64: (1 << 47) - PAGE_SIZE, EIClass.ELF32: 0xFFFFE000}
+_TCB_ALIGNMENT = 64  # sysdeps/x86/nptl/tls.h (TCB_ALIGNMENT)
 _LIBC_IE_TLS = _OTHER_IE_TLS = 144
 _DEFAULT_NNS, _OPTIONAL_TLS, _DL_NNS = 4, 512, 16
 _LEGACY_TLS = 1664 - ((_DEFAULT_NNS - 1) * _LIBC_IE_TLS + _DEFAULT_NNS * _OTHER_IE_TLS + _OPTIONAL_TLS)
-OVERCOMMIT_GUESS, OVERCOMMIT_ALWAYS = 0, 1
-
-
-class AnonMemory(Frozen):
-    """Host fact: what decides whether the kernel grants a large private writable mapping
-    (mm/util.c __vm_enough_memory): the vm.overcommit_memory mode and, for the heuristic mode, RAM plus
-    swap in pages.  Mode 2 (a commit limit shared with every process) cannot be known beforehand."""
-
-    __slots__ = _fields = ("overcommit", "ram_swap_pages")
-
-    def __init__(self, overcommit: int, ram_swap_pages: int) -> None:
-        object.__setattr__(self, "overcommit", overcommit)
-        object.__setattr__(self, "ram_swap_pages", ram_swap_pages)
-
-
-def read_host_memory(proc: str = "/proc") -> AnonMemory | None:
-    """This machine's overcommit mode and MemTotal + SwapTotal (the edge: called by the CLI only)."""
-    try:
-        with open(f"{proc}/sys/vm/overcommit_memory", encoding="ascii") as f:
-            mode = int(f.read().strip())
-        kb = 0
-        with open(f"{proc}/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith(("MemTotal:", "SwapTotal:")):
-                    kb += int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return AnonMemory(mode, kb * 1024 // PAGE_SIZE)
 
 
 class TlsBlock(NamedTuple):
@@ -108,18 +76,6 @@ def static_size(blocks: list[TlsBlock], surplus: int, tcb_size: int, m: int) -> 
     return (_roundup((offset + surplus) % m, max_align, m) + tcb_size) % m, max_align
 
 
-def _mmap_granted(length: int, ei_class: int, memory: AnonMemory | None) -> bool:
-    """mmap(0, length, PROT_READ|PROT_WRITE, MAP_ANON|MAP_PRIVATE): no room past TASK_SIZE; the
-    heuristic overcommit refuses more pages than RAM plus swap (mm/mmap.c, mm/util.c).  Not modelled:
-    whether a length below TASK_SIZE finds a free range between the mappings (a 32-bit process asking for
-    3 GiB does not), RLIMIT_AS and RLIMIT_DATA, the strict mode's commit limit."""
-    if length > _TASK_SIZE[ei_class]:
-        return False
-    if memory is not None and memory.overcommit == OVERCOMMIT_GUESS:
-        return length // PAGE_SIZE <= memory.ram_swap_pages
-    return True
-
-
 def storage_allocated(size: int, align: int, ei_class: int, memory: AnonMemory | None) -> bool:
     """_dl_allocate_tls_storage: malloc (size + alignment + sizeof (void *)); rtld's minimal malloc
     maps what does not fit in its current page, rounded up to pages, plus one page (NULL when the
@@ -132,7 +88,7 @@ def storage_allocated(size: int, align: int, ei_class: int, memory: AnonMemory |
     nup = (n + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1) & mask
     if nup == 0:
         return False
-    return _mmap_granted(nup + PAGE_SIZE, ei_class, memory)
+    return mmap_granted(nup + PAGE_SIZE, ei_class, memory)
 
 
 def initial_tls(elfs: list[ElfFile | None], ei_class: int, e_machine: int, tunables: Tunables,

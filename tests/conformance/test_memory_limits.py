@@ -1,13 +1,20 @@
-"""Differential tests of the initial thread's static TLS block (glibc 2.36 init_tls, elf/rtld.c): after the
-version checks and before any relocation, in trace mode too, ld.so lays out every startup object's
-PT_TLS block plus the surplus (_dl_determine_tlsoffset, _dl_tls_static_surplus_init, elf/dl-tls.c) and
-maps it with one anonymous mmap (_dl_allocate_tls_storage, __minimal_malloc).  A block the kernel will not
-map ends the process: "cannot allocate TLS data structures for initial thread", exit 127; a PT_TLS whose
-p_align is 0 makes roundup divide by zero: SIGFPE.  Each world runs for real (executed by the kernel, as
-`ld.so PROG`, traced, through ldd) and by ldsim.
+"""Differential tests of what ld.so does when the kernel refuses its mappings (mm/mmap.c, mm/util.c):
 
-Sizes are chosen so that the real mapping always fails (past the 47-bit address space, or the size_t
-wrap of an optional_static_tls past INT_MAX): a mapping that succeeded would be filled with zeros."""
+- _dl_map_segments (elf/dl-map-segments.h): a span past the 47-bit address space is "failed to map
+  segment from shared object", zero-filled pages the kernel will not grant "cannot map zero-fill pages",
+  for a library and for the program under `ld.so PROG`; the kernel's own exec of such a program dies of
+  SIGSEGV before ld.so runs;
+- the initial thread's static TLS block (glibc 2.36 init_tls, elf/rtld.c): after the version checks and
+  before any relocation, in trace mode too, ld.so lays out every startup object's PT_TLS block plus the
+  surplus (_dl_determine_tlsoffset, _dl_tls_static_surplus_init, elf/dl-tls.c) and maps it with one
+  anonymous mmap (_dl_allocate_tls_storage, __minimal_malloc): "cannot allocate TLS data structures for
+  initial thread", exit 127, when refused; a PT_TLS whose p_align is 0 makes roundup divide by zero:
+  SIGFPE.
+
+Each world runs for real (executed by the kernel, as `ld.so PROG`, traced, through ldd) and by ldsim.
+Sizes are chosen so that the real mapping always fails (past the address space, or the size_t wrap of an
+optional_static_tls past INT_MAX), or only where the machine's overcommit policy refuses it: a TLS block
+that were mapped would be filled with zeros."""
 
 from __future__ import annotations
 
@@ -18,7 +25,7 @@ import subprocess
 import pytest
 
 from ldsim.elf import PT
-from ldsim.tls import OVERCOMMIT_GUESS, read_host_memory
+from ldsim.vm import OVERCOMMIT_GUESS, read_host_memory
 from tests import oracle
 from tests.conformance.conftest import assert_same
 
@@ -167,3 +174,52 @@ def test_the_static_tls_layout_is_the_loaders(tmp_path) -> None:
         sim = static_size(blocks, static_surplus(read_tunables(tuple(env.items()), False), m),
                           _TCB_SIZE[(EIClass.ELF64, EMachine.X86_64)], m)
         assert sim == (int(real[0]), int(real[1])), (tunables, real, sim)
+
+
+def _bss_lib_world(root: str, bss: int, *flags: str) -> str:
+    """libb.so with `bss` zero-filled bytes (linked with `flags`), and a PIE `m` needing it."""
+    _cc(root, "libb.so", f"char big[{bss}UL];\nvoid *gt(void) {{ return big; }}\n", "-shared",
+        "-Wl,-soname,libb.so", *flags)
+    _cc(root, "m", PROG, "-lb")
+    return f"{root}/m"
+
+
+def _bss_program(root: str, bss: int, *flags: str) -> str:
+    """A program `m` with `bss` zero-filled bytes of its own."""
+    _cc(root, "m", f"char big[{bss}UL];\nint main(void) {{ return big[0]; }}\n", *flags)
+    return f"{root}/m"
+
+
+SEGMENT_WORLDS = {
+    "library": lambda root: _bss_lib_world(root, HUGE),  # its span reserved with its first segment
+    # p_align 2 MiB: the span is reserved by an inaccessible anonymous mapping first
+    "library-2m-aligned": lambda root: _bss_lib_world(root, HUGE, "-Wl,-z,max-page-size=0x200000"),
+    "pie": lambda root: _bss_program(root, HUGE),
+    # ET_EXEC, each segment at its address: its file part fits, its zero-fill past the top does not
+    "exec": lambda root: _bss_program(root, HUGE, "-no-pie", "-mcmodel=large"),
+}
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("world", list(SEGMENT_WORLDS))
+def test_segments_past_the_address_space(tmp_path, world: str, mode: str) -> None:
+    """A 128 TiB .bss: _dl_map_segments fails, whatever the memory, and the error is fatal even when
+    tracing; the kernel cannot exec such a program (ldsim mapped it and went on)."""
+    root = str(tmp_path)
+    prog = SEGMENT_WORLDS[world](root)
+    _compare(prog, mode, root)
+
+
+def test_zero_fill_larger_than_ram_and_swap(tmp_path) -> None:
+    """The heuristic overcommit refuses the 1 TiB of zero-filled pages of a library's .bss, and of the
+    program's: "cannot map zero-fill pages" (ld.so PROG), SIGSEGV (exec).  Only on such a machine."""
+    memory = read_host_memory()
+    size = 1 << 40
+    if memory is None or memory.overcommit != OVERCOMMIT_GUESS or memory.ram_swap_pages * 4096 >= size // 2:
+        pytest.skip("the real mapping of 1 TiB might succeed here")
+    for world in (_bss_lib_world, _bss_program):
+        root = str(tmp_path / world.__name__)
+        os.makedirs(root)
+        prog = world(root, size)
+        for mode in ("run", "ldso-debug", "trace"):
+            _compare(prog, mode, root)
