@@ -13,6 +13,7 @@ from ldsim.config import Debug, Mode
 from ldsim.elf import DF1, DT, PT, ElfFile
 from ldsim.initfini import fini_order, startup_initfini
 from ldsim.linkmap import Kind, LinkMap
+from ldsim.tls import init_image_too_large
 
 if TYPE_CHECKING:
     from ldsim.loader import Process
@@ -163,6 +164,11 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
     if profiling:
         from ldsim.profiling import start_profile
         start_profile(proc, relocated)
+    if init_image_too_large([m.elf for m in proc.objects]):  # _dl_allocate_tls_init, before ld.so's turn
+        proc.out("Inconsistency detected by ld.so: ../elf/dl-tls.c: 622: _dl_allocate_tls_init: Assertion "
+                 "`map->l_tls_blocksize >= map->l_tls_initimage_size' failed!\n", 2)
+        from ldsim.loader import Exit
+        raise Exit(127)
     glob = proc.result.searchlist
     if proc.rtld is not None and proc.rtld in glob:  # rtld_multiple_ref
         from ldsim.symbols import Version

@@ -22,10 +22,12 @@ _LEGACY_TLS = 1664 - ((_DEFAULT_NNS - 1) * _LIBC_IE_TLS + _DEFAULT_NNS * _OTHER_
 
 
 class TlsBlock(NamedTuple):
-    """One module's PT_TLS as ld.so records it: l_tls_blocksize, l_tls_align, l_tls_firstbyte_offset."""
+    """One module's PT_TLS as ld.so records it: l_tls_blocksize, l_tls_align, l_tls_firstbyte_offset,
+    l_tls_initimage_size."""
     size: int
     align: int
     firstbyte_offset: int
+    image_size: int
 
 
 def tls_block(elf: ElfFile | None) -> TlsBlock | None:
@@ -34,7 +36,7 @@ def tls_block(elf: ElfFile | None) -> TlsBlock | None:
     for seg in elf.segments if elf is not None else ():
         if seg.type == PT.TLS and seg.memsz:
             off = seg.vaddr & (seg.align - 1) if seg.align else 0
-            block = TlsBlock(seg.memsz, seg.align, off)
+            block = TlsBlock(seg.memsz, seg.align, off, seg.filesz)
     return block
 
 
@@ -105,3 +107,10 @@ def initial_tls(elfs: list[ElfFile | None], ei_class: int, e_machine: int, tunab
     if laid is None:
         return "SIGFPE"
     return None if storage_allocated(*laid, ei_class, memory) else "ENOMEM"
+
+
+def init_image_too_large(elfs: list[ElfFile | None]) -> bool:
+    """_dl_allocate_tls_init, once every startup object is relocated (not in trace mode): it asserts for
+    each module that the block holds its initialization image, a PT_TLS whose p_filesz exceeds its
+    p_memsz fails (elf/dl-tls.c)."""
+    return any(b.size < b.image_size for b in map(tls_block, elfs) if b is not None)
