@@ -20,6 +20,7 @@ from ldsim.record import Frozen, NamedTuple, Record, Value
 from ldsim.search import LoadError
 from ldsim.symbols import ALLOWED_STT, SHN_ABS, SHN_UNDEF, STB, STT, STV, Sym, SymbolTable, SymbolTables, \
     Version, elf_hash, gnu_hash, unpack_sym32
+from ldsim.vm import page_protections, write_faults
 
 if TYPE_CHECKING:
     from typing import Callable
@@ -101,7 +102,8 @@ class Machine:
                  copy: int, tlsdesc: int, irelative: int, defer_irelative: bool, plt_class: frozenset[int],
                  handled: frozenset[int], vdso_symbols: tuple[str, ...], vdso_resolved: dict[str, str],
                  malloc_version: tuple[str, int], pointer: int,
-                 overflow: dict[int, tuple[str, bool]] | None = None, static_tls: frozenset[int] = frozenset()) -> None:
+                 overflow: dict[int, tuple[str, bool]] | None = None, static_tls: frozenset[int] = frozenset(),
+                 store_needs_symbol: frozenset[int] = frozenset()) -> None:
         self.name = name
         self.passes = passes
         self.no_lookup = no_lookup
@@ -121,6 +123,7 @@ class Machine:
         # the 32-bit fields whose value elf_machine_rela checks: type -> (name, PC-relative)
         self.overflow = overflow or {}
         self.static_tls = static_tls  # types whose case asks for the definer's static TLS offset
+        self.store_needs_symbol = store_needs_symbol  # types whose case stores nothing without a definition
 
     def __repr__(self) -> str:
         return f"Machine({self.name})"
@@ -144,7 +147,8 @@ X86_64 = Machine(
     # R_X86_64_32 must fit unsigned, R_X86_64_PC32 signed: else a warning (i386's never overflow)
     overflow={R.R32: ("R_X86_64_32", False), R.PC32: ("R_X86_64_PC32", True)},
     # TPOFF64: CHECK_STATIC_TLS; TLSDESC: TRY_STATIC_TLS (sysdeps/x86_64/dl-machine.h)
-    static_tls=frozenset((R.TPOFF64, R.TLSDESC)))
+    static_tls=frozenset((R.TPOFF64, R.TLSDESC)),
+    store_needs_symbol=frozenset((R.COPY, R.DTPMOD64, R.DTPOFF64, R.TPOFF64)))
 I386 = Machine(
     "i386",
     # both formats (ELF_MACHINE_NO_REL and _NO_RELA are 0): REL, then RELA (prelinked objects only), each
@@ -163,7 +167,9 @@ I386 = Machine(
      "__vdso_clock_getres"),
     {},  # time and gettimeofday are plain functions there (USE_IFUNC_* only for __x86_64__)
     ("GLIBC_2.0", 0x0D696910), 4,
-    static_tls=frozenset((R386.TLS_TPOFF, R386.TLS_TPOFF32, R386.TLS_DESC)))  # sysdeps/i386/dl-machine.h
+    static_tls=frozenset((R386.TLS_TPOFF, R386.TLS_TPOFF32, R386.TLS_DESC)),  # sysdeps/i386/dl-machine.h
+    store_needs_symbol=frozenset((R386.COPY, R386.TLS_DTPMOD32, R386.TLS_DTPOFF32, R386.TLS_TPOFF32,
+                                  R386.TLS_TPOFF)))
 
 
 def _canonical_plt(ref: Sym) -> bool:
@@ -246,7 +252,7 @@ class Binder(Record):
     """Process-wide lookup state: counters, the unique-symbol table, per-object lookup caches."""
 
     _fields = ("proc", "tables", "counters", "unique", "caches", "receiver", "_tabs", "current", "_heap",
-               "_full_heap", "run_ifuncs", "relocated", "machine")
+               "_full_heap", "run_ifuncs", "relocated", "machine", "_protections", "_stores_safe")
 
     def __init__(self, proc: Process, tables: SymbolTables) -> None:
         self.proc = proc
@@ -265,6 +271,8 @@ class Binder(Record):
         self.run_ifuncs = False  # IFUNC resolvers are called (a real start, not __RTLD_NOIFUNC's trace passes)
         self.relocated: set[int] = set()  # id() of the objects whose _dl_relocate_object has finished
         self.machine = process_machine(proc.profile.arch)  # the loader's own: vDSO and malloc lookups
+        self._protections: dict[int, list[tuple[int, int, bool]]] = {}  # id(elf) -> its pages (_store)
+        self._stores_safe = False  # the range being relocated stores only into writable pages
 
     def __repr__(self) -> str:  # not the process and tables it points to
         return f"Binder(counters={self.counters!r})"
@@ -481,16 +489,31 @@ class Binder(Record):
             return
         scopes = scopes if scopes is not None else self.scopes_of(m)
         mach = machine_of(elf)
+        word = 8 if elf.is_64 else 4
+        if lazy and elf.dyn(DT.JMPREL):  # elf_machine_runtime_setup: GOT[1] and GOT[2]
+            self._store(m, (elf.dyn(DT.PLTGOT) or 0) + word)
+        if m is not self.proc.rtld:  # ELF_DYNAMIC_DO_RELR, before DT_REL(A)
+            for at in _relr_addresses(elf, word):
+                self._store(m, at)
         for start, entries, nrelative, range_lazy, rpass in self._ranges(m, lazy, mach):
             relocs = entries[nrelative:]  # the first DT_REL(A)COUNT entries are relative: no lookups
             ifuncs = rpass.ifunc_check
+            self._stores_safe = self._all_writable(m, entries)
             if range_lazy and rpass.lazy:  # elf_machine_lazy_rel: only these three types in a lazy range
                 for r in relocs:
                     if r.type == mach.tlsdesc:
                         self._rela(m, tab, r, scopes, mach, ifuncs)
                     elif r.type != mach.jump_slot and r.type != mach.irelative:
                         self._bad_type(m, r.type, True)
+                    elif r.type == mach.jump_slot:
+                        self._store(m, r.offset)
+                for r in relocs:  # IRELATIVE last (do-rel.h)
+                    if r.type == mach.irelative:
+                        self._store(m, r.offset)
                 continue
+            if rpass.rela or m.addr:  # DO_ELF_MACHINE_REL_RELATIVE (REL: only with a load bias)
+                for r in entries[:nrelative]:
+                    self._store(m, r.offset)
             deferred = []
             irelative = mach.irelative if mach.defer_irelative else -1
             for r in relocs:
@@ -500,7 +523,40 @@ class Binder(Record):
                 self._rela(m, tab, r, scopes, mach, ifuncs)
             for r in deferred:
                 self._rela(m, tab, r, scopes, mach, ifuncs)
+        self._stores_safe = False
         self.relocated.add(id(m))
+
+    def _store(self, m: LinkMap, vaddr: int) -> None:
+        """A relocation's store at p_vaddr `vaddr` of `m`: SIGSEGV where the page is not writable
+        (ldsim.vm.write_faults)."""
+        if self._stores_safe or m is self.proc.rtld:  # ld.so: relocated at its start already
+            return
+        if write_faults(self._pages(m.elf), m.addr, vaddr, m.elf.ei_class):
+            raise Exit(-SIGSEGV)
+
+    def _pages(self, elf) -> list[tuple[int, int, bool]]:
+        prot = self._protections.get(id(elf))
+        if prot is None:
+            loads = tuple(s for s in elf.segments if s.type == PT.LOAD)
+            textrel = elf.dyn(DT.TEXTREL) is not None or bool(elf.flags & DF.TEXTREL)
+            prot = self._protections[id(elf)] = page_protections(loads, elf.e_type != 3, textrel) if loads else []
+        return prot
+
+    def _all_writable(self, m: LinkMap, entries: list[Rela]) -> bool:
+        """Whether every entry of a range stores into one writable stretch of `m` (the common case: no
+        store need be checked one by one)."""
+        if not entries or m is self.proc.rtld:
+            return True
+        lo = min(r.offset for r in entries)
+        hi = max(r.offset for r in entries) + 8
+        if write_faults([], m.addr, hi, m.elf.ei_class):
+            return False
+        for start, end, writable in reversed(self._pages(m.elf)):  # the latest mapping wins
+            if start < hi and lo < end and not writable:
+                return False
+            if start <= lo and hi <= end:
+                return True
+        return False
 
     def _check_ifunc(self, m: LinkMap, ref: Sym, found: tuple[LinkMap, Sym]) -> None:
         """elf_machine_rela (sysdeps/x86_64/dl-machine.h; i386: elf_machine_rel) before it calls an IFUNC
@@ -716,11 +772,14 @@ class Binder(Record):
               ifuncs: bool) -> None:
         """elf_machine_rel(a) up to RESOLVE_MAP, and the COPY size check; `ifuncs`: its IFUNC warnings."""
         if r.type in mach.no_lookup:
+            if r.type:  # R_*_NONE stores nothing; RELATIVE does
+                self._store(m, r.offset)
             return
         sym = tab.symbol(r.sym)
         if sym.bind == STB.LOCAL or sym.binds_local:
             if r.type not in mach.handled:
                 self._bad_type(m, r.type, False)
+            self._store(m, r.offset)
             return
         tclass = mach.tclass.get(r.type, TypeClass.NONE)
         cache = self.caches.get(id(m))
@@ -747,6 +806,8 @@ class Binder(Record):
         field = mach.overflow.get(r.type)
         if field is not None and not _fits(field[1], _symbol_address(found) + r.addend, m.addr + r.offset):
             self.proc.out(f"{self.proc.argv0}: Symbol `{sym.name}' causes overflow in {field[0]} relocation\n", 2)
+        if found is not None or r.type not in mach.store_needs_symbol:  # the switch's store
+            self._store(m, r.offset)
 
     def _copy_size(self, ref: Sym, dsym: Sym) -> None:
         """R_X86_64_COPY / R_386_COPY (dl-machine.h): a definition larger than the program's copy, or
@@ -1150,3 +1211,27 @@ def _references(elf, mach: Machine, decode) -> list[int]:
                 out[info] = None
         out.update(dict.fromkeys(deferred))
     return list(out)
+
+
+def _relr_addresses(elf, word: int) -> list[int]:
+    """The words DT_RELR relocates (elf/dynamic-link.h ELF_DYNAMIC_DO_RELR): an even entry is an
+    address, then each odd entry a bitmap of the next word-size-minus-one words."""
+    start, size = elf.dyn(DT.RELR), elf.dyn(DT.RELRSZ) or 0
+    off = elf.vaddr_to_offset(start) if start else None
+    if off is None or not size:
+        return []
+    fmt = "<Q" if word == 8 else "<I"
+    out, where = [], 0
+    for (entry,) in struct.iter_unpack(fmt, elf.data[off:off + size - size % word]):
+        if not entry & 1:
+            out.append(entry)
+            where = entry + word
+            continue
+        bits, i = entry >> 1, 0
+        while bits:
+            if bits & 1:
+                out.append(where + i * word)
+            bits >>= 1
+            i += 1
+        where += (8 * word - 1) * word
+    return out

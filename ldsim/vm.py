@@ -102,3 +102,43 @@ def map_segments_error(loads: tuple[Segment, ...], align: int, fixed: bool, ei_c
         if not _zero_fill_granted(load, bias, ei_class, memory):
             return MAP_ZERO_FILL_FAILED
     return None
+
+
+def page_protections(loads: tuple[Segment, ...], fixed: bool, textrel: bool) -> list[tuple[int, int, bool]]:
+    """The object's pages while it is relocated, as (start, end, writable) in p_vaddr terms, later
+    entries over earlier ones: the reservation with the first segment's protection, the holes made
+    inaccessible, each segment's file pages and zero-filled pages (_dl_map_segments); DT_TEXTREL makes
+    every segment's pages writable first (_dl_relocate_object).  ld.so and the kernel map alike."""
+    def up(x: int) -> int:
+        return (x + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+
+    def down(x: int) -> int:
+        return x & ~(PAGE_SIZE - 1)
+
+    def w(load: Segment) -> bool:
+        return textrel or bool(load.flags & _PF_W)
+
+    first, last = loads[0], loads[-1]
+    out = []
+    if not fixed:
+        out.append((down(first.vaddr), up(last.vaddr + last.memsz), w(first)))
+        if up(first.vaddr + first.filesz) < down(last.vaddr):
+            out.append((up(first.vaddr + first.filesz), down(last.vaddr), False))
+    for load in loads:
+        out.append((down(load.vaddr), up(load.vaddr + load.filesz), w(load)))
+        if load.memsz > load.filesz:
+            out.append((up(load.vaddr + load.filesz), up(load.vaddr + load.memsz), w(load)))
+    return out
+
+
+def write_faults(protections: list[tuple[int, int, bool]], bias: int, vaddr: int, ei_class: int) -> bool:
+    """Whether a store at p_vaddr `vaddr` of an object mapped at `bias` faults: a page of the object
+    that is not writable, or an address past the top of the address space.  Elsewhere (another
+    object's pages, or none) depends on where the kernel put things: not counted as a fault."""
+    bits = 64 if ei_class == EIClass.ELF64 else 32
+    if (bias + vaddr) % (1 << bits) >= _TASK_SIZE[ei_class] and bits == 64:
+        return True
+    for start, end, writable in reversed(protections):
+        if start <= vaddr < end:
+            return not writable
+    return False
