@@ -20,7 +20,7 @@ from ldsim.record import Frozen, NamedTuple, Record, Value
 from ldsim.search import LoadError
 from ldsim.symbols import ALLOWED_STT, SHN_ABS, SHN_UNDEF, STB, STT, STV, Sym, SymbolTable, SymbolTables, \
     Version, elf_hash, gnu_hash, unpack_sym32
-from ldsim.vm import page_protections, write_faults
+from ldsim.vm import call_faults, page_protections, write_faults
 
 if TYPE_CHECKING:
     from typing import Callable
@@ -271,7 +271,7 @@ class Binder(Record):
         self.run_ifuncs = False  # IFUNC resolvers are called (a real start, not __RTLD_NOIFUNC's trace passes)
         self.relocated: set[int] = set()  # id() of the objects whose _dl_relocate_object has finished
         self.machine = process_machine(proc.profile.arch)  # the loader's own: vDSO and malloc lookups
-        self._protections: dict[int, list[tuple[int, int, bool]]] = {}  # id(elf) -> its pages (_store)
+        self._protections: dict[int, list[tuple[int, int, int]]] = {}  # id(elf) -> its pages (_store)
         self._stores_safe = False  # the range being relocated stores only into writable pages
 
     def __repr__(self) -> str:  # not the process and tables it points to
@@ -534,13 +534,66 @@ class Binder(Record):
         if write_faults(self._pages(m.elf), m.addr, vaddr, m.elf.ei_class):
             raise Exit(-SIGSEGV)
 
-    def _pages(self, elf) -> list[tuple[int, int, bool]]:
+    def _pages(self, elf) -> list[tuple[int, int, int]]:
         prot = self._protections.get(id(elf))
         if prot is None:
             loads = tuple(s for s in elf.segments if s.type == PT.LOAD)
             textrel = elf.dyn(DT.TEXTREL) is not None or bool(elf.flags & DF.TEXTREL)
             prot = self._protections[id(elf)] = page_protections(loads, elf.e_type != 3, textrel) if loads else []
         return prot
+
+    def calls_fault(self, m: LinkMap, init: bool) -> bool:
+        """Whether one of the functions _dl_init's call_init (or libc's, for the program) or _dl_fini
+        calls for `m` lies where it cannot be executed: DT_INIT and DT_INIT_ARRAY's entries, or
+        DT_FINI_ARRAY's and DT_FINI; the preinit array is `preinit_faults`."""
+        elf = m.elf
+        if elf is None or m is self.proc.rtld or m.kind is Kind.VDSO:
+            return False
+        single, array, size = (DT.INIT, DT.INIT_ARRAY, DT.INIT_ARRAYSZ) if init else \
+            (DT.FINI, DT.FINI_ARRAY, DT.FINI_ARRAYSZ)
+        targets = self._array_values(m, array, size)
+        if elf.dyn(single) is not None:
+            targets.append(m.addr + elf.dyn(single))
+        return self._any_faults(m, targets)
+
+    def preinit_faults(self, m: LinkMap) -> bool:
+        return self._any_faults(m, self._array_values(m, DT.PREINIT_ARRAY, DT.PREINIT_ARRAYSZ))
+
+    def _any_faults(self, m: LinkMap, targets: list[int | None]) -> bool:
+        prot = self._pages(m.elf)
+        return any(t is not None and call_faults(prot, m.addr, t, m.elf.ei_class) for t in targets)
+
+    def _array_values(self, m: LinkMap, tag: int, size_tag: int) -> list[int | None]:
+        """The words of an init/fini array once `m` is relocated: a relative relocation's (RELA: bias
+        plus addend; REL: bias plus the word), RELR's (bias plus the word), the file's word otherwise;
+        None where another relocation sets it (a symbol's address: not judged)."""
+        elf = m.elf
+        start = elf.dyn(tag)
+        word = 8 if elf.is_64 else 4
+        if start is not None and elf.dyn(size_tag) is None:
+            return [0]  # l_info[DT_*_ARRAYSZ]->d_un.d_val through NULL: a fault as well
+        count = (elf.dyn(size_tag) or 0) // word if start is not None else 0
+        if not count:
+            return []
+        mach = machine_of(elf)
+        by_slot: dict[int, Rela] = {}
+        for _, entries, _, _, _ in self._ranges(m, False, mach):
+            for r in entries:
+                if start <= r.offset < start + count * word:
+                    by_slot.setdefault(r.offset, r)
+        relr = set(_relr_addresses(elf, word))
+        out: list[int | None] = []
+        for i in range(count):
+            slot = start + i * word
+            raw = _file_word(elf, slot, word)
+            r = by_slot.get(slot)
+            if r is None:
+                out.append(raw + m.addr if slot in relr else raw)
+            elif r.type in mach.no_lookup and r.type:  # RELATIVE
+                out.append(m.addr + (r.addend if elf.is_64 else raw))
+            else:
+                out.append(None if r.type else raw)
+        return out
 
     def _all_writable(self, m: LinkMap, entries: list[Rela]) -> bool:
         """Whether every entry of a range stores into one writable stretch of `m` (the common case: no
@@ -552,7 +605,7 @@ class Binder(Record):
         if write_faults([], m.addr, hi, m.elf.ei_class):
             return False
         for start, end, writable in reversed(self._pages(m.elf)):  # the latest mapping wins
-            if start < hi and lo < end and not writable:
+            if start < hi and lo < end and not writable & 2:  # PF_W
                 return False
             if start <= lo and hi <= end:
                 return True
@@ -1235,3 +1288,11 @@ def _relr_addresses(elf, word: int) -> list[int]:
             i += 1
         where += (8 * word - 1) * word
     return out
+
+
+def _file_word(elf, vaddr: int, word: int) -> int:
+    """The word the file holds at `vaddr` (0 in the zero-filled part of a segment)."""
+    off = elf.vaddr_to_offset(vaddr)
+    if off is None or off + word > len(elf.data):
+        return 0
+    return int.from_bytes(elf.data[off:off + word], "little")

@@ -17,7 +17,7 @@ PAGE_SIZE = 4096  # GLRO(dl_pagesize) on x86
 # TASK_SIZE)
 _TASK_SIZE = {EIClass.ELF64: (1 << 47) - PAGE_SIZE, EIClass.ELF32: 0xFFFFE000}
 OVERCOMMIT_GUESS, OVERCOMMIT_ALWAYS = 0, 1
-_PF_W = 2
+_PF_X, _PF_W = 1, 2
 MAP_SEGMENT_FAILED = "failed to map segment from shared object"  # DL_MAP_SEGMENTS_ERROR_MAP_SEGMENT
 MAP_ZERO_FILL_FAILED = "cannot map zero-fill pages"  # DL_MAP_SEGMENTS_ERROR_MAP_ZERO_FILL
 
@@ -104,41 +104,53 @@ def map_segments_error(loads: tuple[Segment, ...], align: int, fixed: bool, ei_c
     return None
 
 
-def page_protections(loads: tuple[Segment, ...], fixed: bool, textrel: bool) -> list[tuple[int, int, bool]]:
-    """The object's pages while it is relocated, as (start, end, writable) in p_vaddr terms, later
-    entries over earlier ones: the reservation with the first segment's protection, the holes made
-    inaccessible, each segment's file pages and zero-filled pages (_dl_map_segments); DT_TEXTREL makes
-    every segment's pages writable first (_dl_relocate_object).  ld.so and the kernel map alike."""
+def page_protections(loads: tuple[Segment, ...], fixed: bool, textrel: bool) -> list[tuple[int, int, int]]:
+    """The object's pages while it is relocated and run, as (start, end, PF_* flags) in p_vaddr terms,
+    later entries over earlier ones: the reservation with the first segment's protection, the holes
+    made inaccessible, each segment's file pages and zero-filled pages (_dl_map_segments); DT_TEXTREL
+    adds write permission to every segment while the object is relocated (_dl_relocate_object).  ld.so
+    and the kernel map alike."""
     def up(x: int) -> int:
         return (x + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
 
     def down(x: int) -> int:
         return x & ~(PAGE_SIZE - 1)
 
-    def w(load: Segment) -> bool:
-        return textrel or bool(load.flags & _PF_W)
+    def prot(load: Segment) -> int:
+        return load.flags & 7 | (_PF_W if textrel else 0)
 
     first, last = loads[0], loads[-1]
     out = []
     if not fixed:
-        out.append((down(first.vaddr), up(last.vaddr + last.memsz), w(first)))
+        out.append((down(first.vaddr), up(last.vaddr + last.memsz), prot(first)))
         if up(first.vaddr + first.filesz) < down(last.vaddr):
-            out.append((up(first.vaddr + first.filesz), down(last.vaddr), False))
+            out.append((up(first.vaddr + first.filesz), down(last.vaddr), 0))
     for load in loads:
-        out.append((down(load.vaddr), up(load.vaddr + load.filesz), w(load)))
+        out.append((down(load.vaddr), up(load.vaddr + load.filesz), prot(load)))
         if load.memsz > load.filesz:
-            out.append((up(load.vaddr + load.filesz), up(load.vaddr + load.memsz), w(load)))
+            out.append((up(load.vaddr + load.filesz), up(load.vaddr + load.memsz), prot(load)))
     return out
 
 
-def write_faults(protections: list[tuple[int, int, bool]], bias: int, vaddr: int, ei_class: int) -> bool:
-    """Whether a store at p_vaddr `vaddr` of an object mapped at `bias` faults: a page of the object
-    that is not writable, or an address past the top of the address space.  Elsewhere (another
-    object's pages, or none) depends on where the kernel put things: not counted as a fault."""
+def _faults(protections: list[tuple[int, int, int]], bias: int, vaddr: int, ei_class: int, need: int) -> bool:
+    """Whether an access needing `need` (PF_W, PF_X) at p_vaddr `vaddr` of an object mapped at `bias`
+    faults: a page of the object without it, page 0, or an address past the top of the address space.
+    Elsewhere (another object's pages, or none) depends on where the kernel put things: not a fault."""
     bits = 64 if ei_class == EIClass.ELF64 else 32
-    if (bias + vaddr) % (1 << bits) >= _TASK_SIZE[ei_class] and bits == 64:
+    addr = (bias + vaddr) % (1 << bits)
+    if addr < PAGE_SIZE or (bits == 64 and addr >= _TASK_SIZE[ei_class]):
         return True
-    for start, end, writable in reversed(protections):
+    for start, end, flags in reversed(protections):
         if start <= vaddr < end:
-            return not writable
+            return not flags & need
     return False
+
+
+def write_faults(protections: list[tuple[int, int, int]], bias: int, vaddr: int, ei_class: int) -> bool:
+    """A relocation's store at p_vaddr `vaddr` (see _faults)."""
+    return _faults(protections, bias, vaddr, ei_class, _PF_W)
+
+
+def call_faults(protections: list[tuple[int, int, int]], bias: int, addr: int, ei_class: int) -> bool:
+    """A call to the absolute address `addr` (an init or fini function): its page must be executable."""
+    return _faults(protections, bias, addr - bias, ei_class, _PF_X)
