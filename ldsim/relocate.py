@@ -507,8 +507,9 @@ class Binder(Record):
                         self._bad_type(m, r.type, True)
                     elif r.type == mach.jump_slot:
                         self._store(m, r.offset)
-                for r in relocs:  # IRELATIVE last (do-rel.h)
+                for r in relocs:  # IRELATIVE last (do-rel.h): its resolver called, then the store
                     if r.type == mach.irelative:
+                        self._call_resolver(m, r.addend if elf.is_64 else _file_word(elf, r.offset, 4))
                         self._store(m, r.offset)
                 continue
             if rpass.rela or m.addr:  # DO_ELF_MACHINE_REL_RELATIVE (REL: only with a load bias)
@@ -541,6 +542,13 @@ class Binder(Record):
             textrel = elf.dyn(DT.TEXTREL) is not None or bool(elf.flags & DF.TEXTREL)
             prot = self._protections[id(elf)] = page_protections(loads, elf.e_type != 3, textrel) if loads else []
         return prot
+
+    def _call_resolver(self, m: LinkMap, vaddr: int) -> None:
+        """elf_machine_rela calling an IFUNC resolver of `m` at p_vaddr `vaddr` (not in trace mode's
+        __RTLD_NOIFUNC passes): SIGSEGV where its page is not executable."""
+        if self.run_ifuncs and m.elf is not None and m is not self.proc.rtld and m.kind is not Kind.VDSO \
+                and call_faults(self._pages(m.elf), m.addr, m.addr + vaddr, m.elf.ei_class):
+            raise Exit(-SIGSEGV)
 
     def calls_fault(self, m: LinkMap, init: bool) -> bool:
         """Whether one of the functions _dl_init's call_init (or libc's, for the program) or _dl_fini
@@ -832,6 +840,10 @@ class Binder(Record):
         if sym.bind == STB.LOCAL or sym.binds_local:
             if r.type not in mach.handled:
                 self._bad_type(m, r.type, False)
+            if r.type == mach.irelative:  # the resolver at l_addr + addend (REL: + the word in place)
+                self._call_resolver(m, r.addend if m.elf.is_64 else _file_word(m.elf, r.offset, 4))
+            elif sym.type == STT.GNU_IFUNC and sym.shndx != SHN_UNDEF:
+                self._call_resolver(m, sym.value)
             self._store(m, r.offset)
             return
         tclass = mach.tclass.get(r.type, TypeClass.NONE)
@@ -849,6 +861,8 @@ class Binder(Record):
         if found is not None and self.run_ifuncs:
             if ifuncs:
                 self._check_ifunc(m, sym, found)
+            if found[1].type == STT.GNU_IFUNC and found[1].shndx not in (SHN_UNDEF, SHN_ABS):
+                self._call_resolver(found[0], found[1].value)
             self._run_resolver(found, mach)
         if r.type not in mach.handled:  # looked up first (RESOLVE_MAP), then the switch's default
             self._bad_type(m, r.type, False)
