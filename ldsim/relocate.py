@@ -20,7 +20,7 @@ from ldsim.record import Frozen, NamedTuple, Record, Value
 from ldsim.search import LoadError
 from ldsim.symbols import ALLOWED_STT, SHN_ABS, SHN_UNDEF, STB, STT, STV, Sym, SymbolTable, SymbolTables, \
     Version, elf_hash, gnu_hash, unpack_sym32
-from ldsim.vm import call_faults, page_protections, write_faults
+from ldsim.vm import call_faults, page_protections, read_faults, write_faults
 
 if TYPE_CHECKING:
     from typing import Callable
@@ -870,11 +870,24 @@ class Binder(Record):
             _check_static_tls(found[0])
         if r.type == mach.copy and found is not None:
             self._copy_size(sym, found[1])
+            self._copy_source(sym, found)
         field = mach.overflow.get(r.type)
         if field is not None and not _fits(field[1], _symbol_address(found) + r.addend, m.addr + r.offset):
             self.proc.out(f"{self.proc.argv0}: Symbol `{sym.name}' causes overflow in {field[0]} relocation\n", 2)
         if found is not None or r.type not in mach.store_needs_symbol:  # the switch's store
             self._store(m, r.offset)
+
+    def _copy_source(self, ref: Sym, found: tuple[LinkMap, Sym]) -> None:
+        """The COPY case's memcpy reads MIN (st_size of both) bytes at the definition: SIGSEGV where
+        its first or last byte lies in a page its object maps unreadable (ldsim.vm.read_faults)."""
+        sym_map, dsym = found
+        size = min(ref.size, dsym.size)
+        if size <= 0 or sym_map.elf is None or sym_map.kind in (Kind.RTLD, Kind.VDSO):
+            return
+        start = dsym.value + (0 if dsym.shndx == SHN_ABS else sym_map.addr)
+        prot = self._pages(sym_map.elf)
+        if any(read_faults(prot, sym_map.addr, a, sym_map.elf.ei_class) for a in (start, start + size - 1)):
+            raise Exit(-SIGSEGV)
 
     def _copy_size(self, ref: Sym, dsym: Sym) -> None:
         """R_X86_64_COPY / R_386_COPY (dl-machine.h): a definition larger than the program's copy, or

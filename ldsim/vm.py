@@ -17,7 +17,7 @@ PAGE_SIZE = 4096  # GLRO(dl_pagesize) on x86
 # TASK_SIZE)
 _TASK_SIZE = {EIClass.ELF64: (1 << 47) - PAGE_SIZE, EIClass.ELF32: 0xFFFFE000}
 OVERCOMMIT_GUESS, OVERCOMMIT_ALWAYS = 0, 1
-_PF_X, _PF_W = 1, 2
+_PF_X, _PF_W, _PF_R = 1, 2, 4
 MAP_SEGMENT_FAILED = "failed to map segment from shared object"  # DL_MAP_SEGMENTS_ERROR_MAP_SEGMENT
 MAP_ZERO_FILL_FAILED = "cannot map zero-fill pages"  # DL_MAP_SEGMENTS_ERROR_MAP_ZERO_FILL
 
@@ -154,3 +154,8 @@ def write_faults(protections: list[tuple[int, int, int]], bias: int, vaddr: int,
 def call_faults(protections: list[tuple[int, int, int]], bias: int, addr: int, ei_class: int) -> bool:
     """A call to the absolute address `addr` (an init or fini function): its page must be executable."""
     return _faults(protections, bias, addr - bias, ei_class, _PF_X)
+
+
+def read_faults(protections: list[tuple[int, int, int]], bias: int, addr: int, ei_class: int) -> bool:
+    """A read at the absolute address `addr` (a COPY relocation's source)."""
+    return _faults(protections, bias, addr - bias, ei_class, _PF_R)

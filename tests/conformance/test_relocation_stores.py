@@ -104,3 +104,38 @@ def test_a_relocation_store_into_a_read_only_page(tmp_path, case: str, mode: str
         _compare(f"{root}/m", "run", root, {"LD_DEBUG": "reloc,bindings"})
     else:
         _compare(f"{root}/m", mode, root)
+
+
+def _patch_dynsym_value(path: str, name: str, value: int) -> None:
+    import io
+
+    from elftools.elf.elffile import ELFFile
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    dynsym = ELFFile(io.BytesIO(bytes(data))).get_section_by_name(".dynsym")
+    for i, sym in enumerate(dynsym.iter_symbols()):
+        if sym.name == name:
+            struct.pack_into("<Q", data, dynsym["sh_offset"] + 24 * i + 8, value)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+# where the library's `dv` is moved: a page of the gap between its segments (mapped PROT_NONE), or
+# past the address space; "data" (its own .data) is the control
+COPY_SOURCES = {"hole": lambda elf: 0x1000, "noncanonical": lambda elf: NONCANONICAL,
+                "data": lambda elf: _symbol(elf, "dv")}
+
+
+@pytest.mark.parametrize("mode", ["run", "run-debug", "ldso-debug", "trace", "ldd"])
+@pytest.mark.parametrize("source", list(COPY_SOURCES))
+def test_a_copy_relocation_reading_an_unreadable_page(tmp_path, source: str, mode: str) -> None:
+    """R_X86_64_COPY's memcpy reads the definition (MIN of both sizes): from a page the library maps
+    without read permission, or past the address space, SIGSEGV (ldsim copied nothing and went on)."""
+    root = str(tmp_path)
+    _cc(root, "libl.so", "int dv[4] = {1};\nint *g(void) { return dv; }\n", "-shared", "-Wl,-soname,libl.so",
+        "-Wl,-z,max-page-size=0x10000", "-Wl,-z,separate-code")
+    _cc(root, "m", "extern int dv[4];\nint main(void) { return dv[0] - 1; }\n", "-ll", "-no-pie", "-fno-pic")
+    with open(f"{root}/libl.so", "rb") as f:
+        value = COPY_SOURCES[source](parse_elf(f.read()))
+    _patch_dynsym_value(f"{root}/libl.so", "dv", value)
+    _compare(f"{root}/m", mode, root)
