@@ -23,7 +23,7 @@ from ldsim.symbols import ALLOWED_STT, SHN_ABS, SHN_UNDEF, STB, STT, STV, Sym, S
 from ldsim.vm import call_faults, page_protections, read_faults, write_faults
 
 if TYPE_CHECKING:
-    from typing import Callable
+    from typing import Callable, Iterator
 
     from ldsim.elf import ElfFile
     from ldsim.loader import Process
@@ -559,49 +559,58 @@ class Binder(Record):
             return False
         single, array, size = (DT.INIT, DT.INIT_ARRAY, DT.INIT_ARRAYSZ) if init else \
             (DT.FINI, DT.FINI_ARRAY, DT.FINI_ARRAYSZ)
-        targets = self._array_values(m, array, size)
-        if elf.dyn(single) is not None:
-            targets.append(m.addr + elf.dyn(single))
-        return self._any_faults(m, targets)
+        if elf.dyn(single) is not None and self._any_faults(m, [m.addr + elf.dyn(single)]):
+            return True
+        return self._any_faults(m, self._array_values(m, array, size))
 
     def preinit_faults(self, m: LinkMap) -> bool:
         return self._any_faults(m, self._array_values(m, DT.PREINIT_ARRAY, DT.PREINIT_ARRAYSZ))
 
-    def _any_faults(self, m: LinkMap, targets: list[int | None]) -> bool:
+    def _any_faults(self, m: LinkMap, targets) -> bool:
         prot = self._pages(m.elf)
         return any(t is not None and call_faults(prot, m.addr, t, m.elf.ei_class) for t in targets)
 
-    def _array_values(self, m: LinkMap, tag: int, size_tag: int) -> list[int | None]:
-        """The words of an init/fini array once `m` is relocated: a relative relocation's (RELA: bias
-        plus addend; REL: bias plus the word), RELR's (bias plus the word), the file's word otherwise;
-        None where another relocation sets it (a symbol's address: not judged)."""
+    def _array_values(self, m: LinkMap, tag: int, size_tag: int) -> Iterator[int | None]:
+        """The words of an init/fini array once `m` is relocated, in order: a relative relocation's
+        (RELA: bias plus addend; REL: bias plus the word), RELR's (bias plus the word), the file's word
+        otherwise; None where another relocation sets it (a symbol's address: not judged).  A word in an
+        unreadable page is 0 (the read faults as the call would); the walk stops at the first word
+        outside the object (not judged).  call_init counts the entries in an unsigned int."""
         elf = m.elf
         start = elf.dyn(tag)
+        if start is None:
+            return
+        if elf.dyn(size_tag) is None:
+            yield 0  # l_info[DT_*_ARRAYSZ]->d_un.d_val through NULL: a fault as well
+            return
         word = 8 if elf.is_64 else 4
-        if start is not None and elf.dyn(size_tag) is None:
-            return [0]  # l_info[DT_*_ARRAYSZ]->d_un.d_val through NULL: a fault as well
-        count = (elf.dyn(size_tag) or 0) // word if start is not None else 0
+        count = (elf.dyn(size_tag) // word) & 0xFFFFFFFF
         if not count:
-            return []
+            return
         mach = machine_of(elf)
+        end = start + count * word
         by_slot: dict[int, Rela] = {}
         for _, entries, _, _, _ in self._ranges(m, False, mach):
             for r in entries:
-                if start <= r.offset < start + count * word:
+                if start <= r.offset < end:
                     by_slot.setdefault(r.offset, r)
-        relr = set(_relr_addresses(elf, word))
-        out: list[int | None] = []
-        for i in range(count):
-            slot = start + i * word
+        relr = {a for a in _relr_addresses(elf, word) if start <= a < end}
+        prot = self._pages(elf)
+        lo, hi = min(p[0] for p in prot), max(p[1] for p in prot)
+        for slot in range(start, end, word):
+            if not lo <= slot < hi:
+                return
+            if read_faults(prot, m.addr, m.addr + slot, elf.ei_class):
+                yield 0
+                return
             raw = _file_word(elf, slot, word)
             r = by_slot.get(slot)
             if r is None:
-                out.append(raw + m.addr if slot in relr else raw)
+                yield raw + m.addr if slot in relr else raw
             elif r.type in mach.no_lookup and r.type:  # RELATIVE
-                out.append(m.addr + (r.addend if elf.is_64 else raw))
+                yield m.addr + (r.addend if elf.is_64 else raw)
             else:
-                out.append(None if r.type else raw)
-        return out
+                yield None if r.type else raw
 
     def _all_writable(self, m: LinkMap, entries: list[Rela]) -> bool:
         """Whether every entry of a range stores into one writable stretch of `m` (the common case: no
