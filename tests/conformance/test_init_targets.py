@@ -74,3 +74,15 @@ def test_an_init_or_fini_function_in_a_page_not_executable(tmp_path, case: str, 
     _cc(root, "m", CODE + PREINIT + PROG, "-ll", *flags)
     patch(f"{root}/libl.so" if what == "lib" else f"{root}/m")
     _compare(f"{root}/m", mode, root)
+
+
+@pytest.mark.parametrize("size", [0x10, 0x100, 1 << 40])
+def test_the_init_array_size_as_call_init_counts_it(tmp_path, size: int) -> None:
+    """DT_INIT_ARRAYSZ / sizeof (ElfW(Addr)) in an unsigned int: 2^40 bytes are no entry at all; 0x100
+    runs past the array into words that are no functions (SIGSEGV); 0x10 reaches the next array's
+    function, which returns."""
+    root = str(tmp_path)
+    _cc(root, "libl.so", CODE + "void *gt(void) { return 0; }\n", "-shared", "-Wl,-soname,libl.so")
+    _cc(root, "m", PROG, "-ll")
+    _patch_dyn(f"{root}/libl.so", DT.INIT_ARRAYSZ, lambda elf: size)
+    _compare(f"{root}/m", "run-debug", root)
