@@ -536,6 +536,8 @@ class Binder(Record):
             raise Exit(-SIGSEGV)
 
     def _pages(self, elf) -> list[tuple[int, int, int]]:
+        """The object's page protections while it is relocated and run (ldsim.vm.page_protections),
+        worked out once per file."""
         prot = self._protections.get(id(elf))
         if prot is None:
             loads = tuple(s for s in elf.segments if s.type == PT.LOAD)
@@ -564,6 +566,7 @@ class Binder(Record):
         return self._any_faults(m, self._array_values(m, array, size))
 
     def preinit_faults(self, m: LinkMap) -> bool:
+        """The program's DT_PREINIT_ARRAY, which _dl_init calls after `calling preinit`."""
         return self._any_faults(m, self._array_values(m, DT.PREINIT_ARRAY, DT.PREINIT_ARRAYSZ))
 
     def _any_faults(self, m: LinkMap, targets) -> bool:
