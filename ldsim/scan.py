@@ -478,9 +478,10 @@ class _ScanProcess(Process):
         self.version_errors.append((objname, message))
         super()._version_error(objname, message)
 
-    def fatal(self, err: LoadError, occasion: str = "error while loading shared libraries") -> None:
+    def fatal(self, err: LoadError, occasion: str = "error while loading shared libraries",
+              progname: str | None = None) -> None:
         self.load_error = err
-        super().fatal(err, occasion)
+        super().fatal(err, occasion, progname)
 
 
 def _config(inv: Invocation, env: tuple[tuple[str, str], ...], secure: bool) -> LoaderConfig:
