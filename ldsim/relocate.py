@@ -620,8 +620,10 @@ class Binder(Record):
         store need be checked one by one)."""
         if not entries or m is self.proc.rtld:
             return True
-        lo = min(r.offset for r in entries)
-        hi = max(r.offset for r in entries) + 8
+        return self._span_writable(m, min(r.offset for r in entries), max(r.offset for r in entries) + 8)
+
+    def _span_writable(self, m: LinkMap, lo: int, hi: int) -> bool:
+        """Whether [lo, hi) of `m` lies in one writable stretch of its pages."""
         if write_faults([], m.addr, hi, m.elf.ei_class):
             return False
         for start, end, writable in reversed(self._pages(m.elf)):  # the latest mapping wins
@@ -725,6 +727,9 @@ class Binder(Record):
         if tab is None or tab.symtab is None:
             return
         mach = machine_of(elf)
+        if self._some_store_faults(m, mach):  # the crash's place decides what was reported before it
+            self.relocate(m, False)
+            return
         if tab.references is None:
             tab.references = _references(elf, mach, lambda start, size, rela: self._decode(elf, start, size, rela))
         shift, tmask = (32, 0xFFFFFFFF) if elf.is_64 else (8, 0xFF)  # ELFW(R_SYM), ELFW(R_TYPE)
@@ -782,6 +787,7 @@ class Binder(Record):
                     _check_static_tls(found[0])
                 elif found is not None and rtype == copy:
                     self._copy_size(ref, found[1])
+                    self._copy_source(ref, found)
                 continue
             h = hashes.get(name)
             if h is None:
@@ -801,6 +807,23 @@ class Binder(Record):
                 undef_name = undef_name or self.name(m)
                 vtext = f", version {version.name or ''}" if version is not None else ""
                 self._signal(undef_name, f"undefined symbol: {_text(name)}{vtext}")
+
+    def _some_store_faults(self, m: LinkMap, mach: Machine) -> bool:
+        """Whether a store of m's immediate relocation may fault (RELR, then each range not wholly
+        inside one writable stretch): a superset, for `undefined_now` to hand such objects to the
+        ordered `relocate`."""
+        elf = m.elf
+        prot = self._pages(elf)
+        stores = list(_relr_addresses(elf, 8 if elf.is_64 else 4))
+        cache = self.tables.of(elf).relocs
+        for start, size, _, _, rpass in _range_specs(elf, False, mach):
+            key = ("bounds", start, size, rpass.rela)  # the range's lowest and highest r_offset
+            bounds = cache.get(key)
+            if bounds is None:
+                bounds = cache[key] = _offset_bounds(elf, start, size, rpass.rela)
+            if bounds is not None and not self._span_writable(m, bounds[0], bounds[1] + 8):
+                stores += [r.offset for r in self._read(elf, start, size, rpass.rela) if r.type]
+        return any(write_faults(prot, m.addr, at, elf.ei_class) for at in stores)
 
     def _walk(self, walk: list, name: bytes, key: bytes, h: int, version: Version | None, tclass: int,
               wlog: int) -> int:
@@ -1335,3 +1358,15 @@ def _file_word(elf, vaddr: int, word: int) -> int:
     if off is None or off + word > len(elf.data):
         return 0
     return int.from_bytes(elf.data[off:off + word], "little")
+
+
+def _offset_bounds(elf, vaddr: int, size: int, rela: bool) -> tuple[int, int] | None:
+    """The lowest and highest r_offset of the entries at [vaddr, vaddr+size), read without decoding
+    them (None: no entry, or a table running past the end of the file: not judged here)."""
+    off = elf.vaddr_to_offset(vaddr)
+    fmt = struct.Struct(("<Q16x" if rela else "<Q8x") if elf.is_64 else ("<I8x" if rela else "<I4x"))
+    n = size // fmt.size
+    if off is None or not n or off + n * fmt.size > len(elf.data):
+        return None
+    offsets = [o for (o,) in fmt.iter_unpack(memoryview(elf.data)[off:off + n * fmt.size])]
+    return min(offsets), max(offsets)

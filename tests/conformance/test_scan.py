@@ -444,3 +444,24 @@ def test_objects_the_loader_cannot_map(tmp_path, name: str) -> None:
     assert not [f for f in res.findings if f.kind is ProblemKind.BAD_FILE], res.findings
     bad = compare(res, targets_of(world, inv, ScanOptions(paths=[path])), {}, None)
     assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize("case", ["relative-to-rodata", "glob-dat-to-rodata", "relr-to-rodata",
+                                  "textrel-relative-to-rodata"])
+def test_a_library_whose_relocation_stores_fault(tmp_path, case: str) -> None:
+    """`ld.so LIB` under ldd -r's settings dies of SIGSEGV where a relocation of LIB stores into its
+    read-only data (tests/conformance/test_relocation_stores.py): the scan reports that exit, after the
+    undefined symbols looked up before it (it reported nothing)."""
+    from tests.conformance.test_memory_limits import _cc
+    from tests.conformance.test_relocation_stores import CASES, EXT, LIB
+    root = str(tmp_path)
+    flags, patch = CASES[case]
+    _cc(root, "libext.so", EXT, "-shared", "-Wl,-soname,libext.so")
+    _cc(root, "libl.so", LIB, "-shared", "-Wl,-soname,libl.so", "-lext", *flags)
+    patch(f"{root}/libl.so")
+    world = make_world("/", "/")
+    inv = inv_for()
+    path = f"{root}/libl.so"
+    res = scan(world, inv, ScanOptions(paths=[path]), FileCache())
+    bad = compare(res, targets_of(world, inv, ScanOptions(paths=[path])), {}, None)
+    assert not bad, "\n".join(bad)
