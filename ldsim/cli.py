@@ -11,6 +11,7 @@ from ldsim.glibc import DEBIAN_X86_64
 from ldsim.hwcaps import cpu_for_level, detect_host_cpu
 from ldsim.kernelabi import KernelAbis
 from ldsim.linkmap import FileCache
+from ldsim.vm import read_host_memory
 from ldsim.world import make_world
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ def _host_invocation(args: argparse.Namespace) -> Invocation:
         kernel = read_host_auxv()
     return Invocation(env=env, cwd=cwd, pid=args.pid or os.getpid(), cpu=cpu, profile=DEBIAN_X86_64,
                       secure=bool(getattr(args, "secure", False)), credentials=_credentials(args), kernel=kernel,
-                      abis=KernelAbis())
+                      abis=KernelAbis(), memory=read_host_memory())
 
 
 def _credentials(args: argparse.Namespace) -> Credentials | None:

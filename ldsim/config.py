@@ -87,13 +87,16 @@ class Invocation(Key):
     env: tuple[tuple[str, str], ...]; secure: --secure, AT_SECURE=1 whatever the kernel would say;
     credentials: the caller's ids before execve, None = not modelled; kernel: the running kernel's
     auxiliary vector (ldsim.auxv.KernelAuxv, for LD_SHOW_AUXV), None = not known; abis: which ELF ABIs
-    the kernel executes (ldsim.kernelabi.KernelAbis), None = not known: every one is assumed to run."""
+    the kernel executes (ldsim.kernelabi.KernelAbis), None = not known: every one is assumed to run;
+    memory: what decides whether the kernel grants a large private mapping (ldsim.vm.AnonMemory: ld.so's
+    mappings, the initial thread's TLS block), None = not known (only the address space limits them)."""
 
-    __slots__ = _fields = ("env", "cwd", "pid", "cpu", "profile", "secure", "credentials", "kernel", "abis")
+    __slots__ = _fields = ("env", "cwd", "pid", "cpu", "profile", "secure", "credentials", "kernel", "abis",
+                           "memory")
 
     def __init__(self, env: tuple[tuple[str, str], ...], cwd: str, pid: int, cpu: Cpu, profile: Profile,
                  secure: bool = False, credentials: Credentials | None = None, kernel: object = None,
-                 abis: object = None) -> None:
+                 abis: object = None, memory: object = None) -> None:
         _set = object.__setattr__
         _set(self, "env", env)
         _set(self, "cwd", cwd)
@@ -104,6 +107,7 @@ class Invocation(Key):
         _set(self, "credentials", credentials)
         _set(self, "kernel", kernel)
         _set(self, "abis", abis)
+        _set(self, "memory", memory)
 
 
 strtoul = dl_strtoul  # _dl_strtoul (elf/dl-misc.c), shared with the tunables

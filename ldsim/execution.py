@@ -13,6 +13,7 @@ from ldsim.config import Debug, Mode
 from ldsim.elf import DF1, DT, PT, ElfFile
 from ldsim.initfini import fini_order, startup_initfini
 from ldsim.linkmap import Kind, LinkMap
+from ldsim.tls import init_image_too_large
 
 if TYPE_CHECKING:
     from ldsim.loader import Process
@@ -163,6 +164,11 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
     if profiling:
         from ldsim.profiling import start_profile
         start_profile(proc, relocated)
+    if init_image_too_large([m.elf for m in proc.objects]):  # _dl_allocate_tls_init, before ld.so's turn
+        proc.out("Inconsistency detected by ld.so: ../elf/dl-tls.c: 622: _dl_allocate_tls_init: Assertion "
+                 "`map->l_tls_blocksize >= map->l_tls_initimage_size' failed!\n", 2)
+        from ldsim.loader import Exit
+        raise Exit(127)
     glob = proc.result.searchlist
     if proc.rtld is not None and proc.rtld in glob:  # rtld_multiple_ref
         from ldsim.symbols import Version
@@ -182,7 +188,7 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
         binder.lazy_call(libc, name)
     if proc.cfg.debug & Debug.STATISTICS:  # _dl_start_final: print_statistics
         proc.emit(ev.Statistics(binder.counters.relocations, binder.counters.cache, _relative_count(proc)))
-    called = _init(proc, initfini)
+    called = _init(proc, initfini, binder)
     if libc is not None and proc.main is libc:
         # libc run as the program: its entry point, __libc_main (csu/version.c), writes the banner and
         # calls _exit (0); __libc_start_main, and so the fini calls, never run
@@ -199,6 +205,9 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
         # i386's crt1.o calls __libc_start_main through the PLT (x86-64's through the GOT): _dl_fixup
         binder.lazy_call(main, "__libc_start_main")
     proc.emit(ev.ProgramStart(proc.argv0, False))
+    if binder.calls_fault(main, True):  # libc's call_init: the program's DT_INIT and init array
+        from ldsim.loader import SIGSEGV, Exit
+        raise Exit(-SIGSEGV)
     for name in _plt_calls(proc, LIBC_START_PLT_CALLS) if libc_lazy else ():
         binder.lazy_call(libc, name)
     proc.emit(ev.ProgramStart(proc.argv0, True))
@@ -206,6 +215,9 @@ def _run(proc: Process, binder: Binder, initfini: list[LinkMap]) -> None:
     for m in fini_order(proc.objects, proc.main, initfini, proc.direct, _sort_algorithm(proc)):
         if id(m) in called:
             proc.emit(ev.CallingFini(m.name))
+            if binder.calls_fault(m, False):  # _dl_fini: the fini array backwards, then DT_FINI
+                from ldsim.loader import SIGSEGV, Exit
+                raise Exit(-SIGSEGV)
     if proc.cfg.debug & Debug.STATISTICS:
         proc.emit(ev.Statistics(binder.counters.relocations, binder.counters.cache, final=True))
 
@@ -279,8 +291,10 @@ def _rtld_main_check(proc: Process, initfini: list[LinkMap]) -> None:
         raise Exit(127)
 
 
-def _init(proc: Process, initfini: list[LinkMap]) -> set[int]:
-    """_dl_init: DF_1_INITFIRST object, main's preinit array, then l_initfini backwards."""
+def _init(proc: Process, initfini: list[LinkMap], binder: Binder) -> set[int]:
+    """_dl_init: DF_1_INITFIRST object, main's preinit array, then l_initfini backwards.  A function
+    ldsim sees cannot be executed ends the process there (SIGSEGV); what the others do is not seen."""
+    from ldsim.loader import SIGSEGV, Exit
     called: set[int] = set()
 
     def call_init(m: LinkMap) -> None:
@@ -290,6 +304,8 @@ def _init(proc: Process, initfini: list[LinkMap]) -> set[int]:
         if m.name == "" and m.kind is Kind.MAIN:
             return
         proc.emit(ev.CallingInit(proc.dso_filename(m)))
+        if binder.calls_fault(m, True):
+            raise Exit(-SIGSEGV)
 
     # GL(dl_initfirst): the last object mapped with DF_1_INITFIRST
     first = next((m for m in reversed(proc.objects) if m.elf is not None and not m.faked
@@ -301,6 +317,8 @@ def _init(proc: Process, initfini: list[LinkMap]) -> set[int]:
     if main.elf.dyn(DT.PREINIT_ARRAY) is not None and \
             (main.elf.dyn(DT.PREINIT_ARRAYSZ) or 0) >= (8 if main.elf.is_64 else 4):
         proc.emit(ev.CallingInit(proc.dso_filename(main), preinit=True))
+        if binder.preinit_faults(main):
+            raise Exit(-SIGSEGV)
     for m in reversed(initfini):
         call_init(m)
     return called

@@ -11,13 +11,14 @@ from ldsim.access import exec_view, may_write, real_access
 from ldsim.config import (Invocation, LoaderConfig, Mode, apply_secure_debug, hwcaps_with_options,
                           read_environment)
 from ldsim.credentials import secure_for_exec
-from ldsim.elf import ElfError
+from ldsim.elf import PT, ElfError
 from ldsim.linkmap import FileCache
 from ldsim.loader import (ELF_ET_DYN_BASE, RTLD_ADDR, SIGSEGV, VDSO_ADDR, Exit, Process, exe_origin,
                            has_strtab)
 from ldsim.record import Value
 from ldsim.render import ld_debug
 from ldsim.render.ldd import listing, version_information
+from ldsim.vm import map_segments_error
 from ldsim.world import World
 
 TYPE_CHECKING = False
@@ -413,13 +414,18 @@ def _secure_exit(world: World, inv: Invocation, cfg: LoaderConfig, run: Run) -> 
 
 def _exec_kind(world: World, program: str, files: FileCache, inv: Invocation) -> str:
     """What execve does with the file: hand it to its PT_INTERP, run ld.so itself, or run it directly
-    ("static", or "fault" when its entry point is not in an executable segment)."""
+    ("static", or "fault" when its entry point is not in an executable segment).  "fault" too when the
+    kernel cannot map its segments (load_elf_binary fails past the point of no return: SIGSEGV); the
+    kernel's mmap and brk requests are judged as ld.so's would be (ldsim.vm)."""
     try:
         if not stat_mod.S_ISREG(world.stat(program).st_mode):
             return "dynamic"  # execve refuses it (EACCES): the loader path reports it
         elf = files.parse(world.open(program))
     except (OSError, ElfError):
         return "dynamic"  # the loader path reports the error
+    loads = tuple(s for s in elf.segments if s.type == PT.LOAD)
+    if loads and map_segments_error(loads, 0, elf.e_type != 3, elf.ei_class, inv.memory) is not None:
+        return "fault"
     if elf.interp is not None:
         return _interp_kind(world, elf.interp, files)
     if elf.soname == inv.profile.rtld_soname:

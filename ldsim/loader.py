@@ -24,6 +24,8 @@ from ldsim.hwcaps import tuned_cpu
 from ldsim.ldcache import CacheFault
 from ldsim.record import NamedTuple, Record, Value
 from ldsim.search import CacheStep, LoadError, PathStep, SearchResult, Searcher, search_steps
+from ldsim.tls import initial_tls
+from ldsim.vm import map_segments_error
 from ldsim.world import World
 from ldsim import execution
 
@@ -221,7 +223,7 @@ class Process:
         self._binder: Binder | None = None
         self._vdso: LinkMap | None = None
         self._facts: dict[int, MapFacts] = files.memo.setdefault("map facts", {})  # by id(ElfFile)
-        self._map_outcomes: dict[tuple[int, bool], Mapped] = files.memo.setdefault("mapping", {})  # (id, exe)
+        self._map_outcomes: dict[tuple[int, bool, object], Mapped] = files.memo.setdefault("mapping", {})  # (id, exe, memory)
         # id(elf) -> its (hash, name) definitions; id(verneed) -> the (hash, name) it asks for.  Kept with
         # the parsed files (which outlive every process of a run), so ids stay valid and unique
         self._verdefs: dict[int, frozenset[tuple[int, str]] | None] = files.memo.setdefault("verdefs", {})
@@ -480,7 +482,7 @@ class Process:
     def _map_segments(self, name: str, elf: ElfFile | None, opened, exe: bool) -> None:
         """The mapping pass of _dl_map_object_from_fd, before the dynamic section is read: its errors
         and faults come first (`ldsim.mapping`).  Worked out once per file and way of opening."""
-        key = (id(elf), exe)
+        key = (id(elf), exe, self.inv.memory)  # the overcommit answer depends on the host's memory
         mapped = self._map_outcomes.get(key) if elf is not None else None
         if mapped is None:
             try:
@@ -489,11 +491,23 @@ class Process:
                 return  # open_verify read these program headers: only a short read fails here
             mapped = map_object(hdr.e_type, hdr.segments, exe, opened.data[4] == 2, len(opened.data))
             if elf is not None:
+                if mapped.error is None and mapped.signal is None:
+                    mapped = self._overcommit(elf) or mapped
                 self._map_outcomes[key] = mapped
         if mapped.signal is not None:
             raise Exit(-mapped.signal)
         if mapped.error is not None:
             raise LoadError(name, mapped.error, 0)
+
+    def _overcommit(self, elf: ElfFile) -> Mapped | None:
+        """The same mappings charged against the host's overcommit policy (ldsim.vm): a private writable
+        mapping larger than RAM plus swap is refused under the heuristic mode, whatever the address space
+        allows (ldsim.mapping has judged the address space already)."""
+        facts = self._map_facts(elf)
+        if not facts.loads:
+            return None
+        refused = map_segments_error(facts.loads, facts.align, elf.e_type != 3, elf.ei_class, self.inv.memory)
+        return None if refused is None else Mapped(refused)
 
     def _map_facts(self, elf: ElfFile) -> MapFacts:
         """What mapping needs of a file's program headers: worked out once per file, not per process."""
@@ -841,13 +855,22 @@ class Process:
         """init_tls (elf/rtld.c), in every mode: each initial object with a TLS block took a module id
         when it was mapped, and the slotinfo list is filled walking the chain from _ns_loaded, so an
         object off the chain (a filtee moved in front of the main map, see map_deps) leaves the count
-        short: the assertion, before any listing."""
+        short: the assertion, before any listing.  Then the initial thread's static TLS block is laid out
+        and mapped (ldsim.tls): a block the kernel will not map is fatal, in trace mode too."""
         for m in searchlist:
             if id(m) in self.unchained and m.elf is not None and any(
                     s.type == PT.TLS and s.memsz for s in m.elf.segments):
                 self.out("Inconsistency detected by ld.so: rtld.c: 776: init_tls: Assertion "
                          "`i == GL(dl_tls_max_dtv_idx)' failed!\n", 2)
                 raise Exit(127)
+        # _dl_determine_tlsoffset and _dl_allocate_tls_storage: the slotinfo list is in chain order
+        outcome = initial_tls([m.elf for m in self.objects], self.profile.ei_class, self.profile.e_machine,
+                              self.cfg.tunables, self.inv.memory)
+        if outcome == "SIGFPE":
+            raise Exit(-SIGFPE)
+        if outcome == "ENOMEM":
+            self.out("cannot allocate TLS data structures for initial thread\n", 2)
+            raise Exit(127)
 
     def start_args_adjust(self) -> None:
         """_dl_start_args_adjust, run in direct mode once the program is mapped (--verify and --help

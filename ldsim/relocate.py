@@ -21,9 +21,10 @@ from ldsim.record import Frozen, NamedTuple, Record, Value
 from ldsim.search import LoadError
 from ldsim.symbols import ALLOWED_STT, SHN_ABS, SHN_UNDEF, STB, STT, STV, Sym, SymbolTable, SymbolTables, \
     Version, elf_hash, gnu_hash, unpack_sym32
+from ldsim.vm import call_faults, page_protections, read_faults, write_faults
 
 if TYPE_CHECKING:
-    from typing import Callable
+    from typing import Callable, Iterator
 
     from ldsim.elf import ElfFile
     from ldsim.loader import Process
@@ -124,7 +125,8 @@ class Machine:
                  handled: frozenset[int], vdso_symbols: tuple[str, ...], vdso_resolved: dict[str, str],
                  malloc_version: tuple[str, int], pointer: int,
                  overflow: dict[int, tuple[str, bool]] | None = None, static_tls: frozenset[int] = frozenset(),
-                 vdso_version: Version | None = None) -> None:
+                 vdso_version: Version | None = None,
+                 store_needs_symbol: frozenset[int] = frozenset()) -> None:
         self.name = name
         self.passes = passes
         self.no_lookup = no_lookup
@@ -146,6 +148,7 @@ class Machine:
         # the 32-bit fields whose value elf_machine_rela checks: type -> (name, PC-relative)
         self.overflow = overflow or {}
         self.static_tls = static_tls  # types whose case asks for the definer's static TLS offset
+        self.store_needs_symbol = store_needs_symbol  # types whose case stores nothing without a definition
 
     def __repr__(self) -> str:
         return f"Machine({self.name})"
@@ -169,7 +172,8 @@ X86_64 = Machine(
     # R_X86_64_32 must fit unsigned, R_X86_64_PC32 signed: else a warning (i386's never overflow)
     overflow={R.R32: ("R_X86_64_32", False), R.PC32: ("R_X86_64_PC32", True)},
     # TPOFF64: CHECK_STATIC_TLS; TLSDESC: TRY_STATIC_TLS (sysdeps/x86_64/dl-machine.h)
-    static_tls=frozenset((R.TPOFF64, R.TLSDESC)))
+    static_tls=frozenset((R.TPOFF64, R.TLSDESC)),
+    store_needs_symbol=frozenset((R.COPY, R.DTPMOD64, R.DTPOFF64, R.TPOFF64)))
 I386 = Machine(
     "i386",
     # both formats (ELF_MACHINE_NO_REL and _NO_RELA are 0): REL, then RELA (prelinked objects only), each
@@ -188,7 +192,9 @@ I386 = Machine(
      "__vdso_clock_getres"),
     {},  # time and gettimeofday are plain functions there (USE_IFUNC_* only for __x86_64__)
     ("GLIBC_2.0", 0x0D696910), 4,
-    static_tls=frozenset((R386.TLS_TPOFF, R386.TLS_TPOFF32, R386.TLS_DESC)))  # sysdeps/i386/dl-machine.h
+    static_tls=frozenset((R386.TLS_TPOFF, R386.TLS_TPOFF32, R386.TLS_DESC)),  # sysdeps/i386/dl-machine.h
+    store_needs_symbol=frozenset((R386.COPY, R386.TLS_DTPMOD32, R386.TLS_DTPOFF32, R386.TLS_TPOFF32,
+                                  R386.TLS_TPOFF)))
 
 
 AARCH64 = Machine(
@@ -288,7 +294,7 @@ class Binder(Record):
     """Process-wide lookup state: counters, the unique-symbol table, per-object lookup caches."""
 
     _fields = ("proc", "tables", "counters", "unique", "caches", "receiver", "_tabs", "current", "_heap",
-               "_full_heap", "run_ifuncs", "relocated", "machine")
+               "_full_heap", "run_ifuncs", "relocated", "machine", "_protections", "_stores_safe")
 
     def __init__(self, proc: Process, tables: SymbolTables) -> None:
         self.proc = proc
@@ -307,6 +313,8 @@ class Binder(Record):
         self.run_ifuncs = False  # IFUNC resolvers are called (a real start, not __RTLD_NOIFUNC's trace passes)
         self.relocated: set[int] = set()  # id() of the objects whose _dl_relocate_object has finished
         self.machine = process_machine(proc.profile.arch)  # the loader's own: vDSO and malloc lookups
+        self._protections: dict[int, list[tuple[int, int, int]]] = {}  # id(elf) -> its pages (_store)
+        self._stores_safe = False  # the range being relocated stores only into writable pages
 
     def __repr__(self) -> str:  # not the process and tables it points to
         return f"Binder(counters={self.counters!r})"
@@ -523,16 +531,32 @@ class Binder(Record):
             return
         scopes = scopes if scopes is not None else self.scopes_of(m)
         mach = machine_of(elf)
+        word = 8 if elf.is_64 else 4
+        if lazy and elf.dyn(DT.JMPREL):  # elf_machine_runtime_setup: GOT[1] and GOT[2]
+            self._store(m, (elf.dyn(DT.PLTGOT) or 0) + word)
+        if m is not self.proc.rtld:  # ELF_DYNAMIC_DO_RELR, before DT_REL(A)
+            for at in _relr_addresses(elf, word):
+                self._store(m, at)
         for start, entries, nrelative, range_lazy, rpass in self._ranges(m, lazy, mach):
             relocs = entries[nrelative:]  # the first DT_REL(A)COUNT entries are relative: no lookups
             ifuncs = rpass.ifunc_check
+            self._stores_safe = self._all_writable(m, entries)
             if range_lazy and rpass.lazy:  # elf_machine_lazy_rel: only these three types in a lazy range
                 for r in relocs:
                     if r.type == mach.tlsdesc:
                         self._rela(m, tab, r, scopes, mach, ifuncs)
                     elif r.type != mach.jump_slot and r.type != mach.irelative:
                         self._bad_type(m, r.type, True)
+                    elif r.type == mach.jump_slot:
+                        self._store(m, r.offset)
+                for r in relocs:  # IRELATIVE last (do-rel.h): its resolver called, then the store
+                    if r.type == mach.irelative:
+                        self._call_resolver(m, r.addend if elf.is_64 else _file_word(elf, r.offset, 4))
+                        self._store(m, r.offset)
                 continue
+            if rpass.rela or m.addr:  # DO_ELF_MACHINE_REL_RELATIVE (REL: only with a load bias)
+                for r in entries[:nrelative]:
+                    self._store(m, r.offset)
             deferred = []
             irelative = mach.irelative if mach.defer_irelative else -1
             for r in relocs:
@@ -542,6 +566,7 @@ class Binder(Record):
                 self._rela(m, tab, r, scopes, mach, ifuncs)
             for r in deferred:
                 self._rela(m, tab, r, scopes, mach, ifuncs)
+        self._stores_safe = False
         self.relocated.add(id(m))
         self._protect_relro(m)
 
@@ -553,6 +578,112 @@ class Binder(Record):
             from ldsim.search import LoadError
             self.proc.fatal(LoadError(m.name, "cannot apply additional memory protection after relocation",
                                       errno.ENOMEM))
+
+    def _store(self, m: LinkMap, vaddr: int) -> None:
+        """A relocation's store at p_vaddr `vaddr` of `m`: SIGSEGV where the page is not writable
+        (ldsim.vm.write_faults)."""
+        if self._stores_safe or m is self.proc.rtld:  # ld.so: relocated at its start already
+            return
+        if write_faults(self._pages(m.elf), m.addr, vaddr, m.elf.ei_class):
+            raise Exit(-SIGSEGV)
+
+    def _pages(self, elf) -> list[tuple[int, int, int]]:
+        """The object's page protections while it is relocated and run (ldsim.vm.page_protections),
+        worked out once per file."""
+        prot = self._protections.get(id(elf))
+        if prot is None:
+            loads = tuple(s for s in elf.segments if s.type == PT.LOAD)
+            textrel = elf.dyn(DT.TEXTREL) is not None or bool(elf.flags & DF.TEXTREL)
+            prot = self._protections[id(elf)] = page_protections(loads, elf.e_type != 3, textrel) if loads else []
+        return prot
+
+    def _call_resolver(self, m: LinkMap, vaddr: int) -> None:
+        """elf_machine_rela calling an IFUNC resolver of `m` at p_vaddr `vaddr` (not in trace mode's
+        __RTLD_NOIFUNC passes): SIGSEGV where its page is not executable."""
+        if self.run_ifuncs and m.elf is not None and m is not self.proc.rtld and m.kind is not Kind.VDSO \
+                and call_faults(self._pages(m.elf), m.addr, m.addr + vaddr, m.elf.ei_class):
+            raise Exit(-SIGSEGV)
+
+    def calls_fault(self, m: LinkMap, init: bool) -> bool:
+        """Whether one of the functions _dl_init's call_init (or libc's, for the program) or _dl_fini
+        calls for `m` lies where it cannot be executed: DT_INIT and DT_INIT_ARRAY's entries, or
+        DT_FINI_ARRAY's and DT_FINI; the preinit array is `preinit_faults`."""
+        elf = m.elf
+        if elf is None or m is self.proc.rtld or m.kind is Kind.VDSO:
+            return False
+        single, array, size = (DT.INIT, DT.INIT_ARRAY, DT.INIT_ARRAYSZ) if init else \
+            (DT.FINI, DT.FINI_ARRAY, DT.FINI_ARRAYSZ)
+        if elf.dyn(single) is not None and self._any_faults(m, [m.addr + elf.dyn(single)]):
+            return True
+        return self._any_faults(m, self._array_values(m, array, size))
+
+    def preinit_faults(self, m: LinkMap) -> bool:
+        """The program's DT_PREINIT_ARRAY, which _dl_init calls after `calling preinit`."""
+        return self._any_faults(m, self._array_values(m, DT.PREINIT_ARRAY, DT.PREINIT_ARRAYSZ))
+
+    def _any_faults(self, m: LinkMap, targets) -> bool:
+        prot = self._pages(m.elf)
+        return any(t is not None and call_faults(prot, m.addr, t, m.elf.ei_class) for t in targets)
+
+    def _array_values(self, m: LinkMap, tag: int, size_tag: int) -> Iterator[int | None]:
+        """The words of an init/fini array once `m` is relocated, in order: a relative relocation's
+        (RELA: bias plus addend; REL: bias plus the word), RELR's (bias plus the word), the file's word
+        otherwise; None where another relocation sets it (a symbol's address: not judged).  A word in an
+        unreadable page is 0 (the read faults as the call would); the walk stops at the first word
+        outside the object (not judged).  call_init counts the entries in an unsigned int."""
+        elf = m.elf
+        start = elf.dyn(tag)
+        if start is None:
+            return
+        if elf.dyn(size_tag) is None:
+            yield 0  # l_info[DT_*_ARRAYSZ]->d_un.d_val through NULL: a fault as well
+            return
+        word = 8 if elf.is_64 else 4
+        count = (elf.dyn(size_tag) // word) & 0xFFFFFFFF
+        if not count:
+            return
+        mach = machine_of(elf)
+        end = start + count * word
+        by_slot: dict[int, Rela] = {}
+        for _, entries, _, _, _ in self._ranges(m, False, mach):
+            for r in entries:
+                if start <= r.offset < end:
+                    by_slot.setdefault(r.offset, r)
+        relr = {a for a in _relr_addresses(elf, word) if start <= a < end}
+        prot = self._pages(elf)
+        lo, hi = min(p[0] for p in prot), max(p[1] for p in prot)
+        for slot in range(start, end, word):
+            if not lo <= slot < hi:
+                return
+            if read_faults(prot, m.addr, m.addr + slot, elf.ei_class):
+                yield 0
+                return
+            raw = _file_word(elf, slot, word)
+            r = by_slot.get(slot)
+            if r is None:
+                yield raw + m.addr if slot in relr else raw
+            elif r.type in mach.no_lookup and r.type:  # RELATIVE
+                yield m.addr + (r.addend if elf.is_64 else raw)
+            else:
+                yield None if r.type else raw
+
+    def _all_writable(self, m: LinkMap, entries: list[Rela]) -> bool:
+        """Whether every entry of a range stores into one writable stretch of `m` (the common case: no
+        store need be checked one by one)."""
+        if not entries or m is self.proc.rtld:
+            return True
+        return self._span_writable(m, min(r.offset for r in entries), max(r.offset for r in entries) + 8)
+
+    def _span_writable(self, m: LinkMap, lo: int, hi: int) -> bool:
+        """Whether [lo, hi) of `m` lies in one writable stretch of its pages."""
+        if write_faults([], m.addr, hi, m.elf.ei_class):
+            return False
+        for start, end, writable in reversed(self._pages(m.elf)):  # the latest mapping wins
+            if start < hi and lo < end and not writable & 2:  # PF_W
+                return False
+            if start <= lo and hi <= end:
+                return True
+        return False
 
     def _check_ifunc(self, m: LinkMap, ref: Sym, found: tuple[LinkMap, Sym]) -> None:
         """elf_machine_rela (sysdeps/x86_64/dl-machine.h; i386: elf_machine_rel) before it calls an IFUNC
@@ -648,6 +779,9 @@ class Binder(Record):
         if tab is None or tab.symtab is None:
             return
         mach = machine_of(elf)
+        if self._some_store_faults(m, mach):  # the crash's place decides what was reported before it
+            self.relocate(m, False)
+            return
         if tab.references is None:
             tab.references = _references(elf, mach, lambda start, size, rela: self._decode(elf, start, size, rela))
         shift, tmask = (32, 0xFFFFFFFF) if elf.is_64 else (8, 0xFF)  # ELFW(R_SYM), ELFW(R_TYPE)
@@ -705,6 +839,7 @@ class Binder(Record):
                     _check_static_tls(found[0])
                 elif found is not None and rtype == copy:
                     self._copy_size(ref, found[1])
+                    self._copy_source(ref, found)
                 continue
             h = hashes.get(name)
             if h is None:
@@ -724,6 +859,23 @@ class Binder(Record):
                 undef_name = undef_name or self.name(m)
                 vtext = f", version {version.name or ''}" if version is not None else ""
                 self._signal(undef_name, f"undefined symbol: {_text(name)}{vtext}")
+
+    def _some_store_faults(self, m: LinkMap, mach: Machine) -> bool:
+        """Whether a store of m's immediate relocation may fault (RELR, then each range not wholly
+        inside one writable stretch): a superset, for `undefined_now` to hand such objects to the
+        ordered `relocate`."""
+        elf = m.elf
+        prot = self._pages(elf)
+        stores = list(_relr_addresses(elf, 8 if elf.is_64 else 4))
+        cache = self.tables.of(elf).relocs
+        for start, size, _, _, rpass in _range_specs(elf, False, mach):
+            key = ("bounds", start, size, rpass.rela)  # the range's lowest and highest r_offset
+            bounds = cache.get(key)
+            if bounds is None:
+                bounds = cache[key] = _offset_bounds(elf, start, size, rpass.rela)
+            if bounds is not None and not self._span_writable(m, bounds[0], bounds[1] + 8):
+                stores += [r.offset for r in self._read(elf, start, size, rpass.rela) if r.type]
+        return any(write_faults(prot, m.addr, at, elf.ei_class) for at in stores)
 
     def _walk(self, walk: list, name: bytes, key: bytes, h: int, version: Version | None, tclass: int,
               wlog: int) -> int:
@@ -768,11 +920,18 @@ class Binder(Record):
               ifuncs: bool) -> None:
         """elf_machine_rel(a) up to RESOLVE_MAP, and the COPY size check; `ifuncs`: its IFUNC warnings."""
         if r.type in mach.no_lookup:
+            if r.type:  # R_*_NONE stores nothing; RELATIVE does
+                self._store(m, r.offset)
             return
         sym = tab.symbol(r.sym)
         if sym.bind == STB.LOCAL or sym.binds_local:
             if r.type not in mach.handled:
                 self._bad_type(m, r.type, False)
+            if r.type == mach.irelative:  # the resolver at l_addr + addend (REL: + the word in place)
+                self._call_resolver(m, r.addend if m.elf.is_64 else _file_word(m.elf, r.offset, 4))
+            elif sym.type == STT.GNU_IFUNC and sym.shndx != SHN_UNDEF:
+                self._call_resolver(m, sym.value)
+            self._store(m, r.offset)
             return
         tclass = mach.tclass.get(r.type, TypeClass.NONE)
         cache = self.caches.get(id(m))
@@ -789,6 +948,8 @@ class Binder(Record):
         if found is not None and self.run_ifuncs:
             if ifuncs:
                 self._check_ifunc(m, sym, found)
+            if found[1].type == STT.GNU_IFUNC and found[1].shndx not in (SHN_UNDEF, SHN_ABS):
+                self._call_resolver(found[0], found[1].value)
             self._run_resolver(found, mach)
         if r.type not in mach.handled:  # looked up first (RESOLVE_MAP), then the switch's default
             self._bad_type(m, r.type, False)
@@ -796,9 +957,24 @@ class Binder(Record):
             _check_static_tls(found[0])
         if r.type == mach.copy and found is not None:
             self._copy_size(sym, found[1])
+            self._copy_source(sym, found)
         field = mach.overflow.get(r.type)
         if field is not None and not _fits(field[1], _symbol_address(found) + r.addend, m.addr + r.offset):
             self.proc.out(f"{self.proc.argv0}: Symbol `{sym.name}' causes overflow in {field[0]} relocation\n", 2)
+        if found is not None or r.type not in mach.store_needs_symbol:  # the switch's store
+            self._store(m, r.offset)
+
+    def _copy_source(self, ref: Sym, found: tuple[LinkMap, Sym]) -> None:
+        """The COPY case's memcpy reads MIN (st_size of both) bytes at the definition: SIGSEGV where
+        its first or last byte lies in a page its object maps unreadable (ldsim.vm.read_faults)."""
+        sym_map, dsym = found
+        size = min(ref.size, dsym.size)
+        if size <= 0 or sym_map.elf is None or sym_map.kind in (Kind.RTLD, Kind.VDSO):
+            return
+        start = dsym.value + (0 if dsym.shndx == SHN_ABS else sym_map.addr)
+        prot = self._pages(sym_map.elf)
+        if any(read_faults(prot, sym_map.addr, a, sym_map.elf.ei_class) for a in (start, start + size - 1)):
+            raise Exit(-SIGSEGV)
 
     def _copy_size(self, ref: Sym, dsym: Sym) -> None:
         """R_X86_64_COPY / R_386_COPY (dl-machine.h): a definition larger than the program's copy, or
@@ -1214,3 +1390,47 @@ def _references(elf, mach: Machine, decode) -> list[int]:
                 out[info] = None
         out.update(dict.fromkeys(deferred))
     return list(out)
+
+
+def _relr_addresses(elf, word: int) -> list[int]:
+    """The words DT_RELR relocates (elf/dynamic-link.h ELF_DYNAMIC_DO_RELR): an even entry is an
+    address, then each odd entry a bitmap of the next word-size-minus-one words."""
+    start, size = elf.dyn(DT.RELR), elf.dyn(DT.RELRSZ) or 0
+    off = elf.vaddr_to_offset(start) if start else None
+    if off is None or not size:
+        return []
+    fmt = "<Q" if word == 8 else "<I"
+    out, where = [], 0
+    for (entry,) in struct.iter_unpack(fmt, elf.data[off:off + size - size % word]):
+        if not entry & 1:
+            out.append(entry)
+            where = entry + word
+            continue
+        bits, i = entry >> 1, 0
+        while bits:
+            if bits & 1:
+                out.append(where + i * word)
+            bits >>= 1
+            i += 1
+        where += (8 * word - 1) * word
+    return out
+
+
+def _file_word(elf, vaddr: int, word: int) -> int:
+    """The word the file holds at `vaddr` (0 in the zero-filled part of a segment)."""
+    off = elf.vaddr_to_offset(vaddr)
+    if off is None or off + word > len(elf.data):
+        return 0
+    return int.from_bytes(elf.data[off:off + word], "little")
+
+
+def _offset_bounds(elf, vaddr: int, size: int, rela: bool) -> tuple[int, int] | None:
+    """The lowest and highest r_offset of the entries at [vaddr, vaddr+size), read without decoding
+    them (None: no entry, or a table running past the end of the file: not judged here)."""
+    off = elf.vaddr_to_offset(vaddr)
+    fmt = struct.Struct(("<Q16x" if rela else "<Q8x") if elf.is_64 else ("<I8x" if rela else "<I4x"))
+    n = size // fmt.size
+    if off is None or not n or off + n * fmt.size > len(elf.data):
+        return None
+    offsets = [o for (o,) in fmt.iter_unpack(memoryview(elf.data)[off:off + n * fmt.size])]
+    return min(offsets), max(offsets)

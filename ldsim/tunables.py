@@ -2,8 +2,9 @@
 (`__tunables_init`, `parse_tunables`, `tunable_initialize`), for the tunables that change what the loader
 does: glibc.cpu.hwcap_mask (legacy hwcap subdirectories; alias LD_HWCAP_MASK), glibc.cpu.hwcaps (the x86
 CPU features: glibc-hwcaps subdirectories, $PLATFORM, dl_hwcap; sysdeps/x86/cpu-tunables.c) and
-glibc.rtld.dynamic_sort (the init/fini sorting algorithm).  Other tunables are read and ignored, as they
-change nothing ldsim shows.  All three are SXID_ERASE: a secure process reads none of them."""
+glibc.rtld.dynamic_sort (the init/fini sorting algorithm), glibc.rtld.nns and glibc.rtld.optional_static_tls
+(the static TLS surplus, elf/dl-tls.c).  Other tunables are read and ignored, as they change nothing ldsim
+shows.  All are SXID_ERASE: a secure process reads none of them."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from ldsim.record import NamedTuple
 UINT64_MAX = (1 << 64) - 1
 
 HWCAP_MASK, CPU_HWCAPS, DYNAMIC_SORT = "glibc.cpu.hwcap_mask", "glibc.cpu.hwcaps", "glibc.rtld.dynamic_sort"
+NNS, OPTIONAL_STATIC_TLS = "glibc.rtld.nns", "glibc.rtld.optional_static_tls"
 # name -> (kind, min, max, env alias) as elf/dl-tunables.list and sysdeps/x86/dl-tunables.list declare them
 _KNOWN = {
     HWCAP_MASK: ("u64", 0, UINT64_MAX, "LD_HWCAP_MASK"),
     CPU_HWCAPS: ("str", 0, 0, ""),
     DYNAMIC_SORT: ("i32", 1, 2, ""),
+    NNS: ("u64", 1, 16, ""),  # SIZE_T, compared unsigned
+    OPTIONAL_STATIC_TLS: ("u64", 0, UINT64_MAX, ""),
 }
 
 
@@ -25,6 +29,8 @@ class Tunables(NamedTuple):
     hwcap_mask: int | None = None
     cpu_hwcaps: str | None = None
     dynamic_sort: int | None = None
+    nns: int | None = None
+    optional_static_tls: int | None = None
 
 
 NO_TUNABLES = Tunables()
@@ -112,4 +118,5 @@ def read_tunables(env: tuple[tuple[str, str], ...], secure: bool) -> Tunables:
             if alias and key == alias and name not in values:
                 _initialize(values, name, value)
                 break
-    return Tunables(values.get(HWCAP_MASK), values.get(CPU_HWCAPS), values.get(DYNAMIC_SORT))
+    return Tunables(values.get(HWCAP_MASK), values.get(CPU_HWCAPS), values.get(DYNAMIC_SORT), values.get(NNS),
+                    values.get(OPTIONAL_STATIC_TLS))

@@ -487,3 +487,49 @@ def test_a_library_the_loader_cannot_map_is_a_load_error(tmp_path, m32: bool) ->
     assert len(targets) == 2
     bad = compare(res, targets, {}, None)
     assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize("name", ["lib/libhuge.so", "bin/p_huge"])
+def test_objects_the_loader_cannot_map(tmp_path, name: str) -> None:
+    """A library whose .bss runs past the address space: `ld.so LIB` fails to map it itself (the scan
+    went through its own fatal() without the program name and reported a TypeError), a program needing
+    it fails to map its dependency."""
+    root = str(tmp_path)
+    os.makedirs(f"{root}/lib")
+    os.makedirs(f"{root}/bin")
+    with open(f"{root}/huge.c", "w") as f:
+        f.write("char big[1UL << 47];\nvoid *gb(void) { return big; }\n")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", f"{root}/lib/libhuge.so", f"{root}/huge.c",
+                    "-Wl,-soname,libhuge.so"], check=True)
+    with open(f"{root}/p.c", "w") as f:
+        f.write("void *gb(void);\nvoid *p = gb;\nint main(void) { return 0; }\n")
+    subprocess.run(["gcc", "-o", f"{root}/bin/p_huge", f"{root}/p.c", f"-L{root}/lib", "-lhuge",
+                    "-Wl,-rpath,$ORIGIN/../lib"], check=True)
+    world = make_world("/", "/")
+    inv = inv_for()
+    path = f"{root}/{name}"
+    res = scan(world, inv, ScanOptions(paths=[path]), FileCache())
+    assert not [f for f in res.findings if f.kind is ProblemKind.BAD_FILE], res.findings
+    bad = compare(res, targets_of(world, inv, ScanOptions(paths=[path])), {}, None)
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize("case", ["relative-to-rodata", "glob-dat-to-rodata", "relr-to-rodata",
+                                  "textrel-relative-to-rodata"])
+def test_a_library_whose_relocation_stores_fault(tmp_path, case: str) -> None:
+    """`ld.so LIB` under ldd -r's settings dies of SIGSEGV where a relocation of LIB stores into its
+    read-only data (tests/conformance/test_relocation_stores.py): the scan reports that exit, after the
+    undefined symbols looked up before it (it reported nothing)."""
+    from tests.conformance.test_memory_limits import _cc
+    from tests.conformance.test_relocation_stores import CASES, EXT, LIB
+    root = str(tmp_path)
+    flags, patch = CASES[case]
+    _cc(root, "libext.so", EXT, "-shared", "-Wl,-soname,libext.so")
+    _cc(root, "libl.so", LIB, "-shared", "-Wl,-soname,libl.so", "-lext", *flags)
+    patch(f"{root}/libl.so")
+    world = make_world("/", "/")
+    inv = inv_for()
+    path = f"{root}/libl.so"
+    res = scan(world, inv, ScanOptions(paths=[path]), FileCache())
+    bad = compare(res, targets_of(world, inv, ScanOptions(paths=[path])), {}, None)
+    assert not bad, "\n".join(bad)
