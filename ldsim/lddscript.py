@@ -87,6 +87,9 @@ def _script(world: World, inv: Invocation, argv: list[str], files: FileCache, ou
             shell_exit: Run | None, jobs: int) -> None:
     """The script after the shell started; `shell_exit` is what each subshell prints when it exits."""
     opts = LddOptions()
+    # the script sets warn=, bind_now= and verbose= but never unused=: an `unused` the caller exported
+    # reaches `test "$unused" = yes` as it is
+    opts.unused = dict(inv.env).get("unused") == "yes"
     args = list(argv)
     while args:
         arg = args[0]
