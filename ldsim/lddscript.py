@@ -10,6 +10,7 @@ from ldsim.config import Invocation
 from ldsim.elf import EIClass, EMachine, read_ident
 from ldsim.fanout import ordered_map
 from ldsim.linkmap import FileCache
+from ldsim.lddeval import EvalSyntaxError, debug_assignment, shell_lookup
 from ldsim.hwcaps import cpu_for_profile
 from ldsim.ldso import Run, run_ldso
 from ldsim.profiles import identify_loader, is_musl_interp, program_interp
@@ -21,10 +22,11 @@ _AMBIGUOUS = {"--v", "--ve", "--ver"}
 
 
 class LddOptions:
-    __slots__ = ("warn", "bind_now", "verbose", "unused")
+    """The script's option variables, and `single_file` (whether it lists one FILE)."""
+    __slots__ = ("warn", "bind_now", "verbose", "unused", "single")
 
     def __init__(self) -> None:
-        self.warn = self.bind_now = self.verbose = self.unused = False
+        self.warn = self.bind_now = self.verbose = self.unused = self.single = False
 
 
 def _option(arg: str) -> str | None:
@@ -123,7 +125,7 @@ def _script(world: World, inv: Invocation, argv: list[str], files: FileCache, ou
         out.write(2, "ldd: missing file arguments\nTry `ldd --help' for more information.\n")
         out.status = 1
         return
-    single = len(args) == 1
+    single = opts.single = len(args) == 1
 
     def one(given: str) -> tuple[list[tuple[int, str]], bool, int | None, int]:
         """The script's loop body for one FILE: what it printed, whether it failed, the status of the
@@ -248,7 +250,14 @@ def _one_file(world: World, inv: Invocation, opts: LddOptions, path: str, files:
     if ret not in (0, 2):  # `ldd: ${RTLD} exited ...`: RTLD is set only by a 0 or 2, so it is empty
         out.write(2, f"ldd: exited with unknown exit code ({ret})\n")
         raise _LddExit(1)
-    run = run_ldso(world, _traced_invocation(inv, rtld_inv, opts, ret, files), [path], files, rtld)
+    try:
+        debug = _unused_debug(world, inv, opts, path, rtld, ret) if opts.unused else None
+    except EvalSyntaxError as e:  # eval fails inside try_trace's $(... 2>&1): its message is on stdout
+        _subshell_exit(out, shell_exit)
+        out.write(1, f"{_script_path(world, inv)}: eval: line {_EVAL_LINE}: {e}\n")
+        _subshell_exit(out, shell_exit)
+        return 2
+    run = run_ldso(world, _traced_invocation(inv, rtld_inv, opts, ret, debug, files), [path], files, rtld)
     # try_trace is a subshell whose $(...) subshell runs the trace, 2>&1 captured: the inner one exits
     # first, then the outer prints the captured output and exits
     _subshell_exit(out, shell_exit)
@@ -402,27 +411,61 @@ def _foreign_verify(world: World, rtld: str, path: str) -> None:
         raise NotImplementedError(f"{rtld}: the {rtld.rsplit('/', 1)[-1]} loader is not simulated yet")
 
 
+_EVAL_LINE = 117  # the line of try_trace's `output=$(eval $add_env ...)` in Debian's /usr/bin/ldd
+
+
+def _unused_debug(world: World, inv: Invocation, opts: LddOptions, path: str, rtld: str, ret: int) -> str:
+    """The LD_DEBUG that -u's `LD_DEBUG="$LD_DEBUG,unused"` gives the traced run once try_trace's eval has
+    parsed the caller's value as shell text (ldsim.lddeval)."""
+    env = dict(inv.env)
+    old = env.get("LD_DEBUG", "")
+    if not any(c in old for c in _SHELL_SPECIAL):
+        return old + ("," if old else "") + "unused"
+    flag = {True: "yes", False: ""}
+    add_env = (f"LD_TRACE_LOADED_OBJECTS=1 LD_WARN={flag[opts.warn]} LD_BIND_NOW={flag[opts.bind_now]} "
+               f"LD_LIBRARY_VERSION=$verify_out LD_VERBOSE={flag[opts.verbose]} "
+               f'LD_DEBUG="{old}{"," if old else ""}unused"')
+    script: dict[str, str | None] = {
+        "TEXTDOMAIN": "libc", "TEXTDOMAINDIR": "/usr/share/locale", "RTLDLIST": " ".join(inv.profile.ldd_rtlds),
+        "warn": flag[opts.warn], "bind_now": flag[opts.bind_now], "verbose": flag[opts.verbose],
+        "unused": "yes", "add_env": add_env, "single_file": "t" if opts.single else "f", "file": path,
+        "rtld": rtld, "RTLD": rtld, "ret": str(ret), "IFS": " \t\n",
+        "result": None, "dummy": None,  # the files before this one; `RTLD --version`'s output
+        "verify_out": None if "LD_SHOW_AUXV" in env else ""}
+
+    def cwd_names() -> list[str]:
+        try:
+            return world.listdir(inv.cwd)
+        except OSError:
+            return []
+    return debug_assignment(old, shell_lookup(env, script), [rtld, path], cwd_names)
+
+
+_SHELL_SPECIAL = frozenset("\"'\\$`#~{;&|<>()*?[ \t\n")  # what makes eval read LD_DEBUG as more than text
+
+
 def _traced_invocation(inv: Invocation, rtld_inv: Invocation, opts: LddOptions, verify_out: int,
-                       files: FileCache) -> Invocation:
-    """The traced run's invocation: the same for every FILE of a run with the same --verify answer, so
-    made once (and its environment read once, see ldso._environment)."""
+                       debug: str | None, files: FileCache) -> Invocation:
+    """The traced run's invocation: the same for every FILE of a run with the same --verify answer and
+    LD_DEBUG, so made once (and its environment read once, see ldso._environment)."""
     memo = files.memo.setdefault("ldd traced", {})
-    key = (id(inv), id(rtld_inv), verify_out, opts.warn, opts.bind_now, opts.verbose, opts.unused)
+    key = (id(inv), id(rtld_inv), verify_out, opts.warn, opts.bind_now, opts.verbose, debug)
     hit = memo.get(key)
     if hit is None or hit[0] is not inv or hit[1] is not rtld_inv:
-        hit = memo[key] = (inv, rtld_inv, rtld_inv.replace(env=_traced_env(inv, opts, verify_out)))
+        hit = memo[key] = (inv, rtld_inv, rtld_inv.replace(env=_traced_env(inv, opts, verify_out, debug)))
     return hit[2]
 
 
-def _traced_env(inv: Invocation, opts: LddOptions, verify_out: int) -> tuple[tuple[str, str], ...]:
+def _traced_env(inv: Invocation, opts: LddOptions, verify_out: int,
+                debug: str | None) -> tuple[tuple[str, str], ...]:
     """ldd's add_env assignments on top of its own environment, in the order bash exports them: the
-    command's temporary assignments first, then the shell's exported variables (bash_export_order)."""
+    command's temporary assignments first, then the shell's exported variables (bash_export_order).
+    `debug`: -u's LD_DEBUG as eval made it, or None without -u."""
     adds = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_WARN": "yes" if opts.warn else "",
             "LD_BIND_NOW": "yes" if opts.bind_now else "", "LD_LIBRARY_VERSION": str(verify_out),
             "LD_VERBOSE": "yes" if opts.verbose else ""}
-    if opts.unused:
-        old = dict(inv.env).get("LD_DEBUG", "")
-        adds["LD_DEBUG"] = old + ("," if old else "") + "unused"
+    if debug is not None:
+        adds["LD_DEBUG"] = debug
     return bash_export_order(tuple(adds.items()), inv.env)
 
 

@@ -41,3 +41,41 @@ def world(tmp_path_factory) -> str:
 def test_unused_from_the_environment(world: str, env: dict[str, str]) -> None:
     for args in ([f"{world}/prog"], ["-v", f"{world}/prog", f"{world}/libused.so"]):
         assert_same(real_ldd(args, env, world), ldsim_ldd(args, env, world))
+
+
+# -u's LD_DEBUG="$LD_DEBUG,unused" goes through `eval $add_env`: word splitting, then the caller's value
+# is read as shell text inside double quotes (variables expanded, backslashes and quotes acting)
+EVAL_CASES = {
+    "plain": "files",
+    "variable": "files,$PATH",
+    "braced": "${PATH}x",
+    "script-variables": "$file:$RTLD:$rtld:$ret:$single_file:$TEXTDOMAIN:$warn:$bind_now:$verbose:$unused",
+    "add-env": "$add_env",
+    "unset-variable": "$HOME$nothing",
+    "lone-dollar": "a$,$",
+    "backslashes": "\\$PATH,\\\\,\\x",
+    "escaped-quote": 'a\\"b',
+    "quotes-that-close": 'a""b',
+    "single-quotes-inside": "a''b",
+    "whitespace": " libs \t files  ",
+    "open-double-quote": '"',
+    "open-quote-mid": 'files"x',
+    "open-single-quote": "a\"'",
+    "glob-matching-nothing": "*",
+}
+
+
+@pytest.mark.parametrize("value", list(EVAL_CASES.values()), ids=list(EVAL_CASES))
+def test_unused_evaluates_ld_debug(world: str, value: str) -> None:
+    env = {"LD_DEBUG": value}
+    for args in (["-u", "prog"], ["-u", "-r", f"{world}/prog", "libused.so"]):
+        assert_same(real_ldd(args, env, world), ldsim_ldd(args, env, world))
+
+
+@pytest.mark.parametrize("value", ["$(echo files)", "`echo files`", "${X:-files}", "$1", 'a" X=1 "', "x * y"])
+def test_shell_code_in_ld_debug_is_not_simulated(world: str, value: str) -> None:
+    """Command substitution, operators, positional parameters, words the value adds to the command and
+    globs that match files are beyond the simulated part of bash: one line, exit 3."""
+    sim = ldsim_ldd(["-u", "prog"], {"LD_DEBUG": value}, world)
+    assert sim.status == 3 and sim.stdout == b"" and sim.stderr.count(b"\n") == 1
+    assert b"not simulated" in sim.stderr
