@@ -79,10 +79,48 @@ def run_ldd(world: World, inv: Invocation, argv: list[str], files: FileCache, jo
     if status is not None:  # the shell's own loader ended it (LD_DEBUG=help, a preload's missing
         out.status = status  # dependency or version): the script never runs
         return out
+    if _executable(world, LDD_SHELL):
+        _bash_startup(world, inv, out)
     _script(world, inv, argv, files, out, shell_exit, jobs)
     if shell_exit is not None:  # the script's own exit
         out.chunks.extend(shell_exit.chunks)
     return out
+
+
+# bash 5.2's defaults for a script (`set -o`, `shopt`): an environment that names others changes how the
+# script runs (SHELLOPTS=xtrace traces every line), which is not simulated
+_DEFAULT_SHELLOPTS = frozenset({"braceexpand", "hashall", "interactive-comments"})
+_DEFAULT_BASHOPTS = frozenset(
+    "checkwinsize cmdhist complete_fullquote extquote force_fignore globasciiranges globskipdots hostcomplete "
+    "interactive_comments patsub_replacement progcomp promptvars sourcepath".split())
+_OWN_FUNCTIONS = ("nonelf", "try_trace")  # the script defines these before it calls them
+
+
+def _bash_startup(world: World, inv: Invocation, out: Run) -> None:
+    """What bash does with its environment before the script's first line (shell.c): SHELLOPTS and
+    BASHOPTS turn options on, BASH_FUNC_NAME%% imports functions, and a non-interactive shell not in
+    POSIX mode sources $BASH_ENV (run_startup_files, maybe_execute_file: a missing file is skipped
+    silently, a directory is reported)."""
+    env = dict(inv.env)
+    if not set(filter(None, env.get("SHELLOPTS", "").split(":"))) <= _DEFAULT_SHELLOPTS \
+            or not set(filter(None, env.get("BASHOPTS", "").split(":"))) <= _DEFAULT_BASHOPTS:
+        raise NotImplementedError("ldd with shell options from SHELLOPTS or BASHOPTS: not simulated")
+    if any(k.startswith("BASH_FUNC_") and k.endswith("%%") and k[10:-2] not in _OWN_FUNCTIONS for k in env):
+        raise NotImplementedError("ldd with shell functions imported from the environment: not simulated")
+    target = env.get("BASH_ENV", "")
+    if not target or "POSIXLY_CORRECT" in env:
+        return
+    if any(c in target for c in "$`") or target.startswith("~"):
+        raise NotImplementedError("ldd: a BASH_ENV that bash expands is not simulated")
+    path = target if target.startswith("/") else f"{inv.cwd.rstrip('/')}/{target}"
+    try:
+        st = world.stat(path)
+    except OSError:
+        return
+    if stat_mod.S_ISDIR(st.st_mode):
+        out.write(2, f"{_script_path(world, inv)}: {target}: is a directory\n")
+    elif st.st_size or not world.readable(path):
+        raise NotImplementedError(f"ldd: BASH_ENV={target}: bash would run that file, which is not simulated")
 
 
 def _script(world: World, inv: Invocation, argv: list[str], files: FileCache, out: Run,

@@ -79,3 +79,36 @@ def test_shell_code_in_ld_debug_is_not_simulated(world: str, value: str) -> None
     sim = ldsim_ldd(["-u", "prog"], {"LD_DEBUG": value}, world)
     assert sim.status == 3 and sim.stdout == b"" and sim.stderr.count(b"\n") == 1
     assert b"not simulated" in sim.stderr
+
+
+# bash's start before the script's first line: BASH_ENV is sourced (a directory reported, a missing or
+# empty file skipped; not in POSIX mode), SHELLOPTS/BASHOPTS at their defaults change nothing
+STARTUP_CASES = {
+    "bash-env-directory": {"BASH_ENV": "{root}"},
+    "bash-env-directory-slash": {"BASH_ENV": "{root}/"},
+    "bash-env-relative-directory": {"BASH_ENV": "."},
+    "bash-env-missing": {"BASH_ENV": "{root}/missing"},
+    "bash-env-empty-file": {"BASH_ENV": "{root}/empty"},
+    "bash-env-posix": {"BASH_ENV": "{root}", "POSIXLY_CORRECT": "1"},
+    "bash-env-with-ld-debug": {"BASH_ENV": "{root}", "LD_DEBUG": "nothing"},
+    "default-options": {"SHELLOPTS": "braceexpand:hashall", "BASHOPTS": "sourcepath:cmdhist"},
+}
+
+
+@pytest.mark.parametrize("env", list(STARTUP_CASES.values()), ids=list(STARTUP_CASES))
+def test_bash_startup_environment(world: str, env: dict[str, str]) -> None:
+    open(os.path.join(world, "empty"), "w").close()
+    env = {k: v.replace("{root}", world) for k, v in env.items()}
+    for args in (["prog"], ["-u", "prog", "libused.so"], ["--help"]):
+        assert_same(real_ldd(args, env, world), ldsim_ldd(args, env, world))
+
+
+@pytest.mark.parametrize("env", [{"SHELLOPTS": "xtrace"}, {"BASHOPTS": "xpg_echo"},
+                                 {"BASH_FUNC_test%%": "() { return 1; }"}, {"BASH_ENV": "{root}/prog.c"}],
+                         ids=["xtrace", "xpg_echo", "function", "bash-env-file"])
+def test_shell_changes_from_the_environment_are_not_simulated(world: str, env: dict[str, str]) -> None:
+    """Options, imported functions and a BASH_ENV file change how bash runs the script: one line, exit 3."""
+    env = {k: v.replace("{root}", world) for k, v in env.items()}
+    sim = ldsim_ldd(["prog"], env, world)
+    assert sim.status == 3 and sim.stdout == b"" and sim.stderr.count(b"\n") == 1
+    assert b"not simulated" in sim.stderr
