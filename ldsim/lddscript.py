@@ -205,7 +205,8 @@ class _LddExit(Exception):
         self.status = status
 
 
-_SHELL_START_VARS = ("LD_PRELOAD", "LD_AUDIT", "LD_PROFILE", "LD_DEBUG", "LD_LIBRARY_PATH", "LD_SHOW_AUXV")
+_SHELL_START_VARS = ("LD_PRELOAD", "LD_AUDIT", "LD_PROFILE", "LD_DEBUG", "LD_LIBRARY_PATH", "LD_SHOW_AUXV",
+                     "LD_TRACE_LOADED_OBJECTS")
 
 
 def _shell_start(world: World, inv: Invocation, files: FileCache, out: Run) -> tuple[int | None, Run | None]:
@@ -228,12 +229,14 @@ def _bash_start(world: World, inv: Invocation, files: FileCache, out: Run) -> tu
     LD_LIBRARY_PATH gives bash in place of its own libraries (another libc: missing versions, a symbol
     lookup error).  When a preload it
     did load cannot be completed (its dependency or a version it needs is missing: fatal, 127 or 1), or
-    bash's own libraries cannot, the script never runs.  Simulated only when one of those six is set or
+    bash's own libraries cannot, the script never runs; under LD_TRACE_LOADED_OBJECTS (any value, even
+    0: rtld.c's process_envvars) bash's loader lists bash and exits 0, so the script never runs either.
+    Simulated only when one of those seven is set or
     the root has an /etc/ld.so.preload (dl_main reads it for bash too: its ignored entries are printed once
     more, before the script runs); nothing else makes bash's startup print.  Returns the shell's status
     when its loader ended it, else None, and what bash's loader prints when a bash process exits
     (LD_DEBUG: calling fini ...), or None when that is nothing."""
-    from ldsim.config import Debug, read_environment
+    from ldsim.config import Debug, Mode, read_environment
     from ldsim.credentials import secure_for_exec
     from ldsim.ldso import exec_in_parts
     if (not (any(k in _SHELL_START_VARS for k, _ in inv.env)
@@ -249,7 +252,7 @@ def _bash_start(world: World, inv: Invocation, files: FileCache, out: Run) -> tu
     shell, shell_exit = exec_in_parts(world, inv, [LDD_SHELL], files, cfg, execfn=_script_path(world, inv))
     for stream, text in shell.chunks:
         out.write(stream, text)
-    if shell.status or cfg.debug_help:
+    if shell.status or cfg.debug_help or cfg.mode is Mode.TRACE:  # traced (any value): bash is listed, never runs
         return shell.status, None
     return None, shell_exit if shell_exit is not None and shell_exit.chunks else None
 

@@ -112,3 +112,12 @@ def test_shell_changes_from_the_environment_are_not_simulated(world: str, env: d
     sim = ldsim_ldd(["prog"], env, world)
     assert sim.status == 3 and sim.stdout == b"" and sim.stderr.count(b"\n") == 1
     assert b"not simulated" in sim.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "", "1", "2"])
+def test_a_traced_shell_never_runs_the_script(world: str, value: str) -> None:
+    """LD_TRACE_LOADED_OBJECTS in ldd's own environment (whatever its value) makes the loader of ldd's
+    bash list bash's libraries and exit 0: the script never runs."""
+    env = {"LD_TRACE_LOADED_OBJECTS": value}
+    for args in (["prog"], ["-u", "prog", "missing"], ["--help"]):
+        assert_same(real_ldd(args, env, world), ldsim_ldd(args, env, world))
