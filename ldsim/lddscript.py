@@ -10,6 +10,8 @@ from ldsim.config import Invocation
 from ldsim.elf import EIClass, EMachine, read_ident
 from ldsim.fanout import ordered_map
 from ldsim.linkmap import FileCache
+from ldsim import lddlocale
+from ldsim.lddlocale import Messages
 from ldsim.lddeval import EvalSyntaxError, debug_assignment, shell_lookup
 from ldsim.hwcaps import cpu_for_profile
 from ldsim.ldso import Run, run_ldso
@@ -46,25 +48,41 @@ def _option(arg: str) -> str | None:
     return None
 
 
-HELP = """Usage: ldd [OPTION]... FILE...
+# the script's $"..." strings as written there (their msgids in libc.mo)
+USAGE = """Usage: ldd [OPTION]... FILE...
       --help              print this help and exit
       --version           print version information and exit
   -d, --data-relocs       process data relocations
   -r, --function-relocs   process data and function relocations
   -u, --unused            print unused direct dependencies
   -v, --verbose           print all information
-
-For bug reporting instructions, please see:
-<http://www.debian.org/Bugs/>.
 """
+BUGS = "For bug reporting instructions, please see:\\\\n%s.\\\\n"
+COPYRIGHT = ("Copyright (C) %s Free Software Foundation, Inc.\n"
+             "This is free software; see the source for copying conditions.  There is NO\n"
+             "warranty; not even for MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.\n")
+TRY_HELP = "Try \\`ldd --help' for more information."
 
 
-def version_text(inv: Invocation) -> str:
-    return (f"ldd ({inv.profile.version}) 2.36\n"
-            "Copyright (C) 2022 Free Software Foundation, Inc.\n"
-            "This is free software; see the source for copying conditions.  There is NO\n"
-            "warranty; not even for MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.\n"
-            "Written by Roland McGrath and Ulrich Drepper.\n")
+def help_text(msgs: Messages) -> str:
+    return msgs.say(USAGE) + "\n" + msgs.printf(BUGS, "<http://www.debian.org/Bugs/>")
+
+
+def version_text(inv: Invocation, msgs: Messages) -> str:
+    return (f"ldd ({inv.profile.version}) 2.36\n" + msgs.printf(COPYRIGHT, "2022")
+            + msgs.printf("Written by %s and %s.\n", "Roland McGrath", "Ulrich Drepper"))
+
+
+def messages(world: World, inv: Invocation, files: FileCache) -> Messages:
+    """The script's messages in the locale bash set up (the same for every FILE: made once)."""
+    memo = files.memo.setdefault("ldd messages", {})
+    key = (id(world), inv)
+    hit = memo.get(key)
+    if hit is None or hit[0] is not world:
+        env = dict(inv.env)
+        warning, locale = lddlocale.startup(world, env)
+        hit = memo[key] = (world, warning, Messages(lddlocale.translator(world, env, locale)))
+    return hit[2]
 
 
 LDD_SHELL = "/bin/bash"  # the script's `#! /bin/bash`
@@ -80,6 +98,9 @@ def run_ldd(world: World, inv: Invocation, argv: list[str], files: FileCache, jo
         out.status = status  # dependency or version): the script never runs
         return out
     if _executable(world, LDD_SHELL):
+        warning, _ = lddlocale.startup(world, dict(inv.env))
+        if warning:  # set_default_locale, before the startup files
+            out.write(2, warning)
         _bash_startup(world, inv, out)
     _script(world, inv, argv, files, out, shell_exit, jobs)
     if shell_exit is not None:  # the script's own exit
@@ -127,6 +148,7 @@ def _script(world: World, inv: Invocation, argv: list[str], files: FileCache, ou
             shell_exit: Run | None, jobs: int) -> None:
     """The script after the shell started; `shell_exit` is what each subshell prints when it exits."""
     opts = LddOptions()
+    msgs = messages(world, inv, files)
     # the script sets warn=, bind_now= and verbose= but never unused=: an `unused` the caller exported
     # reaches `test "$unused" = yes` as it is
     opts.unused = dict(inv.env).get("unused") == "yes"
@@ -134,15 +156,15 @@ def _script(world: World, inv: Invocation, argv: list[str], files: FileCache, ou
     while args:
         arg = args[0]
         if arg in _AMBIGUOUS:
-            out.write(2, f"ldd: option `{arg}' is ambiguous\n")
+            out.write(2, msgs.say("ldd: option \\`$1' is ambiguous", arg) + "\n")
             out.status = 1
             return
         what = _option(arg)
         if what == "help":
-            out.write(1, HELP)
+            out.write(1, help_text(msgs))
             return
         if what == "version":
-            out.write(1, version_text(inv))
+            out.write(1, version_text(inv, msgs))
             return
         if what is not None:
             opts.warn |= what in "dr"
@@ -155,12 +177,12 @@ def _script(world: World, inv: Invocation, argv: list[str], files: FileCache, ou
             args.pop(0)
             break
         if arg.startswith("-"):
-            out.write(2, f"ldd: unrecognized option `{arg}'\nTry `ldd --help' for more information.\n")
+            out.write(2, f"ldd: {msgs.say('unrecognized option')} `{arg}'\n{msgs.say(TRY_HELP)}\n")
             out.status = 1
             return
         break
     if not args:
-        out.write(2, "ldd: missing file arguments\nTry `ldd --help' for more information.\n")
+        out.write(2, f"ldd: {msgs.say('missing file arguments')}\n{msgs.say(TRY_HELP)}\n")
         out.status = 1
         return
     single = opts.single = len(args) == 1
@@ -270,26 +292,27 @@ def _script_path(world: World, inv: Invocation) -> str:
 
 def _one_file(world: World, inv: Invocation, opts: LddOptions, path: str, files: FileCache, out: Run,
               shell_exit: Run | None = None) -> int:
+    msgs = messages(world, inv, files)
     try:
         st = world.stat(path)
     except OSError:
-        out.write(2, f"ldd: {path}: No such file or directory\n")
+        out.write(2, f"ldd: {path}: {msgs.say('No such file or directory')}\n")
         return 1
     if not stat_mod.S_ISREG(st.st_mode):
-        out.write(2, f"ldd: {path}: not regular file\n")
+        out.write(2, f"ldd: {path}: {msgs.say('not regular file')}\n")
         return 1
     if not world.readable(path):
-        out.write(2, f"ldd: error: you do not have read permission for `{path}'\n")
+        out.write(2, f"ldd: {msgs.say('error: you do not have read permission for')} `{path}'\n")
         return 1
     musl = _musl_loader(world, inv, path, files)
     if musl is not None:
         return _musl_list(world, inv, musl, path, out)
     rtld, ret, rtld_inv = _choose_rtld(world, inv, path, files, out, shell_exit)
     if ret == 1:
-        out.write(2, "\tnot a dynamic executable\n")
+        out.write(2, msgs.say("\tnot a dynamic executable") + "\n")
         return 1
     if ret not in (0, 2):  # `ldd: ${RTLD} exited ...`: RTLD is set only by a 0 or 2, so it is empty
-        out.write(2, f"ldd: exited with unknown exit code ({ret})\n")
+        out.write(2, f"ldd: {msgs.say('exited with unknown exit code')} ({ret})\n")
         raise _LddExit(1)
     try:
         debug = _unused_debug(world, inv, opts, path, rtld, ret) if opts.unused else None

@@ -121,3 +121,24 @@ def test_a_traced_shell_never_runs_the_script(world: str, value: str) -> None:
     env = {"LD_TRACE_LOADED_OBJECTS": value}
     for args in (["prog"], ["-u", "prog", "missing"], ["--help"]):
         assert_same(real_ldd(args, env, world), ldsim_ldd(args, env, world))
+
+
+# the script's $"..." messages: translated by bash's gettext once its setlocale(LC_ALL, "") succeeded
+# with a locale other than C (C.UTF-8 is always there); LANGUAGE picks the catalogs, the first that
+# has a message wins; an unknown LC_ALL makes bash warn and stay in C
+LOCALE_CASES = {
+    "german": {"LC_ALL": "C.UTF-8", "LANGUAGE": "de"},
+    "fallbacks": {"LANG": "C.utf8", "LANGUAGE": "xx:fr_FR.UTF-8:de"},
+    "territory": {"LC_MESSAGES": "C.UTF-8", "LANG": "C.UTF-8", "LANGUAGE": "de_AT"},
+    "modifier": {"LC_ALL": "C.UTF-8@x", "LANGUAGE": "ja"},
+    "language-ignored-in-c": {"LANGUAGE": "de"},
+    "unknown-lc-all": {"LC_ALL": "xx", "LANGUAGE": "de"},
+    "unknown-lang": {"LANG": "xx", "LC_MESSAGES": "C.UTF-8", "LANGUAGE": "de"},
+    "lower-case-c": {"LC_ALL": "c.utf8", "LANGUAGE": "de"},
+}
+
+
+@pytest.mark.parametrize("env", list(LOCALE_CASES.values()), ids=list(LOCALE_CASES))
+def test_translated_messages(world: str, env: dict[str, str]) -> None:
+    for args in (["--help"], ["--version"], ["--ver"], ["-x"], [], ["missing", ".", "prog.c", "prog"]):
+        assert_same(real_ldd(args, env, world), ldsim_ldd(args, env, world))
