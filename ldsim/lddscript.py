@@ -10,6 +10,9 @@ from ldsim.config import Invocation
 from ldsim.elf import EIClass, EMachine, read_ident
 from ldsim.fanout import ordered_map
 from ldsim.linkmap import FileCache
+from ldsim import lddlocale
+from ldsim.lddlocale import Messages
+from ldsim.lddeval import EvalSyntaxError, debug_assignment, shell_lookup
 from ldsim.hwcaps import cpu_for_profile
 from ldsim.ldso import Run, run_ldso
 from ldsim.profiles import identify_loader, is_musl_interp, program_interp
@@ -21,10 +24,11 @@ _AMBIGUOUS = {"--v", "--ve", "--ver"}
 
 
 class LddOptions:
-    __slots__ = ("warn", "bind_now", "verbose", "unused")
+    """The script's option variables, and `single_file` (whether it lists one FILE)."""
+    __slots__ = ("warn", "bind_now", "verbose", "unused", "single")
 
     def __init__(self) -> None:
-        self.warn = self.bind_now = self.verbose = self.unused = False
+        self.warn = self.bind_now = self.verbose = self.unused = self.single = False
 
 
 def _option(arg: str) -> str | None:
@@ -44,25 +48,41 @@ def _option(arg: str) -> str | None:
     return None
 
 
-HELP = """Usage: ldd [OPTION]... FILE...
+# the script's $"..." strings as written there (their msgids in libc.mo)
+USAGE = """Usage: ldd [OPTION]... FILE...
       --help              print this help and exit
       --version           print version information and exit
   -d, --data-relocs       process data relocations
   -r, --function-relocs   process data and function relocations
   -u, --unused            print unused direct dependencies
   -v, --verbose           print all information
-
-For bug reporting instructions, please see:
-<http://www.debian.org/Bugs/>.
 """
+BUGS = "For bug reporting instructions, please see:\\\\n%s.\\\\n"
+COPYRIGHT = ("Copyright (C) %s Free Software Foundation, Inc.\n"
+             "This is free software; see the source for copying conditions.  There is NO\n"
+             "warranty; not even for MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.\n")
+TRY_HELP = "Try \\`ldd --help' for more information."
 
 
-def version_text(inv: Invocation) -> str:
-    return (f"ldd ({inv.profile.version}) 2.36\n"
-            "Copyright (C) 2022 Free Software Foundation, Inc.\n"
-            "This is free software; see the source for copying conditions.  There is NO\n"
-            "warranty; not even for MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.\n"
-            "Written by Roland McGrath and Ulrich Drepper.\n")
+def help_text(msgs: Messages) -> str:
+    return msgs.say(USAGE) + "\n" + msgs.printf(BUGS, "<http://www.debian.org/Bugs/>")
+
+
+def version_text(inv: Invocation, msgs: Messages) -> str:
+    return (f"ldd ({inv.profile.version}) 2.36\n" + msgs.printf(COPYRIGHT, "2022")
+            + msgs.printf("Written by %s and %s.\n", "Roland McGrath", "Ulrich Drepper"))
+
+
+def messages(world: World, inv: Invocation, files: FileCache) -> Messages:
+    """The script's messages in the locale bash set up (the same for every FILE: made once)."""
+    memo = files.memo.setdefault("ldd messages", {})
+    key = (id(world), inv)
+    hit = memo.get(key)
+    if hit is None or hit[0] is not world:
+        env = dict(inv.env)
+        warning, locale = lddlocale.startup(world, env)
+        hit = memo[key] = (world, warning, Messages(lddlocale.translator(world, env, locale)))
+    return hit[2]
 
 
 LDD_SHELL = "/bin/bash"  # the script's `#! /bin/bash`
@@ -77,29 +97,74 @@ def run_ldd(world: World, inv: Invocation, argv: list[str], files: FileCache, jo
     if status is not None:  # the shell's own loader ended it (LD_DEBUG=help, a preload's missing
         out.status = status  # dependency or version): the script never runs
         return out
+    if _executable(world, LDD_SHELL):
+        warning, _ = lddlocale.startup(world, dict(inv.env))
+        if warning:  # set_default_locale, before the startup files
+            out.write(2, warning)
+        _bash_startup(world, inv, out)
     _script(world, inv, argv, files, out, shell_exit, jobs)
     if shell_exit is not None:  # the script's own exit
         out.chunks.extend(shell_exit.chunks)
     return out
 
 
+# bash 5.2's defaults for a script (`set -o`, `shopt`): an environment that names others changes how the
+# script runs (SHELLOPTS=xtrace traces every line), which is not simulated
+_DEFAULT_SHELLOPTS = frozenset({"braceexpand", "hashall", "interactive-comments"})
+_DEFAULT_BASHOPTS = frozenset(
+    "checkwinsize cmdhist complete_fullquote extquote force_fignore globasciiranges globskipdots hostcomplete "
+    "interactive_comments patsub_replacement progcomp promptvars sourcepath".split())
+_OWN_FUNCTIONS = ("nonelf", "try_trace")  # the script defines these before it calls them
+
+
+def _bash_startup(world: World, inv: Invocation, out: Run) -> None:
+    """What bash does with its environment before the script's first line (shell.c): SHELLOPTS and
+    BASHOPTS turn options on, BASH_FUNC_NAME%% imports functions, and a non-interactive shell not in
+    POSIX mode sources $BASH_ENV (run_startup_files, maybe_execute_file: a missing file is skipped
+    silently, a directory is reported)."""
+    env = dict(inv.env)
+    if not set(filter(None, env.get("SHELLOPTS", "").split(":"))) <= _DEFAULT_SHELLOPTS \
+            or not set(filter(None, env.get("BASHOPTS", "").split(":"))) <= _DEFAULT_BASHOPTS:
+        raise NotImplementedError("ldd with shell options from SHELLOPTS or BASHOPTS: not simulated")
+    if any(k.startswith("BASH_FUNC_") and k.endswith("%%") and k[10:-2] not in _OWN_FUNCTIONS for k in env):
+        raise NotImplementedError("ldd with shell functions imported from the environment: not simulated")
+    target = env.get("BASH_ENV", "")
+    if not target or "POSIXLY_CORRECT" in env:
+        return
+    if any(c in target for c in "$`") or target.startswith("~"):
+        raise NotImplementedError("ldd: a BASH_ENV that bash expands is not simulated")
+    path = target if target.startswith("/") else f"{inv.cwd.rstrip('/')}/{target}"
+    try:
+        st = world.stat(path)
+    except OSError:
+        return
+    if stat_mod.S_ISDIR(st.st_mode):
+        out.write(2, f"{_script_path(world, inv)}: {target}: is a directory\n")
+    elif st.st_size or not world.readable(path):
+        raise NotImplementedError(f"ldd: BASH_ENV={target}: bash would run that file, which is not simulated")
+
+
 def _script(world: World, inv: Invocation, argv: list[str], files: FileCache, out: Run,
             shell_exit: Run | None, jobs: int) -> None:
     """The script after the shell started; `shell_exit` is what each subshell prints when it exits."""
     opts = LddOptions()
+    msgs = messages(world, inv, files)
+    # the script sets warn=, bind_now= and verbose= but never unused=: an `unused` the caller exported
+    # reaches `test "$unused" = yes` as it is
+    opts.unused = dict(inv.env).get("unused") == "yes"
     args = list(argv)
     while args:
         arg = args[0]
         if arg in _AMBIGUOUS:
-            out.write(2, f"ldd: option `{arg}' is ambiguous\n")
+            out.write(2, msgs.say("ldd: option \\`$1' is ambiguous", arg) + "\n")
             out.status = 1
             return
         what = _option(arg)
         if what == "help":
-            out.write(1, HELP)
+            out.write(1, help_text(msgs))
             return
         if what == "version":
-            out.write(1, version_text(inv))
+            out.write(1, version_text(inv, msgs))
             return
         if what is not None:
             opts.warn |= what in "dr"
@@ -112,15 +177,15 @@ def _script(world: World, inv: Invocation, argv: list[str], files: FileCache, ou
             args.pop(0)
             break
         if arg.startswith("-"):
-            out.write(2, f"ldd: unrecognized option `{arg}'\nTry `ldd --help' for more information.\n")
+            out.write(2, f"ldd: {msgs.say('unrecognized option')} `{arg}'\n{msgs.say(TRY_HELP)}\n")
             out.status = 1
             return
         break
     if not args:
-        out.write(2, "ldd: missing file arguments\nTry `ldd --help' for more information.\n")
+        out.write(2, f"ldd: {msgs.say('missing file arguments')}\n{msgs.say(TRY_HELP)}\n")
         out.status = 1
         return
-    single = len(args) == 1
+    single = opts.single = len(args) == 1
 
     def one(given: str) -> tuple[list[tuple[int, str]], bool, int | None, int]:
         """The script's loop body for one FILE: what it printed, whether it failed, the status of the
@@ -162,7 +227,8 @@ class _LddExit(Exception):
         self.status = status
 
 
-_SHELL_START_VARS = ("LD_PRELOAD", "LD_AUDIT", "LD_PROFILE", "LD_DEBUG", "LD_LIBRARY_PATH", "LD_SHOW_AUXV")
+_SHELL_START_VARS = ("LD_PRELOAD", "LD_AUDIT", "LD_PROFILE", "LD_DEBUG", "LD_LIBRARY_PATH", "LD_SHOW_AUXV",
+                     "LD_TRACE_LOADED_OBJECTS")
 
 
 def _shell_start(world: World, inv: Invocation, files: FileCache, out: Run) -> tuple[int | None, Run | None]:
@@ -185,12 +251,14 @@ def _bash_start(world: World, inv: Invocation, files: FileCache, out: Run) -> tu
     LD_LIBRARY_PATH gives bash in place of its own libraries (another libc: missing versions, a symbol
     lookup error).  When a preload it
     did load cannot be completed (its dependency or a version it needs is missing: fatal, 127 or 1), or
-    bash's own libraries cannot, the script never runs.  Simulated only when one of those six is set or
+    bash's own libraries cannot, the script never runs; under LD_TRACE_LOADED_OBJECTS (any value, even
+    0: rtld.c's process_envvars) bash's loader lists bash and exits 0, so the script never runs either.
+    Simulated only when one of those seven is set or
     the root has an /etc/ld.so.preload (dl_main reads it for bash too: its ignored entries are printed once
     more, before the script runs); nothing else makes bash's startup print.  Returns the shell's status
     when its loader ended it, else None, and what bash's loader prints when a bash process exits
     (LD_DEBUG: calling fini ...), or None when that is nothing."""
-    from ldsim.config import Debug, read_environment
+    from ldsim.config import Debug, Mode, read_environment
     from ldsim.credentials import secure_for_exec
     from ldsim.ldso import exec_in_parts
     if (not (any(k in _SHELL_START_VARS for k, _ in inv.env)
@@ -206,7 +274,7 @@ def _bash_start(world: World, inv: Invocation, files: FileCache, out: Run) -> tu
     shell, shell_exit = exec_in_parts(world, inv, [LDD_SHELL], files, cfg, execfn=_script_path(world, inv))
     for stream, text in shell.chunks:
         out.write(stream, text)
-    if shell.status or cfg.debug_help:
+    if shell.status or cfg.debug_help or cfg.mode is Mode.TRACE:  # traced (any value): bash is listed, never runs
         return shell.status, None
     return None, shell_exit if shell_exit is not None and shell_exit.chunks else None
 
@@ -224,28 +292,36 @@ def _script_path(world: World, inv: Invocation) -> str:
 
 def _one_file(world: World, inv: Invocation, opts: LddOptions, path: str, files: FileCache, out: Run,
               shell_exit: Run | None = None) -> int:
+    msgs = messages(world, inv, files)
     try:
         st = world.stat(path)
     except OSError:
-        out.write(2, f"ldd: {path}: No such file or directory\n")
+        out.write(2, f"ldd: {path}: {msgs.say('No such file or directory')}\n")
         return 1
     if not stat_mod.S_ISREG(st.st_mode):
-        out.write(2, f"ldd: {path}: not regular file\n")
+        out.write(2, f"ldd: {path}: {msgs.say('not regular file')}\n")
         return 1
     if not world.readable(path):
-        out.write(2, f"ldd: error: you do not have read permission for `{path}'\n")
+        out.write(2, f"ldd: {msgs.say('error: you do not have read permission for')} `{path}'\n")
         return 1
     musl = _musl_loader(world, inv, path, files)
     if musl is not None:
         return _musl_list(world, inv, musl, path, out)
     rtld, ret, rtld_inv = _choose_rtld(world, inv, path, files, out, shell_exit)
     if ret == 1:
-        out.write(2, "\tnot a dynamic executable\n")
+        out.write(2, msgs.say("\tnot a dynamic executable") + "\n")
         return 1
     if ret not in (0, 2):  # `ldd: ${RTLD} exited ...`: RTLD is set only by a 0 or 2, so it is empty
-        out.write(2, f"ldd: exited with unknown exit code ({ret})\n")
+        out.write(2, f"ldd: {msgs.say('exited with unknown exit code')} ({ret})\n")
         raise _LddExit(1)
-    run = run_ldso(world, _traced_invocation(inv, rtld_inv, opts, ret, files), [path], files, rtld)
+    try:
+        debug = _unused_debug(world, inv, opts, path, rtld, ret) if opts.unused else None
+    except EvalSyntaxError as e:  # eval fails inside try_trace's $(... 2>&1): its message is on stdout
+        _subshell_exit(out, shell_exit)
+        out.write(1, f"{_script_path(world, inv)}: eval: line {_EVAL_LINE}: {e}\n")
+        _subshell_exit(out, shell_exit)
+        return 2
+    run = run_ldso(world, _traced_invocation(inv, rtld_inv, opts, ret, debug, files), [path], files, rtld)
     # try_trace is a subshell whose $(...) subshell runs the trace, 2>&1 captured: the inner one exits
     # first, then the outer prints the captured output and exits
     _subshell_exit(out, shell_exit)
@@ -399,27 +475,61 @@ def _foreign_verify(world: World, rtld: str, path: str) -> None:
         raise NotImplementedError(f"{rtld}: the {rtld.rsplit('/', 1)[-1]} loader is not simulated yet")
 
 
+_EVAL_LINE = 117  # the line of try_trace's `output=$(eval $add_env ...)` in Debian's /usr/bin/ldd
+
+
+def _unused_debug(world: World, inv: Invocation, opts: LddOptions, path: str, rtld: str, ret: int) -> str:
+    """The LD_DEBUG that -u's `LD_DEBUG="$LD_DEBUG,unused"` gives the traced run once try_trace's eval has
+    parsed the caller's value as shell text (ldsim.lddeval)."""
+    env = dict(inv.env)
+    old = env.get("LD_DEBUG", "")
+    if not any(c in old for c in _SHELL_SPECIAL):
+        return old + ("," if old else "") + "unused"
+    flag = {True: "yes", False: ""}
+    add_env = (f"LD_TRACE_LOADED_OBJECTS=1 LD_WARN={flag[opts.warn]} LD_BIND_NOW={flag[opts.bind_now]} "
+               f"LD_LIBRARY_VERSION=$verify_out LD_VERBOSE={flag[opts.verbose]} "
+               f'LD_DEBUG="{old}{"," if old else ""}unused"')
+    script: dict[str, str | None] = {
+        "TEXTDOMAIN": "libc", "TEXTDOMAINDIR": "/usr/share/locale", "RTLDLIST": " ".join(inv.profile.ldd_rtlds),
+        "warn": flag[opts.warn], "bind_now": flag[opts.bind_now], "verbose": flag[opts.verbose],
+        "unused": "yes", "add_env": add_env, "single_file": "t" if opts.single else "f", "file": path,
+        "rtld": rtld, "RTLD": rtld, "ret": str(ret), "IFS": " \t\n",
+        "result": None, "dummy": None,  # the files before this one; `RTLD --version`'s output
+        "verify_out": None if "LD_SHOW_AUXV" in env else ""}
+
+    def cwd_names() -> list[str]:
+        try:
+            return world.listdir(inv.cwd)
+        except OSError:
+            return []
+    return debug_assignment(old, shell_lookup(env, script), [rtld, path], cwd_names)
+
+
+_SHELL_SPECIAL = frozenset("\"'\\$`#~{;&|<>()*?[ \t\n")  # what makes eval read LD_DEBUG as more than text
+
+
 def _traced_invocation(inv: Invocation, rtld_inv: Invocation, opts: LddOptions, verify_out: int,
-                       files: FileCache) -> Invocation:
-    """The traced run's invocation: the same for every FILE of a run with the same --verify answer, so
-    made once (and its environment read once, see ldso._environment)."""
+                       debug: str | None, files: FileCache) -> Invocation:
+    """The traced run's invocation: the same for every FILE of a run with the same --verify answer and
+    LD_DEBUG, so made once (and its environment read once, see ldso._environment)."""
     memo = files.memo.setdefault("ldd traced", {})
-    key = (id(inv), id(rtld_inv), verify_out, opts.warn, opts.bind_now, opts.verbose, opts.unused)
+    key = (id(inv), id(rtld_inv), verify_out, opts.warn, opts.bind_now, opts.verbose, debug)
     hit = memo.get(key)
     if hit is None or hit[0] is not inv or hit[1] is not rtld_inv:
-        hit = memo[key] = (inv, rtld_inv, rtld_inv.replace(env=_traced_env(inv, opts, verify_out)))
+        hit = memo[key] = (inv, rtld_inv, rtld_inv.replace(env=_traced_env(inv, opts, verify_out, debug)))
     return hit[2]
 
 
-def _traced_env(inv: Invocation, opts: LddOptions, verify_out: int) -> tuple[tuple[str, str], ...]:
+def _traced_env(inv: Invocation, opts: LddOptions, verify_out: int,
+                debug: str | None) -> tuple[tuple[str, str], ...]:
     """ldd's add_env assignments on top of its own environment, in the order bash exports them: the
-    command's temporary assignments first, then the shell's exported variables (bash_export_order)."""
+    command's temporary assignments first, then the shell's exported variables (bash_export_order).
+    `debug`: -u's LD_DEBUG as eval made it, or None without -u."""
     adds = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_WARN": "yes" if opts.warn else "",
             "LD_BIND_NOW": "yes" if opts.bind_now else "", "LD_LIBRARY_VERSION": str(verify_out),
             "LD_VERBOSE": "yes" if opts.verbose else ""}
-    if opts.unused:
-        old = dict(inv.env).get("LD_DEBUG", "")
-        adds["LD_DEBUG"] = old + ("," if old else "") + "unused"
+    if debug is not None:
+        adds["LD_DEBUG"] = debug
     return bash_export_order(tuple(adds.items()), inv.env)
 
 
