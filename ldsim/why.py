@@ -172,7 +172,7 @@ class FoundReport:
     how: str
     rejected: list[Tried]  # candidates tried before it
     shadowed: list[Tried]  # candidates later steps would have found
-    others: list[Request]  # other requests answered by the already-loaded object
+    others: list[Request]  # the other requests that ended at this object
 
 
 @dataclass
@@ -239,6 +239,7 @@ def explain(proc: Process, lib: str) -> WhyReport:
         loading = next((r for r in reqs if r.reused is None and r.search is not None), reqs[0] if reqs else None)
         if loading is None:
             continue
+        loading = _asked_request(reqs, loading, lib)
         rep.found.append(_found_report(proc, m, loading, [r for r in reqs if r is not loading]))
     for r in failed:
         rep.missing.append(_miss_report(proc, r))
@@ -246,6 +247,16 @@ def explain(proc: Process, lib: str) -> WhyReport:
         if getattr(e, "stream", 0) == 2:
             rep.errors.append(e.text.rstrip("\n"))
     return rep
+
+
+def _asked_request(reqs: list[Request], loading: Request, lib: str) -> Request:
+    """The request to explain for LIB: the one that mapped the object, unless LIB names only another
+    request that searched on its own and found the same file (dev/ino) already loaded; the real trace
+    shows that request's own search (_dl_map_object_from_fd returns the existing map after it)."""
+    if _request_matches(loading, lib):
+        return loading
+    return next((r for r in reqs if r.reused == "file" and r.search is not None and _request_matches(r, lib)),
+                loading)
 
 
 def _probe(proc: Process, path: str) -> str | None:

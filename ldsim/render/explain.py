@@ -74,9 +74,10 @@ def lines(proc: Process, rep: WhyReport) -> list[str]:
                                                  headers=("candidate", "rejected because"),
                                                  tablefmt="simple").splitlines()]
         if f.others:
-            out.append("  also requested by (answered by the already-loaded object):")
+            out.append("  other requests for this object:")
             for o in f.others:
-                how = {"name": "by name", "soname": "by soname", "file": "same file"}.get(o.reused or "", "")
+                how = {"name": "by name", "soname": "by soname", "file": "same file"}.get(o.reused or "",
+                                                                                         "which mapped it")
                 out.append(f"    {label(proc, o.loader) if o.loader else '(startup)'} as {o.name} ({how})")
         if f.shadowed:
             out.append("  shadowed alternatives (what later steps would have found):")

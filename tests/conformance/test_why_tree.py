@@ -164,3 +164,109 @@ def test_why_names_the_runpath_trap_and_its_fix_works(why_world: str) -> None:
     rep = json.loads(p.stdout)
     assert rep["found"][0]["path"] == real
     assert rep["found"][0]["how"].startswith("DT_RUNPATH of ")
+
+
+# ------------------------------------------------------------------------ why against LD_DEBUG=libs,files
+
+_LINE = re.compile(r"^\s*\d+:\t?(.*)$")
+
+
+def real_requests(prog: str, env: dict[str, str], cwd: str) -> list[dict]:
+    """The searches of the real `ld.so PROG` trace (LD_DEBUG=libs,files): per `find library=` line, its
+    requester (the preceding `needed by`), every `trying file=` in order with the search-path label it
+    was tried under, whether the directory of each was listed by an earlier search, and the path mapped
+    (`generating link map`) or None (same file already loaded, or not found)."""
+    env = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs,files", **env}
+    p = subprocess.run([oracle.RTLD, prog], env=env, cwd=cwd, capture_output=True, text=True, errors="replace")
+    text = p.stdout + p.stderr
+    reqs: list[dict] = []
+    cur: dict | None = None
+    by: str | None = None
+    label: str | None = None
+    seen_dirs: set[str] = set()
+    new_dirs: set[str] = set()
+    for raw in text.splitlines():
+        m = _LINE.match(raw)
+        line = m.group(1) if m else ""
+        if mm := re.match(r"file=(.*) \[\d+\];  needed by (.*) \[\d+\]$", line):
+            by, cur = mm.group(2), None
+        elif mm := re.match(r"find library=(.*) \[\d+\]; searching$", line):
+            cur = {"name": mm.group(1), "by": by, "tried": [], "labels": [], "shared": [], "mapped": None}
+            reqs.append(cur)
+            seen_dirs |= new_dirs
+            new_dirs = set()
+        elif mm := re.match(r" search path=(.*)\t\t\((.*)\)$", line):
+            label = mm.group(2)
+            new_dirs |= set(mm.group(1).split(":"))
+        elif line.startswith(" search cache="):
+            label = "cache"
+        elif (mm := re.match(r"  trying file=(.*)$", line)) and cur is not None:
+            cur["tried"].append(mm.group(1))
+            cur["labels"].append(label)
+            cur["shared"].append(os.path.dirname(mm.group(1)) in seen_dirs)
+        elif (mm := re.match(r"file=(.*) \[\d+\];  generating link map", line)) and cur is not None:
+            if mm.group(1) == cur["name"] and cur["tried"]:
+                cur["mapped"] = cur["tried"][-1]
+            cur = None
+    return reqs
+
+
+def _label_of(found: dict) -> str:
+    """How the real trace labels the search list ldsim says found the file."""
+    if found["step"] in ("RPATH", "RUNPATH"):
+        return f"{found['step']} from file {found['owner']}"
+    return "cache" if found["step"] == "cache" else found["step"]
+
+
+def why_disagreements(prog: str, env: dict[str, str], cwd: str) -> list[str]:
+    out = []
+    for r in real_requests(prog, env, cwd):
+        p = ldsim(["why", "--ldd", "--json", prog, r["name"]], env, cwd)
+        if not p.stdout.startswith("{"):
+            out.append(f"{r['name']}: ldsim failed ({p.returncode}) {p.stderr}")
+            continue
+        rep = json.loads(p.stdout)
+        found = [f for f in rep["found"] if f["request"]["name"] == r["name"] and f["request"]["requester"] == r["by"]]
+        missing = [m for m in rep["missing"] if m["request"]["name"] == r["name"]]
+        where = f"{r['name']} (needed by {r['by']})"
+        if not found:
+            if r["mapped"] is not None or not missing:
+                out.append(f"{where}: real mapped {r['mapped']}, ldsim found {[f['path'] for f in rep['found']]}")
+            continue
+        f = found[0]
+        tried = [t["path"] for t in f["rejected"]] + ([f["found"]["path"]] if f["found"] else [])
+        if tried != r["tried"]:
+            out.append(f"{where}: real tried {r['tried']}\nldsim tried {tried}")
+        if r["mapped"] is not None and f["path"] != r["mapped"]:
+            out.append(f"{where}: real mapped {r['mapped']}, ldsim {f['path']}")
+        # a directory listed by an earlier search keeps that search's label in the trace (dl-load.c's
+        # r_search_path_elem are shared), so only a directory's first listing names its own list
+        if f["found"] and r["labels"] and not r["shared"][-1] and r["labels"][-1] != _label_of(f["found"]):
+            out.append(f"{where}: real found under ({r['labels'][-1]}), ldsim says {f['how']}")
+    return out
+
+
+WHY_CASES = ("rpath_inherited", "runpath_blocks_rpath", "rpath_and_runpath", "runpath_not_inherited",
+             "loaded_by_soname", "loaded_by_file_identity", "ld_library_path", "ld_library_path_dsts",
+             "origin_of_symlinked_lib", "wrong_class_and_machine", "nodeflib", "hwcaps_subdirs",
+             "missing_library")
+
+
+def test_why_follows_the_real_trace(rule_worlds) -> None:
+    """For every library the real loader searched for (`ld.so PROG`, LD_DEBUG=libs,files), `ldsim why
+    --json` names the same requester, the same candidates in the same order, the same mapped path, and
+    a step whose list the trace prints the winning directory under; a search that ended at an already
+    loaded file (same dev/ino) is explained by its own candidates, not by the request that mapped it."""
+    jobs = []
+    for name in WHY_CASES:
+        root, runs = rule_worlds[name]
+        for run in runs:
+            if run.args or "trace" not in run.modes and "exec" not in run.modes:
+                continue
+            env = {k: v.replace("{root}", root) for k, v in run.env.items()}
+            jobs.append((name, run.prog.replace("{root}", root), env, f"{root}/{run.cwd}"))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda j: (j, why_disagreements(*j[1:])), jobs))
+    bad = [f"{j[0]} {j[1]} {j[2]}: {d}" for j, ds in results for d in ds]
+    assert len(jobs) >= 13
+    assert not bad, "\n".join(bad)
