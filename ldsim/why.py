@@ -207,6 +207,14 @@ class WhyReport:
     missing: list[MissReport] = field(default_factory=list)
     status: int | None = None  # the simulated startup's exit status when it stopped early
     errors: list[str] = field(default_factory=list)
+    implicit: list[Implicit] = field(default_factory=list)  # loaded without any request
+
+
+@dataclass
+class Implicit:
+    """An object in the list that no search loaded: the program, ld.so itself, the vDSO."""
+    target: LinkMap
+    how: str
 
 
 def matches(world: World, m: LinkMap, lib: str) -> bool:
@@ -230,12 +238,18 @@ def _request_matches(r: Request, lib: str) -> bool:
 def explain(proc: Process, lib: str) -> WhyReport:
     rep = WhyReport(proc.program, lib, status=proc.result.status)
     world = proc.world
-    targets = [m for m in proc.objects if not m.faked and matches(world, m, lib)]
+    targets = [m for m in proc.objects if not m.faked and (matches(world, m, lib) or
+                                                            m is proc.main and _is_program(proc, lib))]
     failed = [r for r in proc.result.requests
               if (r.result is None or r.result.faked) and r.via != "program" and _request_matches(r, lib)]
     rep.chains = chains_to(proc, targets, failed)
     for m in targets:
         reqs = [r for r in proc.result.requests if r.result is m]
+        if not reqs or all(r.via == "program" for r in reqs):
+            how = _implicit_how(proc, m)
+            if how is not None:
+                rep.implicit.append(Implicit(m, how))
+            continue
         loading = next((r for r in reqs if r.reused is None and r.search is not None), reqs[0] if reqs else None)
         if loading is None:
             continue
@@ -247,6 +261,30 @@ def explain(proc: Process, lib: str) -> WhyReport:
         if getattr(e, "stream", 0) == 2:
             rep.errors.append(e.text.rstrip("\n"))
     return rep
+
+
+def _is_program(proc: Process, lib: str) -> bool:
+    """LIB names the program's own file (a path to it)."""
+    if "/" not in lib:
+        return False
+    try:
+        return proc.world.realpath(lib) == proc.world.realpath(proc.program)
+    except OSError:
+        return False
+
+
+def _implicit_how(proc: Process, m: LinkMap) -> str | None:
+    """Why an object is in the list though no request loaded it (rtld.c dl_main, elf/setup-vdso.h)."""
+    if m.kind is Kind.VDSO:
+        return ("the vDSO: the kernel maps it into every process, and ld.so adds its link map before "
+                "any search (setup_vdso)")
+    if m.kind is Kind.RTLD:
+        how = "run as the command (ld.so PROGRAM)" if proc.direct else "the program's PT_INTERP, mapped by the kernel"
+        return f"the dynamic loader itself ({how}): its link map is in the list from the start, no search"
+    if m.kind is Kind.MAIN:
+        how = "ld.so maps it (ld.so PROGRAM)" if proc.direct else "the kernel maps it (execve)"
+        return f"the program itself: {how}, no search"
+    return None
 
 
 def _asked_request(reqs: list[Request], loading: Request, lib: str) -> Request:

@@ -270,3 +270,32 @@ def test_why_follows_the_real_trace(rule_worlds) -> None:
     bad = [f"{j[0]} {j[1]} {j[2]}: {d}" for j, ds in results for d in ds]
     assert len(jobs) >= 13
     assert not bad, "\n".join(bad)
+
+
+def _real_listed(prog: str, cwd: str) -> list[tuple[str, str | None]]:
+    """(name as ldd prints it, path or None) for every object of the real ldd listing, found or not."""
+    out = []
+    for line in oracle.real_ldd([prog], {}, cwd).stdout.decode(errors="replace").splitlines():
+        line = re.sub(r" \(0x[0-9a-fA-FADR]+\)$", "", line.strip())
+        name, sep, path = line.partition(" => ")
+        if line:
+            out.append((name, path if sep and path != "not found" else None if sep else name))
+    return out
+
+
+@pytest.mark.parametrize("case", ("loaded_by_soname", "rpath_of_requester"))
+def test_why_knows_every_object_ldd_lists(rule_worlds, case: str) -> None:
+    """Each object of the real ldd listing (the vDSO and ld.so included, which no search loads) is loaded
+    for `ldsim why` too: exit 0, at the same path; a name ldd does not list gives exit 4."""
+    root, runs = rule_worlds[case]
+    prog = runs[0].prog.replace("{root}", root)
+    listed = _real_listed(prog, root)
+    assert any(name.startswith("linux-vdso") for name, _ in listed)
+    for name, path in listed:
+        p = ldsim(["why", "--ldd", "--json", prog, name], cwd=root)
+        assert p.returncode == (0 if path else 1), f"{name}: {p.stdout}{p.stderr}"
+        rep = json.loads(p.stdout)
+        paths = {x["path"] for x in rep["found"] + rep["implicit"]}
+        assert path in paths or os.path.realpath(path) in map(os.path.realpath, paths), (name, path, paths)
+    p = ldsim(["why", "--ldd", prog, "libnot-listed-anywhere.so"], cwd=root)
+    assert p.returncode == 4 and "does not load" in p.stdout, p.stdout + p.stderr
