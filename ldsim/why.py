@@ -19,7 +19,7 @@ from ldsim.dst import expand
 from ldsim.elf import DF1, ElfError
 from ldsim.linkmap import FileCache, Kind, LinkMap, file_id
 from ldsim.ldcache import CacheFault
-from ldsim.loader import Process, Request, rpath_inhibited
+from ldsim.loader import FATAL, Process, Request, rpath_inhibited
 from ldsim.search import NONEXISTING, CacheStep, LoadError, PathStep, SearchResult, _split, search_steps
 from ldsim.world import World
 
@@ -307,7 +307,7 @@ def _probe(proc: Process, path: str) -> str | None:
     try:
         opened = proc.searcher.open_verify(path, res)
     except LoadError as e:
-        return e.message
+        return FATAL + e.message
     if opened is None:
         return res.tried[-1].outcome if res.tried else "not usable"
     return "ok"
@@ -397,6 +397,8 @@ def _rows(proc: Process, r: Request) -> list[DirRow]:
                                "skipped: the requester has DF_1_NODEFLIB (-z nodeflib)"))
             continue
         for rec in step.records:
+            if rows and rows[-1].result.count(FATAL):
+                break  # open_verify's fatal error ended the request: later directories were not reached
             tried = [c for c in res.tried if posixpath.dirname(c.path) + "/" == rec.dirname or
                      (c.path.startswith(rec.dirname) and _is_subdir_candidate(proc, rec.dirname, c.path))]
             if all(s == NONEXISTING for s in rec.status) and not tried:
@@ -444,6 +446,10 @@ def _reasons(proc: Process, r: Request) -> list[str]:
     if "/" in r.name:
         return [f"{r.name!r} contains '/': it is opened as given (relative to the current directory "
                 "unless absolute), and no search list applies"]
+    fatal = _fatal(r)
+    if fatal is not None:
+        out.append(f"the search stopped at {fatal}: open_verify's errors other than a wrong class, machine or "
+                   "ABI end the request, and no later directory or list is tried")
     chain = _chain(x)
     if main is not None and main not in chain:
         chain.append(main)
@@ -546,12 +552,23 @@ def _find_files(proc: Process, name: str, dirs: list[str]) -> list[str]:
     return out
 
 
+def _fatal(r: Request) -> str | None:
+    """The candidate whose fatal open_verify error ended this request's search, if any."""
+    res = r.search
+    return next((c.path for c in (res.tried or []) if c.outcome.startswith(FATAL)), None) if res else None
+
+
 def _searched_dirs(r: Request) -> set[str]:
+    """The directories the search reached (up to a fatal candidate)."""
     res = r.search
     out: set[str] = set()
+    fatal = _fatal(r)
     for so in (res.steps if res else []):
         if isinstance(so.step, PathStep) and not so.outcome.startswith("skipped"):
-            out.update(rec.dirname for rec in so.step.records)
+            for rec in so.step.records:
+                out.add(rec.dirname)
+                if fatal is not None and fatal.startswith(rec.dirname) and so.outcome == "stopped":
+                    return out
     return out
 
 
@@ -565,9 +582,15 @@ def _fix(proc: Process, r: Request, path: str, verdict: str) -> tuple[str, str]:
     d = posixpath.dirname(path) + "/"
     base = posixpath.basename(path)
     x = r.loader
+    if verdict.startswith(FATAL):
+        return (f"the loader stops the whole search at it: {verdict[len(FATAL):]}",
+                f"remove or replace {path}: a file that is not a loadable ELF object is fatal (open_verify)")
     if verdict != "ok":
         return (f"the loader would skip it: {verdict}",
                 f"install a build of {r.name} for this machine and class ({proc.profile.name})")
+    fatal = _fatal(r)
+    if fatal is not None and d not in _searched_dirs(r):
+        return (f"the search stopped at {fatal} before reaching it", f"remove or replace {fatal}")
     if d in _searched_dirs(r):
         if base != r.name:
             return (f"its file name is {base}, not {r.name} (its DT_SONAME)",

@@ -171,13 +171,13 @@ def test_why_names_the_runpath_trap_and_its_fix_works(why_world: str) -> None:
 _LINE = re.compile(r"^\s*\d+:\t?(.*)$")
 
 
-def real_requests(prog: str, env: dict[str, str], cwd: str) -> list[dict]:
+def real_requests(prog: str, env: dict[str, str], cwd: str, args: tuple[str, ...] = ()) -> list[dict]:
     """The searches of the real `ld.so PROG` trace (LD_DEBUG=libs,files): per `find library=` line, its
     requester (the preceding `needed by`), every `trying file=` in order with the search-path label it
     was tried under, whether the directory of each was listed by an earlier search, and the path mapped
     (`generating link map`) or None (same file already loaded, or not found)."""
     env = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs,files", **env}
-    p = subprocess.run([oracle.RTLD, prog], env=env, cwd=cwd, capture_output=True, text=True, errors="replace")
+    p = subprocess.run([oracle.RTLD, *args, prog], env=env, cwd=cwd, capture_output=True, text=True, errors="replace")
     text = p.stdout + p.stderr
     reqs: list[dict] = []
     cur: dict | None = None
@@ -211,6 +211,27 @@ def real_requests(prog: str, env: dict[str, str], cwd: str) -> list[dict]:
     return reqs
 
 
+_SUBDIR = re.compile(r"(/(glibc-hwcaps/[^/]+|tls|x86_64|haswell|avx512_1))+$")
+
+
+def _searched_dirs(r: dict) -> list[str]:
+    """The directories of a failed real search in order, without their hwcaps subdirectories (the cache
+    hit, if any, is not a directory of the search)."""
+    out: list[str] = []
+    for path, label in zip(r["tried"], r["labels"]):
+        d = _SUBDIR.sub("", os.path.dirname(path)) or "/"
+        if label != "cache" and (not out or out[-1] != d):
+            out.append(d)
+    return out
+
+
+def _row_dirs(miss: dict) -> list[str]:
+    """The directories `why` says a failed search tried a file in."""
+    return [row["directory"] for row in miss["searched"]
+            if not row["step"].startswith("ld.so.cache") and row["result"] != "directory does not exist"
+            and not row["result"].startswith("skipped")]
+
+
 def _label_of(found: dict) -> str:
     """How the real trace labels the search list ldsim says found the file."""
     if found["step"] in ("RPATH", "RUNPATH"):
@@ -218,20 +239,23 @@ def _label_of(found: dict) -> str:
     return "cache" if found["step"] == "cache" else found["step"]
 
 
-def why_disagreements(prog: str, env: dict[str, str], cwd: str) -> list[str]:
+def why_disagreements(prog: str, env: dict[str, str], cwd: str, args: tuple[str, ...] = ()) -> list[str]:
+    """args: ld.so options that `ldsim why` takes too (--preload, --library-path, --inhibit-cache)."""
     out = []
-    for r in real_requests(prog, env, cwd):
-        p = ldsim(["why", "--ldd", "--json", prog, r["name"]], env, cwd)
+    for r in real_requests(prog, env, cwd, args):
+        p = ldsim(["why", "--ldd", "--json", *args, prog, r["name"]], env, cwd)
         if not p.stdout.startswith("{"):
             out.append(f"{r['name']}: ldsim failed ({p.returncode}) {p.stderr}")
             continue
         rep = json.loads(p.stdout)
         found = [f for f in rep["found"] if f["request"]["name"] == r["name"] and f["request"]["requester"] == r["by"]]
-        missing = [m for m in rep["missing"] if m["request"]["name"] == r["name"]]
+        missing = [m for m in rep["missing"] if m["request"]["name"] == r["name"] and m["request"]["requester"] == r["by"]]
         where = f"{r['name']} (needed by {r['by']})"
         if not found:
             if r["mapped"] is not None or not missing:
                 out.append(f"{where}: real mapped {r['mapped']}, ldsim found {[f['path'] for f in rep['found']]}")
+            elif _searched_dirs(r) != _row_dirs(missing[0]):
+                out.append(f"{where}: real searched {_searched_dirs(r)}\nldsim searched {_row_dirs(missing[0])}")
             continue
         f = found[0]
         tried = [t["path"] for t in f["rejected"]] + ([f["found"]["path"]] if f["found"] else [])
@@ -249,12 +273,13 @@ def why_disagreements(prog: str, env: dict[str, str], cwd: str) -> list[str]:
 WHY_CASES = ("rpath_inherited", "runpath_blocks_rpath", "rpath_and_runpath", "runpath_not_inherited",
              "loaded_by_soname", "loaded_by_file_identity", "ld_library_path", "ld_library_path_dsts",
              "origin_of_symlinked_lib", "wrong_class_and_machine", "nodeflib", "hwcaps_subdirs",
-             "missing_library")
+             "missing_library", "broken_candidates")
 
 
 def test_why_follows_the_real_trace(rule_worlds) -> None:
     """For every library the real loader searched for (`ld.so PROG`, LD_DEBUG=libs,files), `ldsim why
-    --json` names the same requester, the same candidates in the same order, the same mapped path, and
+    --json` names the same requester, the same candidates in the same order, the same mapped path (for a
+    miss: the same directories, up to a fatal candidate), and
     a step whose list the trace prints the winning directory under; a search that ended at an already
     loaded file (same dev/ino) is explained by its own candidates, not by the request that mapped it."""
     jobs = []
@@ -299,3 +324,23 @@ def test_why_knows_every_object_ldd_lists(rule_worlds, case: str) -> None:
         assert path in paths or os.path.realpath(path) in map(os.path.realpath, paths), (name, path, paths)
     p = ldsim(["why", "--ldd", prog, "libnot-listed-anywhere.so"], cwd=root)
     assert p.returncode == 4 and "does not load" in p.stdout, p.stdout + p.stderr
+
+
+def test_why_names_the_fatal_candidate_and_removing_it_works(rule_worlds) -> None:
+    """A file open_verify finds fatal (too short) ends the search: why names it, does not list the RPATH
+    directory after it as searched, and its fix (remove it) makes the real loader find the near miss."""
+    root, _ = rule_worlds["broken_candidates"]
+    prog = f"{root}/bin/m_t"
+    p = ldsim(["why", "--ldd", "--json", prog, "libbad.so"], cwd=root)
+    miss = json.loads(p.stdout)["missing"][0]
+    fatal = f"{root}/bin/../t/libbad.so"
+    assert [row["directory"] for row in miss["searched"]] == [f"{root}/bin/../t"], miss["searched"]
+    assert any(fatal in reason for reason in miss["reasons"]), miss["reasons"]
+    near = {n["path"]: n["fix"] for n in miss["near_misses"]}
+    good = next(path for path in near if "/good/" in path)
+    assert near[good] == f"remove or replace {fatal}"
+    os.rename(fatal, fatal + ".away")
+    try:
+        assert _real_found(prog, "libbad.so", root) == good
+    finally:
+        os.rename(fatal + ".away", fatal)
