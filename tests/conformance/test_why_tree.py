@@ -171,13 +171,15 @@ def test_why_names_the_runpath_trap_and_its_fix_works(why_world: str) -> None:
 _LINE = re.compile(r"^\s*\d+:\t?(.*)$")
 
 
-def real_requests(prog: str, env: dict[str, str], cwd: str, args: tuple[str, ...] = ()) -> list[dict]:
+def real_requests(prog: str, env: dict[str, str], cwd: str, args: tuple[str, ...] = (),
+                  direct: bool = True) -> list[dict]:
     """The searches of the real `ld.so PROG` trace (LD_DEBUG=libs,files): per `find library=` line, its
     requester (the preceding `needed by`), every `trying file=` in order with the search-path label it
     was tried under, whether the directory of each was listed by an earlier search, and the path mapped
     (`generating link map`) or None (same file already loaded, or not found)."""
     env = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs,files", **env}
-    p = subprocess.run([oracle.RTLD, *args, prog], env=env, cwd=cwd, capture_output=True, text=True, errors="replace")
+    argv = [oracle.RTLD, *args, prog] if direct else [prog]  # exec: the program's own PT_INTERP
+    p = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, errors="replace")
     text = p.stdout + p.stderr
     reqs: list[dict] = []
     cur: dict | None = None
@@ -239,11 +241,12 @@ def _label_of(found: dict) -> str:
     return "cache" if found["step"] == "cache" else found["step"]
 
 
-def why_disagreements(prog: str, env: dict[str, str], cwd: str, args: tuple[str, ...] = ()) -> list[str]:
+def why_disagreements(prog: str, env: dict[str, str], cwd: str, args: tuple[str, ...] = (),
+                      direct: bool = True) -> list[str]:
     """args: ld.so options that `ldsim why` takes too (--preload, --library-path, --inhibit-cache)."""
     out = []
-    for r in real_requests(prog, env, cwd, args):
-        p = ldsim(["why", "--ldd", "--json", *args, prog, r["name"]], env, cwd)
+    for r in real_requests(prog, env, cwd, args, direct):
+        p = ldsim(["why", *(["--ldd"] if direct else []), "--json", *args, prog, r["name"]], env, cwd)
         if not p.stdout.startswith("{"):
             out.append(f"{r['name']}: ldsim failed ({p.returncode}) {p.stderr}")
             continue
@@ -270,7 +273,8 @@ def why_disagreements(prog: str, env: dict[str, str], cwd: str, args: tuple[str,
     return out
 
 
-WHY_CASES = ("rpath_inherited", "runpath_blocks_rpath", "rpath_and_runpath", "runpath_not_inherited",
+EXEC_CASES = ("origin_of_symlinked_exe", "rpath_inherited", "loaded_by_file_identity")
+WHY_CASES = ("origin_of_symlinked_exe", "rpath_inherited", "runpath_blocks_rpath", "rpath_and_runpath", "runpath_not_inherited",
              "loaded_by_soname", "loaded_by_file_identity", "ld_library_path", "ld_library_path_dsts",
              "origin_of_symlinked_lib", "wrong_class_and_machine", "nodeflib", "hwcaps_subdirs",
              "missing_library", "broken_candidates")
@@ -289,11 +293,14 @@ def test_why_follows_the_real_trace(rule_worlds) -> None:
             if run.args or "trace" not in run.modes and "exec" not in run.modes:
                 continue
             env = {k: v.replace("{root}", root) for k, v in run.env.items()}
-            jobs.append((name, run.prog.replace("{root}", root), env, f"{root}/{run.cwd}"))
+            job = (name, run.prog.replace("{root}", root), env, f"{root}/{run.cwd}", ())
+            jobs.append(job)
+            if name in EXEC_CASES and "exec" in run.modes:  # the kernel's exec: $ORIGIN from the real path
+                jobs.append(job + (False,))
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(lambda j: (j, why_disagreements(*j[1:])), jobs))
     bad = [f"{j[0]} {j[1]} {j[2]}: {d}" for j, ds in results for d in ds]
-    assert len(jobs) >= 13
+    assert len(jobs) >= 30
     assert not bad, "\n".join(bad)
 
 
