@@ -227,8 +227,14 @@ def matches(world: World, m: LinkMap, lib: str) -> bool:
             return m.name == lib or world.realpath(m.name) == world.realpath(lib)
         except OSError:
             return False
-    return (lib in m.names or m.soname == lib or posixpath.basename(m.name) == lib
-            or any(posixpath.basename(n) == lib for n in m.names))
+    if (lib in m.names or m.soname == lib or posixpath.basename(m.name) == lib
+            or any(posixpath.basename(n) == lib for n in m.names)):
+        return True
+    # the file's own name when it was opened through a symlink (libfoo.so -> libfoo.so.1.2)
+    try:
+        return bool(m.name) and not m.faked and posixpath.basename(world.realpath(m.name)) == lib
+    except OSError:
+        return False
 
 
 def _request_matches(r: Request, lib: str) -> bool:

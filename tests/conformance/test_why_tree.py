@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ldsim.materialize import LibSpec, ProgSpec, WorldSpec, build_world
+from ldsim.materialize import LibSpec, ProgSpec, Symlink, WorldSpec, build_world
 from tests import oracle
 from tests.conformance.test_search_rules import CASES
 
@@ -351,3 +351,20 @@ def test_why_names_the_fatal_candidate_and_removing_it_works(rule_worlds) -> Non
         assert _real_found(prog, "libbad.so", root) == good
     finally:
         os.rename(fatal + ".away", fatal)
+
+
+def test_why_finds_a_library_by_the_name_of_the_file_its_symlink_leads_to(tmp_path) -> None:
+    """ldd lists lib/libsym.so (a symlink to libsym.so.1.2, soname libsym.so.1): asked by the file's own
+    name, its soname, the link's name or either path, why names that object."""
+    root = str(tmp_path)
+    build_world(WorldSpec((ProgSpec("bin/p", needed=("libsym.so",), rpath="$ORIGIN/../lib", libc=False),
+                           LibSpec("lib/libsym.so.1.2", soname="libsym.so.1", libc=False)),
+                          symlinks=(Symlink("lib/libsym.so", "libsym.so.1.2"),)), root)
+    prog = f"{root}/bin/p"
+    path = dict(_real_listed(prog, root))["libsym.so"]
+    assert path is not None and os.path.islink(path)
+    real = os.path.realpath(path)
+    for name in (os.path.basename(real), "libsym.so.1", "libsym.so", path, real):
+        p = ldsim(["why", "--ldd", "--json", prog, name], cwd=root)
+        assert p.returncode == 0, f"{name}: {p.stdout}{p.stderr}"
+        assert [f["path"] for f in json.loads(p.stdout)["found"]] == [path], name
