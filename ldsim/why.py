@@ -123,7 +123,29 @@ def describe_found(proc: Process, req: Request) -> str:
             text = f"{f.step}: {shown}"
     if req.reused == "file":
         text += f"; the same file was already loaded as {label(proc, req.result)}"
-    return text + sub
+    return text + sub + _trace_label_note(proc, res)
+
+
+def _trace_label_note(proc: Process, res: SearchResult) -> str:
+    """The real LD_DEBUG=libs trace labels a run of directories with the label of the first one's
+    creator (print_search_path); a directory entry is shared by every list naming it (fillin_rpath reuses
+    it), so the line may name another object's list than the one searched.  Say so when it does."""
+    step = next((s.step for s in res.steps or () if s.outcome == "found"), None)
+    if not isinstance(step, PathStep) or res.found is None:
+        return ""
+    what, where = None, None
+    for rec in step.records:
+        if rec.what != what:
+            what, where = rec.what, rec.where
+        if rec.dirname == res.found.directory:
+            break
+    else:
+        return ""
+    own = step.owner.name if step.owner is not None else None
+    if what == step.step and where == own:
+        return ""
+    shown = f"{what} from file {where or proc.searcher.argv0()}" if where is not None else what
+    return f" (LD_DEBUG=libs lists this directory under ({shown}): the loader shares one entry per directory)"
 
 
 # ------------------------------------------------------------------------------------------ chains

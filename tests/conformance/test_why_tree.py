@@ -175,8 +175,8 @@ def real_requests(prog: str, env: dict[str, str], cwd: str, args: tuple[str, ...
                   direct: bool = True) -> list[dict]:
     """The searches of the real `ld.so PROG` trace (LD_DEBUG=libs,files): per `find library=` line, its
     requester (the preceding `needed by`), every `trying file=` in order with the search-path label it
-    was tried under, whether the directory of each was listed by an earlier search, and the path mapped
-    (`generating link map`) or None (same file already loaded, or not found)."""
+    was tried under, and the path mapped (`generating link map`) or None (same file already loaded, or
+    not found)."""
     env = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_DEBUG": "libs,files", **env}
     argv = [oracle.RTLD, *args, prog] if direct else [prog]  # exec: the program's own PT_INTERP
     p = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, errors="replace")
@@ -185,27 +185,21 @@ def real_requests(prog: str, env: dict[str, str], cwd: str, args: tuple[str, ...
     cur: dict | None = None
     by: str | None = None
     label: str | None = None
-    seen_dirs: set[str] = set()
-    new_dirs: set[str] = set()
     for raw in text.splitlines():
         m = _LINE.match(raw)
         line = m.group(1) if m else ""
         if mm := re.match(r"file=(.*) \[\d+\];  needed by (.*) \[\d+\]$", line):
             by, cur = mm.group(2), None
         elif mm := re.match(r"find library=(.*) \[\d+\]; searching$", line):
-            cur = {"name": mm.group(1), "by": by, "tried": [], "labels": [], "shared": [], "mapped": None}
+            cur = {"name": mm.group(1), "by": by, "tried": [], "labels": [], "mapped": None}
             reqs.append(cur)
-            seen_dirs |= new_dirs
-            new_dirs = set()
         elif mm := re.match(r" search path=(.*)\t\t\((.*)\)$", line):
             label = mm.group(2)
-            new_dirs |= set(mm.group(1).split(":"))
         elif line.startswith(" search cache="):
             label = "cache"
         elif (mm := re.match(r"  trying file=(.*)$", line)) and cur is not None:
             cur["tried"].append(mm.group(1))
             cur["labels"].append(label)
-            cur["shared"].append(os.path.dirname(mm.group(1)) in seen_dirs)
         elif (mm := re.match(r"file=(.*) \[\d+\];  generating link map", line)) and cur is not None:
             if mm.group(1) == cur["name"] and cur["tried"]:
                 cur["mapped"] = cur["tried"][-1]
@@ -267,8 +261,9 @@ def why_disagreements(prog: str, env: dict[str, str], cwd: str, args: tuple[str,
         if r["mapped"] is not None and f["path"] != r["mapped"]:
             out.append(f"{where}: real mapped {r['mapped']}, ldsim {f['path']}")
         # a directory listed by an earlier search keeps that search's label in the trace (dl-load.c's
-        # r_search_path_elem are shared), so only a directory's first listing names its own list
-        if f["found"] and r["labels"] and not r["shared"][-1] and r["labels"][-1] != _label_of(f["found"]):
+        # r_search_path_elem are shared): then why must say under which label the trace shows it
+        if (f["found"] and r["labels"] and r["labels"][-1] != _label_of(f["found"])
+                and f"lists this directory under ({r['labels'][-1]})" not in f["how"]):
             out.append(f"{where}: real found under ({r['labels'][-1]}), ldsim says {f['how']}")
     return out
 
