@@ -429,8 +429,9 @@ def _rows(proc: Process, r: Request) -> list[DirRow]:
                 break  # open_verify's fatal error ended the request: later directories were not reached
             tried = [c for c in res.tried if posixpath.dirname(c.path) + "/" == rec.dirname or
                      (c.path.startswith(rec.dirname) and _is_subdir_candidate(proc, rec.dirname, c.path))]
-            if all(s == NONEXISTING for s in rec.status) and not tried:
-                result = "directory does not exist"
+            if all(s == NONEXISTING for s in rec.status):
+                # open_path tries a directory of unknown status once, then marks it nonexisting
+                result = "directory does not exist" + (" (its paths were tried once)" if tried else "")
             else:
                 bad = [c for c in tried if c.outcome != "absent"]
                 result = "; ".join(f"{c.path}: {c.outcome}" for c in bad) if bad else f"no {r.name} here"

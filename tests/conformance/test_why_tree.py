@@ -253,6 +253,10 @@ def why_disagreements(prog: str, env: dict[str, str], cwd: str, args: tuple[str,
                 out.append(f"{where}: real mapped {r['mapped']}, ldsim found {[f['path'] for f in rep['found']]}")
             elif _searched_dirs(r) != _row_dirs(missing[0]):
                 out.append(f"{where}: real searched {_searched_dirs(r)}\nldsim searched {_row_dirs(missing[0])}")
+            # open_path tried each of these; a directory that is not there must not read "no NAME here"
+            out += [f"{where}: {row['directory']} does not exist, ldsim says {row['result']}"
+                    for row in missing[0]["searched"] if row["result"].startswith("no ")
+                    and not row["step"].startswith("ld.so.cache") and not os.path.isdir(row["directory"])]
             continue
         f = found[0]
         tried = [t["path"] for t in f["rejected"]] + ([f["found"]["path"]] if f["found"] else [])
