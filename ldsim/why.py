@@ -513,8 +513,14 @@ def _reasons(proc: Process, r: Request) -> list[str]:
     if x is not None and x.elf is not None and x.elf.runpath is None and x.elf.rpath is None:
         out.append(f"the requester {xl} has neither DT_RPATH nor DT_RUNPATH")
     if proc.cfg.library_path is None or proc.cfg.library_path == "":
-        why = " (ignored in secure mode)" if proc.cfg.secure else ""
-        out.append(f"LD_LIBRARY_PATH is not set{why}")
+        if proc.cfg.secure and dict(proc.inv.env).get("LD_LIBRARY_PATH"):
+            out.append("LD_LIBRARY_PATH is set but ignored in secure mode (AT_SECURE)")
+        else:
+            out.append("LD_LIBRARY_PATH is not set")
+    for a in _chain(x) + ([main] if main is not None and main not in _chain(x) else []):
+        if a.rpath_dirs is not False:  # a list dropped whole is explained above
+            out += [f"the element {e} of {label(proc, a)}'s path list was dropped in secure mode: $ORIGIN is "
+                    "kept only where it names a trusted directory" for e, _ in _secure_dropped(proc, a)]
     if proc.cfg.inhibit_cache:
         out.append("the cache is not consulted (--inhibit-cache)")
     owner = x or main
@@ -634,10 +640,33 @@ def _fix(proc: Process, r: Request, path: str, verdict: str) -> tuple[str, str]:
         if a is not None and a.elf is not None and a.elf.runpath is not None and d in _dirs_of(proc, a):
             where = (f"{d.rstrip('/')} is in the DT_RUNPATH of "
                      f"{'the executable' if a.kind is Kind.MAIN else label(proc, a)}, which is not inherited")
+    for a in _chain(x) + [proc.main]:
+        elem = next((e for e, dd in _secure_dropped(proc, a) if posixpath.normpath(dd) == posixpath.normpath(d)),
+                    None) if a is not None else None
+        if elem is not None:
+            where = (f"{d.rstrip('/')} is named by {elem} in a path list of "
+                     f"{'the executable' if a.kind is Kind.MAIN else label(proc, a)}, dropped in secure mode")
+            break
     force = " --force-rpath" if x.elf is not None and x.elf.rpath is not None and x.elf.runpath is None else ""
-    origin = x.origin or "/"
-    return (where, f"add {_rel(origin, d)} to the search path of {target}: "
-                   f"patchelf{force} --add-rpath '{_rel(origin, d)}' {label(proc, x)}{link}")
+    # in secure mode $ORIGIN survives only in trusted directories (_dl_dst_substitute): name d itself
+    new = d.rstrip("/") or "/" if proc.cfg.secure else _rel(x.origin or "/", d)
+    return (where, f"add {new} to the search path of {target}: "
+                   f"patchelf{force} --add-rpath '{new}' {label(proc, x)}{link}")
+
+
+def _secure_dropped(proc: Process, a: LinkMap) -> list[tuple[str, str]]:
+    """(element, directory it would name) for each $ORIGIN element of A's DT_RPATH/DT_RUNPATH that secure
+    mode dropped (it expanded to nothing)."""
+    if not proc.cfg.secure or a.elf is None or not a.origin:
+        return []
+    out = []
+    dst = proc.dst_values(a)
+    for raw in (a.elf.rpath, a.elf.runpath):
+        for elem in _split(raw or "", ":"):
+            if "ORIGIN" in elem and not expand(elem, dst):
+                plain = elem.replace("${ORIGIN}", a.origin).replace("$ORIGIN", a.origin)
+                out.append((elem, _normalise(plain)))
+    return out
 
 
 def _dirs_of(proc: Process, a: LinkMap) -> set[str]:

@@ -367,3 +367,38 @@ def test_why_finds_a_library_by_the_name_of_the_file_its_symlink_leads_to(tmp_pa
         p = ldsim(["why", "--ldd", "--json", prog, name], cwd=root)
         assert p.returncode == 0, f"{name}: {p.stdout}{p.stderr}"
         assert [f["path"] for f in json.loads(p.stdout)["found"]] == [path], name
+
+
+def test_why_fix_for_a_secure_program_works_for_real() -> None:
+    """A set-user-ID program run by another user (AT_SECURE): the real loader drops the `$ORIGIN/../lib`
+    element of its DT_RPATH and fails on libs1.so.  why says so, and its proposed patchelf command (an
+    absolute directory, since `$ORIGIN` would be dropped again) makes the real program start."""
+    import shutil
+    import tempfile
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make a set-user-ID program and run it as another user")
+    root = tempfile.mkdtemp(prefix="why-secure-", dir="/tmp")
+    try:
+        os.chmod(root, 0o755)
+        build_world(WorldSpec((ProgSpec("bin/s", needed=("libs1.so",), rpath="$ORIGIN/../lib"),
+                               LibSpec("lib/libs1.so", soname="libs1.so"))), root)
+        prog = f"{root}/bin/s"
+
+        def real() -> subprocess.CompletedProcess:
+            os.chmod(prog, 0o4755)
+            return subprocess.run([prog], env={"LD_LIBRARY_PATH": f"{root}/lib"}, capture_output=True, text=True,
+                                  cwd="/", preexec_fn=lambda: os.setuid(65534))
+        before = real()
+        assert before.returncode == 127 and "libs1.so: cannot open shared object file" in before.stderr
+        p = ldsim(["why", "--uid", "65534", "--euid", "0", "--json", prog, "libs1.so"],
+                  {"LD_LIBRARY_PATH": f"{root}/lib"}, "/")
+        assert p.returncode == 1, p.stdout + p.stderr
+        miss = json.loads(p.stdout)["missing"][0]
+        assert any("$ORIGIN/../lib" in r and "secure mode" in r for r in miss["reasons"]), miss["reasons"]
+        assert any("ignored in secure mode" in r for r in miss["reasons"]), miss["reasons"]
+        cmd = miss["near_misses"][0]["fix"].split(": ", 1)[1]
+        subprocess.run(shlex.split(cmd), check=True)
+        after = real()
+        assert after.returncode == 0, (cmd, after.stderr)
+    finally:
+        shutil.rmtree(root)
