@@ -1,7 +1,7 @@
 """`ldsim why [run options] PROGRAM LIB`: every chain that leads to LIB, the step that found it, what was
 tried before and what it shadows; or, when LIB is not found, every directory searched and near misses.
 
-Exit status: 0 LIB is loaded, 1 LIB is requested but not found (or the startup fails), 4 nothing needs LIB,
+Exit status: 0 LIB is loaded (or is the program, ld.so or the vDSO), 1 LIB is requested but not found (or the startup fails), 4 nothing needs LIB,
 3 PROGRAM cannot be read (cli.EXIT_INPUT), 2 usage."""
 
 from __future__ import annotations
@@ -73,6 +73,9 @@ def cmd_why(args: argparse.Namespace) -> int:
     from ldsim import cli
     from ldsim.render import explain
     from ldsim.why import explain as analyse
+    if not args.lib:
+        print("ldsim why: LIB is empty: give a soname, file name or path", file=sys.stderr)
+        return cli.EXIT_USAGE
     proc = start(args)
     if proc is None:
         return cli.EXIT_INPUT
@@ -85,7 +88,7 @@ def cmd_why(args: argparse.Namespace) -> int:
             print(line)
     if rep.missing:
         return EXIT_MISSING
-    return 0 if rep.found else EXIT_UNUSED
+    return 0 if rep.found or rep.implicit else EXIT_UNUSED
 
 
 def add_parser(sub) -> None:

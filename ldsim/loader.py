@@ -190,6 +190,17 @@ class Startup(Value):
         self.running_from = running_from
 
 
+FATAL = "fatal, the search stops: "
+
+
+def _stopped(res: SearchResult, step: object, e: LoadError) -> None:
+    """Record (for `why`) the candidate open_verify found fatal: _dl_map_object tries nothing after it."""
+    if res.tried and res.tried[-1].path == e.objname:
+        res.tried[-1:] = []  # open_verify's own note ("too short") becomes the fatal verdict
+    res.candidate(e.objname, FATAL + e.message)
+    res.step_outcome(step, "stopped")
+
+
 class Process:
     """One simulated process.  `direct` = ld.so invoked explicitly (`ld.so PROG`, what ldd does).
     `record` = keep a `Request` for every `_dl_map_object` call in `result.requests` (why, tree and
@@ -403,7 +414,11 @@ class Process:
                         and any(cached.startswith(d) for d in self.profile.system_dirs):
                     res.step_outcome(step, "skipped: DF_1_NODEFLIB", cached)
                     continue
-                opened = s.open_verify(cached, res)
+                try:
+                    opened = s.open_verify(cached, res)
+                except LoadError as e:
+                    _stopped(res, step, e)
+                    raise
                 if opened is not None:
                     res.path = cached
                     found = self._cache_found.get(cached)  # Found is immutable: one per path
@@ -420,7 +435,11 @@ class Process:
                 if owner is not None and owner.elf is not None and owner.elf.flags_1 & DF1.NODEFLIB:
                     res.step_outcome(step, "skipped: DF_1_NODEFLIB")
                     continue
-            opened = s.open_path(name, step, secure_preload, res)
+            try:
+                opened = s.open_path(name, step, secure_preload, res)
+            except LoadError as e:
+                _stopped(res, step, e)
+                raise
             res.step_outcome(step, "found" if opened is not None else "not found")
             if opened is not None:
                 res.path = res.found.path if res.found else None

@@ -19,7 +19,7 @@ from ldsim.dst import expand
 from ldsim.elf import DF1, ElfError
 from ldsim.linkmap import FileCache, Kind, LinkMap, file_id
 from ldsim.ldcache import CacheFault
-from ldsim.loader import Process, Request, rpath_inhibited
+from ldsim.loader import FATAL, Process, Request, rpath_inhibited
 from ldsim.search import NONEXISTING, CacheStep, LoadError, PathStep, SearchResult, _split, search_steps
 from ldsim.world import World
 
@@ -123,7 +123,29 @@ def describe_found(proc: Process, req: Request) -> str:
             text = f"{f.step}: {shown}"
     if req.reused == "file":
         text += f"; the same file was already loaded as {label(proc, req.result)}"
-    return text + sub
+    return text + sub + _trace_label_note(proc, res)
+
+
+def _trace_label_note(proc: Process, res: SearchResult) -> str:
+    """The real LD_DEBUG=libs trace labels a run of directories with the label of the first one's
+    creator (print_search_path); a directory entry is shared by every list naming it (fillin_rpath reuses
+    it), so the line may name another object's list than the one searched.  Say so when it does."""
+    step = next((s.step for s in res.steps or () if s.outcome == "found"), None)
+    if not isinstance(step, PathStep) or res.found is None:
+        return ""
+    what, where = None, None
+    for rec in step.records:
+        if rec.what != what:
+            what, where = rec.what, rec.where
+        if rec.dirname == res.found.directory:
+            break
+    else:
+        return ""
+    own = step.owner.name if step.owner is not None else None
+    if what == step.step and where == own:
+        return ""
+    shown = f"{what} from file {where or proc.searcher.argv0()}" if where is not None else what
+    return f" (LD_DEBUG=libs lists this directory under ({shown}): the loader shares one entry per directory)"
 
 
 # ------------------------------------------------------------------------------------------ chains
@@ -172,7 +194,7 @@ class FoundReport:
     how: str
     rejected: list[Tried]  # candidates tried before it
     shadowed: list[Tried]  # candidates later steps would have found
-    others: list[Request]  # other requests answered by the already-loaded object
+    others: list[Request]  # the other requests that ended at this object
 
 
 @dataclass
@@ -207,6 +229,14 @@ class WhyReport:
     missing: list[MissReport] = field(default_factory=list)
     status: int | None = None  # the simulated startup's exit status when it stopped early
     errors: list[str] = field(default_factory=list)
+    implicit: list[Implicit] = field(default_factory=list)  # loaded without any request
+
+
+@dataclass
+class Implicit:
+    """An object in the list that no search loaded: the program, ld.so itself, the vDSO."""
+    target: LinkMap
+    how: str
 
 
 def matches(world: World, m: LinkMap, lib: str) -> bool:
@@ -219,8 +249,14 @@ def matches(world: World, m: LinkMap, lib: str) -> bool:
             return m.name == lib or world.realpath(m.name) == world.realpath(lib)
         except OSError:
             return False
-    return (lib in m.names or m.soname == lib or posixpath.basename(m.name) == lib
-            or any(posixpath.basename(n) == lib for n in m.names))
+    if (lib in m.names or m.soname == lib or posixpath.basename(m.name) == lib
+            or any(posixpath.basename(n) == lib for n in m.names)):
+        return True
+    # the file's own name when it was opened through a symlink (libfoo.so -> libfoo.so.1.2)
+    try:
+        return bool(m.name) and not m.faked and posixpath.basename(world.realpath(m.name)) == lib
+    except OSError:
+        return False
 
 
 def _request_matches(r: Request, lib: str) -> bool:
@@ -230,15 +266,22 @@ def _request_matches(r: Request, lib: str) -> bool:
 def explain(proc: Process, lib: str) -> WhyReport:
     rep = WhyReport(proc.program, lib, status=proc.result.status)
     world = proc.world
-    targets = [m for m in proc.objects if not m.faked and matches(world, m, lib)]
+    targets = [m for m in proc.objects if not m.faked and (matches(world, m, lib) or
+                                                            m is proc.main and _is_program(proc, lib))]
     failed = [r for r in proc.result.requests
               if (r.result is None or r.result.faked) and r.via != "program" and _request_matches(r, lib)]
     rep.chains = chains_to(proc, targets, failed)
     for m in targets:
         reqs = [r for r in proc.result.requests if r.result is m]
+        if not reqs or all(r.via == "program" for r in reqs):
+            how = _implicit_how(proc, m)
+            if how is not None:
+                rep.implicit.append(Implicit(m, how))
+            continue
         loading = next((r for r in reqs if r.reused is None and r.search is not None), reqs[0] if reqs else None)
         if loading is None:
             continue
+        loading = _asked_request(reqs, loading, lib)
         rep.found.append(_found_report(proc, m, loading, [r for r in reqs if r is not loading]))
     for r in failed:
         rep.missing.append(_miss_report(proc, r))
@@ -246,6 +289,40 @@ def explain(proc: Process, lib: str) -> WhyReport:
         if getattr(e, "stream", 0) == 2:
             rep.errors.append(e.text.rstrip("\n"))
     return rep
+
+
+def _is_program(proc: Process, lib: str) -> bool:
+    """LIB names the program's own file (a path to it)."""
+    if "/" not in lib:
+        return False
+    try:
+        return proc.world.realpath(lib) == proc.world.realpath(proc.program)
+    except OSError:
+        return False
+
+
+def _implicit_how(proc: Process, m: LinkMap) -> str | None:
+    """Why an object is in the list though no request loaded it (rtld.c dl_main, elf/setup-vdso.h)."""
+    if m.kind is Kind.VDSO:
+        return ("the vDSO: the kernel maps it into every process, and ld.so adds its link map before "
+                "any search (setup_vdso)")
+    if m.kind is Kind.RTLD:
+        how = "run as the command (ld.so PROGRAM)" if proc.direct else "the program's PT_INTERP, mapped by the kernel"
+        return f"the dynamic loader itself ({how}): its link map is in the list from the start, no search"
+    if m.kind is Kind.MAIN:
+        how = "ld.so maps it (ld.so PROGRAM)" if proc.direct else "the kernel maps it (execve)"
+        return f"the program itself: {how}, no search"
+    return None
+
+
+def _asked_request(reqs: list[Request], loading: Request, lib: str) -> Request:
+    """The request to explain for LIB: the one that mapped the object, unless LIB names only another
+    request that searched on its own and found the same file (dev/ino) already loaded; the real trace
+    shows that request's own search (_dl_map_object_from_fd returns the existing map after it)."""
+    if _request_matches(loading, lib):
+        return loading
+    return next((r for r in reqs if r.reused == "file" and r.search is not None and _request_matches(r, lib)),
+                loading)
 
 
 def _probe(proc: Process, path: str) -> str | None:
@@ -258,7 +335,7 @@ def _probe(proc: Process, path: str) -> str | None:
     try:
         opened = proc.searcher.open_verify(path, res)
     except LoadError as e:
-        return e.message
+        return FATAL + e.message
     if opened is None:
         return res.tried[-1].outcome if res.tried else "not usable"
     return "ok"
@@ -348,10 +425,13 @@ def _rows(proc: Process, r: Request) -> list[DirRow]:
                                "skipped: the requester has DF_1_NODEFLIB (-z nodeflib)"))
             continue
         for rec in step.records:
+            if rows and rows[-1].result.count(FATAL):
+                break  # open_verify's fatal error ended the request: later directories were not reached
             tried = [c for c in res.tried if posixpath.dirname(c.path) + "/" == rec.dirname or
                      (c.path.startswith(rec.dirname) and _is_subdir_candidate(proc, rec.dirname, c.path))]
-            if all(s == NONEXISTING for s in rec.status) and not tried:
-                result = "directory does not exist"
+            if all(s == NONEXISTING for s in rec.status):
+                # open_path tries a directory of unknown status once, then marks it nonexisting
+                result = "directory does not exist" + (" (its paths were tried once)" if tried else "")
             else:
                 bad = [c for c in tried if c.outcome != "absent"]
                 result = "; ".join(f"{c.path}: {c.outcome}" for c in bad) if bad else f"no {r.name} here"
@@ -395,6 +475,10 @@ def _reasons(proc: Process, r: Request) -> list[str]:
     if "/" in r.name:
         return [f"{r.name!r} contains '/': it is opened as given (relative to the current directory "
                 "unless absolute), and no search list applies"]
+    fatal = _fatal(r)
+    if fatal is not None:
+        out.append(f"the search stopped at {fatal}: open_verify's errors other than a wrong class, machine or "
+                   "ABI end the request, and no later directory or list is tried")
     chain = _chain(x)
     if main is not None and main not in chain:
         chain.append(main)
@@ -429,8 +513,14 @@ def _reasons(proc: Process, r: Request) -> list[str]:
     if x is not None and x.elf is not None and x.elf.runpath is None and x.elf.rpath is None:
         out.append(f"the requester {xl} has neither DT_RPATH nor DT_RUNPATH")
     if proc.cfg.library_path is None or proc.cfg.library_path == "":
-        why = " (ignored in secure mode)" if proc.cfg.secure else ""
-        out.append(f"LD_LIBRARY_PATH is not set{why}")
+        if proc.cfg.secure and dict(proc.inv.env).get("LD_LIBRARY_PATH"):
+            out.append("LD_LIBRARY_PATH is set but ignored in secure mode (AT_SECURE)")
+        else:
+            out.append("LD_LIBRARY_PATH is not set")
+    for a in _chain(x) + ([main] if main is not None and main not in _chain(x) else []):
+        if a.rpath_dirs is not False:  # a list dropped whole is explained above
+            out += [f"the element {e} of {label(proc, a)}'s path list was dropped in secure mode: $ORIGIN is "
+                    "kept only where it names a trusted directory" for e, _ in _secure_dropped(proc, a)]
     if proc.cfg.inhibit_cache:
         out.append("the cache is not consulted (--inhibit-cache)")
     owner = x or main
@@ -497,12 +587,23 @@ def _find_files(proc: Process, name: str, dirs: list[str]) -> list[str]:
     return out
 
 
+def _fatal(r: Request) -> str | None:
+    """The candidate whose fatal open_verify error ended this request's search, if any."""
+    res = r.search
+    return next((c.path for c in (res.tried or []) if c.outcome.startswith(FATAL)), None) if res else None
+
+
 def _searched_dirs(r: Request) -> set[str]:
+    """The directories the search reached (up to a fatal candidate)."""
     res = r.search
     out: set[str] = set()
+    fatal = _fatal(r)
     for so in (res.steps if res else []):
         if isinstance(so.step, PathStep) and not so.outcome.startswith("skipped"):
-            out.update(rec.dirname for rec in so.step.records)
+            for rec in so.step.records:
+                out.add(rec.dirname)
+                if fatal is not None and fatal.startswith(rec.dirname) and so.outcome == "stopped":
+                    return out
     return out
 
 
@@ -516,9 +617,15 @@ def _fix(proc: Process, r: Request, path: str, verdict: str) -> tuple[str, str]:
     d = posixpath.dirname(path) + "/"
     base = posixpath.basename(path)
     x = r.loader
+    if verdict.startswith(FATAL):
+        return (f"the loader stops the whole search at it: {verdict[len(FATAL):]}",
+                f"remove or replace {path}: a file that is not a loadable ELF object is fatal (open_verify)")
     if verdict != "ok":
         return (f"the loader would skip it: {verdict}",
                 f"install a build of {r.name} for this machine and class ({proc.profile.name})")
+    fatal = _fatal(r)
+    if fatal is not None and d not in _searched_dirs(r):
+        return (f"the search stopped at {fatal} before reaching it", f"remove or replace {fatal}")
     if d in _searched_dirs(r):
         if base != r.name:
             return (f"its file name is {base}, not {r.name} (its DT_SONAME)",
@@ -533,10 +640,33 @@ def _fix(proc: Process, r: Request, path: str, verdict: str) -> tuple[str, str]:
         if a is not None and a.elf is not None and a.elf.runpath is not None and d in _dirs_of(proc, a):
             where = (f"{d.rstrip('/')} is in the DT_RUNPATH of "
                      f"{'the executable' if a.kind is Kind.MAIN else label(proc, a)}, which is not inherited")
+    for a in _chain(x) + [proc.main]:
+        elem = next((e for e, dd in _secure_dropped(proc, a) if posixpath.normpath(dd) == posixpath.normpath(d)),
+                    None) if a is not None else None
+        if elem is not None:
+            where = (f"{d.rstrip('/')} is named by {elem} in a path list of "
+                     f"{'the executable' if a.kind is Kind.MAIN else label(proc, a)}, dropped in secure mode")
+            break
     force = " --force-rpath" if x.elf is not None and x.elf.rpath is not None and x.elf.runpath is None else ""
-    origin = x.origin or "/"
-    return (where, f"add {_rel(origin, d)} to the search path of {target}: "
-                   f"patchelf{force} --add-rpath '{_rel(origin, d)}' {label(proc, x)}{link}")
+    # in secure mode $ORIGIN survives only in trusted directories (_dl_dst_substitute): name d itself
+    new = d.rstrip("/") or "/" if proc.cfg.secure else _rel(x.origin or "/", d)
+    return (where, f"add {new} to the search path of {target}: "
+                   f"patchelf{force} --add-rpath '{new}' {label(proc, x)}{link}")
+
+
+def _secure_dropped(proc: Process, a: LinkMap) -> list[tuple[str, str]]:
+    """(element, directory it would name) for each $ORIGIN element of A's DT_RPATH/DT_RUNPATH that secure
+    mode dropped (it expanded to nothing)."""
+    if not proc.cfg.secure or a.elf is None or not a.origin:
+        return []
+    out = []
+    dst = proc.dst_values(a)
+    for raw in (a.elf.rpath, a.elf.runpath):
+        for elem in _split(raw or "", ":"):
+            if "ORIGIN" in elem and not expand(elem, dst):
+                plain = elem.replace("${ORIGIN}", a.origin).replace("$ORIGIN", a.origin)
+                out.append((elem, _normalise(plain)))
+    return out
 
 
 def _dirs_of(proc: Process, a: LinkMap) -> set[str]:

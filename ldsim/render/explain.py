@@ -52,6 +52,10 @@ def chain_text(proc: Process, chain: list[Request]) -> str:
 
 def lines(proc: Process, rep: WhyReport) -> list[str]:
     out: list[str] = []
+    for i in rep.implicit:
+        out.append(f"{label(proc, i.target)}: {i.how}.")
+    if rep.implicit and not rep.found and not rep.missing:
+        return out
     if not rep.chains and not rep.found and not rep.missing:
         out.append(f"{rep.program} does not load {rep.lib}: nothing it needs (directly or indirectly) asks for it.")
         out += [f"note: {e}" for e in rep.errors]
@@ -74,9 +78,10 @@ def lines(proc: Process, rep: WhyReport) -> list[str]:
                                                  headers=("candidate", "rejected because"),
                                                  tablefmt="simple").splitlines()]
         if f.others:
-            out.append("  also requested by (answered by the already-loaded object):")
+            out.append("  other requests for this object:")
             for o in f.others:
-                how = {"name": "by name", "soname": "by soname", "file": "same file"}.get(o.reused or "", "")
+                how = {"name": "by name", "soname": "by soname", "file": "same file"}.get(o.reused or "",
+                                                                                         "which mapped it")
                 out.append(f"    {label(proc, o.loader) if o.loader else '(startup)'} as {o.name} ({how})")
         if f.shadowed:
             out.append("  shadowed alternatives (what later steps would have found):")
@@ -129,6 +134,7 @@ def as_dict(proc: Process, rep: WhyReport) -> dict:
     return {
         "program": rep.program, "lib": rep.lib, "status": rep.status, "errors": rep.errors,
         "chains": [[proc.program] + [r.name for r in c] for c in rep.chains],
+        "implicit": [{"path": label(proc, i.target), "how": i.how} for i in rep.implicit],
         "found": [{"path": label(proc, f.target), "request": req(f.request), "how": f.how,
                    "found": _found_dict(proc, f.request),
                    "rejected": [vars(t) for t in f.rejected], "shadowed": [vars(t) for t in f.shadowed],

@@ -65,3 +65,18 @@ def test_why_of_an_unrelated_library_says_so() -> None:
     rep = explain(proc, "libnothere.so")
     assert not rep.found and not rep.missing and not rep.chains
     assert "does not load" in render_explain.lines(proc, rep)[0]
+
+
+def test_why_of_the_program_itself_and_an_empty_lib(tmp_path) -> None:
+    """The program given as LIB (by another path) is the main map, loaded without a search; an empty LIB
+    is a usage error, not a match of the main map's empty l_name."""
+    import subprocess
+    import sys
+    proc = _proc("02_rpath_is_inherited_down_the_loader_chain.toml")
+    rep = explain(proc, proc.program.replace("/bin/", "/bin/../bin/"))
+    assert [i.target for i in rep.implicit] == [proc.main] and not rep.found
+    assert "the program itself" in render_explain.lines(proc, rep)[0]
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    p = subprocess.run([sys.executable, "-m", "ldsim", "why", "/bin/true", ""], capture_output=True, text=True,
+                       env={"PYTHONPATH": root, "PATH": "/usr/bin:/bin"})
+    assert p.returncode == 2 and "LIB is empty" in p.stderr and "Traceback" not in p.stderr
