@@ -5,6 +5,7 @@ The real loader is the oracle at test time: nothing here pins this machine's out
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -111,3 +112,15 @@ def case_params(cases: Mapping[str, Callable[[str], tuple[WorldSpec, Sequence[Ru
             for mode in expand_modes(run.modes):
                 out.append(pytest.param(name, i, mode, id=f"{name}-{run.name or i}-{mode}"))
     return out
+
+
+def build_foo_world(d) -> str:
+    """The smallest world with a dependency: `prog` needs libfoo.so.1 (no RPATH), both in `d` (a Path);
+    the hostile-input tests mutate copies of these two files."""
+    (d / "foo.c").write_text("int foo(void) { return 42; }\n")
+    (d / "main.c").write_text("int foo(void);\nint main(void) { return foo() - 42; }\n")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(d / "libfoo.so.1"), "-Wl,-soname,libfoo.so.1",
+                    str(d / "foo.c")], check=True)
+    subprocess.run(["gcc", "-o", str(d / "prog"), str(d / "main.c"), "-L", str(d), "-l:libfoo.so.1"],
+                   check=True)
+    return str(d)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 import pytest
 
 from tests import oracle
-from tests.conformance.conftest import assert_same
+from tests.conformance.conftest import assert_same, build_foo_world
 
 pytestmark = pytest.mark.conformance
 
@@ -33,13 +33,7 @@ TRACE = {"LD_TRACE_LOADED_OBJECTS": "1", "LD_WARN": "yes", "LD_BIND_NOW": "yes"}
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> str:
     d = tmp_path_factory.mktemp("hostile_files")
-    (d / "foo.c").write_text("int foo(void) { return 42; }\n")
-    (d / "main.c").write_text("int foo(void);\nint main(void) { return foo() - 42; }\n")
-    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(d / "libfoo.so.1"), "-Wl,-soname,libfoo.so.1",
-                    str(d / "foo.c")], check=True)
-    subprocess.run(["gcc", "-o", str(d / "prog"), str(d / "main.c"), "-L", str(d), "-l:libfoo.so.1"],
-                   check=True)
-    return str(d)
+    return build_foo_world(d)
 
 
 def _bind_socket(path: str) -> None:

@@ -69,8 +69,10 @@ def _program_world(root: str, tls_bytes: int) -> str:
     return f"{root}/m"
 
 
-def _zero_tls_align(path: str) -> None:
-    """Set p_align of the file's PT_TLS to 0 (ELF64)."""
+def patch_tls_field(path: str, field: int, value) -> None:
+    """Rewrite one 8-byte field of the file's PT_TLS program header (ELF64): `field` is its offset in
+    the header (32 p_filesz, 40 p_memsz, 48 p_align), `value` maps the (p_filesz, p_memsz) pair to the
+    new value."""
     with open(path, "rb") as f:
         data = bytearray(f.read())
     phoff, = struct.unpack_from("<Q", data, 0x20)
@@ -78,9 +80,14 @@ def _zero_tls_align(path: str) -> None:
     for i in range(phnum):
         at = phoff + i * phentsize
         if struct.unpack_from("<I", data, at)[0] == PT.TLS:
-            struct.pack_into("<Q", data, at + 48, 0)
+            struct.pack_into("<Q", data, at + field, value(*struct.unpack_from("<QQ", data, at + 32)))
     with open(path, "wb") as f:
         f.write(data)
+
+
+def _zero_tls_align(path: str) -> None:
+    """Set p_align of the file's PT_TLS to 0."""
+    patch_tls_field(path, 48, lambda filesz, memsz: 0)
 
 
 def _compare(prog: str, mode: str, root: str, extra: dict[str, str] | None = None) -> None:

@@ -42,11 +42,17 @@ def abis(tmp_path_factory) -> str:
     x32 (mx32, libx32/libf.so), each program needing libf.so through its RUNPATH."""
     _need_x32_refused()
     d = str(tmp_path_factory.mktemp("abis"))
-    for abi, flag in (("32", "-m32"), ("64", "-m64"), ("x32", "-mx32")):
+    _build_abis(d, (("32", "-m32"), ("64", "-m64"), ("x32", "-mx32")), rpath=True)
+    return d
+
+
+def _build_abis(d: str, abis, rpath: bool = False) -> None:
+    """For each (abi, gcc flag): d/libABI/libf.so and d/mABI needing it (with an RPATH to it, or none)."""
+    for abi, flag in abis:
         os.makedirs(f"{d}/lib{abi}")
         _cc(["gcc", flag, "-shared", "-fPIC"], f"{d}/lib{abi}/libf.so", FIB)
-        _cc(["gcc", flag], f"{d}/m{abi}", MAIN, f"-L{d}/lib{abi}", "-lf", f"-Wl,-rpath,{d}/lib{abi}")
-    return d
+        _cc(["gcc", flag], f"{d}/m{abi}", MAIN, f"-L{d}/lib{abi}", "-lf",
+            *([f"-Wl,-rpath,{d}/lib{abi}"] if rpath else []))
 
 
 LDD_CALLS = [
@@ -142,10 +148,7 @@ def test_exec_of_the_i386_loader_runs_it_by_its_own_rules(tmp_path, args: list[s
     _need_m32()
     _need(RTLD32, packages=("libc6-i386",))
     d = str(tmp_path)
-    for abi, flag in (("32", "-m32"), ("64", "-m64")):
-        os.makedirs(f"{d}/lib{abi}")
-        _cc(["gcc", flag, "-shared", "-fPIC"], f"{d}/lib{abi}/libf.so", FIB)
-        _cc(["gcc", flag], f"{d}/m{abi}", MAIN, f"-L{d}/lib{abi}", "-lf")
+    _build_abis(d, (("32", "-m32"), ("64", "-m64")))
     argv = [RTLD32, *(a.replace("{d}", d) for a in args)]
     eargs = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
     sim = oracle.run([sys.executable, "-m", "ldsim", "run", "-i", *eargs, *argv], oracle._own_env(), d)
@@ -185,10 +188,7 @@ def test_ldd_traces_in_bashs_export_order(tmp_path, env: str, args: list[str]) -
     _need_m32()
     _need(RTLD32, packages=("libc6-i386",))
     d = str(tmp_path)
-    for abi, flag in (("32", "-m32"), ("64", "-m64")):
-        os.makedirs(f"{d}/lib{abi}")
-        _cc(["gcc", flag, "-shared", "-fPIC"], f"{d}/lib{abi}/libf.so", FIB)
-        _cc(["gcc", flag], f"{d}/m{abi}", MAIN, f"-L{d}/lib{abi}", "-lf")
+    _build_abis(d, (("32", "-m32"), ("64", "-m64")))
     full = {**ORDER_ENVS[env], "LD_LIBRARY_PATH": f"{d}/lib32:{d}/lib64"}
     argv = [a if a.startswith("-") else f"{d}/{a}" for a in args]
     assert_same(oracle.real_ldd(argv, full, d), oracle.ldsim_ldd(argv, full, d))

@@ -5,29 +5,16 @@ in the program, is "Inconsistency detected by ld.so", exit 127, after the reloca
 
 from __future__ import annotations
 
-import struct
-
 import pytest
 
-from ldsim.elf import PT
-from tests.conformance.test_memory_limits import PROG, _cc, _compare
+from tests.conformance.test_memory_limits import PROG, _cc, _compare, patch_tls_field
 
 pytestmark = pytest.mark.conformance
 
 
 def _shrink_tls_memsz(path: str) -> None:
-    """p_memsz of the file's PT_TLS = its p_filesz - 8 (ELF64)."""
-    with open(path, "rb") as f:
-        data = bytearray(f.read())
-    phoff, = struct.unpack_from("<Q", data, 0x20)
-    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
-    for i in range(phnum):
-        at = phoff + i * phentsize
-        if struct.unpack_from("<I", data, at)[0] == PT.TLS:
-            filesz, = struct.unpack_from("<Q", data, at + 32)
-            struct.pack_into("<Q", data, at + 40, filesz - 8)
-    with open(path, "wb") as f:
-        f.write(data)
+    """p_memsz of the file's PT_TLS = its p_filesz - 8."""
+    patch_tls_field(path, 40, lambda filesz, memsz: filesz - 8)
 
 
 @pytest.mark.parametrize("mode", ["run", "run-debug", "ldso-debug", "trace", "ldd"])

@@ -16,12 +16,12 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import subprocess
 import time
 
 import pytest
 
 from tests import oracle
+from tests.conformance.conftest import build_foo_world
 from tests.property.test_fuzz import _hot_offsets, mutate, random_mutations
 
 pytestmark = pytest.mark.property
@@ -34,13 +34,7 @@ TARGETS = ("prog", "libfoo.so.1")
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> str:
     d = tmp_path_factory.mktemp("hostile_loader")
-    (d / "foo.c").write_text("int foo(void) { return 42; }\n")
-    (d / "main.c").write_text("int foo(void);\nint main(void) { return foo() - 42; }\n")
-    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(d / "libfoo.so.1"), "-Wl,-soname,libfoo.so.1",
-                    str(d / "foo.c")], check=True)
-    subprocess.run(["gcc", "-o", str(d / "prog"), str(d / "main.c"), "-L", str(d), "-l:libfoo.so.1"],
-                   check=True)
-    return str(d)
+    return build_foo_world(d)
 
 
 def _simulations(world: str):
