@@ -7,7 +7,6 @@ a glob that matches) is reported as not simulated."""
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable, Mapping
 
 _IFS = " \t\n"  # bash resets IFS at startup whatever the environment says
@@ -61,6 +60,7 @@ def _no_glob_match(field: str, cwd_names: Callable[[], list[str]]) -> None:
         return
     if "/" in field:
         raise NotImplementedError("ldd -u: a glob with '/' in LD_DEBUG is not simulated")
+    import fnmatch  # imports re: kept off the cold-start path
     names = [n for n in cwd_names() if field.startswith(".") or not n.startswith(".")]
     if any(fnmatch.fnmatchcase(n, field) for n in names):
         raise NotImplementedError("ldd -u: an LD_DEBUG glob that matches files is not simulated")

@@ -7,7 +7,6 @@ simulated."""
 
 from __future__ import annotations
 
-import re
 import struct
 from collections.abc import Callable, Mapping
 
@@ -15,7 +14,6 @@ from ldsim.world import World
 
 _CATEGORIES = ("LC_CTYPE", "LC_NUMERIC", "LC_TIME", "LC_COLLATE", "LC_MONETARY", "LC_MESSAGES", "LC_PAPER",
                "LC_NAME", "LC_ADDRESS", "LC_TELEPHONE", "LC_MEASUREMENT", "LC_IDENTIFICATION")
-_C_UTF8 = re.compile(r"C\.([A-Za-z0-9_-]+)(@.*)?\Z")  # glibc's C.UTF-8 (language is case-sensitive)
 _LOCALE_DIR = "/usr/share/locale"  # the script's TEXTDOMAINDIR
 _MO_MAGIC = 0x950412DE
 
@@ -33,11 +31,22 @@ def _category_locale(env: Mapping[str, str], category: str) -> str:
     return "C"
 
 
+def _c_codeset(name: str) -> str | None:
+    """The codeset of glibc's C.<codeset>[@modifier] (the language is case-sensitive), else None.  By
+    hand, not with re: Python's own locale coercion sets LC_CTYPE=C.UTF-8, so this runs at every start."""
+    if not name.startswith("C."):
+        return None
+    codeset, at, modifier = name[2:].partition("@")
+    if not codeset or "\n" in modifier or not all(c.isascii() and (c.isalnum() or c in "_-") for c in codeset):
+        return None
+    return codeset
+
+
 def _available(world: World, name: str) -> bool:
     if name in ("C", "POSIX"):
         return True
-    m = _C_UTF8.match(name)
-    if m and _normalized_codeset(m.group(1)) == "utf8":
+    codeset = _c_codeset(name)
+    if codeset is not None and _normalized_codeset(codeset) == "utf8":
         return True
     if "/" in name or _exists(world, "/usr/lib/locale/locale-archive") or _exists(world, f"/usr/lib/locale/{name}"):
         raise NotImplementedError(f"ldd under the locale {name}: not simulated (only C and C.UTF-8 are)")
@@ -69,6 +78,7 @@ def startup(world: World, env: Mapping[str, str]) -> tuple[str | None, str]:
 def _variants(language: str) -> list[str]:
     """The catalog directories _nl_make_l10nflist tries for one language: every combination of its
     parts, in decreasing mask order (modifier 8, territory 4, codeset 2, normalized codeset 1)."""
+    import re
     m = re.match(r"([^_.@]*)(_[^.@]*)?(\.[^@]*)?(@.*)?\Z", language)
     lang, terr, codeset, mod = (g or "" for g in m.groups()) if m else (language, "", "", "")
     norm = "." + _normalized_codeset(codeset[1:]) if codeset else ""
@@ -139,14 +149,16 @@ class Messages:
         self.gettext = gettext
 
     def say(self, msgid: str, arg: str = "") -> str:
+        import re
         text = self.gettext(msgid)
         return re.sub(r"\\[\\`$\"]|\$1", lambda m: arg if m.group() == "$1" else _DQ_ESCAPES[m.group()], text)
 
     def printf(self, msgid: str, *args: str) -> str:
         """bash's printf with a translated format: only `%s`, `%%`, `\\n` and `\\\\` occur in ldd's."""
+        import re
         it = iter(args)
 
-        def one(m: re.Match) -> str:
+        def one(m) -> str:
             t = m.group()
             if t == "%s":
                 return next(it, "")
