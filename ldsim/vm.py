@@ -37,12 +37,13 @@ class AnonMemory(Frozen):
 def read_host_memory(proc: str = "/proc") -> AnonMemory | None:
     """This machine's overcommit mode and MemTotal + SwapTotal (the edge: called by the CLI only)."""
     try:
-        with open(f"{proc}/sys/vm/overcommit_memory", encoding="ascii") as f:
+        # bytes, not text: a text file's codec import would cost every start more than the reads
+        with open(f"{proc}/sys/vm/overcommit_memory", "rb") as f:
             mode = int(f.read().strip())
         kb = 0
-        with open(f"{proc}/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith(("MemTotal:", "SwapTotal:")):
+        with open(f"{proc}/meminfo", "rb") as f:
+            for line in f.read().splitlines():
+                if line.startswith((b"MemTotal:", b"SwapTotal:")):
                     kb += int(line.split()[1])
     except (OSError, ValueError, IndexError):
         return None
