@@ -228,6 +228,7 @@ class Process:
         self._next_addr = VDSO_ADDR  # ld.so maps objects below itself, as mmap does without a hint
         self._mapped: list[tuple[int, int]] = []  # address ranges taken, for mmap's address hints
         self.unchained: set[int] = set()  # ids of the maps no walk of the l_next chain reaches (map_deps)
+        self._program_file: object = None  # (dev, ino) of the program ld.so mapped itself (direct mode)
         self._shown: dict[type, bool] = {}
         self.quiet = not int(cfg.debug)  # no LD_DEBUG category: debug events are not even built
         self.record = record
@@ -450,6 +451,8 @@ class Process:
                        found: Found | None, exe: bool) -> LinkMap:
         """_dl_map_object_from_fd: (dev, ino) dedupe, then the checks of a real mapping."""
         fid = None if exe else file_id(opened.st)
+        if exe:
+            self._program_file = file_id(opened.st)
         if fid is not None:
             for m in self.objects:
                 if m.file_id == fid:
@@ -658,6 +661,11 @@ class Process:
                         if aux:
                             continue
                         raise
+                    if m is self.main and filtee is not m and filtee.file_id == self._program_file is not None:
+                        # the main map knows no file id, so its own file comes back as a second object; the
+                        # real loader then fails allocating (its search list, or the initial thread's TLS)
+                        raise NotImplementedError("a program whose filtee is its own file (`ld.so LIB`, LIB "
+                                                  "filtering itself by another name) is not simulated")
                     m.deps.append(filtee)
                     if id(filtee) in reserved:
                         # looked for only after the slot: earlier (or the slot itself) leaves the list alone
