@@ -75,12 +75,29 @@ def startup(world: World, env: Mapping[str, str]) -> tuple[str | None, str]:
     return warning, "C"
 
 
+def _split_locale(name: str) -> tuple[str, str, str, str]:
+    """language[_territory][.codeset][@modifier], split by hand (no re on the start-up path); a modifier
+    holding a newline leaves the whole name as the language, as the pattern this replaces did."""
+    def cut(text: str, stops: str) -> int:
+        return min((i for i in (text.find(c) for c in stops) if i >= 0), default=len(text))
+    i = cut(name, "_.@")
+    lang, rest = name[:i], name[i:]
+    terr = codeset = ""
+    if rest.startswith("_"):
+        j = cut(rest, ".@")
+        terr, rest = rest[:j], rest[j:]
+    if rest.startswith("."):
+        j = cut(rest, "@")
+        codeset, rest = rest[:j], rest[j:]
+    if "\n" in rest:
+        return name, "", "", ""
+    return lang, terr, codeset, rest
+
+
 def _variants(language: str) -> list[str]:
     """The catalog directories _nl_make_l10nflist tries for one language: every combination of its
     parts, in decreasing mask order (modifier 8, territory 4, codeset 2, normalized codeset 1)."""
-    import re
-    m = re.match(r"([^_.@]*)(_[^.@]*)?(\.[^@]*)?(@.*)?\Z", language)
-    lang, terr, codeset, mod = (g or "" for g in m.groups()) if m else (language, "", "", "")
+    lang, terr, codeset, mod = _split_locale(language)
     norm = "." + _normalized_codeset(codeset[1:]) if codeset else ""
     parts = [(8, mod), (4, terr), (2, codeset), (1, norm if norm != codeset else "")]
     present = sum(bit for bit, text in parts if text)
