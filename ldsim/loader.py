@@ -16,8 +16,8 @@ from ldsim import events as ev
 from ldsim.access import R, real_access
 from ldsim.config import Debug, Invocation, LoaderConfig, Mode
 from ldsim.dst import DstValues, dst_count, substitute
-from ldsim.elf import (DF1, DT, OUTSIDE, PT, VER_FLG_WEAK, ElfError, ElfFile, NotElf, PastEof, StringsError,
-                       Unmapped, mapped_offset, read_program_headers)
+from ldsim.elf import (DF1, DT, OUTSIDE, PT, VER_FLG_WEAK, EIClass, ElfError, ElfFile, NotElf, PastEof,
+                       StringsError, Unmapped, mapped_offset, read_program_headers)
 from ldsim.linkmap import FileCache, Found, Kind, LinkMap, file_id
 from ldsim.mapping import Mapped, map_object
 from ldsim.hwcaps import tuned_cpu
@@ -25,6 +25,7 @@ from ldsim.ldcache import CacheFault
 from ldsim.record import NamedTuple, Record, Value
 from ldsim.search import CacheStep, LoadError, PathStep, SearchResult, Searcher, search_steps
 from ldsim.tls import initial_tls
+from ldsim import mapping, vm
 from ldsim.vm import map_segments_error
 from ldsim.world import World
 from ldsim import execution
@@ -37,8 +38,8 @@ if TYPE_CHECKING:
 PAGE = 4096
 # Linux's default vm.mmap_min_addr (x86 DEFAULT_MMAP_MIN_ADDR) and the top of a 47-bit user address space:
 # the bounds within which mmap honours an address hint
-MMAP_MIN_ADDR = 0x10000
-TASK_SIZE = 0x7FFFFFFFF000
+MMAP_MIN_ADDR = mapping.MMAP_MIN_ADDR
+TASK_SIZE = vm.TASK_SIZE[EIClass.ELF64]
 # where the model puts ld.so and the vDSO (the top of mmap's region; the objects ld.so maps come below), and
 # where the kernel maps a 64-bit PIE program (ELF_ET_DYN_BASE, arch/x86/include/asm/elf.h, before its
 # random offset): more than 2 GiB below, so a 32-bit displacement between them overflows
@@ -235,7 +236,8 @@ class Process:
         self._binder: Binder | None = None
         self._vdso: LinkMap | None = None
         self._facts: dict[int, MapFacts] = files.memo.setdefault("map facts", {})  # by id(ElfFile)
-        self._map_outcomes: dict[tuple[int, bool, object], Mapped] = files.memo.setdefault("mapping", {})  # (id, exe, memory)
+        # (id of the file, opened as the program, the host's memory) -> outcome of the mapping pass
+        self._map_outcomes: dict[tuple[int, bool, object], Mapped] = files.memo.setdefault("mapping", {})
         # id(elf) -> its (hash, name) definitions; id(verneed) -> the (hash, name) it asks for.  Kept with
         # the parsed files (which outlive every process of a run), so ids stay valid and unique
         self._verdefs: dict[int, frozenset[tuple[int, str]] | None] = files.memo.setdefault("verdefs", {})

@@ -4,19 +4,21 @@ Mirrors the program-header pass of `_dl_map_object_from_fd` (elf/dl-load.c) and 
 (elf/dl-map-segments.h): the checks that end a load with a message, the mmap calls the kernel refuses, and
 the memset of a segment's last file page that faults when that page lies past the end of the file.  These
 come before `elf_get_dynamic_info`, so they win over anything wrong in the dynamic section or its strings.
-Pure: segments in, an outcome out.
+Pure: segments in, an outcome out.  The address space is judged here; what the host's memory grants
+(the overcommit charge, page protections) is `ldsim.vm`'s, which owns the kernel's constants and messages.
 """
 
 from __future__ import annotations
 
-from ldsim.elf import PT, Segment
+from ldsim.elf import PT, EIClass, Segment
 from ldsim.record import NamedTuple
+from ldsim.vm import MAP_SEGMENT_FAILED, MAP_ZERO_FILL_FAILED, TASK_SIZE
 
 PAGE = 4096
 ET_DYN = 3
 # The top of the user address space: a 47-bit x86-64 process, a 32-bit process on a 64-bit kernel
 # (IA32_PAGE_OFFSET).  An mmap longer than that fails with ENOMEM (get_unmapped_area).
-TASK_SIZE_64, TASK_SIZE_32 = 0x7FFFFFFFF000, 0xFFFFE000
+TASK_SIZE_64, TASK_SIZE_32 = TASK_SIZE[EIClass.ELF64], TASK_SIZE[EIClass.ELF32]
 MMAP_MIN_ADDR = 0x10000  # vm.mmap_min_addr's default
 MAX_LFS_FILESIZE = (1 << 63) - 1  # file_mmap_ok: a file offset at or past it is EOVERFLOW
 # ld.so reserves an object's whole span top-down below mmap_base, which the kernel puts the stack gap
@@ -29,8 +31,7 @@ NO_LOADS = "object file has no loadable segments"
 NOT_ALIGNED = "ELF load command address/offset not page-aligned"
 EXEC_DLOPEN = "cannot dynamically load executable"
 NO_DYNAMIC = "object file has no dynamic section"
-MAP_FAILED = "failed to map segment from shared object"  # DL_MAP_SEGMENTS_ERROR_MAP_SEGMENT
-ZERO_FILL_FAILED = "cannot map zero-fill pages"  # DL_MAP_SEGMENTS_ERROR_MAP_ZERO_FILL
+MAP_FAILED, ZERO_FILL_FAILED = MAP_SEGMENT_FAILED, MAP_ZERO_FILL_FAILED  # the messages are vm's
 
 
 class LoadCmd(NamedTuple):

@@ -15,7 +15,7 @@ from ldsim.record import Frozen
 PAGE_SIZE = 4096  # GLRO(dl_pagesize) on x86
 # the top of the address space an mmap without a hint may use (x86-64 DEFAULT_MAP_WINDOW, i386 compat
 # TASK_SIZE)
-_TASK_SIZE = {EIClass.ELF64: (1 << 47) - PAGE_SIZE, EIClass.ELF32: 0xFFFFE000}
+TASK_SIZE = {EIClass.ELF64: (1 << 47) - PAGE_SIZE, EIClass.ELF32: 0xFFFFE000}
 OVERCOMMIT_GUESS, OVERCOMMIT_ALWAYS = 0, 1
 _PF_X, _PF_W, _PF_R = 1, 2, 4
 MAP_SEGMENT_FAILED = "failed to map segment from shared object"  # DL_MAP_SEGMENTS_ERROR_MAP_SEGMENT
@@ -57,7 +57,7 @@ def mmap_granted(length: int, ei_class: int, memory: AnonMemory | None, writable
     refused by the heuristic overcommit when it needs more pages than RAM plus swap."""
     mask = (1 << (64 if ei_class == EIClass.ELF64 else 32)) - 1
     length = (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1) & mask
-    top = _TASK_SIZE[ei_class]
+    top = TASK_SIZE[ei_class]
     if length == 0 or length > top or (at is not None and at > top - length):
         return False
     if writable and memory is not None and memory.overcommit == OVERCOMMIT_GUESS:
@@ -139,7 +139,7 @@ def _faults(protections: list[tuple[int, int, int]], bias: int, vaddr: int, ei_c
     Elsewhere (another object's pages, or none) depends on where the kernel put things: not a fault."""
     bits = 64 if ei_class == EIClass.ELF64 else 32
     addr = (bias + vaddr) % (1 << bits)
-    if addr < PAGE_SIZE or (bits == 64 and addr >= _TASK_SIZE[ei_class]):
+    if addr < PAGE_SIZE or (bits == 64 and addr >= TASK_SIZE[ei_class]):
         return True
     for start, end, flags in reversed(protections):
         if start <= vaddr < end:
