@@ -745,22 +745,32 @@ def test_a_nosuid_mount_is_not_secure(nosuid_results: dict, name: str) -> None:
 
 # ------------------------------------------------------------------ ldd run by another user
 
-@pytest.fixture(scope="module")
-def ldd_world():
-    """A program whose RPATH lists a directory only root may search before an open one, a program only
-    executable (0711), and a copy in a directory only root may search."""
-    w = tempfile.mkdtemp(prefix="ldsim-secure-ldd-")
+def _private_rpath_world(prefix: str, *extra) -> str:
+    """A temporary world: bin/p's RPATH lists priv/ (only root may search it) before pub/, each holding a
+    libqa.so; `extra` specs are added.  The caller removes it."""
+    w = tempfile.mkdtemp(prefix=prefix)
     try:
         os.chmod(w, 0o755)
         build_world(WorldSpec((
-            ProgSpec("bin/p", needed=("libqa.so",), rpath=f"{w}/priv:{w}/pub"),
-            ProgSpec("bin/q", needed=("libqa.so",)),
+            ProgSpec("bin/p", needed=("libqa.so",), rpath=f"{w}/priv:{w}/pub"), *extra,
             LibSpec("priv/libqa.so", soname="libqa.so", libc=False),
             LibSpec("pub/libqa.so", soname="libqa.so", libc=False),
         )), w, jobs=2)
         for d in ("bin", "pub"):
             os.chmod(f"{w}/{d}", 0o755)
         os.chmod(f"{w}/priv", 0o700)
+    except BaseException:
+        shutil.rmtree(w, ignore_errors=True)
+        raise
+    return w
+
+
+@pytest.fixture(scope="module")
+def ldd_world():
+    """A program whose RPATH lists a directory only root may search before an open one, a program only
+    executable (0711), and a copy in a directory only root may search."""
+    w = _private_rpath_world("ldsim-secure-ldd-", ProgSpec("bin/q", needed=("libqa.so",)))
+    try:
         os.chmod(f"{w}/bin/q", 0o711)
         os.mkdir(f"{w}/sec", 0o700)
         shutil.copy(f"{w}/bin/p", f"{w}/sec/p")
@@ -791,17 +801,8 @@ NNP_PROGS = {"suid": (0o4755, None), "sgid": (0o2755, None), "caps-ep": (0o755, 
 def nnp_world():
     """Copies of one program, set-ID or with file capabilities; its RPATH lists a directory only root
     may search before an open one."""
-    w = tempfile.mkdtemp(prefix="ldsim-secure-nnp-")
+    w = _private_rpath_world("ldsim-secure-nnp-")
     try:
-        os.chmod(w, 0o755)
-        build_world(WorldSpec((
-            ProgSpec("bin/p", needed=("libqa.so",), rpath=f"{w}/priv:{w}/pub"),
-            LibSpec("priv/libqa.so", soname="libqa.so", libc=False),
-            LibSpec("pub/libqa.so", soname="libqa.so", libc=False),
-        )), w, jobs=2)
-        for d in ("bin", "pub"):
-            os.chmod(f"{w}/{d}", 0o755)
-        os.chmod(f"{w}/priv", 0o700)
         for name, (mode, caps) in NNP_PROGS.items():
             shutil.copy(f"{w}/bin/p", f"{w}/bin/{name}")
             os.chmod(f"{w}/bin/{name}", mode)
