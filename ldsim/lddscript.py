@@ -75,6 +75,11 @@ def version_text(inv: Invocation, msgs: Messages) -> str:
 
 def messages(world: World, inv: Invocation, files: FileCache) -> Messages:
     """The script's messages in the locale bash set up (the same for every FILE: made once)."""
+    return _bash_locale(world, inv, files)[1]
+
+
+def _bash_locale(world: World, inv: Invocation, files: FileCache) -> tuple[str | None, Messages]:
+    """bash's setlocale at its start: its warning (or None) and the script's messages, once per world."""
     memo = files.memo.setdefault("ldd messages", {})
     key = (id(world), inv)
     hit = memo.get(key)
@@ -82,7 +87,7 @@ def messages(world: World, inv: Invocation, files: FileCache) -> Messages:
         env = dict(inv.env)
         warning, locale = lddlocale.startup(world, env)
         hit = memo[key] = (world, warning, Messages(lddlocale.translator(world, env, locale)))
-    return hit[2]
+    return hit[1], hit[2]
 
 
 LDD_SHELL = "/bin/bash"  # the script's `#! /bin/bash`
@@ -98,7 +103,7 @@ def run_ldd(world: World, inv: Invocation, argv: list[str], files: FileCache, jo
         out.status = status  # dependency or version): the script never runs
         return out
     if _executable(world, LDD_SHELL):
-        warning, _ = lddlocale.startup(world, dict(inv.env))
+        warning = _bash_locale(world, inv, files)[0]
         if warning:  # set_default_locale, before the startup files
             out.write(2, warning)
         _bash_startup(world, inv, out)
